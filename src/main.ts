@@ -1,0 +1,45 @@
+/**
+ * Entry point: `deno task start [--config path]`. Loads configuration, sets up logging,
+ * starts the node and shuts it down gracefully on SIGINT/SIGTERM.
+ * @module
+ */
+import { ConfigError, loadConfig } from "./config.ts";
+import { setupLogging } from "./log.ts";
+import { startServer } from "./server.ts";
+
+/** `--config <path>` / `--config=<path>` from argv, else IM_CONFIG, else the default. */
+export function configPath(args: string[], env: Record<string, string>): { path: string; required: boolean } {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--config" && args[i + 1]) return { path: args[i + 1], required: true };
+    if (args[i].startsWith("--config=")) return { path: args[i].slice(9), required: true };
+  }
+  if (env.IM_CONFIG) return { path: env.IM_CONFIG, required: true };
+  return { path: "config/app.yaml", required: false };
+}
+
+async function main(): Promise<number> {
+  const env = Deno.env.toObject();
+  const { path, required } = configPath(Deno.args, env);
+  let config;
+  try {
+    config = await loadConfig({ path, required, env });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`imserver: config error: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+  const stopLogging = await setupLogging(config);
+  const server = await startServer(config);
+  // One plain line that scripts and tests parse for the chosen ports.
+  console.log(`imserver listening http=${server.httpPort} ws=${server.wsPort} node=${server.nodeId}`);
+  const stop = () => server.shutdown("server shutting down");
+  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, stop);
+  await server.finished;
+  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(signal, stop);
+  await stopLogging();
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main());

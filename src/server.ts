@@ -1,0 +1,171 @@
+/**
+ * Composition root: builds the context, router and listeners of one node and returns a
+ * handle to stop it. `main.ts` and the integration tests both start servers through here.
+ *
+ * @example
+ * ```ts
+ * const server = await startServer(config);
+ * console.log(server.httpPort, server.wsPort);
+ * await server.shutdown();
+ * ```
+ * @module
+ */
+import { createAuthenticator } from "./auth.ts";
+import { LocalBus } from "./bus.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import type { Config } from "./config.ts";
+import { createCounters, type ServerContext } from "./context.ts";
+import { addMessageRoutes } from "./handlers/messages.ts";
+import { addRoomRoutes } from "./handlers/rooms.ts";
+import { addSessionRoutes } from "./handlers/session.ts";
+import { createHttpHandler } from "./http/api.ts";
+import { IdGenerator } from "./ids.ts";
+import { getLogger } from "./log.ts";
+import { ClientManager } from "./manager.ts";
+import { Metrics } from "./metrics.ts";
+import { CloseCode } from "./protocol.ts";
+import { Router } from "./router.ts";
+import { MemoryStore } from "./store/memory.ts";
+import type { Store } from "./store/store.ts";
+import { replayInBackground } from "./sync.ts";
+import { createWsHandler, WS_PATHS } from "./ws_server.ts";
+
+/** A running node. */
+export interface RunningServer {
+  readonly httpPort: number;
+  readonly wsPort: number;
+  readonly nodeId: string;
+  readonly ctx: ServerContext;
+  /** Stop accepting, close every socket with 1001, stop timers and release the store. */
+  shutdown(reason?: string): Promise<void>;
+  /** Resolves when the server has shut down. */
+  readonly finished: Promise<void>;
+}
+
+/** Test and embedding hooks of {@linkcode startServer}. */
+export interface StartOptions {
+  clock?: Clock;
+  store?: Store;
+  /** Print nothing on listen (tests). */
+  quiet?: boolean;
+}
+
+/** Every command the server understands. */
+export function createRouter(): Router {
+  const router = new Router();
+  addSessionRoutes(router);
+  addMessageRoutes(router);
+  addRoomRoutes(router);
+  return router;
+}
+
+/** Start one node with `config`. */
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  const clock = options.clock ?? systemClock;
+  const log = getLogger(["imserver"]);
+  const store = options.store ?? new MemoryStore(clock);
+  const metrics = new Metrics();
+  const counters = createCounters(metrics);
+  const { app, heartbeat } = config;
+  const nodeId = config.cluster.nodeId || `${Deno.hostname()}-${app.webSocketPort || Deno.pid}`;
+  const ctx = {
+    config,
+    nodeId,
+    store,
+    clock,
+    log,
+    metrics,
+    counters,
+    draining: false,
+    startedAt: clock.now(),
+  } as
+    & Partial<ServerContext>
+    & Pick<ServerContext, "config" | "nodeId" | "store" | "clock" | "log" | "metrics" | "counters">;
+  ctx.ids = new IdGenerator(clock);
+  ctx.auth = await createAuthenticator(config);
+  const manager = new ClientManager({
+    nodeId,
+    store,
+    clock,
+    log,
+    multiDevice: config.im.multiDevice,
+    enterExitPushes: config.im.enterExitPushes,
+    heartbeatTimeoutMs: heartbeat.timeout * 1000,
+    onlineWindowMs: heartbeat.onlineWindow * 1000,
+    hooks: {
+      broadcastApp: (appId, text, except) => ctx.bus!.sendToApp(appId, text, except),
+      kickElsewhere: (appId, userId, keep) => ctx.bus!.kickElsewhere(appId, userId, keep),
+      onGap: (client) => replayInBackground(full, client),
+    },
+  });
+  ctx.manager = manager;
+  ctx.bus = new LocalBus(manager);
+  ctx.replay = (client, fromSeq) => {
+    if (fromSeq !== undefined) client.cursor = fromSeq;
+    replayInBackground(full, client);
+  };
+  const full = ctx as ServerContext;
+  manager.start();
+  metrics.gauge("im_connections", "Open WebSocket connections", () => manager.clients.size);
+  metrics.gauge("im_logged_in_connections", "Logged-in connections", () => manager.loggedInCount);
+  metrics.gauge(
+    "im_event_queue_length",
+    "Lifecycle events waiting in the manager channel",
+    () => manager.queueLength,
+  );
+  metrics.gauge("im_process_rss_bytes", "Resident set size", () => Deno.memoryUsage().rss);
+  metrics.gauge("im_process_heap_used_bytes", "V8 heap used", () => Deno.memoryUsage().heapUsed);
+
+  const router = createRouter();
+  const wsHandler = createWsHandler(full, router);
+  const httpHandler = createHttpHandler(full);
+  const servers: Deno.HttpServer[] = [];
+  const listen = (port: number, handler: Deno.ServeHandler) => {
+    const server = Deno.serve({ hostname: app.hostname, port, onListen: () => {} }, handler);
+    servers.push(server);
+    return (server.addr as Deno.NetAddr).port;
+  };
+  let httpPort: number;
+  let wsPort: number;
+  if (app.httpPort === app.webSocketPort && app.httpPort !== 0) {
+    httpPort = wsPort = listen(app.httpPort, (req, info) => {
+      return WS_PATHS.has(new URL(req.url).pathname) ? wsHandler(req, info) : httpHandler(req);
+    });
+  } else {
+    httpPort = listen(app.httpPort, (req) => httpHandler(req));
+    wsPort = listen(app.webSocketPort, wsHandler);
+  }
+
+  // One timer for all connections: heartbeat timeouts and the batched presence refresh.
+  let sweepTimer: ReturnType<typeof setInterval> | undefined;
+  const sweep = () => {
+    const live = manager.sweep();
+    store.refreshPresence(nodeId, live).catch((error) =>
+      log.warning("presence refresh failed: {error}", { error })
+    );
+  };
+  const firstSweep = setTimeout(() => {
+    sweep();
+    sweepTimer = setInterval(sweep, heartbeat.sweep * 1000);
+  }, heartbeat.firstSweep * 1000);
+
+  let done!: () => void;
+  const finished = new Promise<void>((r) => done = r);
+  let stopping: Promise<void> | undefined;
+  const shutdown = (reason = "server shutting down") =>
+    stopping ??= (async () => {
+      full.draining = true;
+      clearTimeout(firstSweep);
+      clearInterval(sweepTimer);
+      for (const client of manager.clients.values()) client.close(CloseCode.GoingAway, reason);
+      await Promise.all(servers.map((s) => s.shutdown()));
+      await manager.stop();
+      await full.bus.close();
+      await store.close();
+      log.info("stopped {nodeId}", { nodeId });
+      done();
+    })();
+
+  log.info("listening http={httpPort} ws={wsPort} node={nodeId}", { httpPort, wsPort, nodeId });
+  return { httpPort, wsPort, nodeId, ctx: full, shutdown, finished };
+}

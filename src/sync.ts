@@ -1,0 +1,105 @@
+/**
+ * Inbox replay: brings one connection from its cursor up to the inbox head, then releases the
+ * live entries that queued meanwhile — so replayed and live messages are never reordered or
+ * repeated. Used by `login {lastSeq}`, `sync {since}` and by gap repair on live delivery.
+ *
+ * @example
+ * ```ts
+ * client.cursor = lastSeq;
+ * await replayInbox(ctx, client);
+ * ```
+ * @module
+ */
+import type { Client } from "./client.ts";
+import type { ServerContext } from "./context.ts";
+import { Code, encodeReply, entryFrame, entryFramePrefix } from "./protocol.ts";
+
+/** Outcome of one replay. */
+export interface ReplayResult {
+  /** Entries sent from the store. */
+  replayed: number;
+  /** Seqs that were trimmed before the client could get them (0 = no gap). */
+  lost: number;
+  /** First seq still in the inbox when a gap was found. */
+  firstSeq: number;
+}
+
+const running = new WeakMap<Client, Promise<ReplayResult>>();
+
+/**
+ * Replay the inbox of `client` from `client.cursor`. While it runs, live deliveries queue in
+ * `client.pending`. Concurrent calls for the same client share one run.
+ */
+export function replayInbox(ctx: ServerContext, client: Client): Promise<ReplayResult> {
+  const current = running.get(client);
+  if (current) return current;
+  client.replaying = true;
+  const run = replayLoop(ctx, client).finally(() => running.delete(client));
+  running.set(client, run);
+  return run;
+}
+
+/** Start a replay without awaiting it (gap repair); errors close nothing but are logged. */
+export function replayInBackground(ctx: ServerContext, client: Client): void {
+  replayInbox(ctx, client).catch((error) => {
+    ctx.log.warning("replay failed for {connId}: {error}", { connId: client.id, error: String(error) });
+    client.replaying = false;
+  });
+}
+
+async function replayLoop(ctx: ServerContext, client: Client): Promise<ReplayResult> {
+  const result: ReplayResult = { replayed: 0, lost: 0, firstSeq: 0 };
+  const pageSize = ctx.config.inbox.syncPageSize;
+  const maxAgeMs = ctx.config.inbox.maxAge * 1000;
+  const cap = ctx.config.im.sendBufferBytes / 2;
+  try {
+    while (client.identity && client.open) {
+      const { appId, userId } = client.identity;
+      client.gapSeen = false;
+      const page = await ctx.store.range(appId, userId, client.cursor, pageSize, maxAgeMs);
+      if (page.length > 0 && page[0].seq > client.cursor + 1) {
+        const lost = page[0].seq - client.cursor - 1;
+        result.lost += lost;
+        result.firstSeq ||= page[0].seq;
+        client.send(
+          encodeReply("", "sync", Code.InboxGap, { since: client.cursor, firstSeq: page[0].seq, lost }),
+        );
+      }
+      for (const entry of page) {
+        client.send(entryFrame(entryFramePrefix(entry), entry.seq));
+        client.cursor = entry.seq;
+        result.replayed++;
+      }
+      // Pace large replays instead of tripping the slow-consumer cap.
+      while (client.open && client.buffered > cap) await new Promise((r) => setTimeout(r, 5));
+      if (page.length === pageSize) continue;
+      if (flushPending(client)) return result;
+    }
+    return result;
+  } finally {
+    if (!client.identity || !client.open) {
+      client.replaying = false;
+      client.pending = [];
+    }
+  }
+}
+
+/**
+ * Send queued live entries that follow the cursor without a hole. Returns true when the queue
+ * drained cleanly (replay is over); false when a hole remains and the store must be read again.
+ */
+function flushPending(client: Client): boolean {
+  const queued = client.pending.sort((a, b) => a.entry.seq - b.entry.seq);
+  let i = 0;
+  for (; i < queued.length; i++) {
+    const { entry, text } = queued[i];
+    if (entry.seq <= client.cursor) continue;
+    if (entry.seq !== client.cursor + 1) break;
+    client.cursor = entry.seq;
+    if (text !== undefined) client.send(text);
+  }
+  client.pending = queued.slice(i);
+  if (client.pending.length > 0 || client.gapSeen) return false;
+  client.replaying = false;
+  return true;
+}
