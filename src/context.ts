@@ -61,4 +61,7 @@ export interface ServerContext {
   draining: boolean;
   /** Started at (ms). */
   startedAt: number;
+  /** Ports actually bound (differ from config when it says 0). */
+  httpPort: number;
+  wsPort: number;
 }

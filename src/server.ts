@@ -136,6 +136,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     wsPort = listen(app.webSocketPort, wsHandler);
   }
 
+  full.httpPort = httpPort;
+  full.wsPort = wsPort;
+
   // One timer for all connections: heartbeat timeouts and the batched presence refresh.
   let sweepTimer: ReturnType<typeof setInterval> | undefined;
   const sweep = () => {
