@@ -61,6 +61,8 @@ export interface ServerContext {
   draining: boolean;
   /** Started at (ms). */
   startedAt: number;
+  /** Connection caps, login and frame rate limits (src/limits.ts); absent in bare unit-test contexts. */
+  limits?: import("./limits.ts").Limits;
   /** Ports actually bound (differ from config when it says 0). */
   httpPort: number;
   wsPort: number;

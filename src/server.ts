@@ -19,7 +19,9 @@ import { addMessageRoutes } from "./handlers/messages.ts";
 import { addRoomRoutes } from "./handlers/rooms.ts";
 import { addSessionRoutes } from "./handlers/session.ts";
 import { createHttpHandler } from "./http/api.ts";
+import { createApiAuthorizer, parseApiKeys } from "./http/api_keys.ts";
 import { IdGenerator } from "./ids.ts";
+import { expireTokens, Limits } from "./limits.ts";
 import { getLogger } from "./log.ts";
 import { ClientManager } from "./manager.ts";
 import { Metrics } from "./metrics.ts";
@@ -105,6 +107,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     replayInBackground(full, client);
   };
   const full = ctx as ServerContext;
+  const limits = full.limits = new Limits(config, clock);
   manager.start();
   metrics.gauge("im_connections", "Open WebSocket connections", () => manager.clients.size);
   metrics.gauge("im_logged_in_connections", "Logged-in connections", () => manager.loggedInCount);
@@ -117,8 +120,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   metrics.gauge("im_process_heap_used_bytes", "V8 heap used", () => Deno.memoryUsage().heapUsed);
 
   const router = createRouter();
-  const wsHandler = createWsHandler(full, router);
-  const httpHandler = createHttpHandler(full);
+  const wsHandler = createWsHandler(full, router, limits.admission());
+  const httpHandler = createHttpHandler(full, createApiAuthorizer(parseApiKeys(config.api.keys)));
   const servers: Deno.HttpServer[] = [];
   const listen = (port: number, handler: Deno.ServeHandler) => {
     const server = Deno.serve({ hostname: app.hostname, port, onListen: () => {} }, handler);
@@ -152,6 +155,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     sweepTimer = setInterval(sweep, heartbeat.sweep * 1000);
   }, heartbeat.firstSweep * 1000);
 
+  // One timer for all token expiries (auth.mode: jwt): push tokenExpired, close 4002.
+  const expiryTimer = config.auth.mode === "jwt"
+    ? setInterval(() => expireTokens(manager.clients.values(), clock.now()), 1000)
+    : undefined;
+
   let done!: () => void;
   const finished = new Promise<void>((r) => done = r);
   let stopping: Promise<void> | undefined;
@@ -160,6 +168,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       full.draining = true;
       clearTimeout(firstSweep);
       clearInterval(sweepTimer);
+      clearInterval(expiryTimer);
       for (const client of manager.clients.values()) client.close(CloseCode.GoingAway, reason);
       await Promise.all(servers.map((s) => s.shutdown()));
       await manager.stop();

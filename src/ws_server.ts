@@ -52,6 +52,7 @@ function accept(ctx: ServerContext, router: Router, socket: WebSocket, ip: strin
   const { config, counters } = ctx;
   const client = new Client(ctx.ids.connId(), socket, ip, ctx.clock.now(), config.im.sendBufferBytes);
   client.onSlow = () => counters.slowConsumers.inc();
+  ctx.limits?.track(client);
   const maxFrame = config.im.maxFrameBytes;
   socket.onopen = () => {
     counters.connections.inc();
@@ -76,10 +77,16 @@ function accept(ctx: ServerContext, router: Router, socket: WebSocket, ip: strin
       client.close(CloseCode.MessageTooBig, `frame over ${maxFrame} bytes`);
       return;
     }
+    const verdict = ctx.limits?.frame(client);
+    if (verdict && !verdict.ok) {
+      rateLimited(ctx, client, data, verdict.retryMs, verdict.close);
+      return;
+    }
     router.dispatch(ctx, client, data).then((reply) => reply && client.send(reply));
   };
   socket.onerror = () => {};
   socket.onclose = (event) => {
+    ctx.limits?.untrack(client);
     const reason = client.closeReason ?? "client closed";
     counters.closes.inc({ reason });
     ctx.log.info("disconnect {connId} {userId} {code} {reason}", {
@@ -90,4 +97,29 @@ function accept(ctx: ServerContext, router: Router, socket: WebSocket, ip: strin
     });
     ctx.manager.unregister(client).catch(() => {});
   };
+}
+
+/** Over the token bucket: reply 1012 with a retry hint (echoing seq/cmd when cheap); abuse closes 4003. */
+function rateLimited(
+  ctx: ServerContext,
+  client: Client,
+  text: string,
+  retryMs: number,
+  abuse: boolean,
+): void {
+  ctx.counters.drops.inc({ reason: "rate_limited" });
+  ctx.counters.errors.inc({ code: String(Code.RateLimited) });
+  let seq = "", cmd = "";
+  try {
+    const req = JSON.parse(text);
+    if (typeof req?.seq === "string") seq = req.seq;
+    if (typeof req?.cmd === "string") cmd = req.cmd.slice(0, 64);
+  } catch {
+    // not JSON: reply without seq
+  }
+  client.send(encodeReply(seq, cmd, Code.RateLimited, { error: "rate limited", retryMs }));
+  if (abuse) {
+    const hint = retryMs + Math.floor(Math.random() * 1000);
+    client.close(CloseCode.RateLimited, `rate limit exceeded repeatedly; retry in ${hint} ms`);
+  }
 }

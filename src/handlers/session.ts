@@ -16,12 +16,15 @@ export function addSessionRoutes(router: Router): void {
     .add("login", login)
     .add("heartbeat", heartbeat, { auth: true })
     .add("ping", () => "pong")
-    .add("logout", logout, { auth: true });
+    .add("logout", logout, { auth: true })
+    .add("refresh", refresh, { auth: true });
 }
 
 async function login(ctx: ServerContext, client: Client, req: Request): Promise<typeof REPLIED> {
   const d = req.data;
   const { config } = ctx;
+  // Counted before any parsing, so malformed logins cannot be used to guess tokens for free.
+  ctx.limits?.checkLogin(client.ip);
   const token = stringField(d, "token", 16 * 1024, { optional: true });
   const userId = d.userId === undefined && token ? "" : userIdField(d, "userId", config.im.maxUserIdBytes);
   const appId = appIdField(d, "appId", true) ?? 0;
@@ -127,4 +130,20 @@ async function logout(ctx: ServerContext, client: Client): Promise<null> {
   client.pending = [];
   client.expiresAt = Infinity;
   return null;
+}
+
+/**
+ * `refresh {token}`: a new token for the same userId/appId extends the connection's life
+ * (auth.mode: jwt). The reply carries the new `expiresAt` (null when it does not expire).
+ */
+async function refresh(ctx: ServerContext, client: Client, req: Request) {
+  const token = stringField(req.data, "token", 16 * 1024)!;
+  const { userId, appId } = client.identity!;
+  const principal = await ctx.auth.authenticate({ userId, appId, token });
+  // Re-check after the await: the connection may have logged out or closed meanwhile.
+  if (!client.identity || principal.userId !== userId || principal.appId !== appId) {
+    throw new ImError(Code.Unauthorized, "token is for another user or app");
+  }
+  client.expiresAt = principal.expiresAt;
+  return { expiresAt: Number.isFinite(principal.expiresAt) ? principal.expiresAt : null };
 }
