@@ -1,9 +1,11 @@
 /**
- * Static files of the browser client (src/web), served at `/`, `/home/index` and `/web/*`.
+ * Static files of the browser client (src/web), served at `/`, `/home/index` and `/web/*`,
+ * plus `/web/config.json`, which tells the page where the WebSocket listener is.
  * Files are read through `import.meta.url`, so they also work from a compiled binary that
  * embeds src/web with `--include`.
  * @module
  */
+import { SCHEMA } from "../config_schema.ts";
 import type { ServerContext } from "../context.ts";
 
 const TYPES: Record<string, string> = {
@@ -14,11 +16,58 @@ const TYPES: Record<string, string> = {
   json: "application/json",
 };
 
+const HEADERS = {
+  "cache-control": "no-cache",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "x-frame-options": "DENY",
+  "content-security-policy": "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; " +
+    "style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+};
+
 const webRoot = new URL("../web/", import.meta.url);
 const cache = new Map<string, Uint8Array>();
 
+/** What the page needs to connect (GET /web/config.json). */
+export interface WebConfig {
+  /** The configured public WebSocket address (`host:port` or a full URL), or null: use the page's host. */
+  wsUrl: string | null;
+  /** Bound WebSocket port, used with the page's host when `wsUrl` is null. */
+  wsPort: number;
+  /** WebSocket path. */
+  wsPath: string;
+  /** Seconds between client heartbeats (the login reply repeats it). */
+  heartbeatInterval: number;
+  /** `none` or `jwt`: the page shows a token field for jwt. */
+  authMode: string;
+  /** Allowed appIds (empty = any). */
+  appIds: number[];
+}
+
+/**
+ * The page's connection settings. `app.webSocketUrl` is used only when changed from its
+ * default (`localhost:8089` would be wrong for every browser not on the server itself).
+ */
+export function webConfig(ctx: ServerContext): WebConfig {
+  const { app, heartbeat, auth, im } = ctx.config;
+  const configured = app.webSocketUrl !== SCHEMA.app.webSocketUrl.default && app.webSocketUrl !== "";
+  return {
+    wsUrl: configured ? app.webSocketUrl : null,
+    wsPort: ctx.wsPort,
+    wsPath: "/im",
+    heartbeatInterval: heartbeat.interval,
+    authMode: auth.mode,
+    appIds: im.appIds,
+  };
+}
+
 /** A Response for a client file, or undefined when `path` is not one. */
-export async function serveStatic(path: string, _ctx: ServerContext): Promise<Response | undefined> {
+export async function serveStatic(path: string, ctx: ServerContext): Promise<Response | undefined> {
+  if (path === "/web/config.json") {
+    return new Response(JSON.stringify(webConfig(ctx)), {
+      headers: { ...HEADERS, "content-type": TYPES.json },
+    });
+  }
   let file: string;
   if (path === "/" || path === "/home/index" || path === "/index.html") file = "index.html";
   else if (/^\/web\/[a-z0-9_-]+\.(js|css|svg|json)$/.test(path)) file = path.slice(5);
@@ -34,12 +83,6 @@ export async function serveStatic(path: string, _ctx: ServerContext): Promise<Re
   }
   const ext = file.slice(file.lastIndexOf(".") + 1);
   return new Response(bytes as Uint8Array<ArrayBuffer>, {
-    headers: {
-      "content-type": TYPES[ext] ?? "application/octet-stream",
-      "cache-control": "no-cache",
-      "x-content-type-options": "nosniff",
-      "content-security-policy":
-        "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'",
-    },
+    headers: { ...HEADERS, "content-type": TYPES[ext] ?? "application/octet-stream" },
   });
 }

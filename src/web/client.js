@@ -1,0 +1,502 @@
+// @ts-check
+/// <reference lib="dom" />
+/**
+ * imserver browser client: one logged-in WebSocket session that survives network drops and
+ * server restarts. Plain ES module, no dependencies; see docs/WEB_CLIENT.md.
+ *
+ * - request/reply matched by `seq`, each with a timeout;
+ * - heartbeat on the interval the server announces in the login reply;
+ * - reconnect with jittered exponential backoff (honouring the server's "retry in N ms" hint);
+ * - resume: `lastSeq` + `inboxEpoch` kept in storage per user/app and sent on login, so missed
+ *   messages arrive once, in order; pushes with `seq <= lastSeq` are dropped as duplicates.
+ *
+ * @example
+ * ```js
+ * const im = new ImClient({ url: "ws://localhost:8089/im", userId: "alice", appId: 101 });
+ * im.on("msg", (m) => console.log(m.from, m.msg));
+ * await im.connect();
+ * await im.sendMsg("bob", "hi");
+ * ```
+ */
+
+/**
+ * @typedef {object} MsgPush A message delivered to this user (direct, room or app-wide).
+ * @property {string} from sender
+ * @property {string} to recipient user, room name or "" (app broadcast)
+ * @property {string} target room name, "" for direct messages
+ * @property {string} msgId server message id (same for every recipient)
+ * @property {number} seq position in this user's inbox
+ * @property {number} time server time (ms)
+ * @property {string} type message type, "text" by default
+ * @property {string} msg body (plain text: never render it as HTML)
+ */
+
+/**
+ * @typedef {object} ClientOptions
+ * @property {string} url WebSocket URL, e.g. `ws://host:8089/im`
+ * @property {string} userId
+ * @property {number} appId
+ * @property {string} [token] JWT when the server runs with `auth.mode: jwt`
+ * @property {string} [deviceId]
+ * @property {string} [platform]
+ * @property {Storage | null} [storage] where lastSeq/epoch persist (default localStorage; null = memory)
+ * @property {number} [requestTimeoutMs] default reply timeout (10 000)
+ * @property {number} [minBackoffMs] first reconnect delay (500)
+ * @property {number} [maxBackoffMs] largest reconnect delay (30 000)
+ * @property {typeof WebSocket} [WebSocketImpl] for tests or non-browser runtimes
+ */
+
+/** Close codes after which reconnecting would not help (kicked by a newer login, origin refused). */
+const TERMINAL_CLOSES = new Set([4000, 4006]);
+/** Close code for an expired token: reconnect only if the app supplies a new token. */
+const TOKEN_EXPIRED = 4002;
+
+/** A failed request: `code` is the protocol code (PROTOCOL.md), or 0 for local failures. */
+export class ImRequestError extends Error {
+  /**
+   * @param {number} code
+   * @param {string} message
+   * @param {unknown} [data]
+   */
+  constructor(code, message, data) {
+    super(message);
+    this.name = "ImRequestError";
+    this.code = code;
+    this.data = data;
+  }
+}
+
+let seqCounter = 0;
+/** A request seq in the Go clients' style: `<ms>-<counter>`. */
+function nextSeq() {
+  return `${Date.now()}-${++seqCounter}`;
+}
+
+/** Random id for idempotent sends (`clientMsgId`). */
+function randomId() {
+  return globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+}
+
+/**
+ * Connection states, in the order a healthy session goes through them:
+ * `idle` → `connecting` → `online`; after a drop `reconnecting` → `connecting` → `online`;
+ * `closed` after {@link ImClient.close} or a terminal close code.
+ * @typedef {"idle" | "connecting" | "online" | "reconnecting" | "closed"} ClientState
+ */
+
+/**
+ * The session. Events (use {@link ImClient.on}): `state` (ClientState), `login` (login reply
+ * data), `msg` (MsgPush), `enter`, `exit`, `read`, `joinRoom`, `leaveRoom`, `kick` (push data),
+ * `gap` (an inbox gap: entries were trimmed), `reset` (the server's inbox epoch changed),
+ * `closed` ({code, reason}), `error` (a failed reconnect or login).
+ */
+export class ImClient extends EventTarget {
+  /** @param {ClientOptions} options */
+  constructor(options) {
+    super();
+    this.options = options;
+    /** @type {ClientState} */
+    this.state = "idle";
+    /** @type {WebSocket | null} */
+    this.socket = null;
+    /** Login reply data of the current session. @type {Record<string, any> | null} */
+    this.session = null;
+    /** @type {Map<string, {resolve: (d: any) => void, reject: (e: Error) => void, timer: any}>} */
+    this.pending = new Map();
+    this.attempt = 0;
+    /** @type {any} */
+    this.retryTimer = null;
+    /** @type {any} */
+    this.heartbeatTimer = null;
+    /** @type {number | null} server retry hint from the last close reason */
+    this.retryHintMs = null;
+    /** @type {Storage | null} */
+    this.storage = options.storage === undefined ? (globalThis.localStorage ?? null) : options.storage;
+    this.storageKey = `imserver:${options.appId}:${options.userId}`;
+    const saved = this.#load();
+    /** Highest inbox seq received (pushes at or below it are duplicates). */
+    this.lastSeq = saved.lastSeq;
+    /** Inbox epoch the lastSeq belongs to. @type {string | undefined} */
+    this.epoch = saved.epoch;
+    /** @type {Array<() => void>} */
+    this.onlineWaiters = [];
+  }
+
+  /**
+   * Listen to an event; returns a function that removes the listener.
+   * @param {string} type
+   * @param {(detail: any) => void} fn
+   */
+  on(type, fn) {
+    /** @param {Event} e */
+    const listener = (e) => fn(/** @type {CustomEvent} */ (e).detail);
+    this.addEventListener(type, listener);
+    return () => this.removeEventListener(type, listener);
+  }
+
+  /**
+   * Open the socket and log in. Resolves with the login reply data; rejects if the first
+   * login is refused (bad user id, appId, token). Later drops reconnect by themselves.
+   * @returns {Promise<Record<string, any>>}
+   */
+  connect() {
+    if (this.state === "closed") return Promise.reject(new ImRequestError(0, "client closed"));
+    return new Promise((resolve, reject) => {
+      const offLogin = this.on("login", (d) => {
+        offLogin();
+        offError();
+        resolve(d);
+      });
+      const offError = this.on("error", (e) => {
+        if (!(e instanceof ImRequestError) || e.code === 0) return; // transport errors: keep retrying
+        offLogin();
+        offError();
+        reject(e);
+      });
+      this.#open();
+    });
+  }
+
+  /** Log out, close the socket and stop reconnecting. */
+  close() {
+    if (this.state === "closed") return;
+    if (this.socket?.readyState === 1) this.#send("logout", {});
+    this.#setState("closed");
+    this.#teardown(new ImRequestError(0, "client closed"));
+    this.socket?.close(1000, "bye");
+    this.socket = null;
+  }
+
+  /** Replace the token (jwt mode) and send `refresh` when online; used after a 4002 close too. */
+  setToken(/** @type {string} */ token) {
+    this.options.token = token;
+  }
+
+  /**
+   * Send a command and resolve with the reply `data` (code 200), or reject with
+   * {@link ImRequestError}. With `retry`, a drop before the reply resends the same request
+   * after the next login (only safe for idempotent requests, e.g. sends with a clientMsgId).
+   * @param {string} cmd
+   * @param {Record<string, unknown>} [data]
+   * @param {{timeoutMs?: number, retry?: boolean}} [opts]
+   * @returns {Promise<any>}
+   */
+  async request(cmd, data = {}, opts = {}) {
+    const deadline = Date.now() + (opts.timeoutMs ?? this.options.requestTimeoutMs ?? 10_000);
+    for (;;) {
+      if (this.state !== "online" && cmd !== "login") {
+        if (!opts.retry) throw new ImRequestError(0, `not connected (${this.state})`);
+        await this.#waitOnline(deadline);
+      }
+      try {
+        return await this.#roundTrip(cmd, data, deadline - Date.now());
+      } catch (error) {
+        const lost = error instanceof ImRequestError && error.code === 0 &&
+          error.message === "connection lost";
+        if (!opts.retry || !lost || Date.now() >= deadline) throw error;
+      }
+    }
+  }
+
+  /**
+   * Send a direct message; safe to call while reconnecting (retried with the same clientMsgId).
+   * Resolves with `{msgId, seq, senderSeq, time, delivered}`.
+   * @param {string} to
+   * @param {string} msg
+   * @param {string} [type]
+   */
+  async sendMsg(to, msg, type = "text") {
+    const data = { to, msg, type, clientMsgId: randomId() };
+    const reply = await this.request("sendMsg", data, { retry: true, timeoutMs: 30_000 });
+    this.#ownEntry(reply.senderSeq);
+    return reply;
+  }
+
+  /**
+   * Send to a room you are a member of; resolves with `{msgId, seq, time, members}`.
+   * @param {string} room
+   * @param {string} msg
+   * @param {string} [type]
+   */
+  async roomMsg(room, msg, type = "text") {
+    const data = { room, msg, type, clientMsgId: randomId() };
+    const reply = await this.request("roomMsg", data, { retry: true, timeoutMs: 30_000 });
+    this.#ownEntry(reply.seq);
+    return reply;
+  }
+
+  /** @param {string} room */
+  joinRoom(room) {
+    return this.request("joinRoom", { room });
+  }
+
+  /** @param {string} room */
+  leaveRoom(room) {
+    return this.request("leaveRoom", { room });
+  }
+
+  /** Members of a room: `{room, members, online}`. @param {string} room */
+  roomMembers(room) {
+    return this.request("roomMembers", { room });
+  }
+
+  /** Online users of the app: `{userCount, userList}`. */
+  users() {
+    return this.request("users", {});
+  }
+
+  /**
+   * Past messages, newest first: `{messages, before, more}`.
+   * @param {{peer?: string, room?: string, before?: number, limit?: number}} query
+   */
+  history(query) {
+    return this.request("history", query);
+  }
+
+  /** Mark inbox entries up to `seq` read (senders of direct messages get a `read` push). */
+  read(/** @type {number} */ seq) {
+    return this.request("read", { seq });
+  }
+
+  /** Mark inbox entries up to `seq` delivered. */
+  ack(/** @type {number} */ seq) {
+    return this.request("ack", { seq });
+  }
+
+  // ---- internals ----
+
+  /**
+   * The copy of an own message in this user's inbox is not pushed to the sending connection;
+   * when it is the next seq, advance lastSeq so a resume does not replay it.
+   * @param {unknown} seq
+   */
+  #ownEntry(seq) {
+    if (typeof seq === "number" && seq === this.lastSeq + 1) {
+      this.lastSeq = seq;
+      this.#save();
+    }
+  }
+
+  /** @param {number} deadline */
+  #waitOnline(deadline) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.onlineWaiters = this.onlineWaiters.filter((w) => w !== done);
+        reject(new ImRequestError(0, "timed out waiting for the connection"));
+      }, Math.max(0, deadline - Date.now()));
+      const done = () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      };
+      this.onlineWaiters.push(done);
+    });
+  }
+
+  /**
+   * @param {string} cmd
+   * @param {Record<string, unknown>} data
+   * @param {number} timeoutMs
+   * @returns {Promise<any>}
+   */
+  #roundTrip(cmd, data, timeoutMs) {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== 1) return Promise.reject(new ImRequestError(0, "connection lost"));
+    const seq = nextSeq();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(seq);
+        reject(new ImRequestError(0, `${cmd} timed out`));
+      }, Math.max(1, timeoutMs));
+      this.pending.set(seq, { resolve, reject, timer });
+      socket.send(JSON.stringify({ seq, cmd, data }));
+    });
+  }
+
+  /** @param {string} cmd @param {Record<string, unknown>} data */
+  #send(cmd, data) {
+    try {
+      this.socket?.send(JSON.stringify({ seq: nextSeq(), cmd, data }));
+    } catch {
+      // closing anyway
+    }
+  }
+
+  #open() {
+    clearTimeout(this.retryTimer);
+    this.#setState("connecting");
+    const Impl = this.options.WebSocketImpl ?? WebSocket;
+    let socket;
+    try {
+      socket = new Impl(this.options.url);
+    } catch (error) {
+      this.#emit("error", new ImRequestError(0, String(error)));
+      this.#scheduleReconnect();
+      return;
+    }
+    this.socket = socket;
+    socket.onopen = () => this.#login(socket);
+    socket.onmessage = (e) => this.#onFrame(String(e.data));
+    socket.onclose = (e) => this.#onClose(socket, e.code, e.reason);
+  }
+
+  /** @param {WebSocket} socket */
+  async #login(socket) {
+    const o = this.options;
+    /** @type {Record<string, unknown>} */
+    const data = { userId: o.userId, appId: o.appId };
+    if (o.token) data.token = o.token;
+    if (o.deviceId) data.deviceId = o.deviceId;
+    if (o.platform) data.platform = o.platform;
+    if (this.epoch !== undefined) {
+      data.lastSeq = this.lastSeq;
+      data.epoch = this.epoch;
+    }
+    let reply;
+    try {
+      reply = await this.#roundTrip("login", data, o.requestTimeoutMs ?? 10_000);
+    } catch (error) {
+      this.#emit("error", error);
+      // A refused login will be refused again: stop instead of hammering the server.
+      if (error instanceof ImRequestError && error.code !== 0 && error.code !== 1024 && error.code !== 1023) {
+        this.#setState("closed");
+        this.#teardown(error);
+      }
+      socket.close(1000, "login failed");
+      return;
+    }
+    if (socket !== this.socket) return;
+    const reset = reply.inboxReset === true || (this.epoch !== undefined && this.epoch !== reply.inboxEpoch);
+    // The server replays from resumeFrom: everything above it is new to this client.
+    this.lastSeq = reply.resumeFrom ?? reply.inboxSeq ?? 0;
+    this.epoch = reply.inboxEpoch;
+    this.#save();
+    this.session = reply;
+    this.attempt = 0;
+    this.retryHintMs = null;
+    this.#startHeartbeat(Number(reply.heartbeatInterval) || 30);
+    this.#setState("online");
+    if (reset) this.#emit("reset", reply);
+    this.#emit("login", reply);
+    for (const w of this.onlineWaiters.splice(0)) w();
+  }
+
+  /** @param {number} seconds */
+  #startHeartbeat(seconds) {
+    clearInterval(this.heartbeatTimer);
+    const socket = this.socket;
+    this.heartbeatTimer = setInterval(() => {
+      // A heartbeat without a reply means a half-open connection: drop it and reconnect.
+      this.#roundTrip("heartbeat", {}, Math.min(seconds * 1000, 15_000)).catch(() => {
+        if (socket === this.socket && socket?.readyState === 1) socket.close(4999, "heartbeat lost");
+      });
+    }, seconds * 1000);
+  }
+
+  /** @param {string} text */
+  #onFrame(text) {
+    /** @type {any} */
+    let frame;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (!frame || typeof frame !== "object" || !frame.response) return;
+    const { seq, cmd, response } = frame;
+    const waiter = typeof seq === "string" ? this.pending.get(seq) : undefined;
+    if (waiter) {
+      this.pending.delete(seq);
+      clearTimeout(waiter.timer);
+      if (response.code === 200) waiter.resolve(response.data);
+      else {waiter.reject(
+          new ImRequestError(response.code, response.data?.error ?? response.codeMsg, response.data),
+        );}
+      return;
+    }
+    const data = response.data ?? {};
+    if (cmd === "msg") {
+      if (typeof data.seq === "number") {
+        if (data.seq <= this.lastSeq) return; // already shown (replay overlap)
+        this.lastSeq = data.seq;
+        this.#save();
+      }
+      this.#emit("msg", data);
+    } else if (cmd === "sync" && response.code === 1016) {
+      this.#emit("gap", data);
+    } else if (response.code === 200) {
+      this.#emit(cmd, data);
+    }
+  }
+
+  /** @param {WebSocket} socket @param {number} code @param {string} reason */
+  #onClose(socket, code, reason) {
+    if (socket !== this.socket) return;
+    this.socket = null;
+    this.session = null;
+    this.#teardown(new ImRequestError(0, "connection lost"));
+    this.#emit("closed", { code, reason });
+    if (this.state === "closed") return;
+    const hint = /retry in (\d+) ms/.exec(reason ?? "");
+    this.retryHintMs = hint ? Number(hint[1]) : null;
+    if (TERMINAL_CLOSES.has(code) || (code === TOKEN_EXPIRED && !this.options.token)) {
+      this.#setState("closed");
+      return;
+    }
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect() {
+    if (this.state === "closed") return;
+    this.#setState("reconnecting");
+    const min = this.options.minBackoffMs ?? 500;
+    const max = this.options.maxBackoffMs ?? 30_000;
+    const base = Math.min(max, min * 2 ** this.attempt++);
+    // Full jitter on the upper half: thousands of clients dropped together do not return together.
+    const delay = Math.max(this.retryHintMs ?? 0, base / 2 + Math.random() * base / 2);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.#open(), delay);
+  }
+
+  /** Stop timers and fail the requests in flight. @param {Error} error */
+  #teardown(error) {
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.retryTimer);
+    for (const [, w] of this.pending) {
+      clearTimeout(w.timer);
+      w.reject(error);
+    }
+    this.pending.clear();
+  }
+
+  /** @param {ClientState} state */
+  #setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this.#emit("state", state);
+  }
+
+  /** @param {string} type @param {unknown} detail */
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** @returns {{lastSeq: number, epoch: string | undefined}} */
+  #load() {
+    try {
+      const raw = this.storage?.getItem(this.storageKey);
+      const v = raw ? JSON.parse(raw) : null;
+      if (v && Number.isSafeInteger(v.lastSeq) && typeof v.epoch === "string") return v;
+    } catch {
+      // unreadable storage: start fresh
+    }
+    return { lastSeq: 0, epoch: undefined };
+  }
+
+  #save() {
+    try {
+      this.storage?.setItem(this.storageKey, JSON.stringify({ lastSeq: this.lastSeq, epoch: this.epoch }));
+    } catch {
+      // storage full or blocked: resume still works within this page
+    }
+  }
+}
