@@ -6,6 +6,7 @@
 import { ConfigError, loadConfig } from "./config.ts";
 import { setupLogging } from "./log.ts";
 import { startServer } from "./server.ts";
+import { RedisUnreachableError } from "./cluster/redis_client.ts";
 
 /** `--config <path>` / `--config=<path>` from argv, else IM_CONFIG, else the default. */
 export function configPath(args: string[], env: Record<string, string>): { path: string; required: boolean } {
@@ -31,7 +32,16 @@ async function main(): Promise<number> {
     throw error;
   }
   const stopLogging = await setupLogging(config);
-  const server = await startServer(config);
+  let server;
+  try {
+    server = await startServer(config);
+  } catch (error) {
+    // Cluster mode never falls back to memory: no Redis, no node.
+    if (!(error instanceof RedisUnreachableError)) throw error;
+    console.error(`imserver: cluster mode: ${error.message}`);
+    await stopLogging();
+    return 3;
+  }
   // One plain line that scripts and tests parse for the chosen ports.
   console.log(`imserver listening http=${server.httpPort} ws=${server.wsPort} node=${server.nodeId}`);
   const stop = () => server.shutdown("server shutting down");

@@ -12,6 +12,7 @@
  */
 import { createAuthenticator } from "./auth.ts";
 import { LocalBus } from "./bus.ts";
+import { createClusterBackend } from "./cluster/node.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { createCounters, type ServerContext } from "./context.ts";
@@ -65,7 +66,11 @@ export function createRouter(): Router {
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const clock = options.clock ?? systemClock;
   const log = getLogger(["imserver"]);
-  const store = options.store ?? new MemoryStore(clock);
+  // Cluster mode: Redis store + bus; fails here (RedisUnreachableError) when Redis is down.
+  const cluster = config.cluster.enabled && !options.store
+    ? await createClusterBackend(config, { clock })
+    : undefined;
+  const store = options.store ?? cluster?.store ?? new MemoryStore(clock);
   const metrics = new Metrics();
   const counters = createCounters(metrics);
   const { app, heartbeat } = config;
@@ -109,6 +114,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const full = ctx as ServerContext;
   const limits = full.limits = new Limits(config, clock);
   manager.start();
+  if (cluster) {
+    try {
+      full.bus = await cluster.attach(full);
+    } catch (error) {
+      await manager.stop();
+      await store.close();
+      throw error;
+    }
+  }
   metrics.gauge("im_connections", "Open WebSocket connections", () => manager.clients.size);
   metrics.gauge("im_logged_in_connections", "Logged-in connections", () => manager.loggedInCount);
   metrics.gauge(
