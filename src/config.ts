@@ -85,7 +85,10 @@ function applyYaml(config: Config, text: string, file: string): void {
     const sectionLine = where(isScalar(sectionPair.key) ? sectionPair.key.range?.[0] : undefined);
     const fields = (SCHEMA as Record<string, Record<string, FieldSpec>>)[section];
     if (!fields) throw new ConfigError(`${sectionLine}: unknown section "${section}"`);
-    if (sectionPair.value === null) continue;
+    // `app:` with nothing under it (or only comments) parses as a null scalar: defaults apply.
+    if (sectionPair.value === null || (isScalar(sectionPair.value) && sectionPair.value.value === null)) {
+      continue;
+    }
     if (!isMap(sectionPair.value)) throw new ConfigError(`${sectionLine}: "${section}" must be a mapping`);
     for (const pair of sectionPair.value.items) {
       const key = String(isScalar(pair.key) ? pair.key.value : pair.key);
@@ -108,7 +111,7 @@ function applyEnv(config: Config, env: Record<string, string>): void {
       target[section][key] = coerce(
         spec,
         fromEnvString(spec, raw),
-        `environment ${name} (${section}.${key})`,
+        `environment ${name}=${JSON.stringify(raw)} (${section}.${key})`,
       );
     }
   }
