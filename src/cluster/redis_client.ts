@@ -66,7 +66,11 @@ export async function connectRedis(
   try {
     await client.connect();
   } catch (error) {
-    client.destroy();
+    try {
+      client.destroy();
+    } catch {
+      // the failed connect already closed it
+    }
     throw new RedisUnreachableError(options.url, error);
   }
   connected = true;
