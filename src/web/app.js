@@ -1,5 +1,6 @@
-// @ts-check
-/// <reference lib="dom" />
+// No `// @ts-check` pragma on purpose: the project-wide `deno check` has no DOM lib (adding one
+// would change global types for every file). tests/web_client_test.ts type-checks this page with
+// `checkJs` and the DOM lib instead.
 /**
  * The chat page: login, online users, 1:1 chats, rooms, unread counts and read receipts, on
  * top of client.js. Message text is only ever assigned with textContent (never innerHTML).

@@ -1,5 +1,4 @@
 // @ts-check
-/// <reference lib="dom" />
 /**
  * imserver browser client: one logged-in WebSocket session that survives network drops and
  * server restarts. Plain ES module, no dependencies; see docs/WEB_CLIENT.md.
@@ -37,6 +36,8 @@
  * @property {string} userId
  * @property {number} appId
  * @property {string} [token] JWT when the server runs with `auth.mode: jwt`
+ * @property {() => string | Promise<string>} [getToken] called for a fresh JWT before each login
+ *   and ahead of the token's expiry (sent with `refresh`); takes precedence over `token`
  * @property {string} [deviceId]
  * @property {string} [platform]
  * @property {Storage | null} [storage] where lastSeq/epoch persist (default localStorage; null = memory)
@@ -108,6 +109,8 @@ export class ImClient extends EventTarget {
     this.retryTimer = null;
     /** @type {any} */
     this.heartbeatTimer = null;
+    /** @type {any} */
+    this.refreshTimer = null;
     /** @type {number | null} server retry hint from the last close reason */
     this.retryHintMs = null;
     /** @type {Storage | null} */
@@ -157,19 +160,40 @@ export class ImClient extends EventTarget {
     });
   }
 
-  /** Log out, close the socket and stop reconnecting. */
+  /**
+   * Log out, close the socket and stop reconnecting; resolves once the socket is closed.
+   * @returns {Promise<void>}
+   */
   close() {
-    if (this.state === "closed") return;
-    if (this.socket?.readyState === 1) this.#send("logout", {});
+    const socket = this.socket;
+    this.socket = null;
+    if (socket?.readyState === 1) {
+      try {
+        socket.send(JSON.stringify({ seq: nextSeq(), cmd: "logout", data: {} }));
+      } catch {
+        // closing anyway
+      }
+    }
     this.#setState("closed");
     this.#teardown(new ImRequestError(0, "client closed"));
-    this.socket?.close(1000, "bye");
-    this.socket = null;
+    if (!socket || socket.readyState === 3) return Promise.resolve();
+    return new Promise((resolve) => {
+      socket.addEventListener("close", () => resolve());
+      socket.close(1000, "bye");
+    });
   }
 
-  /** Replace the token (jwt mode) and send `refresh` when online; used after a 4002 close too. */
-  setToken(/** @type {string} */ token) {
+  /**
+   * Replace the token (jwt mode): used by the next login, and sent with `refresh` now when
+   * online (resolves with `{expiresAt}`), so the server does not close the session at expiry.
+   * @param {string} token
+   */
+  async setToken(token) {
     this.options.token = token;
+    if (this.state !== "online") return null;
+    const reply = await this.request("refresh", { token });
+    this.#scheduleRefresh(reply?.expiresAt);
+    return reply;
   }
 
   /**
@@ -312,15 +336,6 @@ export class ImClient extends EventTarget {
     });
   }
 
-  /** @param {string} cmd @param {Record<string, unknown>} data */
-  #send(cmd, data) {
-    try {
-      this.socket?.send(JSON.stringify({ seq: nextSeq(), cmd, data }));
-    } catch {
-      // closing anyway
-    }
-  }
-
   #open() {
     clearTimeout(this.retryTimer);
     this.#setState("connecting");
@@ -344,7 +359,14 @@ export class ImClient extends EventTarget {
     const o = this.options;
     /** @type {Record<string, unknown>} */
     const data = { userId: o.userId, appId: o.appId };
-    if (o.token) data.token = o.token;
+    try {
+      const token = o.getToken ? await o.getToken() : o.token;
+      if (token) data.token = o.token = token;
+    } catch (error) {
+      this.#emit("error", new ImRequestError(0, `getToken failed: ${error}`));
+      socket.close(1000, "no token");
+      return;
+    }
     if (o.deviceId) data.deviceId = o.deviceId;
     if (o.platform) data.platform = o.platform;
     if (this.epoch !== undefined) {
@@ -374,6 +396,7 @@ export class ImClient extends EventTarget {
     this.attempt = 0;
     this.retryHintMs = null;
     this.#startHeartbeat(Number(reply.heartbeatInterval) || 30);
+    this.#scheduleRefresh(reply.expiresAt);
     this.#setState("online");
     if (reset) this.#emit("reset", reply);
     this.#emit("login", reply);
@@ -390,6 +413,25 @@ export class ImClient extends EventTarget {
         if (socket === this.socket && socket?.readyState === 1) socket.close(4999, "heartbeat lost");
       });
     }, seconds * 1000);
+  }
+
+  /**
+   * With `getToken`, fetch and send a new token 30 s before `expiresAt` (server ms).
+   * @param {unknown} expiresAt
+   */
+  #scheduleRefresh(expiresAt) {
+    clearTimeout(this.refreshTimer);
+    const getToken = this.options.getToken;
+    if (!getToken || typeof expiresAt !== "number") return;
+    const skew = Date.now() - (this.session?.serverTime ?? Date.now());
+    const delay = Math.max(1000, expiresAt + skew - Date.now() - 30_000);
+    this.refreshTimer = setTimeout(async () => {
+      try {
+        await this.setToken(await getToken());
+      } catch (error) {
+        this.#emit("error", error);
+      }
+    }, delay);
   }
 
   /** @param {string} text */
@@ -438,7 +480,7 @@ export class ImClient extends EventTarget {
     if (this.state === "closed") return;
     const hint = /retry in (\d+) ms/.exec(reason ?? "");
     this.retryHintMs = hint ? Number(hint[1]) : null;
-    if (TERMINAL_CLOSES.has(code) || (code === TOKEN_EXPIRED && !this.options.token)) {
+    if (TERMINAL_CLOSES.has(code) || (code === TOKEN_EXPIRED && !this.options.getToken)) {
       this.#setState("closed");
       return;
     }
@@ -461,6 +503,7 @@ export class ImClient extends EventTarget {
   #teardown(error) {
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.refreshTimer);
     for (const [, w] of this.pending) {
       clearTimeout(w.timer);
       w.reject(error);
