@@ -37,6 +37,10 @@ export const SCHEMA = {
     hostname: str("0.0.0.0", "Address both listeners bind to."),
     httpPort: port(8080, "HTTP API and web client port (0 = pick a free port)."),
     webSocketPort: port(8089, "WebSocket port; equal to httpPort means one listener serves both."),
+    reusePort: bool(
+      false,
+      "Set SO_REUSEPORT (Linux): several node processes share the same ports; the kernel spreads connections.",
+    ),
     rpcPort: port(
       9001,
       "Accepted for compatibility with the Go seed and unused: cluster traffic goes through Redis.",

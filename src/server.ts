@@ -74,7 +74,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const metrics = new Metrics();
   const counters = createCounters(metrics);
   const { app, heartbeat } = config;
-  const nodeId = config.cluster.nodeId || `${Deno.hostname()}-${app.webSocketPort || Deno.pid}`;
+  // With reusePort several processes share the port: the pid keeps their ids apart.
+  const nodeId = config.cluster.nodeId ||
+    `${Deno.hostname()}-${app.webSocketPort || Deno.pid}${app.reusePort ? `-${Deno.pid}` : ""}`;
   const ctx = {
     config,
     nodeId,
@@ -138,7 +140,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const httpHandler = createHttpHandler(full, createApiAuthorizer(parseApiKeys(config.api.keys)));
   const servers: Deno.HttpServer[] = [];
   const listen = (port: number, handler: Deno.ServeHandler) => {
-    const server = Deno.serve({ hostname: app.hostname, port, onListen: () => {} }, handler);
+    const server = Deno.serve(
+      { hostname: app.hostname, port, reusePort: app.reusePort, onListen: () => {} },
+      handler,
+    );
     servers.push(server);
     return (server.addr as Deno.NetAddr).port;
   };

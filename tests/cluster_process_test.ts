@@ -59,7 +59,11 @@ export async function spawnNode(env: Record<string, string>, args: string[] = []
       return { child, httpPort: Number(m[1]), wsPort: Number(m[2]), drained };
     }
   }
-  child.kill("SIGKILL");
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // exited by itself
+  }
   await child.status;
   await reader.cancel();
   throw new Error(`node did not start: ${text}`);
@@ -154,3 +158,41 @@ redisTest(
     }
   },
 );
+
+redisTest("cluster: two node processes share one port with reusePort", async (redis) => {
+  const port = freePort();
+  const shared = {
+    IM_APP_HTTPPORT: String(port),
+    IM_APP_WEBSOCKETPORT: String(port),
+    IM_APP_REUSEPORT: "true",
+  };
+  // Deno.serve({ reusePort }) needs --unstable-net on Linux
+  const n1 = await spawnNode(nodeEnv(redis.port, "", shared), ["--unstable-net"]);
+  const n2 = await spawnNode(nodeEnv(redis.port, "", shared), ["--unstable-net"]);
+  const clients: TestClient[] = [];
+  try {
+    assert.equal(n1.wsPort, port);
+    assert.equal(n2.wsPort, port);
+    const nodes = new Set<string>();
+    for (let i = 0; i < 8; i++) {
+      const c = await TestClient.connect(port);
+      clients.push(c);
+      nodes.add((await c.login(`u${i}`)).nodeId);
+    }
+    // wherever each user landed, everyone sees everyone and messages cross nodes
+    const list = await (await fetch(`http://127.0.0.1:${port}/user/list?appId=101`)).json();
+    assert.equal(list.data.userCount, 8);
+    for (let i = 0; i < 8; i++) {
+      const to = `u${(i + 1) % 8}`;
+      assert.equal((await clients[i].request("sendMsg", { to, msg: `from u${i}` })).response.code, 200);
+    }
+    for (let i = 0; i < 8; i++) {
+      assert.equal((await clients[i].push("msg")).response.data.msg, `from u${(i + 7) % 8}`);
+    }
+    assert.ok(nodes.size >= 1);
+  } finally {
+    for (const c of clients) await c.close();
+    await stopNode(n1);
+    await stopNode(n2);
+  }
+});
