@@ -213,3 +213,32 @@ Deno.test("client.js and app.js type-check against the DOM lib", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("client.js: fullResume shows the inbox on a new device; acks tell the next device what was seen", async () => {
+  await withServer({ inbox: { maxEntries: 3 } }, async (server) => {
+    const bob = await TestClient.connect(server.wsPort);
+    await bob.login("bob");
+    // alice is offline; with maxEntries 3 the first of four is trimmed (the expected leading gap).
+    for (const text of ["m1", "m2", "m3", "m4"]) await bob.request("sendMsg", { to: "alice", msg: text });
+    const phone = client(server, "alice", new MemoryStorage(), { fullResume: true, ackDelayMs: 10 });
+    const msgs = collect(phone, "msg");
+    const gaps = collect(phone, "gap");
+    const login = await phone.connect();
+    assert.equal(login.ackedSeq, 0);
+    await msgs.until(3);
+    assert.deepEqual(msgs.got.map((m) => m.msg), ["m2", "m3", "m4"]);
+    const deadline = Date.now() + 10_000;
+    while (await server.ctx.store.mark(101, "alice", "ack") < 4 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(await server.ctx.store.mark(101, "alice", "ack"), 4);
+    const laptop = client(server, "alice", new MemoryStorage(), { fullResume: true });
+    const again = collect(laptop, "msg");
+    assert.equal((await laptop.connect()).ackedSeq, 4);
+    await again.until(3);
+    assert.equal(gaps.got.length, 0);
+    await phone.close();
+    await laptop.close();
+    await bob.close();
+  });
+});

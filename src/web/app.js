@@ -42,6 +42,8 @@ const online = new Set();
 let rooms = new Set();
 const historyLoaded = new Set();
 let readSent = 0;
+/** Inbox entries up to this seq were acked (seen) by some device before this login. */
+let seenUpTo = 0;
 let localKeys = 0;
 /** @type {{wsUrl?: string | null, wsPort: number, wsPath: string, authMode: string}} */
 let config = { wsPort: 8089, wsPath: "/im", authMode: "none" };
@@ -56,14 +58,14 @@ function convOf(m) {
   return `u:${m.from === me ? m.to : m.from}`;
 }
 
-/** @param {string} conv @param {Line} line */
-function addLine(conv, line) {
+/** @param {string} conv @param {Line} line @param {boolean} [news] counts as unread when not in view */
+function addLine(conv, line, news = !line.mine && line.status !== "event") {
   const list = lines(conv);
   list.push(line);
   list.sort((a, b) => a.order - b.order);
   if (list.length > MAX_LINES) list.splice(0, list.length - MAX_LINES);
   if (conv === active) renderMessages();
-  else if (line.status !== "event" && !line.mine) unread.set(conv, (unread.get(conv) ?? 0) + 1);
+  else if (news) unread.set(conv, (unread.get(conv) ?? 0) + 1);
   renderLists();
 }
 
@@ -88,7 +90,7 @@ function onMessage(m, fromHistory = false) {
     lines(conv).push(line);
     return;
   }
-  addLine(conv, line);
+  addLine(conv, line, !mine && !(line.seq > 0 && line.seq <= seenUpTo));
   if (conv === active) markRead();
 }
 
@@ -240,7 +242,13 @@ async function login(/** @type {SubmitEvent} */ event) {
     : `${
       location.protocol === "https:" ? "wss" : "ws"
     }://${location.hostname}:${config.wsPort}${config.wsPath}`;
-  im = new ImClient({ url: wsUrl, userId, appId, token: $("login-token").value.trim() || undefined });
+  im = new ImClient({
+    url: wsUrl,
+    userId,
+    appId,
+    token: $("login-token").value.trim() || undefined,
+    fullResume: true, // a new browser shows the recent inbox, not an empty page
+  });
   me = userId;
   im.on("state", showState);
   im.on("msg", (m) => onMessage(m));
@@ -268,7 +276,10 @@ async function login(/** @type {SubmitEvent} */ event) {
     readSent = 0;
     historyLoaded.clear();
   });
-  im.on("login", afterLogin);
+  im.on("login", (d) => {
+    seenUpTo = Number(d.ackedSeq) || 0;
+    afterLogin();
+  });
   try {
     await im.connect();
   } catch (error) {

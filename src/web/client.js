@@ -44,6 +44,11 @@
  * @property {number} [requestTimeoutMs] default reply timeout (10 000)
  * @property {number} [minBackoffMs] first reconnect delay (500)
  * @property {number} [maxBackoffMs] largest reconnect delay (30 000)
+ * @property {boolean} [fullResume] with no stored position, replay the whole inbox on the first
+ *   login (lastSeq 0) instead of starting at its head; entries up to the login reply's
+ *   `ackedSeq` were already seen on another device (default false)
+ * @property {number} [ackDelayMs] ack received entries this long after the last one, so other
+ *   devices know what was seen (default 1000; 0 = never ack)
  * @property {typeof WebSocket} [WebSocketImpl] for tests or non-browser runtimes
  */
 
@@ -111,6 +116,11 @@ export class ImClient extends EventTarget {
     this.heartbeatTimer = null;
     /** @type {any} */
     this.refreshTimer = null;
+    /** @type {any} */
+    this.ackTimer = null;
+    this.ackedSeq = 0;
+    /** True while a first-login full replay runs (its leading gap is expected, not news). */
+    this.fullReplay = false;
     /** @type {number | null} server retry hint from the last close reason */
     this.retryHintMs = null;
     /** @type {Storage | null} */
@@ -367,11 +377,15 @@ export class ImClient extends EventTarget {
       socket.close(1000, "no token");
       return;
     }
+    this.fullReplay = false;
     if (o.deviceId) data.deviceId = o.deviceId;
     if (o.platform) data.platform = o.platform;
     if (this.epoch !== undefined) {
       data.lastSeq = this.lastSeq;
       data.epoch = this.epoch;
+    } else if (o.fullResume) {
+      data.lastSeq = 0;
+      this.fullReplay = true;
     }
     let reply;
     try {
@@ -393,6 +407,7 @@ export class ImClient extends EventTarget {
     this.epoch = reply.inboxEpoch;
     this.#save();
     this.session = reply;
+    this.ackedSeq = Number(reply.ackedSeq) || 0;
     this.attempt = 0;
     this.retryHintMs = null;
     this.#startHeartbeat(Number(reply.heartbeatInterval) || 30);
@@ -434,6 +449,18 @@ export class ImClient extends EventTarget {
     }, delay);
   }
 
+  /** Ack what was received once pushes pause (one ack per burst, not per message). */
+  #scheduleAck() {
+    const delay = this.options.ackDelayMs ?? 1000;
+    if (delay <= 0 || this.ackTimer) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = null;
+      const seq = this.lastSeq;
+      if (seq <= this.ackedSeq || this.state !== "online") return;
+      this.ack(seq).then((r) => this.ackedSeq = Math.max(this.ackedSeq, r?.seq ?? seq), () => {});
+    }, delay);
+  }
+
   /** @param {string} text */
   #onFrame(text) {
     /** @type {any} */
@@ -461,10 +488,13 @@ export class ImClient extends EventTarget {
         if (data.seq <= this.lastSeq) return; // already shown (replay overlap)
         this.lastSeq = data.seq;
         this.#save();
+        this.#scheduleAck();
       }
       this.#emit("msg", data);
     } else if (cmd === "sync" && response.code === 1016) {
-      this.#emit("gap", data);
+      const expected = this.fullReplay && data.since === 0;
+      this.fullReplay = false;
+      if (!expected) this.#emit("gap", data);
     } else if (response.code === 200) {
       this.#emit(cmd, data);
     }
@@ -504,6 +534,8 @@ export class ImClient extends EventTarget {
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.retryTimer);
     clearTimeout(this.refreshTimer);
+    clearTimeout(this.ackTimer);
+    this.ackTimer = null;
     for (const [, w] of this.pending) {
       clearTimeout(w.timer);
       w.reject(error);
