@@ -46,6 +46,11 @@ export function userIdField(
   if (typeof v === "number" && Number.isFinite(v)) {
     return userIdField({ [name]: String(v) }, name, maxBytes, code);
   }
+  // A value of the wrong type is a malformed request (1001, as the Go servers' JSON decode
+  // failure); an absent, empty or over-long id is an illegal id (`code`).
+  if (v !== undefined && v !== null && typeof v !== "string") {
+    throw new ImError(Code.ParameterIllegal, `${name} must be a string`);
+  }
   if (typeof v !== "string" || v === "" || utf8Bytes(v) > maxBytes || hasControlChars(v)) {
     throw new ImError(code, `${name} must be a non-empty string of at most ${maxBytes} UTF-8 bytes`);
   }

@@ -21,7 +21,9 @@ export async function readParams(req: Request, maxBodyBytes: number): Promise<Re
   const text = await readBody(req.body, maxBodyBytes);
   if (text.trim() === "") return normaliseKeys(params);
   const type = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
-  if (type === "application/json" || (type === "" && /^\s*[{[]/.test(text))) {
+  // fetch() labels a string body text/plain: a JSON-looking text body is JSON, as with no type.
+  const untyped = type === "" || type === "text/plain";
+  if (type === "application/json" || (untyped && /^\s*[{[]/.test(text))) {
     let body: unknown;
     try {
       body = JSON.parse(text);
