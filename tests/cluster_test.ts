@@ -166,3 +166,37 @@ redisTest(
   },
   { persistent: true },
 );
+
+/** `p`, or null after `ms` (the timer is always cleared). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([p, new Promise<null>((r) => timer = setTimeout(() => r(null), ms))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+redisTest(
+  "cluster: Redis loses its data → epoch changes, clients are closed with 1012 and resync",
+  async (redis) => {
+    const nodes = await startNodes(redis, 1);
+    let bob = await login(nodes[0].wsPort, "bob");
+    const alice = await login(nodes[0].wsPort, "alice");
+    try {
+      assert.equal((await alice.request("sendMsg", { to: "bob", msg: "before" })).response.code, 200);
+      const lastSeq = (await bob.push("msg")).response.data.seq;
+      const { epoch } = await nodes[0].ctx.store.head(101, "bob", 1e9);
+      await redis.restart(); // not persistent: every key is gone
+      assert.equal((await within(bob.closed, 10_000))?.code, 1012);
+      await bob.close();
+      bob = await TestClient.connect(nodes[0].wsPort);
+      const reply = await bob.request("login", { userId: "bob", appId: 101, lastSeq, epoch });
+      assert.equal(reply.response.code, 200, JSON.stringify(reply.response));
+      assert.notEqual(reply.response.data.inboxEpoch, epoch);
+      assert.equal(reply.response.data.inboxReset, true);
+    } finally {
+      await stopAll(nodes, [alice, bob]);
+    }
+  },
+);
