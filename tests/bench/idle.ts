@@ -1,0 +1,99 @@
+/**
+ * Scenario `idle`: open K connections (several loader processes: ~19.9k fds per process),
+ * log them all in at once (a login storm), then hold them with heartbeats. Reports the
+ * server's RSS per connection, the login rate and unexpected disconnects.
+ * @module
+ */
+import { type BenchOptions, progress, type Row, sleep, split, sum, verdict } from "./common.ts";
+import { CpuMeter, type Json, rssBytes } from "./proc.ts";
+import { startLoaders, stopLoaders, type Target } from "./targets.ts";
+
+/** Connections one loader process takes (below the per-process fd cap, with room to spare). */
+export const PER_LOADER = 7000;
+
+/** Run the idle scenario against one target. */
+export async function runIdle(o: BenchOptions, start: () => Promise<Target>): Promise<Row> {
+  const target = await start();
+  const nLoaders = o.loaders ?? Math.max(1, Math.ceil(o.conns / PER_LOADER));
+  const loaders = startLoaders(nLoaders, o.client);
+  try {
+    await sleep(1000);
+    const rss0 = rssBytes(target.pid);
+    const users = Array.from({ length: o.conns }, (_, i) => `i${i}`);
+    const slices = split(users, nLoaders);
+    progress(
+      `idle ${target.kind}: opening ${o.conns} connections on ${nLoaders} loader(s), RSS ${mb(rss0)} MB`,
+    );
+    for (const l of loaders) {
+      l.onEvent = (m: Json) =>
+        m.event === "progress" && progress(`idle ${target.kind}: ${l.name} opened ${m.n}`);
+    }
+    const cpu = new CpuMeter([target.pid, ...loaders.map((l) => l.pid)]);
+    const logins: Json[] = await Promise.all(
+      loaders.map((l, i) => l.call("connect", { url: target.url, users: slices[i], parallel: 100 }, 900_000)),
+    );
+    const loginSeconds = (Math.max(...logins.map((r) => r.t2)) - Math.min(...logins.map((r) => r.t1))) / 1000;
+    const connectSeconds = Math.max(...logins.map((r) => r.connectMs)) / 1000;
+    const loginUsage = cpu.read();
+    const loginsOk = o.conns - sum(logins, "failed") - sum(logins, "loginFailed");
+    progress(
+      `idle ${target.kind}: ${loginsOk} logged in; connect ${connectSeconds.toFixed(1)} s, logins ${
+        loginSeconds.toFixed(2)
+      } s; holding ${o.durationMs / 1000} s`,
+    );
+    const heartbeatMs = Math.max(1000, Math.round(o.durationMs / 3));
+    const held: Json[] = await Promise.all(
+      loaders.map((l) => l.call("hold", { durationMs: o.durationMs, heartbeatMs }, o.durationMs + 120_000)),
+    );
+    await sleep(500);
+    const rss1 = rssBytes(target.pid);
+    const perConn = Math.round((rss1 - rss0) / Math.max(1, o.conns));
+    const heartbeats = sum(held, "sent"), replies = sum(held, "replies");
+    const errors = sum(held, "replyErrors") + sum(logins, "failed") + sum(logins, "loginFailed");
+    const closes = sum(held, "unexpectedCloses");
+    const row: Row = {
+      scenario: "idle",
+      target: target.kind,
+      params: `${o.conns} conns, ${o.durationMs / 1000} s hold`,
+      metric: "RSS B/conn",
+      value: perConn,
+      sent: heartbeats,
+      received: replies,
+      lost: heartbeats - replies - sum(held, "replyErrors"),
+      duplicates: 0,
+      errors,
+      serverCpu: loginUsage[0],
+      loaderCpu: loginUsage.slice(1),
+      status: verdict({
+        lost: heartbeats - replies - sum(held, "replyErrors"),
+        duplicates: 0,
+        errors,
+        closes,
+      }),
+      extra: {
+        rssBeforeMB: mb(rss0),
+        rssAfterMB: mb(rss1),
+        connectSeconds: round(connectSeconds),
+        loginSeconds: round(loginSeconds),
+        loginsPerSec: Math.round(loginsOk / Math.max(loginSeconds, 1e-3)),
+        connectsPerSec: Math.round(o.conns / Math.max(connectSeconds, 1e-3)),
+        cpuNote: "server/loader CPU measured over connect + login",
+        firstError: [...logins, ...held].find((r) => r.firstError)?.firstError,
+      },
+    };
+    progress(`idle ${target.kind}: ${perConn} B/conn, ${row.extra.loginsPerSec} logins/s ${row.status}`);
+    return row;
+  } finally {
+    for (const l of loaders) l.onEvent = undefined;
+    await stopLoaders(loaders);
+    await target.stop();
+  }
+}
+
+function mb(bytes: number): number {
+  return Math.round(bytes / 1024 / 1024 * 10) / 10;
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}

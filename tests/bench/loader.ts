@@ -1,0 +1,286 @@
+/**
+ * Load-generator process. The runner drives it with JSON lines on stdin (`{id, op, ...}`) and
+ * reads replies (`{id, ...}`) and events (`{event, ...}`) on stdout. One loader holds up to
+ * ~19k sockets (the per-process fd cap), so big runs use several.
+ *
+ * Bench messages carry `#B#kind|stream|n|sentAtMs#E` in `msg`: receivers find it with one
+ * `indexOf` instead of parsing every push, so the loader stays cheap next to the server.
+ * Run: `deno run --allow-net=127.0.0.1 tests/bench/loader.ts --client=deno|ws`.
+ * @module
+ */
+import * as hdr from "hdr-histogram-js";
+import { type ClientImpl, openSocket } from "./ws_client.ts";
+import { type Conn, counters, emit, newHistogram, now, request, send } from "./loader_state.ts";
+import { readLines } from "./proc.ts";
+import type { Json } from "./proc.ts";
+
+const impl = (Deno.args.find((a) => a.startsWith("--client="))?.slice(9) ?? "deno") as ClientImpl;
+const conns = new Map<string, Conn>();
+let hist = newHistogram();
+
+// ---- frames ------------------------------------------------------------------------------
+
+/** rtt streams: expected next n and next n to send, per stream (pair*2 + direction). */
+let expect: number[] = [];
+let nextN: number[] = [];
+let streamConn: Conn[] = [];
+let rttClosed = false;
+let running = false;
+let lastRecvAt = 0;
+
+/** fanout: per message k, receipts in this loader and the worst latency. */
+const fan = new Map<number, { n: number; maxUs: number; last: number }>();
+let fanMembers = 0;
+
+function onText(conn: Conn, text: string): void {
+  const m = text.indexOf("#B#");
+  if (m >= 0) return onBench(conn, text, m);
+  let f: Json;
+  try {
+    f = JSON.parse(text);
+  } catch {
+    counters.badFrames++;
+    return;
+  }
+  const waiter = conn.pending.get(f.seq);
+  if (waiter) {
+    conn.pending.delete(f.seq);
+    return waiter(f);
+  }
+  if (f.response?.code !== 200) {
+    counters.replyErrors++;
+    counters.firstError ??= `${f.cmd}: ${JSON.stringify(f.response)}`.slice(0, 300);
+  } else if (f.cmd === "sendMsg" || f.cmd === "roomMsg" || f.cmd === "heartbeat") counters.replies++;
+  else counters.otherFrames++;
+}
+
+function onBench(conn: Conn, text: string, m: number): void {
+  const t = now();
+  const parts = text.slice(m + 3, text.indexOf("#E", m)).split("|");
+  const stream = Number(parts[1]), n = Number(parts[2]);
+  const us = Math.max(1, Math.round((t - Number(parts[3])) * 1000));
+  counters.received++;
+  lastRecvAt = t;
+  hist.recordValue(us);
+  if (parts[0] === "f") {
+    if (n <= conn.lastK) counters.duplicates++;
+    else if (n !== conn.lastK + 1) counters.gaps += n - conn.lastK - 1;
+    conn.lastK = Math.max(conn.lastK, n);
+    let e = fan.get(n);
+    if (!e) fan.set(n, e = { n: 0, maxUs: 0, last: 0 });
+    e.n++;
+    e.maxUs = Math.max(e.maxUs, us);
+    e.last = t;
+    if (e.n === fanMembers) emit({ event: "fan", k: n, n: e.n, maxUs: e.maxUs, last: e.last });
+    return;
+  }
+  if (n < expect[stream]) counters.duplicates++;
+  else {
+    if (n > expect[stream]) counters.gaps += n - expect[stream];
+    expect[stream] = n + 1;
+  }
+  if (running && rttClosed) sendRtt(stream ^ 1, 0);
+}
+
+function sendRtt(stream: number, padding: number): void {
+  const from = streamConn[stream], to = streamConn[stream ^ 1];
+  const n = nextN[stream]++;
+  const msg = `#B#r|${stream}|${n}|${now().toFixed(3)}#E${"x".repeat(padding)}`;
+  send(from, "sendMsg", { to: to.user, msg });
+  counters.sent++;
+}
+
+// ---- operations --------------------------------------------------------------------------
+
+async function pool<T>(items: T[], parallel: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  await Promise.all(Array.from({ length: Math.min(parallel, items.length) }, async () => {
+    while (i < items.length) await fn(items[i++]);
+  }));
+}
+
+async function openConn(url: string, user: string): Promise<Conn> {
+  const conn: Conn = {
+    user,
+    socket: undefined!,
+    next: 0,
+    pending: new Map(),
+    lastK: 0,
+    closedByUs: false,
+  };
+  conn.socket = await openSocket(impl, url, {
+    onText: (t) => onText(conn, t),
+    onClose: () => {
+      if (!conn.closedByUs) counters.unexpectedCloses++;
+      for (const w of conn.pending.values()) w({ response: { code: -1, codeMsg: "closed" } });
+      conn.pending.clear();
+    },
+  });
+  return conn;
+}
+
+/** Open and log in `users`: all sockets first, then every login at once (a login storm). */
+async function connect(a: Json): Promise<Json> {
+  const t0 = now();
+  let failed = 0, opened = 0;
+  const fresh: Conn[] = [];
+  await pool(a.users as string[], a.parallel ?? 200, async (user) => {
+    try {
+      const conn = await openConn(a.url, user);
+      conns.set(user, conn);
+      fresh.push(conn);
+      if (++opened % 2000 === 0) emit({ event: "progress", what: "open", n: opened });
+    } catch (e) {
+      failed++;
+      counters.firstError ??= `open: ${(e as Error).message}`;
+    }
+  });
+  const t1 = now();
+  const replies = await Promise.all(
+    fresh.map((c) => request(c, "login", { userId: c.user, appId: a.appId ?? 101 }, 120_000)),
+  );
+  const t2 = now();
+  const loginFailed = replies.filter((r) => r.response?.code !== 200);
+  if (loginFailed.length) counters.firstError ??= `login: ${JSON.stringify(loginFailed[0].response)}`;
+  return { opened, failed, loginFailed: loginFailed.length, connectMs: t1 - t0, loginMs: t2 - t1, t1, t2 };
+}
+
+/** Join `users` to `room` with a few short-lived setup connections (login, joinRoom, logout). */
+async function joinSetup(a: Json): Promise<Json> {
+  const t0 = now();
+  const users = a.users as string[];
+  const parallel = Math.min(a.parallel ?? 20, users.length);
+  const setup = await Promise.all(Array.from({ length: parallel }, (_, i) => openConn(a.url, `setup${i}`)));
+  let errors = 0;
+  await Promise.all(setup.map(async (conn, i) => {
+    for (let j = i; j < users.length; j += parallel) {
+      const r1 = await request(conn, "login", { userId: users[j], appId: a.appId ?? 101 }, 30_000);
+      const r2 = await request(conn, "joinRoom", { room: a.room }, 30_000);
+      const r3 = await request(conn, "logout", {}, 30_000);
+      if (r1.response.code !== 200 || r2.response.code !== 200 || r3.response.code !== 200) {
+        errors++;
+        counters.firstError ??= `join: ${JSON.stringify([r1.response, r2.response, r3.response])}`;
+      }
+    }
+  }));
+  await closeConns(setup);
+  return { ms: now() - t0, errors };
+}
+
+/** 1:1 pairs (both ends in this loader), closed loop or at a fixed total rate, for `durationMs`. */
+async function rtt(a: Json): Promise<Json> {
+  const pairs = a.pairs as [string, string][];
+  streamConn = pairs.flatMap(([x, y]) => [conns.get(x)!, conns.get(y)!]);
+  expect = streamConn.map(() => 1);
+  nextN = streamConn.map(() => 1);
+  rttClosed = a.mode === "closed";
+  resetCounters();
+  running = true;
+  const t0 = now();
+  let timer: ReturnType<typeof setInterval> | undefined;
+  if (rttClosed) {
+    for (let w = 0; w < (a.window ?? 1); w++) {
+      for (let p = 0; p < pairs.length; p++) sendRtt(p * 2, a.padding);
+    }
+  } else {
+    let p = 0;
+    timer = setInterval(() => {
+      const due = Math.min(Math.floor((now() - t0) / 1000 * a.rate) - counters.sent, Math.ceil(a.rate / 20));
+      for (let i = 0; i < due; i++, p = (p + 1) % pairs.length) sendRtt(p * 2, a.padding);
+    }, 2);
+  }
+  await sleep(a.durationMs);
+  running = false;
+  clearInterval(timer);
+  const stoppedAt = now();
+  await settle(() => counters.received + counters.gaps >= counters.sent, 10_000);
+  return result({ elapsedMs: stoppedAt - t0, recvMs: lastRecvAt - t0 });
+}
+
+/** Start listening for fanout messages on every connection of this loader except `sender`. */
+function fanListen(a: Json): Json {
+  fanMembers = [...conns.keys()].filter((u) => u !== a.sender).length;
+  fan.clear();
+  for (const c of conns.values()) c.lastK = 0;
+  resetCounters();
+  return { members: fanMembers };
+}
+
+/** Send fanout message `k` to `room` from `sender` (the runner keeps the window). */
+function fanSend(a: Json): Json {
+  const conn = conns.get(a.sender)!;
+  const t = now();
+  send(conn, "roomMsg", { room: a.room, msg: `#B#f|0|${a.k}|${t.toFixed(3)}#E${"x".repeat(a.padding)}` });
+  counters.sent++;
+  return { t };
+}
+
+/** Keep every connection open for `durationMs`, each sending heartbeats every `heartbeatMs`. */
+async function hold(a: Json): Promise<Json> {
+  resetCounters();
+  const list = [...conns.values()];
+  const t0 = now();
+  const perTick = Math.max(1, Math.ceil(list.length / (a.heartbeatMs / 50)));
+  let i = 0;
+  const timer = setInterval(() => {
+    for (let j = 0; j < perTick; j++, i = (i + 1) % list.length) {
+      send(list[i], "heartbeat", {});
+      counters.sent++;
+    }
+  }, 50);
+  await sleep(a.durationMs);
+  clearInterval(timer);
+  await settle(() => counters.replies + counters.replyErrors >= counters.sent, 10_000);
+  return result({ elapsedMs: now() - t0 });
+}
+
+function resetCounters(): void {
+  for (const k of Object.keys(counters) as (keyof typeof counters)[]) {
+    if (k !== "firstError" && k !== "unexpectedCloses") (counters[k] as number) = 0;
+  }
+  hist = newHistogram();
+}
+
+function result(extra: Json): Json {
+  return { ...counters, hist: hdr.encodeIntoCompressedBase64(hist), fanPending: fan.size, ...extra };
+}
+
+async function closeConns(list: Conn[]): Promise<void> {
+  for (const c of list) {
+    c.closedByUs = true;
+    c.socket.close();
+  }
+  await Promise.race([Promise.all(list.map((c) => c.socket.closed)), sleep(10_000)]);
+}
+
+async function settle(done: () => boolean, maxMs: number): Promise<void> {
+  for (let waited = 0; !done() && waited < maxMs; waited += 20) await sleep(20);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+const ops: Record<string, (a: Json) => Json | Promise<Json>> = {
+  connect,
+  joinSetup,
+  rtt,
+  fanListen,
+  fanSend,
+  hold,
+  counters: () => result({}),
+  close: async () => {
+    await closeConns([...conns.values()]);
+    conns.clear();
+    return { closed: true };
+  },
+};
+
+for await (const line of readLines(Deno.stdin.readable)) {
+  if (!line.trim()) continue;
+  const a = JSON.parse(line);
+  Promise.resolve()
+    .then(() => ops[a.op](a))
+    .then((r) => a.id !== undefined && emit({ id: a.id, ...r }))
+    .catch((e) => emit({ id: a.id, error: String(e?.message ?? e) }));
+}

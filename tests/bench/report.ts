@@ -1,0 +1,105 @@
+/**
+ * Result output: the markdown table (stdout and `bench-results/*.md`) and the JSON file with
+ * machine info, the command line and every row.
+ * @module
+ */
+import type { Row } from "./common.ts";
+import type { Json } from "./proc.ts";
+
+/** Fill `ratio` of every imserver row from the baseline row of the same scenario. */
+export function addRatios(rows: Row[]): void {
+  for (const row of rows) {
+    if (row.target === "baseline") continue;
+    const base = rows.find((r) => r.target === "baseline" && r.scenario === baseScenario(row.scenario));
+    if (!base || !base.value) continue;
+    row.ratio = Math.round(row.value / base.value * 100) / 100;
+  }
+}
+
+// The cluster rows compare with the single-node bare relay too.
+function baseScenario(s: string): string {
+  return s === "cluster" ? "rtt" : s === "cluster-rate" ? "rtt-rate" : s;
+}
+
+const fmt = (x: number | undefined) => x === undefined ? "" : String(x);
+
+/** The result table in markdown. */
+export function markdownTable(rows: Row[]): string {
+  const head = [
+    "scenario",
+    "target",
+    "params",
+    "metric",
+    "value",
+    "× baseline",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "max ms",
+    "sent",
+    "received",
+    "lost",
+    "dup",
+    "server CPU %",
+    "loader CPU %",
+    "status",
+  ];
+  const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`];
+  for (const r of rows) {
+    const extra = r.scenario === "idle"
+      ? ` (${r.extra.loginsPerSec} logins/s, logins ${r.extra.loginSeconds} s)`
+      : r.scenario === "cluster" && r.extra.vsSingleNode !== undefined
+      ? ` (${r.extra.vsSingleNode} × single node)`
+      : r.scenario === "fanout"
+      ? ` (join ${r.extra.joinMs} ms)`
+      : "";
+    lines.push(
+      `| ${
+        [
+          r.scenario,
+          r.target,
+          r.params + extra,
+          r.metric,
+          fmt(r.value),
+          fmt(r.ratio),
+          fmt(r.p50Ms),
+          fmt(r.p90Ms),
+          fmt(r.p99Ms),
+          fmt(r.maxMs),
+          fmt(r.sent),
+          fmt(r.received),
+          fmt(r.lost),
+          fmt(r.duplicates),
+          fmt(r.serverCpu),
+          r.loaderCpu.join("+"),
+          r.status,
+        ].join(" | ")
+      } |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** Write `bench-results/bench-<time>.{json,md}`; returns the JSON path. */
+export async function writeResults(dir: string, doc: Json, table: string): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
+  const base = `${dir}/bench-${stamp}`;
+  await Deno.writeTextFile(`${base}.json`, JSON.stringify(doc, null, 2) + "\n");
+  const md = [
+    `# imserver benchmark ${doc.date}`,
+    "",
+    `Command: \`${doc.command}\``,
+    "",
+    `Machine: ${doc.machine.cores} cores (${doc.machine.cpuModel}), ${
+      Math.round(doc.machine.memoryBytes / 2 ** 30)
+    } GB, ${doc.machine.os}, Deno ${doc.machine.deno}, load average at start ${
+      doc.machine.loadavg.join(" ")
+    }`,
+    "",
+    table,
+    "",
+  ].join("\n");
+  await Deno.writeTextFile(`${base}.md`, md);
+  return `${base}.json`;
+}

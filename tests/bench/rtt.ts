@@ -1,0 +1,126 @@
+/**
+ * Scenario `rtt`: N pairs of logged-in users exchange 1:1 `sendMsg`, first in a closed loop
+ * (each delivery triggers the answer: the maximum rate) and then at a fixed offered rate
+ * (latency under a known load). Latency is one-way, sender → recipient's push.
+ * @module
+ */
+import {
+  type BenchOptions,
+  mergeHistograms,
+  percentiles,
+  progress,
+  type Row,
+  sleep,
+  split,
+  sum,
+  verdict,
+} from "./common.ts";
+import { CpuMeter, type Json, type LineProcess } from "./proc.ts";
+import { startLoaders, stopLoaders, type Target } from "./targets.ts";
+
+/** Log in the pairs' users on `loaders` (both ends of a pair on the same loader). */
+export async function connectPairs(
+  loaders: LineProcess[],
+  urls: string[],
+  pairs: number,
+): Promise<[string, string][][]> {
+  const all = Array.from({ length: pairs }, (_, p) => [`a${p}`, `b${p}`] as [string, string]);
+  const slices = split(all, loaders.length);
+  await Promise.all(loaders.map(async (l, i) => {
+    // With several nodes, the two ends of a pair sit on different nodes.
+    const [ua, ub] = [urls[i % urls.length], urls[(i + 1) % urls.length]];
+    const r1 = await l.call("connect", { url: ua, users: slices[i].map((p) => p[0]) }, 300_000);
+    const r2 = await l.call("connect", { url: ub, users: slices[i].map((p) => p[1]) }, 300_000);
+    if (r1.failed || r1.loginFailed || r2.failed || r2.loginFailed) {
+      throw new Error(`rtt connect failed: ${JSON.stringify([r1, r2])}`);
+    }
+  }));
+  return slices;
+}
+
+/** One measured rtt phase on already connected loaders. */
+export async function rttPhase(
+  o: BenchOptions,
+  label: { scenario: string; target: string; params: string },
+  serverPids: number[],
+  loaders: LineProcess[],
+  slices: [string, string][][],
+  mode: { closed: true } | { closed: false; rate: number },
+): Promise<Row> {
+  const cpu = new CpuMeter([...serverPids, ...loaders.map((l) => l.pid)]);
+  const results: Json[] = await Promise.all(loaders.map((l, i) =>
+    l.call("rtt", {
+      pairs: slices[i],
+      mode: mode.closed ? "closed" : "rate",
+      rate: mode.closed ? 0 : mode.rate / loaders.length,
+      durationMs: o.durationMs,
+      padding: o.padding,
+    }, o.durationMs + 60_000)
+  ));
+  const usage = cpu.read();
+  const h = mergeHistograms(results.map((r) => r.hist));
+  const received = sum(results, "received"), sent = sum(results, "sent");
+  const seconds = Math.max(...results.map((r) => r.recvMs)) / 1000;
+  const rate = seconds > 0 ? Math.round(received / seconds) : 0;
+  const duplicates = sum(results, "duplicates");
+  const lost = sent - received + duplicates;
+  const errors = sum(results, "replyErrors") + (sum(results, "replies") === sent ? 0 : 1);
+  const row: Row = {
+    ...label,
+    metric: mode.closed ? "msgs/s" : "p99 ms",
+    value: 0,
+    ...percentiles(h),
+    sent,
+    received,
+    lost,
+    duplicates,
+    errors,
+    serverCpu: usage.slice(0, serverPids.length).reduce((a, b) => a + b, 0),
+    loaderCpu: usage.slice(serverPids.length),
+    status: "",
+    extra: {
+      msgsPerSec: rate,
+      offered: mode.closed ? undefined : mode.rate,
+      firstError: results.find((r) => r.firstError)?.firstError,
+    },
+  };
+  row.value = mode.closed ? rate : row.p99Ms ?? 0;
+  row.status = verdict({ lost, duplicates, errors, closes: sum(results, "unexpectedCloses") });
+  progress(
+    `${label.scenario} ${label.target} ${label.params}: ${rate} msgs/s p99 ${row.p99Ms} ms ${row.status}`,
+  );
+  return row;
+}
+
+/** Run closed loop, then a fixed rate (`rate`, or half of the closed-loop rate) against one target. */
+export async function runRtt(
+  o: BenchOptions,
+  start: () => Promise<Target>,
+  rate?: number,
+): Promise<Row[]> {
+  const target = await start();
+  const nLoaders = o.loaders ?? 1;
+  const loaders = startLoaders(nLoaders, o.client);
+  try {
+    progress(`rtt ${target.kind}: logging in ${o.pairs * 2} users on ${nLoaders} loader(s)`);
+    const slices = await connectPairs(loaders, [target.url], o.pairs);
+    const warm = { ...o, durationMs: Math.min(1000, o.durationMs / 2) };
+    const label = { scenario: "rtt", target: target.kind, params: `${o.pairs} pairs, closed loop` };
+    await rttPhase(warm, { ...label, params: "warm-up" }, [target.pid], loaders, slices, { closed: true });
+    await sleep(200);
+    const closed = await rttPhase(o, label, [target.pid], loaders, slices, { closed: true });
+    const offered = Math.max(10, Math.round(rate ?? closed.value / 2));
+    const fixed = await rttPhase(
+      o,
+      { ...label, scenario: "rtt-rate", params: `${o.pairs} pairs, ${offered} msgs/s offered` },
+      [target.pid],
+      loaders,
+      slices,
+      { closed: false, rate: offered },
+    );
+    return [closed, fixed];
+  } finally {
+    await stopLoaders(loaders);
+    await target.stop();
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * `deno task bench [scenario ...] [--flags]` — the benchmark runner.
+ *
+ * Scenarios: rtt, fanout, idle, cluster, clients (Deno WebSocket vs npm ws loader), all
+ * (default: rtt fanout idle cluster). Every imserver scenario also runs against the bare
+ * baseline relay in the same invocation (`--no-baseline` skips it, `baseline` alone runs
+ * only the baseline rows). Flags: --quick, --duration=S, --pairs=N, --members=M,
+ * --messages=K, --window=W, --conns=K, --client=deno|ws, --loaders=N, --padding=B,
+ * --nodes=N, --cpu-prof[=dir], --out=dir.
+ * Exit status 1 when any run lost or duplicated a message or saw errors.
+ * @module
+ */
+import { type BenchOptions, progress, type Row } from "./common.ts";
+import { clusterUnavailable, runCluster } from "./cluster.ts";
+import { runFanout } from "./fanout.ts";
+import { runIdle } from "./idle.ts";
+import { machineInfo } from "./proc.ts";
+import { addRatios, markdownTable, writeResults } from "./report.ts";
+import { runRtt } from "./rtt.ts";
+import { startBaseline, startImserver } from "./targets.ts";
+
+const SCENARIOS = ["rtt", "fanout", "idle", "cluster", "clients", "baseline"];
+
+/** Parse argv into scenarios and options. */
+export function parseArgs(args: string[]): { scenarios: string[]; o: BenchOptions; out: string } {
+  const flags = new Map<string, string>();
+  const scenarios: string[] = [];
+  for (const a of args) {
+    if (a.startsWith("--")) {
+      const [k, v] = a.slice(2).split("=", 2);
+      flags.set(k, v ?? "true");
+    } else if (a === "all") scenarios.push("rtt", "fanout", "idle", "cluster");
+    else if (SCENARIOS.includes(a)) scenarios.push(a);
+    else throw new Error(`unknown scenario "${a}" (one of ${SCENARIOS.join(", ")}, all)`);
+  }
+  if (scenarios.length === 0) scenarios.push("rtt", "fanout", "idle", "cluster");
+  const quick = flags.has("quick");
+  const num = (k: string, d: number) => {
+    const v = Number(flags.get(k) ?? d);
+    if (!Number.isFinite(v) || v < 0) throw new Error(`--${k} must be a number`);
+    return v;
+  };
+  const client = flags.get("client") ?? "deno";
+  if (client !== "deno" && client !== "ws") throw new Error("--client must be deno or ws");
+  const baselineOnly = scenarios.includes("baseline");
+  const o: BenchOptions = {
+    quick,
+    durationMs: num("duration", quick ? 1 : 10) * 1000,
+    pairs: num("pairs", quick ? 10 : 100),
+    members: num("members", quick ? 100 : 10_000),
+    fanMessages: num("messages", quick ? 10 : 200),
+    fanWindow: num("window", 4),
+    conns: num("conns", quick ? 300 : 19_500),
+    client,
+    loaders: flags.has("loaders") ? num("loaders", 1) : undefined,
+    padding: num("padding", 64),
+    baseline: !flags.has("no-baseline"),
+    imserver: !baselineOnly,
+    cpuProfDir: flags.has("cpu-prof")
+      ? (flags.get("cpu-prof") === "true" ? "bench-results/prof" : flags.get("cpu-prof"))
+      : undefined,
+    clusterNodes: Math.min(4, Math.max(2, num("nodes", 2))),
+  };
+  if (baselineOnly && scenarios.length === 1) scenarios.push("rtt", "fanout", "idle");
+  return {
+    scenarios: scenarios.filter((s) => s !== "baseline"),
+    o,
+    out: flags.get("out") ?? "bench-results",
+  };
+}
+
+/** Run the scenarios; returns the rows. */
+export async function runBench(scenarios: string[], o: BenchOptions): Promise<Row[]> {
+  const rows: Row[] = [];
+  const imserver = (maxRoomMembers?: number) => startImserver({ maxRoomMembers, cpuProfDir: o.cpuProfDir });
+  let singleRate: number | undefined;
+  for (const s of scenarios) {
+    progress(`scenario ${s}`);
+    if (s === "rtt") {
+      if (o.imserver) rows.push(...await runRtt(o, imserver));
+      singleRate = rows.find((r) => r.scenario === "rtt" && r.target === "imserver")?.value;
+      // The baseline's fixed-rate run uses imserver's offered rate, so the latencies compare.
+      const offered = rows.find((r) => r.scenario === "rtt-rate" && r.target === "imserver")?.extra.offered;
+      if (o.baseline) rows.push(...await runRtt(o, startBaseline, offered));
+    } else if (s === "fanout") {
+      if (o.imserver) rows.push(await runFanout(o, imserver));
+      if (o.baseline) rows.push(await runFanout(o, () => startBaseline()));
+    } else if (s === "idle") {
+      if (o.imserver) rows.push(await runIdle(o, imserver));
+      if (o.baseline) rows.push(await runIdle(o, startBaseline));
+    } else if (s === "clients") {
+      for (const client of ["deno", "ws"] as const) {
+        const [closed] = await runRtt({ ...o, client }, startBaseline);
+        rows.push({ ...closed, scenario: "clients", target: `baseline, ${client} loader` });
+      }
+    } else if (s === "cluster" && o.imserver) {
+      const why = clusterUnavailable();
+      if (why) {
+        progress(`cluster: unavailable (${why})`);
+        rows.push(unavailable("cluster", why));
+        continue;
+      }
+      const clusterRows = await runCluster(o);
+      for (const r of clusterRows) {
+        if (r.scenario === "cluster" && singleRate) {
+          r.extra.vsSingleNode = Math.round(r.value / singleRate * 100) / 100;
+        }
+      }
+      rows.push(...clusterRows);
+    }
+  }
+  addRatios(rows);
+  return rows;
+}
+
+function unavailable(scenario: string, why: string): Row {
+  return {
+    scenario,
+    target: "imserver",
+    params: "",
+    metric: "",
+    value: 0,
+    sent: 0,
+    received: 0,
+    lost: 0,
+    duplicates: 0,
+    errors: 0,
+    serverCpu: 0,
+    loaderCpu: [],
+    status: `unavailable: ${why}`,
+    extra: {},
+  };
+}
+
+if (import.meta.main) {
+  const { scenarios, o, out } = parseArgs(Deno.args);
+  const machine = machineInfo();
+  const started = new Date().toISOString();
+  progress(
+    `imserver bench: ${scenarios.join(" ")}${o.quick ? " (quick)" : ""}; ${machine.cores} cores, load ${
+      machine.loadavg.join(" ")
+    }`,
+  );
+  const rows = await runBench(scenarios, o);
+  const table = markdownTable(rows);
+  console.log(table);
+  const doc = {
+    date: started,
+    command: `deno task bench ${Deno.args.join(" ")}`.trim(),
+    machine: { ...machine, loadavgAtEnd: Deno.loadavg() },
+    options: o,
+    caveat: "2-core machine shared with other processes; see loader CPU and load average",
+    rows,
+  };
+  const path = await writeResults(out, doc, table);
+  const failed = rows.filter((r) => r.status.startsWith("FAILED"));
+  console.log(`\nresults: ${path}${failed.length ? `; ${failed.length} run(s) FAILED` : "; all runs ok"}`);
+  Deno.exit(failed.length ? 1 : 0);
+}

@@ -1,0 +1,180 @@
+/**
+ * Servers under test, each a subprocess: imserver (`src/main.ts` with a temp config, single
+ * node or a cluster node) and the bare baseline relay. Both print one "listening" line that
+ * carries the WebSocket port.
+ * @module
+ */
+import { LineProcess, readLines } from "./proc.ts";
+
+/** A running server subprocess. */
+export interface Target {
+  kind: "imserver" | "baseline";
+  pid: number;
+  wsPort: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Options of an imserver target. */
+export interface ImserverOptions {
+  /** Room size the config must admit. */
+  maxRoomMembers?: number;
+  /** Cluster mode with this Redis address. */
+  redisAddr?: string;
+  /** Write a V8 CPU profile into this directory. */
+  cpuProfDir?: string;
+}
+
+const root = new URL("../../", import.meta.url).pathname;
+// By name, so `--allow-run=deno` covers it (execPath may be a resolved symlink).
+const DENO = "deno";
+
+/** The bench config: loopback, free ports, no file log, limits out of the way, no enter/exit pushes. */
+export function benchConfigYaml(o: ImserverOptions): string {
+  return [
+    "app:",
+    "  hostname: 127.0.0.1",
+    "  httpPort: 0",
+    "  webSocketPort: 0",
+    '  logFile: ""',
+    "  logLevel: warning",
+    "im:",
+    "  enterExitPushes: false",
+    "limits:",
+    "  messagesPerSecond: 1000000",
+    "  messageBurst: 1000000",
+    "  maxConnections: 1000000",
+    "  maxConnectionsPerIp: 1000000",
+    "  loginsPerIpPerMinute: 10000000",
+    `  maxRoomMembers: ${Math.max(10_000, (o.maxRoomMembers ?? 0) + 10)}`,
+    ...(o.redisAddr ? ["cluster:", "  enabled: true", "redis:", `  addr: ${o.redisAddr}`] : []),
+    "",
+  ].join("\n");
+}
+
+/** Start `src/main.ts` with the bench config. */
+export async function startImserver(o: ImserverOptions = {}): Promise<Target> {
+  const dir = await Deno.makeTempDir({ prefix: "imbench-" });
+  const config = `${dir}/bench.yaml`;
+  await Deno.writeTextFile(config, benchConfigYaml(o));
+  const prof = o.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`] : [];
+  const args = [
+    "run",
+    ...prof,
+    "--allow-net",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    "--allow-sys",
+    `${root}src/main.ts`,
+    "--config",
+    config,
+  ];
+  const child = new Deno.Command(DENO, { args, stdout: "piped", stderr: "inherit", cwd: root })
+    .spawn();
+  const lines = readLines(child.stdout)[Symbol.asyncIterator]();
+  const port = await firstMatch(lines, /imserver listening http=\d+ ws=(\d+)/, 30_000);
+  if (port === undefined) {
+    child.kill("SIGKILL");
+    await child.status;
+    throw new Error("imserver did not print its listening line");
+  }
+  const drain = (async () => {
+    for (;;) if ((await lines.next()).done) break;
+  })();
+  return target("imserver", child, port, async () => {
+    await drain;
+    await Deno.remove(dir, { recursive: true });
+  });
+}
+
+/** Start the bare baseline relay. */
+export async function startBaseline(): Promise<Target> {
+  const args = ["run", "--allow-net=127.0.0.1", `${root}tests/bench/baseline_server.ts`];
+  const child = new Deno.Command(DENO, { args, stdout: "piped", stderr: "inherit" }).spawn();
+  const lines = readLines(child.stdout)[Symbol.asyncIterator]();
+  const port = await firstMatch(lines, /baseline listening ws=(\d+)/, 30_000);
+  if (port === undefined) {
+    child.kill("SIGKILL");
+    await child.status;
+    throw new Error("baseline did not print its listening line");
+  }
+  const drain = (async () => {
+    for (;;) if ((await lines.next()).done) break;
+  })();
+  return target("baseline", child, port, () => drain);
+}
+
+function target(
+  kind: Target["kind"],
+  child: Deno.ChildProcess,
+  wsPort: number,
+  cleanup: () => Promise<void>,
+): Target {
+  return {
+    kind,
+    pid: child.pid,
+    wsPort,
+    url: `ws://127.0.0.1:${wsPort}/im`,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // already gone
+        }
+      }, 15_000);
+      await child.status;
+      clearTimeout(timer);
+      await cleanup();
+    },
+  };
+}
+
+async function firstMatch(
+  lines: AsyncIterator<string>,
+  re: RegExp,
+  timeoutMs: number,
+): Promise<number | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const next = await Promise.race([
+      lines.next(),
+      new Promise<{ done: true; value: undefined }>((r) => {
+        timer = setTimeout(() => r({ done: true, value: undefined }), Math.max(1, deadline - Date.now()));
+      }),
+    ]);
+    clearTimeout(timer);
+    if (next.done) return undefined;
+    const m = next.value.match(re);
+    if (m) return Number(m[1]);
+  }
+  return undefined;
+}
+
+/** Start `count` loader processes using the `client` WebSocket implementation. */
+export function startLoaders(count: number, client: string): LineProcess[] {
+  return Array.from({ length: count }, (_, i) =>
+    new LineProcess(`loader${i}`, DENO, [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-env",
+      "--allow-read",
+      `${root}tests/bench/loader.ts`,
+      `--client=${client}`,
+    ]));
+}
+
+/** Close every loader's sockets and stop the processes. */
+export async function stopLoaders(loaders: LineProcess[]): Promise<void> {
+  await Promise.all(loaders.map(async (l) => {
+    await l.call("close", {}, 30_000).catch(() => {});
+    await l.stop();
+  }));
+}
