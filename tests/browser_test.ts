@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import { SignJWT } from "jose";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { sendDirect } from "../src/messaging.ts";
 import { type RunningServer, startServer } from "../src/server.ts";
@@ -15,6 +16,7 @@ import { testConfig } from "./helpers.ts";
 declare const document: {
   querySelectorAll(selector: string): Iterable<{ textContent: string | null }>;
   documentElement: { scrollWidth: number };
+  querySelector(selector: string): { textContent: string | null } | null;
 };
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -73,6 +75,7 @@ async function openAs(
   base: string,
   userId: string,
   pageErrors: string[],
+  token?: string,
 ): Promise<UserPage> {
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT.timeout);
@@ -81,6 +84,7 @@ async function openAs(
   page.on("pageerror", (e) => pageErrors.push(`${userId}: ${e.message}`));
   await page.goto(`${base}/home/index?appId=101`);
   await page.fill("#login-user", userId);
+  if (token !== undefined) await page.fill("#login-token", token);
   await page.click("#login-submit");
   await page.waitForSelector('#conn-state[data-state="online"]');
   await page.waitForSelector("#chat-view:not([hidden])");
@@ -115,7 +119,7 @@ async function reconnected(u: UserPage, before: number): Promise<void> {
 }
 
 Deno.test({
-  name: "browser: two users chat 1:1 and in a room, XSS-safe, resume after drop and restart",
+  name: "browser: two users chat 1:1 and in rooms, XSS-safe, resume after drop and restart, jwt login",
   ignore: !haveChromium && !required,
   async fn(t) {
     let server: RunningServer | undefined = await startServer(testConfig(), { quiet: true });
@@ -231,6 +235,37 @@ Deno.test({
         assert.deepEqual([...members].sort(), ["alice", "bob"]);
       });
 
+      await t.step("a new browser shows messages received while offline, unread once", async () => {
+        for (const message of ["while you were out", "second"]) {
+          const r = await fetch(`${base}/user/sendMessage`, {
+            method: "POST",
+            body: new URLSearchParams({ appId: "101", userId: "carol", from: "dave", message }),
+          });
+          assert.equal((await r.json()).code, 200);
+        }
+        const first = await openAs(await browser.newContext(), base, "carol", pageErrors);
+        const badge = '#users li[data-peer="dave"] .unread';
+        await first.page.waitForSelector(badge);
+        assert.equal(await first.page.textContent(badge), "2");
+        await first.page.click('#users li[data-peer="dave"] button');
+        assert.deepEqual(await texts(first.page), ["while you were out", "second"]);
+        // The first page acked them: a second new browser lists them but not as unread.
+        const deadline = Date.now() + WAIT.timeout;
+        while (await server!.ctx.store.mark(101, "carol", "ack") < 2 && Date.now() < deadline) {
+          await first.page.waitForTimeout(50);
+        }
+        const second = await openAs(await browser.newContext(), base, "carol", pageErrors);
+        await second.page.waitForSelector('#users li[data-peer="dave"]');
+        assert.equal(await second.page.$(badge), null);
+        await second.page.click('#users li[data-peer="dave"] button');
+        assert.deepEqual(await texts(second.page), ["while you were out", "second"]);
+      });
+
+      await t.step(
+        "jwt mode: token field, login with a token, bad token refused",
+        () => jwtPages(browser, pageErrors),
+      );
+
       await t.step("phone width layout and screenshot", async () => {
         const overflow = await a.evaluate(() => document.documentElement.scrollWidth);
         assert.ok(overflow <= 375, `page is ${overflow}px wide at 375px`);
@@ -245,3 +280,34 @@ Deno.test({
     }
   },
 });
+
+/** The page in auth.mode jwt: token field, login with a token, a bad token refused. */
+async function jwtPages(browser: Browser, pageErrors: string[]): Promise<void> {
+  const secret = "browser-test-secret-0123456789abcdef";
+  const config = testConfig({ auth: { mode: "jwt", secret } });
+  const server = await startServer(config, { quiet: true });
+  const base = `http://127.0.0.1:${server.httpPort}`;
+  const contexts = [await browser.newContext(), await browser.newContext()];
+  try {
+    const token = await new SignJWT({ app: 101 }).setProtectedHeader({ alg: "HS256" }).setSubject("erin")
+      .setExpirationTime("1h").sign(new TextEncoder().encode(secret));
+    const erin = await openAs(contexts[0], base, "erin", pageErrors, token);
+    assert.equal(await erin.page.isVisible("#login-token"), false); // login view is gone
+    assert.equal(await erin.page.textContent("#me"), "erin · app 101");
+
+    const page = await contexts[1].newPage();
+    page.setDefaultTimeout(WAIT.timeout);
+    await page.goto(`${base}/`);
+    await page.waitForSelector("#login-token-row:not([hidden])");
+    await page.fill("#login-user", "erin");
+    await page.fill("#login-token", token.slice(0, -4) + "AAAA");
+    await page.click("#login-submit");
+    await page.waitForFunction(() =>
+      /Login failed/.test(document.querySelector("#login-error")?.textContent ?? "")
+    );
+    assert.equal(await page.isVisible("#chat-view"), false);
+  } finally {
+    for (const c of contexts) await c.close();
+    await server.shutdown();
+  }
+}
