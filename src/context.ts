@@ -66,4 +66,11 @@ export interface ServerContext {
   /** Ports actually bound (differ from config when it says 0). */
   httpPort: number;
   wsPort: number;
+  /**
+   * Extra readiness check for `/readyz` (cluster mode sets it: Redis reachable). Returns a reason
+   * string when not ready, undefined when ready. Absent = ready (unless draining).
+   */
+  readiness?: () => string | undefined | Promise<string | undefined>;
+  /** Per-node login rate shaping (`drain.loginsPerSecond` > 0; src/login_shaping.ts). */
+  loginShaper?: import("./login_shaping.ts").LoginShaper;
 }

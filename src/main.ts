@@ -6,6 +6,7 @@
 import { ConfigError, loadConfig } from "./config.ts";
 import { setupLogging } from "./log.ts";
 import { startServer } from "./server.ts";
+import { drainServer } from "./drain.ts";
 import { RedisUnreachableError } from "./cluster/redis_client.ts";
 
 /** `--config <path>` / `--config=<path>` from argv, else IM_CONFIG, else the default. */
@@ -45,9 +46,13 @@ async function main(): Promise<number> {
   // One plain line that scripts and tests parse for the chosen ports.
   console.log(`imserver listening http=${server.httpPort} ws=${server.wsPort} node=${server.nodeId}`);
   const stop = () => server.shutdown("server shutting down");
-  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, stop);
+  // SIGTERM drains (reconnect hints, close 1012, exit 0 within drain.deadline, else 1); SIGINT is quick (1001).
+  const drain = () => void drainServer(server).then((report) => report.onTime || Deno.exit(1));
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", drain);
   await server.finished;
-  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(signal, stop);
+  Deno.removeSignalListener("SIGINT", stop);
+  Deno.removeSignalListener("SIGTERM", drain);
   await stopLogging();
   return 0;
 }

@@ -21,8 +21,10 @@ import { addRoomRoutes } from "./handlers/rooms.ts";
 import { addSessionRoutes } from "./handlers/session.ts";
 import { createHttpHandler } from "./http/api.ts";
 import { createApiAuthorizer, parseApiKeys } from "./http/api_keys.ts";
+import { registerOperationalGauges } from "./http/metrics.ts";
 import { IdGenerator } from "./ids.ts";
 import { expireTokens, Limits } from "./limits.ts";
+import { LoginShaper } from "./login_shaping.ts";
 import { getLogger } from "./log.ts";
 import { ClientManager } from "./manager.ts";
 import { Metrics } from "./metrics.ts";
@@ -31,6 +33,7 @@ import { Router } from "./router.ts";
 import { MemoryStore } from "./store/memory.ts";
 import type { Store } from "./store/store.ts";
 import { replayInBackground } from "./sync.ts";
+import { Webhooks } from "./webhooks.ts";
 import { createWsHandler, WS_PATHS } from "./ws_server.ts";
 
 /** A running node. */
@@ -92,6 +95,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     & Pick<ServerContext, "config" | "nodeId" | "store" | "clock" | "log" | "metrics" | "counters">;
   ctx.ids = new IdGenerator(clock);
   ctx.auth = await createAuthenticator(config);
+  // Online/offline webhooks: enqueue is O(1) and never blocks the manager loop.
+  const webhooks = config.webhooks.url
+    ? new Webhooks({ ...config.webhooks, nodeId, metrics, log, clock })
+    : undefined;
+  if (webhooks) webhooks.onDrop = (reason, n) => counters.drops.inc({ reason: `webhook_${reason}` }, n);
+  if (config.drain.loginsPerSecond > 0) {
+    ctx.loginShaper = new LoginShaper(config.drain.loginsPerSecond, clock);
+  }
   const manager = new ClientManager({
     nodeId,
     store,
@@ -105,6 +116,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       broadcastApp: (appId, text, except) => ctx.bus!.sendToApp(appId, text, except),
       kickElsewhere: (appId, userId, keep) => ctx.bus!.kickElsewhere(appId, userId, keep),
       onGap: (client) => replayInBackground(full, client),
+      onOnline: webhooks && ((appId, userId) => webhooks.enqueue("online", appId, userId)),
+      onOffline: webhooks && ((appId, userId) => webhooks.enqueue("offline", appId, userId)),
     },
   });
   ctx.manager = manager;
@@ -125,6 +138,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       throw error;
     }
   }
+  webhooks?.start(); // after the cluster attach: nothing to stop if that fails
   metrics.gauge("im_connections", "Open WebSocket connections", () => manager.clients.size);
   metrics.gauge("im_logged_in_connections", "Logged-in connections", () => manager.loggedInCount);
   metrics.gauge(
@@ -134,6 +148,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   );
   metrics.gauge("im_process_rss_bytes", "Resident set size", () => Deno.memoryUsage().rss);
   metrics.gauge("im_process_heap_used_bytes", "V8 heap used", () => Deno.memoryUsage().heapUsed);
+  registerOperationalGauges(full);
 
   const router = createRouter();
   const wsHandler = createWsHandler(full, router, limits.admission());
@@ -191,6 +206,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       for (const client of manager.clients.values()) client.close(CloseCode.GoingAway, reason);
       await Promise.all(servers.map((s) => s.shutdown()));
       await manager.stop();
+      // Offline events of the connections just closed: a bounded last chance to deliver them.
+      await webhooks?.close(2000);
       await full.bus.close();
       await store.close();
       log.info("stopped {nodeId}", { nodeId });

@@ -32,6 +32,8 @@ async function login(ctx: ServerContext, client: Client, req: Request): Promise<
     throw new ImError(Code.OperationFailure, "already logged in on this connection");
   }
   if (ctx.draining) throw new ImError(Code.Unavailable, "server is draining; reconnect elsewhere");
+  // Reconnect-storm shaping per node (drain.loginsPerSecond): 1023 + jittered retryMs, socket stays open.
+  ctx.loginShaper?.admit();
   const lastSeq = intField(d, "lastSeq", { optional: true });
   const epoch = stringField(d, "epoch", 64, { optional: true });
   const deviceId = stringField(d, "deviceId", 64, { optional: true });

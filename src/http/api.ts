@@ -16,6 +16,7 @@ import { sendApp, sendDirect, sendRoom } from "../messaging.ts";
 import { appIdField, intField, stringField, userIdField } from "../validate.ts";
 import { readParams } from "./params.ts";
 import { serveStatic } from "./static.ts";
+import { metricsResponse } from "./metrics.ts";
 
 type Params = Record<string, unknown>;
 type Endpoint = (ctx: ServerContext, p: Params, req: Request, match: string[]) => unknown | Promise<unknown>;
@@ -51,9 +52,9 @@ export function createHttpHandler(
     if (req.method === "OPTIONS") return new Response(null, { status: 204, headers: cors });
     const path = url.pathname;
     if (path === "/healthz") return json({ status: "ok" }, 200, cors);
-    if (path === "/readyz") {
-      const ready = !ctx.draining;
-      return json({ status: ready ? "ready" : "draining" }, ready ? 200 : 503, cors);
+    if (path === "/readyz") return await readyz(ctx, cors);
+    if (path === "/metrics" && (req.method === "GET" || req.method === "HEAD")) {
+      return metricsResponse(ctx, req.method);
     }
     if (req.method === "GET" || req.method === "HEAD") {
       const page = await serveStatic(path, ctx);
@@ -84,6 +85,20 @@ export function createHttpHandler(
       );
     }
   };
+}
+
+/** Ready: listeners up (we are answering), not draining, and the readiness hook (Redis) agrees. */
+async function readyz(ctx: ServerContext, cors: Record<string, string>): Promise<Response> {
+  if (ctx.draining) return json({ status: "draining" }, 503, cors);
+  let reason: string | undefined;
+  try {
+    reason = await ctx.readiness?.();
+  } catch (error) {
+    reason = String(error);
+  }
+  return reason === undefined
+    ? json({ status: "ready" }, 200, cors)
+    : json({ status: "unready", reason }, 503, cors);
 }
 
 function envelope(code: number, data: unknown, msg?: string) {

@@ -1,0 +1,77 @@
+/**
+ * `/metrics` (src/http/metrics.ts) and `/healthz` / `/readyz` with the readiness hook.
+ * @module
+ */
+import assert from "node:assert/strict";
+import { TestClient, withServer } from "./helpers.ts";
+
+/** Parse Prometheus text into series → value (comments skipped). */
+function parse(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const at = line.lastIndexOf(" ");
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
+Deno.test("metrics: Prometheus text with connections, logins, messages, process memory", async () => {
+  await withServer({}, async (server) => {
+    const base = `http://127.0.0.1:${server.httpPort}`;
+    const alice = await TestClient.connect(server.wsPort);
+    const bob = await TestClient.connect(server.wsPort);
+    await alice.login("alice");
+    await bob.login("bob");
+    assert.equal((await alice.request("sendMsg", { to: "bob", msg: "hi" })).response.code, 200);
+    await bob.push("msg");
+    const res = await fetch(`${base}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type")!, /^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    // every series has HELP and TYPE
+    for (const name of new Set([...parse(text).keys()].map((k) => k.split("{")[0]))) {
+      assert.match(text, new RegExp(`# TYPE ${name} (counter|gauge)\\n`), name);
+    }
+    const m = parse(text);
+    assert.equal(m.get("im_connections"), 2);
+    assert.equal(m.get("im_logged_in_connections"), 2);
+    assert.equal(m.get('im_logins_total{result="ok"}'), 2);
+    assert.equal(m.get('im_messages_total{kind="direct"}'), 1);
+    assert.equal(m.get("im_draining"), 0);
+    assert.equal(m.get("im_event_queue_length"), 0);
+    assert.ok(m.get("im_process_rss_bytes")! > 1_000_000);
+    assert.ok(m.get("im_process_heap_used_bytes")! > 0);
+    const head = await fetch(`${base}/metrics`, { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal(await head.text(), "");
+    await alice.close();
+    await bob.close();
+  });
+});
+
+Deno.test("health: /healthz alive; /readyz follows the readiness hook and draining", async () => {
+  await withServer({}, async (server) => {
+    const base = `http://127.0.0.1:${server.httpPort}`;
+    const get = async (path: string) => {
+      const res = await fetch(base + path);
+      return { status: res.status, body: await res.json() };
+    };
+    assert.deepEqual(await get("/healthz"), { status: 200, body: { status: "ok" } });
+    assert.deepEqual(await get("/readyz"), { status: 200, body: { status: "ready" } });
+    server.ctx.readiness = () => Promise.resolve("redis unreachable");
+    assert.deepEqual(await get("/readyz"), {
+      status: 503,
+      body: { status: "unready", reason: "redis unreachable" },
+    });
+    server.ctx.readiness = () => {
+      throw new Error("boom");
+    };
+    assert.equal((await get("/readyz")).status, 503);
+    server.ctx.readiness = () => undefined;
+    assert.equal((await get("/readyz")).status, 200);
+    server.ctx.draining = true;
+    assert.deepEqual(await get("/readyz"), { status: 503, body: { status: "draining" } });
+    assert.equal((await get("/healthz")).status, 200);
+  });
+});
