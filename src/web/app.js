@@ -251,6 +251,16 @@ async function login(/** @type {SubmitEvent} */ event) {
   });
   me = userId;
   im.on("state", showState);
+  /** @type {{code: number, reason: string} | null} */
+  let lastClose = null;
+  im.on("closed", (d) => lastClose = d);
+  im.on("state", (state) => {
+    // A terminal close (kicked, token expired, login refused on reconnect) ends the session.
+    if (state === "closed" && lastClose && !$("chat-view").hidden && !$("chat-error").textContent) {
+      const { code, reason } = lastClose;
+      showError(`Disconnected (${code}${reason ? `: ${reason}` : ""}). Log out to sign in again.`);
+    }
+  });
   im.on("msg", (m) => onMessage(m));
   im.on("enter", (d) => {
     online.add(d.from);
