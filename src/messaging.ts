@@ -71,7 +71,15 @@ export function inboxLimits(ctx: ServerContext): InboxLimits {
   return { maxEntries: ctx.config.inbox.maxEntries, maxAgeMs: ctx.config.inbox.maxAge * 1000 };
 }
 
-/** Run `send` at most once per `dedupKey` within the de-dup TTL; a retry gets the stored result. */
+/** How long a retry waits for a concurrent first send with the same key to finish (ms). */
+const IN_FLIGHT_WAIT_MS = 3000;
+
+/**
+ * Run `send` at most once per `dedupKey` within the de-dup TTL; a retry gets the stored result.
+ * A retry that races the first send (claim held, result not stored yet) waits for the result,
+ * so it too answers the original msgId/seq; if the first send fails and drops its claim, the
+ * retry claims the key and sends itself.
+ */
 async function once<T extends { duplicate?: boolean }>(
   ctx: ServerContext,
   dedupKey: string | undefined,
@@ -79,11 +87,16 @@ async function once<T extends { duplicate?: boolean }>(
 ): Promise<T> {
   if (!dedupKey) return send();
   const ttl = ctx.config.im.msgIdDedupTtl * 1000;
-  const held = await ctx.store.claim(dedupKey, "", ttl);
-  if (held !== null) {
-    ctx.counters.drops.inc({ reason: "duplicate" });
-    const previous = held ? JSON.parse(held) as T : {} as T;
-    return { ...previous, duplicate: true };
+  const started = Date.now();
+  for (let delay = 2;; delay = Math.min(delay * 2, 100)) {
+    const held = await ctx.store.claim(dedupKey, "", ttl);
+    if (held === null) break;
+    if (held !== "" || Date.now() - started >= IN_FLIGHT_WAIT_MS) {
+      ctx.counters.drops.inc({ reason: "duplicate" });
+      const previous = held ? JSON.parse(held) as T : {} as T;
+      return { ...previous, duplicate: true };
+    }
+    await new Promise((r) => setTimeout(r, delay));
   }
   try {
     const result = await send();
