@@ -22,6 +22,7 @@ import type { ClientManager } from "../manager.ts";
 import type { Counter, Metrics } from "../metrics.ts";
 import type { RedisStore } from "../store/redis.ts";
 import type { InboxEntry } from "../store/store.ts";
+import { Batcher } from "./batcher.ts";
 import { ROUTE } from "./lua.ts";
 import { type Redis, runScript } from "./redis_client.ts";
 
@@ -49,6 +50,7 @@ export class RedisBus implements Bus {
   readonly #published: Counter;
   readonly #failed: Counter;
   #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #routes = new Batcher<[number, string, string], number>((items) => this.#flushRoutes(items), 256);
   #closed = false;
 
   constructor(options: RedisBusOptions) {
@@ -145,15 +147,7 @@ export class RedisBus implements Bus {
    */
   async #route(kind: string, appId: number, userId: string, payload: string): Promise<number> {
     try {
-      const n = Number(
-        await runScript(this.#o.store.client, ROUTE, [
-          this.#o.store.prefix,
-          appId,
-          userId,
-          this.#o.nodeId,
-          payload,
-        ]),
-      );
+      const n = await this.#routes.push([appId, userId, payload]);
       if (n > 0) this.#published.inc({ kind }, n);
       return n;
     } catch (error) {
@@ -161,6 +155,13 @@ export class RedisBus implements Bus {
       this.#o.log.warning("route {kind} failed: {error}", { kind, error: String(error) });
       return 0;
     }
+  }
+
+  /** One ROUTE script call for a batch of (app, user, payload). */
+  async #flushRoutes(items: Array<[number, string, string]>): Promise<number[]> {
+    const { store, nodeId } = this.#o;
+    const replies = await runScript<number[]>(store.client, ROUTE, [store.prefix, nodeId, ...items.flat()]);
+    return replies.map(Number);
   }
 
   #onNode(message: string): void {

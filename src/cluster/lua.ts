@@ -157,19 +157,23 @@ redis.call('ZADD', P .. 'nodes', now + tonumber(ARGV[3]), ARGV[2])
 return redis.call('ZRANGEBYSCORE', P .. 'nodes', '-inf', now)
 `;
 
-/** ARGV: P, app, now, maxEntries, maxAgeMs, json, time, user… → seq per user. */
+/**
+ * ARGV: P, now, then groups of (app, user, maxEntries, maxAgeMs, time, json) → seq per group.
+ * Seq assignment and XADD (exact MAXLEN) in one step; old entries trimmed only when present.
+ */
 export const APPEND = COMMON + `
-local app, now, maxEntries, maxAge = ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
-local json, time = ARGV[6], ARGV[7]
-local oldest = now - maxAge
+local now = tonumber(ARGV[2])
 local out = {}
-for i = 8, #ARGV do
-  local user = ARGV[i]
+for i = 3, #ARGV, 6 do
+  local app, user, maxEntries, maxAge = ARGV[i], ARGV[i+1], ARGV[i+2], tonumber(ARGV[i+3])
   local st = P .. 'i:' .. app .. ':' .. user
   local seq = redis.call('HINCRBY', P .. 'm:' .. app .. ':' .. user, 'last', 1)
-  redis.call('XADD', st, 'MAXLEN', maxEntries, seq .. '-0', 't', time, 'e', json)
-  local first = firstYoung(st, oldest, seq)
-  if first > 1 then redis.call('XTRIM', st, 'MINID', first .. '-0') end
+  redis.call('XADD', st, 'MAXLEN', maxEntries, seq .. '-0', 't', ARGV[i+4], 'e', ARGV[i+5])
+  local oldest = now - maxAge
+  local head = redis.call('XRANGE', st, '-', '+', 'COUNT', 1)
+  if tonumber(head[1][2][2]) < oldest then
+    redis.call('XTRIM', st, 'MINID', firstYoung(st, oldest, seq) .. '-0')
+  end
   redis.call('PEXPIRE', st, maxAge + 60000)
   out[#out + 1] = seq
 end
@@ -231,23 +235,26 @@ return 1
 `;
 
 /**
- * ARGV: P, app, user, selfNode, payload → number of other nodes the payload was published
- * to: only the nodes that hold an unexpired connection of the user.
+ * ARGV: P, selfNode, then groups of (app, user, payload) → per group, the number of other
+ * nodes the payload was published to: only nodes holding an unexpired connection of the user.
  */
 export const ROUTE = COMMON + `
 local now = nowMs()
-local seen = {}
-local n = 0
-local flat = redis.call('HGETALL', P .. 'p:' .. ARGV[2] .. ':' .. ARGV[3])
-for i = 1, #flat, 2 do
-  local f, v = flat[i], flat[i + 1]
-  local node = string.match(f, '^(.*)|[^|]*$')
-  local exp = tonumber(string.match(v, '^(%d+)|'))
-  if node ~= ARGV[4] and not seen[node] and exp > now then
-    seen[node] = true
-    redis.call('PUBLISH', P .. 'node:' .. node, ARGV[5])
-    n = n + 1
+local out = {}
+for i = 3, #ARGV, 3 do
+  local seen = {}
+  local n = 0
+  local flat = redis.call('HGETALL', P .. 'p:' .. ARGV[i] .. ':' .. ARGV[i+1])
+  for k = 1, #flat, 2 do
+    local node = string.match(flat[k], '^(.*)|[^|]*$')
+    local exp = tonumber(string.match(flat[k + 1], '^(%d+)|'))
+    if node ~= ARGV[2] and not seen[node] and exp > now then
+      seen[node] = true
+      redis.call('PUBLISH', P .. 'node:' .. node, ARGV[i+2])
+      n = n + 1
+    end
   end
+  out[#out + 1] = n
 end
-return n
+return out
 `;

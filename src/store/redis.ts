@@ -1,7 +1,7 @@
 /**
  * Redis {@linkcode Store} for cluster mode. Every multi-step operation is one Lua script
  * (see `src/cluster/lua.ts`), so seqs are unique across nodes and presence bookkeeping never
- * races. Redis errors become `ImError(1024 Unavailable)`: a send during an outage fails
+ * races; appends are batched adaptively (many messages, one script call). Redis errors become `ImError(1024 Unavailable)`: a send during an outage fails
  * visibly instead of being dropped.
  *
  * @example
@@ -18,6 +18,7 @@ import { ImError } from "../errors.ts";
 import type { Counter, Metrics } from "../metrics.ts";
 import { Code } from "../protocol.ts";
 import * as lua from "../cluster/lua.ts";
+import { Batcher } from "../cluster/batcher.ts";
 import { connectRedis, type Redis, type RedisOptions, runScript } from "../cluster/redis_client.ts";
 import type {
   InboxEntry,
@@ -44,6 +45,14 @@ export interface RedisStoreOptions {
 
 type StreamEntry = [string, string[]];
 
+interface PendingAppend {
+  appId: number;
+  userId: string;
+  json: string;
+  time: number;
+  limits: InboxLimits;
+}
+
 /** Store on Redis; one shared command connection (node-redis pipelines concurrent commands). */
 export class RedisStore implements Store {
   readonly kind = "redis";
@@ -56,6 +65,8 @@ export class RedisStore implements Store {
   #ops: Counter | undefined;
   #errors: Counter | undefined;
   #latency: Counter | undefined;
+  /** Appends issued while a batch is in flight leave together (see batcher.ts). */
+  readonly #appends = new Batcher<PendingAppend, number>((items) => this.#flushAppends(items), 256);
 
   constructor(client: Redis, options: RedisStoreOptions = {}) {
     this.client = client;
@@ -188,25 +199,26 @@ export class RedisStore implements Store {
     });
   }
 
-  async append(appId: number, userId: string, entry: NewEntry, limits: InboxLimits): Promise<InboxEntry> {
-    const [seq] = await this.appendMany(appId, [userId], entry, limits);
-    return { ...entry, seq };
+  append(appId: number, userId: string, entry: NewEntry, limits: InboxLimits): Promise<InboxEntry> {
+    return this.#appends.push({ appId, userId, json: JSON.stringify(entry), time: entry.time, limits })
+      .then((seq) => ({ ...entry, seq }));
   }
 
-  /** One script call per 500 recipients: seq assignment, XADD with exact MAXLEN, age trim. */
-  async appendMany(
-    appId: number,
-    userIds: string[],
-    entry: NewEntry,
-    limits: InboxLimits,
-  ): Promise<number[]> {
+  /** Same entry into many inboxes; goes through the same batches as single appends. */
+  appendMany(appId: number, userIds: string[], entry: NewEntry, limits: InboxLimits): Promise<number[]> {
     const json = JSON.stringify(entry);
-    const head = [appId, this.#clock.now(), limits.maxEntries, limits.maxAgeMs, json, entry.time];
-    const parts: Promise<number[]>[] = [];
-    for (let i = 0; i < userIds.length; i += 500) {
-      parts.push(this.#run("append", lua.APPEND, [...head, ...userIds.slice(i, i + 500)]));
+    return Promise.all(
+      userIds.map((userId) => this.#appends.push({ appId, userId, json, time: entry.time, limits })),
+    );
+  }
+
+  /** One APPEND script call for a whole batch of (user, entry) pairs. */
+  async #flushAppends(items: PendingAppend[]): Promise<number[]> {
+    const args: (string | number)[] = [this.#clock.now()];
+    for (const a of items) {
+      args.push(a.appId, a.userId, a.limits.maxEntries, a.limits.maxAgeMs, a.time, a.json);
     }
-    return (await Promise.all(parts)).flat().map(Number);
+    return (await this.#run<number[]>("append", lua.APPEND, args)).map(Number);
   }
 
   async range(
