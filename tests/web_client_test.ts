@@ -242,3 +242,19 @@ Deno.test("client.js: fullResume shows the inbox on a new device; acks tell the 
     await bob.close();
   });
 });
+
+Deno.test("client.js: the browser's online event cuts the backoff short", async () => {
+  await withServer({}, async (server) => {
+    const im = client(server, "alice", new MemoryStorage(), { minBackoffMs: 60_000, maxBackoffMs: 60_000 });
+    const logins = collect(im, "login");
+    const closes = collect(im, "closed");
+    await im.connect();
+    for (const c of server.ctx.manager.clients.values()) c.close(4001, "heartbeat timeout");
+    await closes.until(1);
+    assert.equal(im.state, "reconnecting"); // and would wait 30–60 s
+    globalThis.dispatchEvent(new Event("online"));
+    await logins.until(2);
+    assert.equal(im.state, "online");
+    await im.close();
+  });
+});

@@ -348,6 +348,7 @@ export class ImClient extends EventTarget {
 
   #open() {
     clearTimeout(this.retryTimer);
+    globalThis.removeEventListener?.("online", this.#onNetworkBack);
     this.#setState("connecting");
     const Impl = this.options.WebSocketImpl ?? WebSocket;
     let socket;
@@ -527,7 +528,15 @@ export class ImClient extends EventTarget {
     const delay = Math.max(this.retryHintMs ?? 0, base / 2 + Math.random() * base / 2);
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.#open(), delay);
+    // The network came back (laptop woke up, Wi-Fi rejoined): no need to sit out the backoff.
+    globalThis.addEventListener?.("online", this.#onNetworkBack);
   }
+
+  #onNetworkBack = () => {
+    globalThis.removeEventListener?.("online", this.#onNetworkBack);
+    // A server's retry hint (drain, rate limit) still wins.
+    if (this.state === "reconnecting" && this.retryHintMs === null) this.#open();
+  };
 
   /** Stop timers and fail the requests in flight. @param {Error} error */
   #teardown(error) {
@@ -536,6 +545,7 @@ export class ImClient extends EventTarget {
     clearTimeout(this.refreshTimer);
     clearTimeout(this.ackTimer);
     this.ackTimer = null;
+    globalThis.removeEventListener?.("online", this.#onNetworkBack);
     for (const [, w] of this.pending) {
       clearTimeout(w.timer);
       w.reject(error);
