@@ -8,7 +8,8 @@ import { FakeClock } from "../src/clock.ts";
 import { ImError } from "../src/errors.ts";
 import { RedisStore } from "../src/store/redis.ts";
 import type { NewEntry, PresenceEntry } from "../src/store/store.ts";
-import { redisTest } from "./redis_helper.ts";
+import { redisAvailable, RedisServer, redisTest } from "./redis_helper.ts";
+import { storeSuite } from "./store_suite.ts";
 
 const limits = { maxEntries: 1000, maxAgeMs: 3600_000 };
 const entry = (msg: string, time: number): NewEntry => ({
@@ -27,6 +28,29 @@ const presence = (userId: string, connId: string, nodeId: string, at: number): P
   nodeId,
   since: at,
   heartbeatAt: at,
+});
+
+// The shared contract, on a fresh redis-server per test (fake clock for ages and windows).
+storeSuite("redis store", async () => {
+  if (!redisAvailable) throw new Error("redis-server not installed and IM_REQUIRE_REDIS=1");
+  const redis = await RedisServer.start();
+  const clock = new FakeClock(1_700_000_000_000);
+  try {
+    const store = await RedisStore.connect({ url: redis.url }, { clock });
+    return {
+      store,
+      clock,
+      cleanup: async () => {
+        await store.close();
+        await redis.dispose();
+      },
+    };
+  } catch (error) {
+    await redis.dispose();
+    throw error;
+  }
+}, {
+  ignore: !redisAvailable && Deno.env.get("IM_REQUIRE_REDIS") !== "1" ? "redis-server not installed" : false,
 });
 
 redisTest("redis store: inbox seqs, ranges, bounds and marks", async (redis) => {
