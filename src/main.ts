@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from "./config.ts";
 import { setupLogging } from "./log.ts";
 import { startServer } from "./server.ts";
 import { drainServer } from "./drain.ts";
+import { defaultConfigFile } from "./embedded.ts";
 import { RedisUnreachableError } from "./cluster/redis_client.ts";
 
 /** `--config <path>` / `--config=<path>` from argv, else IM_CONFIG, else the default. */
@@ -24,7 +25,8 @@ async function main(): Promise<number> {
   const { path, required } = configPath(Deno.args, env);
   let config;
   try {
-    config = await loadConfig({ path, required, env });
+    // No --config: ./config/app.yaml if present, else the shipped default (embedded when compiled).
+    config = await loadConfig({ path: required ? path : await defaultConfigFile(path), required, env });
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`imserver: config error: ${error.message}`);

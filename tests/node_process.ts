@@ -29,18 +29,20 @@ export interface ServerProcess {
 }
 
 /**
- * Spawn `cmd args` with `env` (added to a minimal PATH/HOME environment) and wait up to
- * `startMs` for the listening line.
+ * Spawn `cmd args` in `cwd` with `env` added to the inherited environment and wait up to `startMs`
+ * for the listening line.
  */
 export async function spawnServer(
   cmd: string,
   args: string[],
   env: Record<string, string>,
   startMs = 60_000,
+  cwd?: string,
 ): Promise<ServerProcess> {
   const child = new Deno.Command(cmd, {
     args,
     env,
+    cwd,
     stdout: "piped",
     stderr: "piped",
   }).spawn();

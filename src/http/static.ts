@@ -25,7 +25,9 @@ const HEADERS = {
     "style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
 };
 
-const webRoot = new URL("../web/", import.meta.url);
+// In the one-file bundle (dist/imserver.js) this code is no longer src/http/static.ts: `deno task bundle`
+// copies src/web to dist/web, next to the bundle (see src/embedded.ts).
+const webRoot = new URL(import.meta.url.endsWith("/http/static.ts") ? "../web/" : "./web/", import.meta.url);
 const cache = new Map<string, Uint8Array>();
 
 /** What the page needs to connect (GET /web/config.json). */
