@@ -54,6 +54,10 @@ function accept(ctx: ServerContext, router: Router, socket: WebSocket, ip: strin
   client.onSlow = () => counters.slowConsumers.inc();
   ctx.limits?.track(client);
   const maxFrame = config.im.maxFrameBytes;
+  // Frames of one connection are handled one at a time, in arrival order, as the Go servers'
+  // read loop did: a login pipelined with the next command completes before that command runs,
+  // and replies come back in request order. dispatch() never rejects, so the chain never breaks.
+  let inbound: Promise<unknown> = Promise.resolve();
   socket.onopen = () => {
     counters.connections.inc();
     ctx.log.info("connect {connId} {ip}", { connId: client.id, ip });
@@ -82,7 +86,9 @@ function accept(ctx: ServerContext, router: Router, socket: WebSocket, ip: strin
       rateLimited(ctx, client, data, verdict.retryMs, verdict.close);
       return;
     }
-    router.dispatch(ctx, client, data).then((reply) => reply && client.send(reply));
+    inbound = inbound.then(() => router.dispatch(ctx, client, data)).then((reply) =>
+      reply && client.send(reply)
+    );
   };
   socket.onerror = () => {};
   socket.onclose = (event) => {

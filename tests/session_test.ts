@@ -304,3 +304,24 @@ Deno.test("session: a frame over im.maxFrameBytes gets 1011, then close 1009; at
     await other.close();
   });
 });
+
+Deno.test("session: commands pipelined after login run after it, and replies keep request order", async () => {
+  await withServer({}, async (server) => {
+    const [c, bob] = await connect(server, 2);
+    await bob.login("bob");
+    const arrival: string[] = [];
+    c.socket.addEventListener("message", (e) => arrival.push(JSON.parse(e.data as string).seq));
+    // Sent in one go, without waiting for the login reply (the Go servers handled a connection's
+    // frames in order, so clients that pipeline must see the login applied).
+    c.send(JSON.stringify({ seq: "p1", cmd: "login", data: { userId: "alice", appId: 101 } }));
+    c.send(JSON.stringify({ seq: "p2", cmd: "heartbeat" }));
+    c.send(JSON.stringify({ seq: "p3", cmd: "sendMsg", data: { to: "bob", msg: "right after login" } }));
+    c.send(JSON.stringify({ seq: "p4", cmd: "ping" }));
+    const replies = [];
+    for (const seq of ["p1", "p2", "p3", "p4"]) replies.push(await c.waitFor((f) => f.seq === seq));
+    assert.deepEqual(replies.map((r) => r.response.code), [200, 200, 200, 200]);
+    assert.equal((await bob.push("msg")).response.data.msg, "right after login");
+    assert.deepEqual(arrival.filter((seq) => seq.startsWith("p")), ["p1", "p2", "p3", "p4"]);
+    await Promise.all([c.close(), bob.close()]);
+  });
+});
