@@ -75,3 +75,18 @@ Deno.test("health: /healthz alive; /readyz follows the readiness hook and draini
     assert.equal((await get("/healthz")).status, 200);
   });
 });
+
+Deno.test("metrics: with api.keys only an unrestricted key may scrape", async () => {
+  await withServer({ api: { keys: ["s3cret", "tenant:101"] } }, async (server) => {
+    const url = `http://127.0.0.1:${server.httpPort}/metrics`;
+    const scrape = async (key?: string) => {
+      const res = await fetch(url, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+      await res.body?.cancel();
+      return res.status;
+    };
+    assert.equal(await scrape(), 401);
+    assert.equal(await scrape("wrong"), 401);
+    assert.equal(await scrape("tenant"), 403); // limited to app 101: not node-wide
+    assert.equal(await scrape("s3cret"), 200);
+  });
+});

@@ -54,6 +54,13 @@ export function createHttpHandler(
     if (path === "/healthz") return json({ status: "ok" }, 200, cors);
     if (path === "/readyz") return await readyz(ctx, cors);
     if (path === "/metrics" && (req.method === "GET" || req.method === "HEAD")) {
+      // Node-wide data: when API keys are configured, only an unrestricted key may scrape.
+      try {
+        authorize(req, undefined);
+      } catch (error) {
+        if (!(error instanceof ImError)) throw error;
+        return json(envelope(error.code, null, error.message), httpStatus(error.code), cors);
+      }
       return metricsResponse(ctx, req.method);
     }
     if (req.method === "GET" || req.method === "HEAD") {
