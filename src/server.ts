@@ -131,7 +131,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   manager.start();
   if (cluster) {
     try {
-      full.bus = await cluster.attach(full);
+      full.bus = await cluster.attach(full, {
+        onOffline: webhooks && ((appId, userId) => webhooks.enqueue("offline", appId, userId)),
+      });
     } catch (error) {
       await manager.stop();
       await store.close();

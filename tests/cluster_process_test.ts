@@ -109,6 +109,11 @@ redisTest(
     try {
       await alice.login("alice");
       const first = await bob.login("bob");
+      // enter travels node A → node B over the app channel
+      assert.equal(
+        (await alice.waitFor((f) => f.cmd === "enter" && f.response.data.from === "bob")).cmd,
+        "enter",
+      );
       for (let i = 1; i <= 5; i++) {
         assert.equal(
           (await alice.request("sendMsg", { to: "bob", msg: `m${i}` })).response.code,
@@ -139,6 +144,11 @@ redisTest(
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.ok(offlineAfter >= 0, "bob still online after the bound");
+      // the node that reaped the dead one tells the app bob left
+      assert.equal(
+        (await alice.waitFor((f) => f.cmd === "exit" && f.response.data.from === "bob")).cmd,
+        "exit",
+      );
 
       bob = await TestClient.connect(b.wsPort);
       const data = await bob.login("bob", 101, { lastSeq, epoch: first.inboxEpoch });

@@ -36,11 +36,17 @@ export interface ClusterOptions {
   prefix?: string;
 }
 
+/** Callbacks of {@linkcode ClusterBackend.attach}. */
+export interface ClusterHooks {
+  /** A user went offline because its node died and this node reaped it (e.g. offline webhook). */
+  onOffline?: (appId: number, userId: string) => void;
+}
+
 /** The Redis side of one node. */
 export interface ClusterBackend {
   readonly store: RedisStore;
   /** Start routing, registry and refresh timers for a built context; resolves to its Bus. */
-  attach(ctx: ServerContext): Promise<Bus>;
+  attach(ctx: ServerContext, hooks?: ClusterHooks): Promise<Bus>;
 }
 
 /** Connect to Redis for `config` (cluster.enabled); throws RedisUnreachableError when it cannot. */
@@ -54,10 +60,15 @@ export async function createClusterBackend(
     prefix: options.prefix ?? "im:",
     presenceTtlMs: ttlMs,
   });
-  return { store, attach: (ctx) => attach(ctx, store, ttlMs) };
+  return { store, attach: (ctx, hooks = {}) => attach(ctx, store, ttlMs, hooks) };
 }
 
-async function attach(ctx: ServerContext, store: RedisStore, ttlMs: number): Promise<Bus> {
+async function attach(
+  ctx: ServerContext,
+  store: RedisStore,
+  ttlMs: number,
+  hooks: ClusterHooks,
+): Promise<Bus> {
   const { manager, nodeId, log, metrics } = ctx;
   store.useMetrics(metrics);
   const redisErrors = metrics.counter("im_redis_connection_errors_total", "Redis connection errors", [
@@ -103,6 +114,7 @@ async function attach(ctx: ServerContext, store: RedisStore, ttlMs: number): Pro
       const gone = await store.reapNode(node);
       reaped.inc({}, gone.length);
       log.warning("reaped dead node {node}: {n} users offline", { node, n: gone.length });
+      for (const { appId, userId } of gone) hooks.onOffline?.(appId, userId);
       if (!ctx.config.im.enterExitPushes) continue;
       for (const { appId, userId } of gone) {
         bus.sendToApp(appId, encodePush("exit", { target: "", type: "exit", msg: "", from: userId }));
