@@ -95,6 +95,7 @@ export async function runFanout(o: BenchOptions, start: (maxRoom: number) => Pro
       complete();
     }
     const usage = cpu.read();
+    const serverSeconds = cpu.seconds()[0];
     for (const e of done.values()) if (e.n === o.members) lastMember.recordValue(e.maxUs);
     const results: Json[] = await Promise.all(loaders.map((l) => l.call("counters", {}, 30_000)));
     const all = mergeHistograms(results.map((r) => r.hist));
@@ -127,6 +128,7 @@ export async function runFanout(o: BenchOptions, start: (maxRoom: number) => Pro
         note: stalled ? "stalled" : undefined,
       }),
       extra: {
+        serverUsPerMsg: received ? Math.round(serverSeconds * 1e7 / received) / 10 : undefined,
         joinMs: Math.round(join.ms),
         loginMs: Math.round(Math.max(...logins.map((r) => r.loginMs))),
         perDelivery: percentiles(all),

@@ -35,6 +35,7 @@ export async function runIdle(o: BenchOptions, start: () => Promise<Target>): Pr
     const loginSeconds = (Math.max(...logins.map((r) => r.t2)) - Math.min(...logins.map((r) => r.t1))) / 1000;
     const connectSeconds = Math.max(...logins.map((r) => r.connectMs)) / 1000;
     const loginUsage = cpu.read();
+    const loginServerSeconds = cpu.seconds()[0];
     const loginsOk = o.conns - sum(logins, "failed") - sum(logins, "loginFailed");
     progress(
       `idle ${target.kind}: ${loginsOk} logged in; connect ${connectSeconds.toFixed(1)} s, logins ${
@@ -71,6 +72,7 @@ export async function runIdle(o: BenchOptions, start: () => Promise<Target>): Pr
         closes,
       }),
       extra: {
+        serverUsPerMsg: Math.round(loginServerSeconds * 1e6 / Math.max(1, o.conns)),
         rssBeforeMB: mb(rss0),
         rssAfterMB: mb(rss1),
         connectSeconds: round(connectSeconds),

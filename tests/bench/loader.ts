@@ -129,7 +129,7 @@ async function connect(a: Json): Promise<Json> {
       const conn = await openConn(a.url, user);
       conns.set(user, conn);
       fresh.push(conn);
-      if (++opened % 2000 === 0) emit({ event: "progress", what: "open", n: opened });
+      if (++opened % 1000 === 0) emit({ event: "progress", what: "open", n: opened });
     } catch (e) {
       failed++;
       counters.firstError ??= `open: ${(e as Error).message}`;

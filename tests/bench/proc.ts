@@ -162,6 +162,10 @@ export class CpuMeter {
   constructor(readonly pids: number[]) {
     this.#start = new Map(pids.map((p) => [p, cpuSeconds(p)]));
   }
+  /** CPU seconds used by each pid since construction. */
+  seconds(): number[] {
+    return this.pids.map((p) => cpuSeconds(p) - this.#start.get(p)!);
+  }
   /** % of one core used by each pid since construction. */
   read(): number[] {
     const wall = (performance.now() - this.#t0) / 1000;

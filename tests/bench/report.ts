@@ -41,7 +41,9 @@ export function markdownTable(rows: Row[]): string {
     "lost",
     "dup",
     "server CPU %",
+    "server µs/msg",
     "loader CPU %",
+    "load",
     "status",
   ];
   const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`];
@@ -71,7 +73,9 @@ export function markdownTable(rows: Row[]): string {
           fmt(r.lost),
           fmt(r.duplicates),
           fmt(r.serverCpu),
+          fmt(r.extra.serverUsPerMsg),
           r.loaderCpu.join("+"),
+          fmt(r.extra.load1),
           r.status,
         ].join(" | ")
       } |`,

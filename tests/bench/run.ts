@@ -48,7 +48,7 @@ export function parseArgs(args: string[]): { scenarios: string[]; o: BenchOption
     durationMs: num("duration", quick ? 1 : 10) * 1000,
     pairs: num("pairs", quick ? 10 : 100),
     members: num("members", quick ? 100 : 10_000),
-    fanMessages: num("messages", quick ? 10 : 200),
+    fanMessages: num("messages", quick ? 10 : 50),
     fanWindow: num("window", 4),
     conns: num("conns", quick ? 300 : 19_500),
     client,
@@ -108,9 +108,16 @@ export async function runBench(scenarios: string[], o: BenchOptions): Promise<Ro
       }
       rows.push(...clusterRows);
     }
+    stampLoad(rows);
   }
   addRatios(rows);
   return rows;
+}
+
+/** Stamp rows with the 1-minute load average at their end: the machine is shared. */
+function stampLoad(rows: Row[]): void {
+  const load = Math.round(Deno.loadavg()[0] * 10) / 10;
+  for (const r of rows) r.extra.load1 ??= load;
 }
 
 function unavailable(scenario: string, why: string): Row {
