@@ -10,7 +10,7 @@ import { SignJWT } from "jose";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { sendDirect } from "../src/messaging.ts";
 import { type RunningServer, startServer } from "../src/server.ts";
-import { testConfig } from "./helpers.ts";
+import { TestClient, testConfig } from "./helpers.ts";
 
 /** The page's `document`, for functions that playwright runs inside the browser. */
 declare const document: {
@@ -191,6 +191,17 @@ Deno.test({
         assert.equal(await a.evaluate(() => (globalThis as { __xss?: number }).__xss), undefined);
         await b.waitForSelector("#messages li.mine:last-child .status:is(.sent, .read)");
         assert.equal(await b.$("#messages img"), null);
+        // Names are text too: a user id with markup in the online list and as a sender.
+        const eve = await TestClient.connect(server!.wsPort);
+        try {
+          await eve.login("<b>eve</b>");
+          await eve.request("sendMsg", { to: "alice", msg: "hi from eve" });
+          await a.waitForSelector('#users li[data-peer="<b>eve</b>"] .unread');
+          assert.equal(await a.textContent('#users li[data-peer="<b>eve</b>"] span'), "<b>eve</b>");
+          assert.equal(await a.$("#users b"), null);
+        } finally {
+          await eve.close();
+        }
       });
 
       await t.step("socket drop: messages sent meanwhile shown once, in order", async () => {
