@@ -166,7 +166,8 @@ async function history(ctx: ServerContext, client: Client, req: Request) {
     if (entries.length < page) break;
     before = entries[entries.length - 1].seq;
   }
-  const more = messages.length === limit;
+  // limit 0 is valid input and finds nothing: no "more" (and no messages[-1] to read).
+  const more = messages.length > 0 && messages.length === limit;
   return { messages, before: more ? messages[messages.length - 1].seq : 0, more };
 }
 
