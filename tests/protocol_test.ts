@@ -145,3 +145,14 @@ Deno.test("protocol: every code has a message; close codes are distinct and in r
   assert.equal(new Set(closes).size, closes.length);
   for (const c of closes) assert.ok((c >= 1000 && c < 1016) || (c >= 4000 && c < 5000), String(c));
 });
+
+Deno.test("protocol: docs/PROTOCOL.md documents every code, close code and command", async () => {
+  const { createRouter } = await import("../src/server.ts");
+  const doc = await Deno.readTextFile(new URL("../docs/PROTOCOL.md", import.meta.url));
+  for (const code of Object.values(Code)) assert.match(doc, new RegExp(`^\\| ${code} `, "m"), `code ${code}`);
+  const closeSection = doc.slice(doc.indexOf("## 4. WebSocket close codes"), doc.indexOf("## 5. Commands"));
+  for (const close of Object.values(CloseCode)) {
+    assert.match(closeSection, new RegExp(`^\\| ${close} `, "m"), `close ${close}`);
+  }
+  for (const cmd of createRouter().commands) assert.ok(doc.includes(`\`${cmd}\``), `command ${cmd}`);
+});
