@@ -17,15 +17,29 @@ type Labels = Record<string, string>;
 /** A monotonically increasing value per label set. */
 export class Counter {
   readonly values = new Map<string, number>();
+  // Single-label counters are incremented per frame/message: remember the rendered key of each
+  // label value instead of escaping and joining strings every time (bounded: label values are
+  // cmd names, codes and reasons).
+  readonly #keys = new Map<string, string>();
   constructor(readonly name: string, readonly help: string, readonly labelNames: readonly string[]) {}
   /** Add `by` (default 1) to the series with `labels`. */
   inc(labels: Labels = {}, by = 1): void {
-    const k = labelKey(this.labelNames, labels);
+    const k = this.#key(labels);
     this.values.set(k, (this.values.get(k) ?? 0) + by);
   }
   /** Current value of one series (0 if never incremented). */
   get(labels: Labels = {}): number {
-    return this.values.get(labelKey(this.labelNames, labels)) ?? 0;
+    return this.values.get(this.#key(labels)) ?? 0;
+  }
+  #key(labels: Labels): string {
+    if (this.labelNames.length !== 1) return labelKey(this.labelNames, labels);
+    const value = labels[this.labelNames[0]] ?? "";
+    let k = this.#keys.get(value);
+    if (k === undefined) {
+      k = labelKey(this.labelNames, labels);
+      if (this.#keys.size < 1024) this.#keys.set(value, k);
+    }
+    return k;
   }
 }
 
