@@ -272,6 +272,21 @@ Deno.test({
         assert.deepEqual(await texts(second.page), ["while you were out", "second"]);
       });
 
+      await t.step("app-wide messages (HTTP sendMessageAll) appear under Everyone", async () => {
+        const r = await fetch(`${base}/user/sendMessageAll`, {
+          method: "POST",
+          body: new URLSearchParams({ appId: "101", userId: "bob", message: "to everyone" }),
+        });
+        assert.equal((await r.json()).code, 200);
+        const everyone = '#rooms li[data-room=""] button';
+        await a.waitForSelector(`${everyone} .unread`);
+        assert.equal(await a.textContent(`${everyone} span`), "Everyone");
+        await a.click(everyone);
+        await waitForText(a, "to everyone");
+        assert.equal(await a.isDisabled("#composer-text"), true); // no WebSocket command sends app-wide
+        await a.click('#users li[data-peer="bob"] button');
+      });
+
       await t.step(
         "jwt mode: token field, login with a token, bad token refused",
         () => jwtPages(browser, pageErrors),

@@ -186,7 +186,7 @@ Deno.test("client.js: heartbeats on the interval from the login reply", async ()
   });
 });
 
-Deno.test("client.js and app.js type-check against the DOM lib", async () => {
+Deno.test("client.js, app.js and view.js type-check against the DOM lib", async () => {
   // The page is not covered by `deno task check` (no DOM lib there); check it here with checkJs.
   const dir = await Deno.makeTempDir({ prefix: "im-web-check-" });
   try {
@@ -203,6 +203,7 @@ Deno.test("client.js and app.js type-check against the DOM lib", async () => {
         "--config",
         config,
         new URL("app.js", web).pathname,
+        new URL("view.js", web).pathname,
         new URL("client.js", web).pathname,
       ],
       stdout: "piped",

@@ -6,18 +6,9 @@
  * top of client.js. Message text is only ever assigned with textContent (never innerHTML).
  */
 import { ImClient } from "./client.js";
+import * as view from "./view.js";
 
-/**
- * @typedef {object} Line A message or event line of a conversation.
- * @property {string} key msgId, or a local key for pending and event lines
- * @property {string} from
- * @property {string} text
- * @property {number} time
- * @property {number} order sort key (epoch index × 2^40 + inbox seq)
- * @property {boolean} mine
- * @property {"pending" | "sent" | "read" | "failed" | "event" | ""} status
- * @property {number} seq inbox seq (0 = not in the inbox)
- */
+/** @typedef {import("./view.js").Line} Line */
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 const PENDING = 2 ** 52;
@@ -131,77 +122,18 @@ async function openConversation(conv) {
 }
 
 function renderMessages() {
-  const ol = $("messages");
-  ol.replaceChildren();
-  for (const l of lines(active)) {
-    const li = document.createElement("li");
-    li.className = `message${l.mine ? " mine" : ""}${l.status === "event" ? " event" : ""}`;
-    li.dataset.key = l.key;
-    if (l.status !== "event") {
-      const from = document.createElement("span");
-      from.className = "from";
-      from.textContent = l.mine ? "you" : l.from;
-      li.append(from);
-    }
-    const text = document.createElement("span");
-    text.className = "text";
-    text.textContent = l.text;
-    const time = document.createElement("time");
-    const date = new Date(l.time);
-    time.dateTime = date.toISOString();
-    time.title = date.toLocaleString();
-    time.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    li.append(text, time);
-    if (l.mine && l.status) {
-      const status = document.createElement("span");
-      status.className = `status ${l.status}`;
-      status.textContent =
-        { pending: "sending…", sent: "sent", read: "read", failed: "not sent", event: "", "": "" }[
-          l.status
-        ];
-      li.append(status);
-    }
-    ol.append(li);
-  }
-  ol.scrollTop = ol.scrollHeight;
-}
-
-/** @param {HTMLElement} ul @param {string[]} items @param {(name: string) => string} convKey @param {string} attr */
-function renderList(ul, items, convKey, attr) {
-  ul.replaceChildren();
-  for (const name of items) {
-    const conv = convKey(name);
-    const li = document.createElement("li");
-    li.dataset[attr] = name;
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = conv === active ? "active" : "";
-    if (attr === "peer") button.classList.toggle("offline", !online.has(name));
-    const label = document.createElement("span");
-    label.textContent = attr === "room" ? `# ${name}` : name;
-    button.append(label);
-    const n = unread.get(conv) ?? 0;
-    if (n > 0) {
-      const badge = document.createElement("span");
-      badge.className = "unread";
-      badge.textContent = String(n);
-      badge.setAttribute("aria-label", `${n} unread`);
-      button.append(badge);
-    }
-    button.addEventListener("click", () => openConversation(conv));
-    li.append(button);
-    ul.append(li);
-  }
+  view.renderMessages($("messages"), lines(active));
 }
 
 function renderLists() {
   const peers = new Set(online);
   for (const conv of convs.keys()) if (conv.startsWith("u:")) peers.add(conv.slice(2));
   peers.delete(me);
-  renderList($("users"), [...peers].sort(), (p) => `u:${p}`, "peer");
-  const roomNames = [...rooms].sort();
-  if (convs.has("all")) roomNames.unshift("");
-  renderList($("rooms"), roomNames, (r) => r ? `r:${r}` : "all", "room");
+  const common = { active, unread, online, onOpen: openConversation };
+  view.renderList($("users"), [...peers].sort().map((p) => ({ name: p, conv: `u:${p}` })), "peer", common);
+  const roomItems = [...rooms].sort().map((r) => ({ name: r, conv: `r:${r}` }));
+  if (convs.has("all")) roomItems.unshift({ name: "", conv: "all" });
+  view.renderList($("rooms"), roomItems, "room", common);
 }
 
 /** @param {string} room @param {string} text @param {number} time */
@@ -225,9 +157,7 @@ function roomEvent(room, text, time) {
 
 /** @param {string} state */
 function showState(state) {
-  const el = $("conn-state");
-  el.dataset.state = state;
-  el.textContent = state === "online" ? "online" : state === "closed" ? "offline" : `${state}…`;
+  view.showState($("conn-state"), state);
 }
 
 async function login(/** @type {SubmitEvent} */ event) {
