@@ -140,6 +140,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       throw error;
     }
   }
+  if (cluster) {
+    // /readyz: a node that cannot reach Redis cannot deliver across nodes; let balancers route around it.
+    full.readiness = () => cluster.store.client.isReady ? undefined : "redis unreachable";
+  }
   webhooks?.start(); // after the cluster attach: nothing to stop if that fails
   metrics.gauge("im_connections", "Open WebSocket connections", () => manager.clients.size);
   metrics.gauge("im_logged_in_connections", "Logged-in connections", () => manager.loggedInCount);

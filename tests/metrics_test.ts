@@ -3,7 +3,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { TestClient, withServer } from "./helpers.ts";
+import { startServer } from "../src/server.ts";
+import { TestClient, testConfig, tick, withServer } from "./helpers.ts";
+import { redisTest } from "./redis_helper.ts";
 
 /** Parse Prometheus text into series → value (comments skipped). */
 function parse(text: string): Map<string, number> {
@@ -90,3 +92,30 @@ Deno.test("metrics: with api.keys only an unrestricted key may scrape", async ()
     assert.equal(await scrape("s3cret"), 200);
   });
 });
+
+redisTest(
+  "readyz in cluster mode: 503 while Redis is unreachable, 200 again after it returns",
+  async (redis) => {
+    const config = testConfig({
+      cluster: { enabled: true, nodeId: "ready-1", presenceTtl: 2 },
+      redis: { addr: `127.0.0.1:${redis.port}` },
+    });
+    const server = await startServer(config, { quiet: true });
+    try {
+      const readyz = async () => {
+        const res = await fetch(`http://127.0.0.1:${server.httpPort}/readyz`);
+        return { status: res.status, body: await res.json() };
+      };
+      assert.equal((await readyz()).status, 200);
+      await redis.stop();
+      let seen = await readyz();
+      for (let i = 0; i < 100 && seen.status === 200; i++) seen = (await tick(50), await readyz());
+      assert.deepEqual(seen, { status: 503, body: { status: "unready", reason: "redis unreachable" } });
+      await redis.restart();
+      for (let i = 0; i < 100 && seen.status !== 200; i++) seen = (await tick(50), await readyz());
+      assert.equal(seen.status, 200);
+    } finally {
+      await server.shutdown();
+    }
+  },
+);
