@@ -325,3 +325,23 @@ Deno.test("session: commands pipelined after login run after it, and replies kee
     await Promise.all([c.close(), bob.close()]);
   });
 });
+
+Deno.test("session: the server's sweep closes a silent connection with 4001 and keeps a beating one", async () => {
+  const clock = new FakeClock(1_000_000);
+  const heartbeat = { firstSweep: 0, sweep: 0.02 };
+  await withServer({ heartbeat }, async (server) => {
+    const [silent, beating, watcher] = await connect(server, 3);
+    await silent.login("silent");
+    await beating.login("beating");
+    await watcher.login("watcher");
+    clock.advance(200_000);
+    await beating.request("heartbeat");
+    await watcher.request("heartbeat");
+    clock.advance(160_001); // silent: 360.001 s without a heartbeat; the others 160.001 s
+    assert.equal((await silent.closed).code, CloseCode.HeartbeatTimeout);
+    assert.equal((await watcher.push("exit")).response.data.from, "silent");
+    assert.equal((await beating.request("heartbeat")).response.code, 200);
+    assert.equal(beating.socket.readyState, WebSocket.OPEN);
+    await Promise.all([beating.close(), watcher.close()]);
+  }, { clock });
+});
