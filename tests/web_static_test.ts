@@ -27,6 +27,7 @@ Deno.test("web: page, assets and security headers", async () => {
     const types: Record<string, RegExp> = {
       "/web/app.js": /^text\/javascript/,
       "/web/client.js": /^text\/javascript/,
+      "/web/view.js": /^text\/javascript/,
       "/web/style.css": /^text\/css/,
     };
     for (const [path, type] of Object.entries(types)) {
