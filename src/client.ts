@@ -58,6 +58,12 @@ export class Client {
   pending: PendingDelivery[] = [];
   /** Set when a live entry skipped ahead of the cursor: the replay loop must read the store again. */
   gapSeen = false;
+  /**
+   * msgIds this connection sent whose inbox copy it has not passed yet. The sending connection
+   * gets the reply instead of a push for its own copy — also when a replay running on it reads
+   * that copy from the store before the live delivery arrives (see {@linkcode advance}).
+   */
+  readonly ownSends = new Set<string>();
   /** Token-bucket state for the per-connection rate limit. */
   tokens = 0;
   tokensAt = 0;
@@ -106,6 +112,24 @@ export class Client {
     }
   }
 
+  /** Remember a msgId this connection is sending (called before the store append). */
+  expectOwn(msgId: string): void {
+    // Bounded: an id whose append failed is never passed; the oldest are forgotten first.
+    if (this.ownSends.size >= 256) this.ownSends.delete(this.ownSends.values().next().value!);
+    this.ownSends.add(msgId);
+  }
+
+  /**
+   * Move the cursor to `entry` and send `text` — unless `text` is undefined or the entry is
+   * this connection's own send (it got the reply). `entry` is next in line (or the first
+   * entry still kept after a trimmed gap).
+   */
+  advance(entry: InboxEntry, text: string | undefined): void {
+    this.cursor = entry.seq;
+    const own = this.ownSends.delete(entry.msgId);
+    if (text !== undefined && !own) this.send(text);
+  }
+
   /**
    * Deliver a live inbox entry: queued during replay, dropped if already delivered, sent if
    * next in line. Returns "gap" when entries are missing in between (the caller replays).
@@ -122,8 +146,7 @@ export class Client {
       this.pending.push({ entry, text });
       return "gap";
     }
-    this.cursor = entry.seq;
-    if (text !== undefined) this.send(text);
+    this.advance(entry, text);
     return "sent";
   }
 

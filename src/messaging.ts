@@ -25,6 +25,8 @@ export interface DirectSend {
   dedupKey?: string;
   /** The sender's connection (it gets the reply, not a push). */
   originConnId?: string;
+  /** Told the new msgId before any inbox append (the origin connection skips its own copy). */
+  onMsgId?: (msgId: string) => void;
   /** Also keep a copy in the sender's inbox (false for backend sends from "system" names). */
   copyToSender?: boolean;
 }
@@ -52,6 +54,8 @@ export interface RoomSend {
   type?: string;
   dedupKey?: string;
   originConnId?: string;
+  /** Told the new msgId before any inbox append (the origin connection skips its own copy). */
+  onMsgId?: (msgId: string) => void;
   /** Refuse when the sender is not a member (WebSocket clients); backends may post to any room. */
   requireMember: boolean;
 }
@@ -120,6 +124,7 @@ export function sendDirect(ctx: ServerContext, s: DirectSend): Promise<DirectRes
       msg: s.msg,
       time: ctx.clock.now(),
     };
+    s.onMsgId?.(fields.msgId);
     const limits = inboxLimits(ctx);
     const prefix = entryFramePrefix(fields);
     const copy = s.copyToSender !== false && s.from !== "" && s.from !== s.to;
@@ -160,6 +165,7 @@ export function sendRoom(ctx: ServerContext, s: RoomSend): Promise<RoomResult> {
       msg: s.msg,
       time: ctx.clock.now(),
     };
+    if (isMember) s.onMsgId?.(fields.msgId);
     const seqs = await ctx.store.appendMany(s.appId, members, fields, inboxLimits(ctx));
     ctx.counters.messages.inc({ kind: "room" });
     ctx.counters.deliveries.inc({}, members.length);

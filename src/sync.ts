@@ -66,8 +66,8 @@ async function replayLoop(ctx: ServerContext, client: Client): Promise<ReplayRes
         );
       }
       for (const entry of page) {
-        client.send(entryFrame(entryFramePrefix(entry), entry.seq));
-        client.cursor = entry.seq;
+        if (entry.seq <= client.cursor) continue;
+        client.advance(entry, entryFrame(entryFramePrefix(entry), entry.seq));
         result.replayed++;
       }
       // Pace large replays instead of tripping the slow-consumer cap.
@@ -95,8 +95,7 @@ function flushPending(client: Client): boolean {
     const { entry, text } = queued[i];
     if (entry.seq <= client.cursor) continue;
     if (entry.seq !== client.cursor + 1) break;
-    client.cursor = entry.seq;
-    if (text !== undefined) client.send(text);
+    client.advance(entry, text);
   }
   client.pending = queued.slice(i);
   if (client.pending.length > 0 || client.gapSeen) return false;

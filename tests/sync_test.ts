@@ -4,6 +4,8 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { Client } from "../src/client.ts";
+import { replayInbox } from "../src/sync.ts";
 import { type Frame, TestClient, withServer } from "./helpers.ts";
 
 const fast = { limits: { messagesPerSecond: 100_000, messageBurst: 100_000 } };
@@ -203,4 +205,40 @@ Deno.test("sync: B disconnects mid-stream and resumes with lastSeq — no gap, n
     console.error(`sync mid-stream test failed with IM_TEST_SEED=${seed}`);
     throw error;
   }
+});
+
+Deno.test("sync: a replay skips the connection's own in-flight send (it gets the reply, not a push)", async () => {
+  await withServer({}, async (server) => {
+    const { ctx } = server;
+    const sent: string[] = [];
+    const socket = { bufferedAmount: 0, readyState: 1, send: (t: string) => sent.push(t), close() {} };
+    const client = new Client("fake", socket, "127.0.0.1", Date.now(), 1 << 20);
+    client.identity = { userId: "bob", appId: 101, loginTime: Date.now() };
+    const limits = { maxEntries: 100, maxAgeMs: 3600_000 };
+    const entry = (msgId: string) => ({
+      msgId,
+      from: "bob",
+      to: "alice",
+      target: "",
+      type: "text",
+      msg: msgId,
+      time: Date.now(),
+    });
+    // bob's own send is appended to his inbox (seq 2) before its live delivery reaches this
+    // connection; a replay running meanwhile reads it from the store and must not push it
+    client.expectOwn("own-1");
+    for (const id of ["other-1", "own-1", "other-2"]) await ctx.store.append(101, "bob", entry(id), limits);
+    client.replaying = true;
+    const result = await replayInbox(ctx, client);
+    assert.equal(client.cursor, 3);
+    assert.equal(result.lost, 0);
+    const pushed = sent.map((t) => JSON.parse(t).response.data.msgId);
+    assert.deepEqual(pushed, ["other-1", "other-2"]);
+    assert.equal(client.ownSends.size, 0);
+    // the late live delivery of the own copy is then a no-op; a later entry is pushed as usual
+    assert.equal(client.deliver({ ...entry("own-1"), seq: 2 }, undefined), "duplicate");
+    const next = await ctx.store.append(101, "bob", entry("other-3"), limits);
+    assert.equal(client.deliver(next, "frame-4"), "sent");
+    assert.deepEqual(sent.slice(2), ["frame-4"]);
+  });
 });

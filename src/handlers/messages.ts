@@ -55,6 +55,7 @@ async function sendMsg(ctx: ServerContext, client: Client, req: Request) {
     msg,
     type,
     originConnId: client.id,
+    onMsgId: (id) => client.expectOwn(id),
     dedupKey: clientMsgId ? `cm\u0000${appId}\u0000${userId}\u0000${clientMsgId}` : undefined,
   });
   return {

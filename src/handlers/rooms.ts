@@ -90,6 +90,7 @@ async function roomMsg(ctx: ServerContext, client: Client, req: Request) {
     msg,
     type,
     originConnId: client.id,
+    onMsgId: (id) => client.expectOwn(id),
     requireMember: true,
     dedupKey: clientMsgId ? `cm\u0000${appId}\u0000${userId}\u0000${clientMsgId}` : undefined,
   });
