@@ -6,7 +6,7 @@
  * it has logged-in connections in that app.
  *
  * Wire format of a published message: a JSON header array, "\n", then the frame text as is
- * (no double encoding): `["d",app,user,seq,origin]` delivery, `["u",app,user,except]` frame,
+ * (no double encoding): `["d",app,user,seq,origin,msgId]` delivery, `["u",app,user,except]` frame,
  * `["k",app,user,keep]` kick, `["a",app,fromNode]` app frame.
  *
  * @example
@@ -114,7 +114,7 @@ export class RedisBus implements Bus {
   ): Promise<boolean> {
     const local = this.#o.manager.connectionsOf(appId, userId)?.size ?? 0;
     if (local > 0) this.#o.manager.deliverEntry(appId, userId, entry, text, originConnId);
-    const header = JSON.stringify(["d", appId, userId, entry.seq, originConnId ?? ""]);
+    const header = JSON.stringify(["d", appId, userId, entry.seq, originConnId ?? "", entry.msgId]);
     const remote = await this.#route("deliver", appId, userId, header + "\n" + text);
     return local > 0 || remote > 0;
   }
@@ -182,8 +182,8 @@ export class RedisBus implements Bus {
         return;
       }
       if (kind === "d") {
-        // Only seq is read by the cursor logic; the frame text carries the entry itself.
-        const entry = { seq: header[3] as number } as InboxEntry;
+        // The cursor logic reads seq and msgId; the frame text carries the entry itself.
+        const entry = { seq: header[3] as number, msgId: header[5] as string } as InboxEntry;
         this.#o.manager.deliverEntry(appId, userId, entry, text, (header[4] as string) || undefined);
       } else if (kind === "u") {
         this.#o.manager.sendToUser(appId, userId, text, (header[3] as string) || undefined);
