@@ -58,9 +58,21 @@ Deno.test("bundle: deno task bundle → dist/imserver.js runs with deno run and 
   const text = await Deno.readTextFile(bundle);
   console.log(`bundle size: ${(await Deno.stat(bundle)).size} bytes`);
   assert.ok(!text.includes("playwright-core"), "no unrelated npm packages in the bundle");
-  // The config next to the bundle is read even from another working directory: only appId 555.
-  await Deno.writeTextFile(`${ROOT}dist/config/app.yaml`, "im:\n  appIds: [555]\n");
-  await exercise(Deno.execPath(), ["run", ...START_FLAGS, bundle], 555);
+  // Ship the bundle elsewhere (dist/ copied) with its own config: it is read from next to the
+  // bundle even though the working directory is another one — only appId 555 is allowed there.
+  const shipped = await Deno.makeTempDir({ prefix: "im-dist-" });
+  try {
+    await Deno.copyFile(bundle, `${shipped}/imserver.js`);
+    await Deno.mkdir(`${shipped}/web`);
+    for await (const f of Deno.readDir(`${ROOT}dist/web`)) {
+      await Deno.copyFile(`${ROOT}dist/web/${f.name}`, `${shipped}/web/${f.name}`);
+    }
+    await Deno.mkdir(`${shipped}/config`);
+    await Deno.writeTextFile(`${shipped}/config/app.yaml`, "im:\n  appIds: [555]\n");
+    await exercise(Deno.execPath(), ["run", ...START_FLAGS, `${shipped}/imserver.js`], 555);
+  } finally {
+    await Deno.remove(shipped, { recursive: true });
+  }
 });
 
 const denort = Deno.env.get("DENORT_BIN");
