@@ -1,11 +1,13 @@
 /**
  * Scenario `cluster`: the rtt scenario across 2–4 imserver nodes joined by Redis
  * (`cluster.enabled: true`), the two ends of every pair on different nodes, so every message
- * crosses Redis. Needs `redis-server` on PATH; reported as unavailable otherwise.
+ * crosses Redis; then `cluster-idle`: many logged-in connections spread over the nodes.
+ * Needs `redis-server` on PATH; reported as unavailable otherwise.
  * @module
  */
 import { type BenchOptions, progress, type Row, sleep } from "./common.ts";
 import { connectPairs, rttPhase } from "./rtt.ts";
+import { runIdle } from "./idle.ts";
 import { startImserver, startLoaders, stopLoaders, type Target } from "./targets.ts";
 
 /** A throw-away redis-server on a free loopback port, no persistence. */
@@ -52,9 +54,11 @@ export function clusterUnavailable(): string | undefined {
 export async function runCluster(o: BenchOptions, rate?: number): Promise<Row[]> {
   const redis = await startRedis();
   const nodes: Target[] = [];
-  const loaders = startLoaders(o.loaders ?? 2, o.client);
+  const loaders = startLoaders(o.loaders ?? 2, o.client, o.loaderProfDir);
   try {
-    for (let i = 0; i < o.clusterNodes; i++) nodes.push(await startImserver({ redisAddr: redis.addr }));
+    for (let i = 0; i < o.clusterNodes; i++) {
+      nodes.push(await startImserver({ redisAddr: redis.addr, cpuProfDir: o.cpuProfDir }));
+    }
     progress(`cluster: ${nodes.length} nodes on redis ${redis.addr}; logging in ${o.pairs * 2} users`);
     const slices = await connectPairs(loaders, nodes.map((n) => n.url), o.pairs);
     const pids = [...nodes.map((n) => n.pid), redis.pid];
@@ -80,6 +84,22 @@ export async function runCluster(o: BenchOptions, rate?: number): Promise<Row[]>
   } finally {
     await stopLoaders(loaders);
     for (const n of nodes) await n.stop();
+    await redis.stop();
+  }
+}
+
+/** `--cluster-conns` connections spread over `o.clusterNodes` nodes, held with heartbeats. */
+export async function runClusterIdle(o: BenchOptions, conns: number): Promise<Row> {
+  const redis = await startRedis();
+  try {
+    return await runIdle({ ...o, conns }, async () => {
+      const nodes: Target[] = [];
+      for (let i = 0; i < o.clusterNodes; i++) {
+        nodes.push(await startImserver({ redisAddr: redis.addr, cpuProfDir: o.cpuProfDir }));
+      }
+      return nodes;
+    }, "cluster-idle");
+  } finally {
     await redis.stop();
   }
 }

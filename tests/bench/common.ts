@@ -23,7 +23,11 @@ export interface BenchOptions {
   baseline: boolean;
   imserver: boolean;
   cpuProfDir: string | undefined;
+  /** Write V8 CPU profiles of the loaders here. */
+  loaderProfDir: string | undefined;
   clusterNodes: number;
+  /** Connections of the cluster-idle run. */
+  clusterConns: number;
 }
 
 /** One line of the result table. */

@@ -26,7 +26,7 @@ const ROOM = "bench-room";
 export async function runFanout(o: BenchOptions, start: (maxRoom: number) => Promise<Target>): Promise<Row> {
   const target = await start(o.members + 1);
   const nLoaders = o.loaders ?? Math.max(1, Math.ceil((o.members + 1) / 9000));
-  const loaders = startLoaders(nLoaders, o.client);
+  const loaders = startLoaders(nLoaders, o.client, o.loaderProfDir);
   try {
     const members = Array.from({ length: o.members }, (_, i) => `m${i}`);
     const sender = "sender";

@@ -11,14 +11,24 @@ import { startLoaders, stopLoaders, type Target } from "./targets.ts";
 /** Connections one loader process takes (below the per-process fd cap, with room to spare). */
 export const PER_LOADER = 7000;
 
-/** Run the idle scenario against one target. */
-export async function runIdle(o: BenchOptions, start: () => Promise<Target>): Promise<Row> {
-  const target = await start();
+/**
+ * Run the idle scenario against one target, or against several cluster nodes (connections
+ * spread round-robin; RSS and CPU summed over the nodes).
+ */
+export async function runIdle(
+  o: BenchOptions,
+  start: () => Promise<Target | Target[]>,
+  scenario = "idle",
+): Promise<Row> {
+  const started = await start();
+  const nodes = Array.isArray(started) ? started : [started];
+  const target = { kind: nodes.length > 1 ? `imserver x${nodes.length}` : nodes[0].kind };
+  const pids = nodes.map((n) => n.pid);
   const nLoaders = o.loaders ?? Math.max(1, Math.ceil(o.conns / PER_LOADER));
-  const loaders = startLoaders(nLoaders, o.client);
+  const loaders = startLoaders(nLoaders, o.client, o.loaderProfDir);
   try {
     await sleep(1000);
-    const rss0 = rssBytes(target.pid);
+    const rss0 = sumRss(pids);
     const users = Array.from({ length: o.conns }, (_, i) => `i${i}`);
     const slices = split(users, nLoaders);
     progress(
@@ -28,14 +38,16 @@ export async function runIdle(o: BenchOptions, start: () => Promise<Target>): Pr
       l.onEvent = (m: Json) =>
         m.event === "progress" && progress(`idle ${target.kind}: ${l.name} opened ${m.n}`);
     }
-    const cpu = new CpuMeter([target.pid, ...loaders.map((l) => l.pid)]);
+    const cpu = new CpuMeter([...pids, ...loaders.map((l) => l.pid)]);
     const logins: Json[] = await Promise.all(
-      loaders.map((l, i) => l.call("connect", { url: target.url, users: slices[i], parallel: 100 }, 900_000)),
+      loaders.map((l, i) =>
+        l.call("connect", { url: nodes[i % nodes.length].url, users: slices[i], parallel: 100 }, 900_000)
+      ),
     );
     const loginSeconds = (Math.max(...logins.map((r) => r.t2)) - Math.min(...logins.map((r) => r.t1))) / 1000;
     const connectSeconds = Math.max(...logins.map((r) => r.connectMs)) / 1000;
     const loginUsage = cpu.read();
-    const loginServerSeconds = cpu.seconds()[0];
+    const loginServerSeconds = cpu.seconds().slice(0, pids.length).reduce((a, b) => a + b, 0);
     const loginsOk = o.conns - sum(logins, "failed") - sum(logins, "loginFailed");
     progress(
       `idle ${target.kind}: ${loginsOk} logged in; connect ${connectSeconds.toFixed(1)} s, logins ${
@@ -47,13 +59,13 @@ export async function runIdle(o: BenchOptions, start: () => Promise<Target>): Pr
       loaders.map((l) => l.call("hold", { durationMs: o.durationMs, heartbeatMs }, o.durationMs + 120_000)),
     );
     await sleep(500);
-    const rss1 = rssBytes(target.pid);
+    const rss1 = sumRss(pids);
     const perConn = Math.round((rss1 - rss0) / Math.max(1, o.conns));
     const heartbeats = sum(held, "sent"), replies = sum(held, "replies");
     const errors = sum(held, "replyErrors") + sum(logins, "failed") + sum(logins, "loginFailed");
     const closes = sum(held, "unexpectedCloses");
     const row: Row = {
-      scenario: "idle",
+      scenario,
       target: target.kind,
       params: `${o.conns} conns, ${o.durationMs / 1000} s hold`,
       metric: "RSS B/conn",
@@ -63,8 +75,8 @@ export async function runIdle(o: BenchOptions, start: () => Promise<Target>): Pr
       lost: heartbeats - replies - sum(held, "replyErrors"),
       duplicates: 0,
       errors,
-      serverCpu: loginUsage[0],
-      loaderCpu: loginUsage.slice(1),
+      serverCpu: loginUsage.slice(0, pids.length).reduce((a, b) => a + b, 0),
+      loaderCpu: loginUsage.slice(pids.length),
       status: verdict({
         lost: heartbeats - replies - sum(held, "replyErrors"),
         duplicates: 0,
@@ -88,8 +100,12 @@ export async function runIdle(o: BenchOptions, start: () => Promise<Target>): Pr
   } finally {
     for (const l of loaders) l.onEvent = undefined;
     await stopLoaders(loaders);
-    await target.stop();
+    for (const n of nodes) await n.stop();
   }
+}
+
+function sumRss(pids: number[]): number {
+  return pids.reduce((a, p) => a + rssBytes(p), 0);
 }
 
 function mb(bytes: number): number {

@@ -35,6 +35,11 @@ let fanMembers = 0;
 function onText(conn: Conn, text: string): void {
   const m = text.indexOf("#B#");
   if (m >= 0) return onBench(conn, text, m);
+  // Fire-and-forget replies (seq "m…") are only counted: skip JSON.parse on the common success.
+  if (text.startsWith('{"seq":"m') && text.includes('"response":{"code":200,')) {
+    counters.replies++;
+    return;
+  }
   let f: Json;
   try {
     f = JSON.parse(text);
@@ -194,6 +199,7 @@ async function rtt(a: Json): Promise<Json> {
   clearInterval(timer);
   const stoppedAt = now();
   await settle(() => counters.received + counters.gaps >= counters.sent, 10_000);
+  await settle(() => counters.replies + counters.replyErrors >= counters.sent, 5_000);
   return result({ elapsedMs: stoppedAt - t0, recvMs: lastRecvAt - t0 });
 }
 
@@ -268,7 +274,10 @@ const ops: Record<string, (a: Json) => Json | Promise<Json>> = {
   fanListen,
   fanSend,
   hold,
-  counters: () => result({}),
+  counters: async () => {
+    await settle(() => counters.replies + counters.replyErrors >= counters.sent, 5_000);
+    return result({});
+  },
   close: async () => {
     await closeConns([...conns.values()]);
     conns.clear();
@@ -284,3 +293,6 @@ for await (const line of readLines(Deno.stdin.readable)) {
     .then((r) => a.id !== undefined && emit({ id: a.id, ...r }))
     .catch((e) => emit({ id: a.id, error: String(e?.message ?? e) }));
 }
+
+// stdin closed: the runner is done with us (exit even if a stray socket or timer lingers).
+Deno.exit(0);

@@ -48,7 +48,7 @@ export function markdownTable(rows: Row[]): string {
   ];
   const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`];
   for (const r of rows) {
-    const extra = r.scenario === "idle"
+    const extra = r.scenario === "idle" || r.scenario === "cluster-idle"
       ? ` (${r.extra.loginsPerSec} logins/s, logins ${r.extra.loginSeconds} s)`
       : r.scenario === "cluster" && r.extra.vsSingleNode !== undefined
       ? ` (${r.extra.vsSingleNode} × single node)`

@@ -102,7 +102,7 @@ export async function runRtt(
 ): Promise<Row[]> {
   const target = await start();
   const nLoaders = o.loaders ?? 1;
-  const loaders = startLoaders(nLoaders, o.client);
+  const loaders = startLoaders(nLoaders, o.client, o.loaderProfDir);
   try {
     progress(`rtt ${target.kind}: logging in ${o.pairs * 2} users on ${nLoaders} loader(s)`);
     const slices = await connectPairs(loaders, [target.url], o.pairs);

@@ -6,12 +6,12 @@
  * baseline relay in the same invocation (`--no-baseline` skips it, `baseline` alone runs
  * only the baseline rows). Flags: --quick, --duration=S, --pairs=N, --members=M,
  * --messages=K, --window=W, --conns=K, --client=deno|ws, --loaders=N, --padding=B,
- * --nodes=N, --cpu-prof[=dir], --out=dir.
+ * --nodes=N (2–8), --cluster-conns=K, --cpu-prof[=dir], --loader-prof[=dir], --out=dir.
  * Exit status 1 when any run lost or duplicated a message or saw errors.
  * @module
  */
 import { type BenchOptions, progress, type Row } from "./common.ts";
-import { clusterUnavailable, runCluster } from "./cluster.ts";
+import { clusterUnavailable, runCluster, runClusterIdle } from "./cluster.ts";
 import { runFanout } from "./fanout.ts";
 import { runIdle } from "./idle.ts";
 import { machineInfo } from "./proc.ts";
@@ -59,7 +59,11 @@ export function parseArgs(args: string[]): { scenarios: string[]; o: BenchOption
     cpuProfDir: flags.has("cpu-prof")
       ? (flags.get("cpu-prof") === "true" ? "bench-results/prof" : flags.get("cpu-prof"))
       : undefined,
-    clusterNodes: Math.min(4, Math.max(2, num("nodes", 2))),
+    loaderProfDir: flags.get("loader-prof") === "true"
+      ? "bench-results/prof-loader"
+      : flags.get("loader-prof"),
+    clusterNodes: Math.min(8, Math.max(2, num("nodes", 2))),
+    clusterConns: num("cluster-conns", quick ? 200 : 20_000),
   };
   if (baselineOnly && scenarios.length === 1) scenarios.push("rtt", "fanout", "idle");
   return {
@@ -107,6 +111,7 @@ export async function runBench(scenarios: string[], o: BenchOptions): Promise<Ro
         }
       }
       rows.push(...clusterRows);
+      rows.push(await runClusterIdle(o, o.clusterConns));
     }
     stampLoad(rows);
   }

@@ -159,10 +159,12 @@ async function firstMatch(
 }
 
 /** Start `count` loader processes using the `client` WebSocket implementation. */
-export function startLoaders(count: number, client: string): LineProcess[] {
+export function startLoaders(count: number, client: string, cpuProfDir?: string): LineProcess[] {
+  const prof = cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`] : [];
   return Array.from({ length: count }, (_, i) =>
     new LineProcess(`loader${i}`, DENO, [
       "run",
+      ...prof,
       "--allow-net=127.0.0.1",
       "--allow-env",
       "--allow-read",
