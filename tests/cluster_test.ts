@@ -200,3 +200,38 @@ redisTest(
     }
   },
 );
+
+redisTest(
+  "cluster: devices of one user on two nodes; multiDevice single kicks across nodes",
+  async (redis) => {
+    const nodes = await startNodes(redis, 2);
+    const phone = await login(nodes[0].wsPort, "alice");
+    const laptop = await login(nodes[1].wsPort, "alice");
+    const bob = await login(nodes[1].wsPort, "bob");
+    const single = [
+      await startServer(clusterConfig(redis, "s1", { im: { multiDevice: "single" } }), { quiet: true }),
+      await startServer(clusterConfig(redis, "s2", { im: { multiDevice: "single" } }), { quiet: true }),
+    ];
+    const first = await TestClient.connect(single[0].wsPort);
+    const second = await TestClient.connect(single[1].wsPort);
+    try {
+      const reply = await phone.request("sendMsg", { to: "bob", msg: "from phone" });
+      assert.equal(reply.response.code, 200);
+      assert.equal((await bob.push("msg")).response.data.msg, "from phone");
+      // the laptop (other node) gets the sender's copy; the phone got the reply instead
+      const copy = await laptop.push("msg");
+      assert.equal(copy.response.data.msg, "from phone");
+      assert.equal(copy.response.data.seq, reply.response.data.senderSeq);
+      assert.equal(copy.response.data.msgId, reply.response.data.msgId);
+      assert.deepEqual(await phone.drain("msg", 200), []);
+
+      await first.login("carol", 102);
+      await second.login("carol", 102);
+      assert.equal((await first.push("kick")).cmd, "kick");
+      assert.equal((await first.closed).code, 4000);
+    } finally {
+      await stopAll(nodes, [phone, laptop, bob]);
+      await stopAll(single, [first, second]);
+    }
+  },
+);
