@@ -41,6 +41,10 @@ Deno.test("metrics: Prometheus text with connections, logins, messages, process 
     assert.equal(m.get('im_logins_total{result="ok"}'), 2);
     assert.equal(m.get('im_messages_total{kind="direct"}'), 1);
     assert.equal(m.get("im_draining"), 0);
+    assert.equal(m.get("im_inboxes"), 2); // alice's and bob's
+    // bob's message plus alice's own copy (multi-device sync), as the inbox appends counter says
+    assert.equal(m.get("im_inbox_entries"), m.get("im_inbox_appends_total"));
+    assert.ok(m.get("im_inbox_entries")! >= 1);
     assert.equal(m.get("im_event_queue_length"), 0);
     assert.ok(m.get("im_process_rss_bytes")! > 1_000_000);
     assert.ok(m.get("im_process_heap_used_bytes")! > 0);

@@ -38,6 +38,13 @@ export function registerOperationalGauges(ctx: ServerContext): void {
     () => Math.round((ctx.clock.now() - ctx.startedAt) / 1000),
   );
   metrics.gauge("im_draining", "1 while the node drains (readyz answers 503)", () => ctx.draining ? 1 : 0);
+  // Inbox sizes: only a store that can count them cheaply (memory) exposes inboxStats; Redis does not
+  // (it would need a SCAN per scrape).
+  const store = ctx.store as { inboxStats?: { inboxes: number; entries: number } };
+  if (store.inboxStats !== undefined) {
+    metrics.gauge("im_inboxes", "Inboxes held by the store", () => store.inboxStats!.inboxes);
+    metrics.gauge("im_inbox_entries", "Entries in all inboxes", () => store.inboxStats!.entries);
+  }
   metrics.gauge(
     "im_limit_tracked_connections",
     "Connections counted against limits.maxConnections",

@@ -53,6 +53,13 @@ export class MemoryStore implements Store {
     this.#clock = clock;
   }
 
+  /** Inboxes held and the entries in them, for `/metrics` (aged-out entries not yet trimmed count). */
+  get inboxStats(): { inboxes: number; entries: number } {
+    let entries = 0;
+    for (const inbox of this.#inboxes.values()) entries += inbox.entries.length - inbox.start;
+    return { inboxes: this.#inboxes.size, entries };
+  }
+
   addPresence(entry: PresenceEntry): Promise<void> {
     const k = key(entry.appId, entry.userId);
     let conns = this.#presence.get(k);
