@@ -16,7 +16,8 @@
 import { Channel } from "./channel.ts";
 import type { Client, Identity } from "./client.ts";
 import type { Clock } from "./clock.ts";
-import { CloseCode, encodePush } from "./protocol.ts";
+import { ImError } from "./errors.ts";
+import { CloseCode, Code, encodePush } from "./protocol.ts";
 import type { InboxEntry, PresenceEntry, Store } from "./store/store.ts";
 import type { Logger } from "./log.ts";
 
@@ -135,7 +136,9 @@ export class ClientManager {
         await this.#apply(event);
         event.done();
       } catch (error) {
-        this.#opts.log.error("manager event {kind} failed: {error}", { kind: event.kind, error });
+        if (error instanceof ImError) {
+          this.#opts.log.debug("manager event {kind}: {error}", { kind: event.kind, error: error.message });
+        } else this.#opts.log.error("manager event {kind} failed: {error}", { kind: event.kind, error });
         event.done(error);
       }
     }
@@ -152,7 +155,9 @@ export class ClientManager {
         await this.#detach(client);
         return;
       case "login":
-        if (!this.clients.has(client.id)) throw new Error("connection closed before login completed");
+        if (!this.clients.has(client.id)) {
+          throw new ImError(Code.OperationFailure, "connection closed before login completed");
+        }
         await this.#attach(client, event.identity);
         return;
       case "logout":
