@@ -23,6 +23,8 @@ export interface BenchOptions {
   baseline: boolean;
   imserver: boolean;
   cpuProfDir: string | undefined;
+  /** Extra V8 flags for imserver processes. */
+  v8Flags: string | undefined;
   /** Write V8 CPU profiles of the loaders here. */
   loaderProfDir: string | undefined;
   clusterNodes: number;

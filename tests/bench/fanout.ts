@@ -95,7 +95,9 @@ export async function runFanout(o: BenchOptions, start: (maxRoom: number) => Pro
       complete();
     }
     const usage = cpu.read();
-    const serverSeconds = cpu.seconds()[0];
+    const cpuSeconds = cpu.seconds();
+    const serverSeconds = cpuSeconds[0];
+    const loaderSeconds = cpuSeconds.slice(1).reduce((a, b) => a + b, 0);
     for (const e of done.values()) if (e.n === o.members) lastMember.recordValue(e.maxUs);
     const results: Json[] = await Promise.all(loaders.map((l) => l.call("counters", {}, 30_000)));
     const all = mergeHistograms(results.map((r) => r.hist));
@@ -129,6 +131,7 @@ export async function runFanout(o: BenchOptions, start: (maxRoom: number) => Pro
       }),
       extra: {
         serverUsPerMsg: received ? Math.round(serverSeconds * 1e7 / received) / 10 : undefined,
+        loaderUsPerMsg: received ? Math.round(loaderSeconds * 1e7 / received) / 10 : undefined,
         joinMs: Math.round(join.ms),
         loginMs: Math.round(Math.max(...logins.map((r) => r.loginMs))),
         perDelivery: percentiles(all),

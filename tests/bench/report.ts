@@ -43,6 +43,7 @@ export function markdownTable(rows: Row[]): string {
     "server CPU %",
     "server µs/msg",
     "loader CPU %",
+    "loader µs/msg",
     "load",
     "status",
   ];
@@ -75,6 +76,7 @@ export function markdownTable(rows: Row[]): string {
           fmt(r.serverCpu),
           fmt(r.extra.serverUsPerMsg),
           r.loaderCpu.join("+"),
+          fmt(r.extra.loaderUsPerMsg),
           fmt(r.extra.load1),
           r.status,
         ].join(" | ")

@@ -58,7 +58,9 @@ export async function rttPhase(
     }, o.durationMs + 60_000)
   ));
   const usage = cpu.read();
-  const serverSeconds = cpu.seconds().slice(0, serverPids.length).reduce((a, b) => a + b, 0);
+  const cpuSeconds = cpu.seconds();
+  const serverSeconds = cpuSeconds.slice(0, serverPids.length).reduce((a, b) => a + b, 0);
+  const loaderSeconds = cpuSeconds.slice(serverPids.length).reduce((a, b) => a + b, 0);
   const h = mergeHistograms(results.map((r) => r.hist));
   const received = sum(results, "received"), sent = sum(results, "sent");
   const seconds = Math.max(...results.map((r) => r.recvMs)) / 1000;
@@ -82,6 +84,7 @@ export async function rttPhase(
     extra: {
       msgsPerSec: rate,
       serverUsPerMsg: received ? Math.round(serverSeconds * 1e6 / received) : undefined,
+      loaderUsPerMsg: received ? Math.round(loaderSeconds * 1e6 / received) : undefined,
       offered: mode.closed ? undefined : mode.rate,
       firstError: results.find((r) => r.firstError)?.firstError,
     },

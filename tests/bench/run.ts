@@ -6,7 +6,7 @@
  * baseline relay in the same invocation (`--no-baseline` skips it, `baseline` alone runs
  * only the baseline rows). Flags: --quick, --duration=S, --pairs=N, --members=M,
  * --messages=K, --window=W, --conns=K, --client=deno|ws, --loaders=N, --padding=B,
- * --nodes=N (2–8), --cluster-conns=K, --cpu-prof[=dir], --loader-prof[=dir], --out=dir.
+ * --nodes=N (2–8), --cluster-conns=K, --cpu-prof[=dir], --loader-prof[=dir], --v8-flags=F (imserver), --out=dir.
  * Exit status 1 when any run lost or duplicated a message or saw errors.
  * @module
  */
@@ -59,6 +59,7 @@ export function parseArgs(args: string[]): { scenarios: string[]; o: BenchOption
     cpuProfDir: flags.has("cpu-prof")
       ? (flags.get("cpu-prof") === "true" ? "bench-results/prof" : flags.get("cpu-prof"))
       : undefined,
+    v8Flags: flags.get("v8-flags"),
     loaderProfDir: flags.get("loader-prof") === "true"
       ? "bench-results/prof-loader"
       : flags.get("loader-prof"),
@@ -76,7 +77,8 @@ export function parseArgs(args: string[]): { scenarios: string[]; o: BenchOption
 /** Run the scenarios; returns the rows. */
 export async function runBench(scenarios: string[], o: BenchOptions): Promise<Row[]> {
   const rows: Row[] = [];
-  const imserver = (maxRoomMembers?: number) => startImserver({ maxRoomMembers, cpuProfDir: o.cpuProfDir });
+  const imserver = (maxRoomMembers?: number) =>
+    startImserver({ maxRoomMembers, cpuProfDir: o.cpuProfDir, v8Flags: o.v8Flags });
   let singleRate: number | undefined;
   for (const s of scenarios) {
     progress(`scenario ${s}`);

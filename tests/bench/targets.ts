@@ -23,6 +23,8 @@ export interface ImserverOptions {
   redisAddr?: string;
   /** Write a V8 CPU profile into this directory. */
   cpuProfDir?: string;
+  /** Extra V8 flags for the server (e.g. `--trace-gc`). */
+  v8Flags?: string;
 }
 
 const root = new URL("../../", import.meta.url).pathname;
@@ -61,6 +63,7 @@ export async function startImserver(o: ImserverOptions = {}): Promise<Target> {
   const args = [
     "run",
     ...prof,
+    ...(o.v8Flags ? [`--v8-flags=${o.v8Flags}`] : []),
     "--allow-net",
     "--allow-read",
     "--allow-write",
@@ -80,7 +83,11 @@ export async function startImserver(o: ImserverOptions = {}): Promise<Target> {
     throw new Error("imserver did not print its listening line");
   }
   const drain = (async () => {
-    for (;;) if ((await lines.next()).done) break;
+    for (;;) {
+      const next = await lines.next();
+      if (next.done) break;
+      if (o.v8Flags) console.error(`[imserver] ${next.value}`);
+    }
   })();
   return target("imserver", child, port, async () => {
     await drain;
