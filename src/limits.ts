@@ -39,6 +39,8 @@ export class Limits {
   #total = 0;
   readonly #logins = new Map<string, { start: number; count: number }>();
   #loginSweepAt = 0;
+  /** Connections whose token bucket has been filled once. */
+  readonly #buckets = new WeakSet<Client>();
   /** Consecutive refused frames per connection (abuse detection). */
   readonly #strikes = new WeakMap<Client, number>();
 
@@ -83,7 +85,8 @@ export class Limits {
   frame(client: Client): FrameVerdict {
     const { messagesPerSecond: rate, messageBurst: burst } = this.#limits;
     const now = this.#clock.now();
-    if (client.tokensAt === 0) {
+    if (!this.#buckets.has(client)) {
+      this.#buckets.add(client);
       client.tokens = burst;
     } else {
       client.tokens = Math.min(burst, client.tokens + ((now - client.tokensAt) * rate) / 1000);

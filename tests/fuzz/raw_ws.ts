@@ -86,16 +86,20 @@ export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void
 
 /**
  * Read until EOF or `timeoutMs`; returns the close code of the first server close frame seen
- * (undefined when the server just dropped the connection) and whether EOF was reached.
+ * (undefined when the server just dropped the connection) and whether the server ended the
+ * connection (false = we gave up at the timeout).
  */
 export async function readUntilClosed(
   ws: RawWs,
   timeoutMs: number,
 ): Promise<{ closeCode: number | undefined; eof: boolean; bytes: number }> {
-  let buf = ws.rest;
-  let closeCode: number | undefined;
+  const first = scanForClose(ws.rest);
+  let buf = first.rest;
+  let closeCode = first.closeCode;
   const chunk = new Uint8Array(65536);
+  let timedOut = false;
   const timer = setTimeout(() => {
+    timedOut = true;
     try {
       ws.conn.close();
     } catch {
@@ -103,12 +107,15 @@ export async function readUntilClosed(
     }
   }, timeoutMs);
   let eof = false;
-  let bytes = buf.length;
+  let bytes = ws.rest.length;
+  // Answer the server's close like a real client, so it can end the TCP connection at once.
+  const ack = () => writeAll(ws.conn, encodeFrame(8, new Uint8Array([3, 232]))).catch(() => {});
   try {
+    if (closeCode !== undefined) await ack();
     for (;;) {
       const n = await ws.conn.read(chunk).catch(() => null);
       if (n === null) {
-        eof = true;
+        eof = !timedOut;
         break;
       }
       bytes += n;
@@ -117,6 +124,7 @@ export async function readUntilClosed(
         const parsed = scanForClose(buf);
         buf = parsed.rest;
         closeCode = parsed.closeCode;
+        if (closeCode !== undefined) await ack();
       }
     }
   } finally {
