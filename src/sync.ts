@@ -24,19 +24,24 @@ export interface ReplayResult {
   firstSeq: number;
 }
 
-const running = new WeakMap<Client, Promise<ReplayResult>>();
+/** The replay running on a connection, and the login (identity object) it serves. */
+const running = new WeakMap<Client, { identity: Client["identity"]; run: Promise<ReplayResult> }>();
 
 /**
  * Replay the inbox of `client` from `client.cursor`. While it runs, live deliveries queue in
- * `client.pending`. Concurrent calls for the same client share one run.
+ * `client.pending`. Concurrent calls for the same client and login share one run; a run left
+ * over from an earlier login of the connection (logout, then login again) stops by itself.
  */
 export function replayInbox(ctx: ServerContext, client: Client): Promise<ReplayResult> {
   const current = running.get(client);
-  if (current) return current;
+  if (current && current.identity === client.identity) return current.run;
   client.replaying = true;
-  const run = replayLoop(ctx, client).finally(() => running.delete(client));
-  running.set(client, run);
-  return run;
+  const entry = { identity: client.identity, run: replayLoop(ctx, client) };
+  entry.run = entry.run.finally(() => {
+    if (running.get(client) === entry) running.delete(client);
+  });
+  running.set(client, entry);
+  return entry.run;
 }
 
 /** Start a replay without awaiting it (gap repair); errors close nothing but are logged. */
@@ -52,11 +57,16 @@ async function replayLoop(ctx: ServerContext, client: Client): Promise<ReplayRes
   const pageSize = ctx.config.inbox.syncPageSize;
   const maxAgeMs = ctx.config.inbox.maxAge * 1000;
   const cap = ctx.config.im.sendBufferBytes / 2;
+  // The login this replay serves: a logout (and maybe a new login) on the connection while a
+  // store read is pending must not get this user's entries.
+  const identity = client.identity;
+  const current = () => client.identity === identity && client.open;
   try {
-    while (client.identity && client.open) {
-      const { appId, userId } = client.identity;
+    while (identity && current()) {
+      const { appId, userId } = identity;
       client.gapSeen = false;
       const page = await ctx.store.range(appId, userId, client.cursor, pageSize, maxAgeMs);
+      if (!current()) break;
       if (page.length > 0 && page[0].seq > client.cursor + 1) {
         const lost = page[0].seq - client.cursor - 1;
         result.lost += lost;
@@ -71,12 +81,15 @@ async function replayLoop(ctx: ServerContext, client: Client): Promise<ReplayRes
         result.replayed++;
       }
       // Pace large replays instead of tripping the slow-consumer cap.
-      while (client.open && client.buffered > cap) await new Promise((r) => setTimeout(r, 5));
+      while (current() && client.buffered > cap) await new Promise((r) => setTimeout(r, 5));
+      if (!current()) break;
       if (page.length === pageSize) continue;
       if (flushPending(client)) return result;
     }
     return result;
   } finally {
+    // A newer login runs its own replay and owns the queue; only a logged-out or closed
+    // connection is reset here.
     if (!client.identity || !client.open) {
       client.replaying = false;
       client.pending = [];

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Client } from "../src/client.ts";
+import { MemoryStore } from "../src/store/memory.ts";
 import { replayInbox } from "../src/sync.ts";
 import { type Frame, TestClient, withServer } from "./helpers.ts";
 
@@ -241,4 +242,34 @@ Deno.test("sync: a replay skips the connection's own in-flight send (it gets the
     assert.equal(client.deliver(next, "frame-4"), "sent");
     assert.deepEqual(sent.slice(2), ["frame-4"]);
   });
+});
+
+/** Failure injection: a memory store whose inbox reads take a while (like a remote store). */
+class SlowRangeStore extends MemoryStore {
+  override async range(...args: Parameters<MemoryStore["range"]>) {
+    await new Promise((r) => setTimeout(r, 40));
+    return super.range(...args);
+  }
+}
+
+Deno.test("sync: logout and a new login during a running replay get the new user's inbox only", async () => {
+  await withServer(fast, async (server) => {
+    const a = await TestClient.connect(server.wsPort);
+    await a.login("alice");
+    await sendN(a, "bob", 3, "for-bob");
+    await sendN(a, "carol", 2, "for-carol");
+    const c = await TestClient.connect(server.wsPort);
+    const frames = record(c);
+    await c.login("bob", 101, { lastSeq: 0 }); // bob's replay now waits on the slow store
+    assert.equal((await c.request("logout")).response.code, 200);
+    await c.login("carol", 101, { lastSeq: 0 });
+    await until(() => seqsOf(frames).length >= 2);
+    await a.request("sendMsg", { to: "carol", msg: "live" });
+    await until(() => seqsOf(frames).length >= 3);
+    await c.drain("msg", 150);
+    const got = frames.filter((f) => f.cmd === "msg").map((f) => [f.response.data.to, f.response.data.seq]);
+    assert.deepEqual(got, [["carol", 1], ["carol", 2], ["carol", 3]]);
+    await a.close();
+    await c.close();
+  }, { store: new SlowRangeStore() });
 });
