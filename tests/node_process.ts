@@ -104,3 +104,10 @@ export async function stopServer(proc: ServerProcess, signal: Deno.Signal = "SIG
   await proc.drained;
   return status.code;
 }
+
+/** Wait for the process to exit by itself; returns the exit code. */
+export async function exitCode(proc: ServerProcess): Promise<number> {
+  const status = await proc.child.status;
+  await proc.drained;
+  return status.code;
+}
