@@ -46,7 +46,12 @@ Deno.test("webhooks: receiver down, then up → online and offline arrive, at le
         const alice = await TestClient.connect(server.wsPort);
         await alice.login("alice");
         await alice.close();
-        await tick(700); // at least the first attempt and one retry fail
+        // The receiver stays down until the first POST has failed and a retry is scheduled.
+        await until(
+          () => /im_webhook_retries_total [1-9]/.test(server.ctx.metrics.render()),
+          10_000,
+          "a retry",
+        );
         up = receiver(port);
         const seen = () => new Map(up!.events.map((e) => [e.id, e]));
         await until(() => seen().size >= 2, 20_000, "both events");
