@@ -311,3 +311,32 @@ Deno.test("messaging: HTTP sends go through the inbox; an offline user gets them
     await closeAll(a, b);
   });
 });
+
+Deno.test("messaging: sendMessageAll goes into the inboxes of the users online then, not the sender's", async () => {
+  await withServer(fast, async (server) => {
+    const base = `http://127.0.0.1:${server.httpPort}`;
+    const a = await online(server.wsPort, "alice");
+    const b = await online(server.wsPort, "bob");
+    // carol was online once, but not when the broadcast is sent
+    const c = await online(server.wsPort, "carol");
+    await c.close();
+    for (let i = 0; i < 100; i++) {
+      const list = (await (await fetch(`${base}/user/list?appId=101`)).json()).data.userList;
+      if (!list.includes("carol")) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const res = await fetch(`${base}/user/sendMessageAll`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ appId: 101, userId: "alice", msgId: "all-1", message: "to all" }),
+    });
+    assert.equal((await res.json()).data.recipients, 1);
+    const m = (await b.push("msg")).response.data;
+    assert.deepEqual([m.from, m.to, m.target, m.msg, m.seq], ["alice", "", "", "to all", 1]);
+    const inbox = async (u: string) =>
+      (await (await fetch(`${base}/api/v1/inbox?appId=101&userId=${u}`)).json()).data.entries.length;
+    assert.deepEqual([await inbox("alice"), await inbox("bob"), await inbox("carol")], [0, 1, 0]);
+    assert.deepEqual(await a.drain("msg", 100), []);
+    await closeAll(a, b);
+  });
+});
