@@ -44,9 +44,13 @@ export class Limits {
   /** Consecutive refused frames per connection (abuse detection). */
   readonly #strikes = new WeakMap<Client, number>();
 
-  constructor(config: Config, clock: Clock) {
+  readonly #onRefuse: (reason: string) => void;
+
+  /** `onRefuse` is told why an upgrade was refused (a metrics hook). */
+  constructor(config: Config, clock: Clock, onRefuse: (reason: string) => void = () => {}) {
     this.#limits = config.limits;
     this.#clock = clock;
+    this.#onRefuse = onRefuse;
     this.#origins = new Set(config.limits.allowedOrigins.map((o) => o.replace(/\/+$/, "").toLowerCase()));
   }
 
@@ -139,12 +143,14 @@ export class Limits {
     // Non-browser clients send no Origin; the allow-list protects against cross-site pages.
     const origin = req.headers.get("origin");
     if (origin === null || this.#origins.has(origin.replace(/\/+$/, "").toLowerCase())) return undefined;
+    this.#onRefuse("origin");
     return refuse(req, Code.Unauthorized, CloseCode.OriginRefused, "origin not allowed", undefined, 403);
   }
 
   #checkCaps(req: Request, ip: string): Response | undefined {
     const { maxConnections, maxConnectionsPerIp } = this.#limits;
     if (this.#total >= maxConnections) {
+      this.#onRefuse("max_connections");
       return refuse(
         req,
         Code.TooManyConnections,
@@ -154,6 +160,7 @@ export class Limits {
       );
     }
     if ((this.#perIp.get(ip) ?? 0) >= maxConnectionsPerIp) {
+      this.#onRefuse("max_connections_per_ip");
       const why = "too many connections from this address";
       return refuse(req, Code.TooManyConnections, CloseCode.TooManyConnections, why, 5000 + jitter());
     }

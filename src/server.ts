@@ -127,7 +127,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     replayInBackground(full, client);
   };
   const full = ctx as ServerContext;
-  const limits = full.limits = new Limits(config, clock);
+  const limits = full.limits = new Limits(config, clock, (reason) => counters.drops.inc({ reason }));
   manager.start();
   if (cluster) {
     try {

@@ -59,6 +59,8 @@ Deno.test("limits: per-IP and global connection caps → 1013 and close 4005; cl
       const closed = await c.closed;
       assert.equal(closed.code, 4005);
       assert.match(closed.reason, /retry in \d+ ms/);
+      const reason = "maxConnections" in cap ? "max_connections" : "max_connections_per_ip";
+      assert.equal(server.ctx.counters.drops.get({ reason }), 1);
       await a.close();
       // The slot is released on close; poll (bounded) until the server has seen it.
       let d: TestClient | undefined;
@@ -98,6 +100,7 @@ Deno.test("limits: origin allow-list → close 4006 for other origins; no Origin
   await withServer({ limits: { allowedOrigins: ["https://chat.example"] } }, async (server) => {
     const evil = await rawConnect(server.wsPort, "/im", { Origin: "https://evil.example" });
     assert.equal((await readUntilClosed(evil, 5000)).closeCode, 4006);
+    assert.equal(server.ctx.counters.drops.get({ reason: "origin" }), 1);
     for (const headers of [{ Origin: "https://chat.example" }, {}] as Record<string, string>[]) {
       const ok = await rawConnect(server.wsPort, "/im", headers);
       await writeAll(ok.conn, encodeFrame(8, new Uint8Array([3, 232])));
