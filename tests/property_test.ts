@@ -10,6 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { type RunningServer, startServer } from "../src/server.ts";
+import { MemoryStore } from "../src/store/memory.ts";
 import { type Frame, TestClient, testConfig, withServer } from "./helpers.ts";
 import { redisTest } from "./redis_helper.ts";
 
@@ -208,4 +209,28 @@ redisTest("property: the same on a 2-node Redis cluster, reconnecting to random 
       for (const n of nodes) await n.shutdown();
     }
   });
+});
+
+/** Latency injection: every store call takes 0–3 ms, like a remote store, so more interleavings happen. */
+function slowStore(rand: () => number): MemoryStore {
+  const store = new MemoryStore();
+  return new Proxy(store, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (typeof value !== "function" || prop === "close") return value;
+      return async (...args: unknown[]) => {
+        await new Promise((r) => setTimeout(r, Math.floor(rand() * 4)));
+        return value.apply(target, args);
+      };
+    },
+  });
+}
+
+Deno.test("property: the same with store latency injected (embedded)", async () => {
+  await seeded("property (slow store)", (seed) =>
+    withServer(
+      { limits: FAST, inbox: INBOX },
+      (server) => scenario(seed, [server.wsPort], server.httpPort),
+      { store: slowStore(prng(seed + 1)) },
+    ));
 });
