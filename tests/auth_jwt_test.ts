@@ -227,3 +227,24 @@ Deno.test("logs never contain tokens or API keys (console and file, real process
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("jwt: JWKS fetched from a URL", async () => {
+  const ec = await generateKeyPair("ES256");
+  const jwks = { keys: [{ ...(await exportJWK(ec.publicKey)), kid: "remote", alg: "ES256" }] };
+  let fetched = 0;
+  const idp = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, () => {
+    fetched++;
+    return Response.json(jwks);
+  });
+  try {
+    const jwksUrl = `http://127.0.0.1:${idp.addr.port}/.well-known/jwks.json`;
+    const auth = await JwtAuthenticator.create(testConfig({ auth: { mode: "jwt", jwksUrl } }));
+    const token = await new SignJWT({ app: 101 }).setProtectedHeader({ alg: "ES256", kid: "remote" })
+      .setSubject("erin").setExpirationTime("5m").sign(ec.privateKey);
+    assert.equal((await auth.authenticate({ token })).userId, "erin");
+    assert.equal((await auth.authenticate({ token })).userId, "erin");
+    assert.equal(fetched, 1, "the key set is cached");
+  } finally {
+    await idp.shutdown();
+  }
+});
