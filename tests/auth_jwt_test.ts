@@ -248,3 +248,30 @@ Deno.test("jwt: JWKS fetched from a URL", async () => {
     await idp.shutdown();
   }
 });
+
+Deno.test("jwt: hostile tokens are refused with 1003/1014, never another error", async () => {
+  const { Gen } = await import("./fuzz/gen.ts");
+  const gen = new Gen(99);
+  const auth = await JwtAuthenticator.create(testConfig({ auth: { mode: "jwt", secret: SECRET } }));
+  const good = await hsToken();
+  const b64 = (o: unknown) =>
+    btoa(JSON.stringify(o)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+  const forged = [
+    `${b64({ alg: "none" })}.${b64({ sub: "admin", app: 101 })}.`,
+    `${b64({ alg: "HS256", crit: ["x"] })}.${b64({ sub: "admin", app: 101 })}.${good.split(".")[2]}`,
+    `${b64({ alg: "RS256" })}.${good.split(".")[1]}.${good.split(".")[2]}`,
+  ];
+  let refused = 0;
+  for (let i = 0; i < 2000; i++) {
+    const token = i < forged.length ? forged[i] : i % 2 ? gen.mutate(good) : gen.text(gen.int(0, 300));
+    try {
+      const who = await auth.authenticate({ token });
+      // A mutation may leave the signed parts intact (e.g. trailing junk jose ignores); then it must be alice.
+      assert.equal(who.userId, "alice", `token ${JSON.stringify(token)} verified as ${who.userId}`);
+    } catch (error) {
+      assert.ok(error instanceof ImError && [1003, 1014].includes(error.code), `${token}: ${error}`);
+      refused++;
+    }
+  }
+  assert.ok(refused >= 1990, `only ${refused} of 2000 hostile tokens refused`);
+});
