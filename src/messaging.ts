@@ -77,12 +77,18 @@ export function inboxLimits(ctx: ServerContext): InboxLimits {
 
 /** How long a retry waits for a concurrent first send with the same key to finish (ms). */
 const IN_FLIGHT_WAIT_MS = 3000;
+/**
+ * TTL of the in-flight marker until the result is stored: if the node dies mid-send, the key
+ * frees itself after this instead of blocking retries for the whole de-dup TTL.
+ */
+const IN_FLIGHT_TTL_MS = 30_000;
 
 /**
  * Run `send` at most once per `dedupKey` within the de-dup TTL; a retry gets the stored result.
  * A retry that races the first send (claim held, result not stored yet) waits for the result,
  * so it too answers the original msgId/seq; if the first send fails and drops its claim, the
- * retry claims the key and sends itself.
+ * retry claims the key and sends itself. A first send still running after the wait makes the
+ * retry fail with 1024 and a retry hint (never a success without msgId).
  */
 async function once<T extends { duplicate?: boolean }>(
   ctx: ServerContext,
@@ -93,12 +99,16 @@ async function once<T extends { duplicate?: boolean }>(
   const ttl = ctx.config.im.msgIdDedupTtl * 1000;
   const started = Date.now();
   for (let delay = 2;; delay = Math.min(delay * 2, 100)) {
-    const held = await ctx.store.claim(dedupKey, "", ttl);
+    const held = await ctx.store.claim(dedupKey, "", Math.min(ttl, IN_FLIGHT_TTL_MS));
     if (held === null) break;
-    if (held !== "" || Date.now() - started >= IN_FLIGHT_WAIT_MS) {
+    if (held !== "") {
       ctx.counters.drops.inc({ reason: "duplicate" });
-      const previous = held ? JSON.parse(held) as T : {} as T;
-      return { ...previous, duplicate: true };
+      return { ...JSON.parse(held) as T, duplicate: true };
+    }
+    if (Date.now() - started >= IN_FLIGHT_WAIT_MS) {
+      throw new ImError(Code.Unavailable, "a send with this id is still in progress; retry later", {
+        retryMs: 1000,
+      });
     }
     await new Promise((r) => setTimeout(r, delay));
   }

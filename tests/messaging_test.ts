@@ -4,6 +4,8 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { FakeClock } from "../src/clock.ts";
+import { MemoryStore } from "../src/store/memory.ts";
 import { type Frame, TestClient, withServer } from "./helpers.ts";
 
 /** No rate limiting: these tests send faster than the default 50 frames/s. */
@@ -339,4 +341,35 @@ Deno.test("messaging: sendMessageAll goes into the inboxes of the users online t
     assert.deepEqual(await a.drain("msg", 100), []);
     await closeAll(a, b);
   });
+});
+
+Deno.test("messaging: a retry while the first send hangs gets 1024 + retryMs; a dead send frees its key", async () => {
+  const clock = new FakeClock(Date.now());
+  const store = new MemoryStore(clock);
+  // Failure injection: the first append to "stuck" hangs until released (a send stalled midway).
+  let release = () => {};
+  let hangs = 1;
+  const gate = new Promise<void>((r) => release = r);
+  const append = store.append.bind(store);
+  store.append = async (appId, userId, entry, limits) => {
+    if (userId === "stuck" && hangs-- > 0) await gate;
+    return append(appId, userId, entry, limits);
+  };
+  await withServer(fast, async (server) => {
+    const a1 = await online(server.wsPort, "alice");
+    const a2 = await online(server.wsPort, "alice");
+    const first = a1.request("sendMsg", { to: "stuck", msg: "x", clientMsgId: "k" }, 20_000);
+    await new Promise((r) => setTimeout(r, 50));
+    const retry = await a2.request("sendMsg", { to: "stuck", msg: "x", clientMsgId: "k" }, 20_000);
+    assert.equal(retry.response.code, 1024);
+    assert.ok(retry.response.data.retryMs > 0);
+    // the in-flight marker expires long before the 12 h de-dup TTL: a later retry sends itself
+    clock.advance(31_000);
+    const late = await a2.request("sendMsg", { to: "stuck", msg: "x", clientMsgId: "k" }, 20_000);
+    assert.equal(late.response.code, 200);
+    assert.equal(late.response.data.duplicate, undefined);
+    release();
+    assert.equal((await first).response.code, 200);
+    await closeAll(a1, a2);
+  }, { clock, store });
 });
