@@ -36,11 +36,13 @@ export function replayInbox(ctx: ServerContext, client: Client): Promise<ReplayR
   const current = running.get(client);
   if (current && current.identity === client.identity) return current.run;
   client.replaying = true;
-  const entry = { identity: client.identity, run: replayLoop(ctx, client) };
-  entry.run = entry.run.finally(() => {
+  const entry = { identity: client.identity, run: Promise.resolve({ replayed: 0, lost: 0, firstSeq: 0 }) };
+  running.set(client, entry);
+  // The loop unregisters itself synchronously as it ends: a gap found by a live delivery
+  // right after must start a new run, not join the one that is already over.
+  entry.run = replayLoop(ctx, client, () => {
     if (running.get(client) === entry) running.delete(client);
   });
-  running.set(client, entry);
   return entry.run;
 }
 
@@ -52,7 +54,7 @@ export function replayInBackground(ctx: ServerContext, client: Client): void {
   });
 }
 
-async function replayLoop(ctx: ServerContext, client: Client): Promise<ReplayResult> {
+async function replayLoop(ctx: ServerContext, client: Client, done: () => void): Promise<ReplayResult> {
   const result: ReplayResult = { replayed: 0, lost: 0, firstSeq: 0 };
   const pageSize = ctx.config.inbox.syncPageSize;
   const maxAgeMs = ctx.config.inbox.maxAge * 1000;
@@ -88,6 +90,7 @@ async function replayLoop(ctx: ServerContext, client: Client): Promise<ReplayRes
     }
     return result;
   } finally {
+    done();
     // A newer login runs its own replay and owns the queue; only a logged-out or closed
     // connection is reset here.
     if (!client.identity || !client.open) {

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { Client } from "../src/client.ts";
 import { MemoryStore } from "../src/store/memory.ts";
-import { replayInbox } from "../src/sync.ts";
+import { replayInBackground, replayInbox } from "../src/sync.ts";
 import { type Frame, TestClient, withServer } from "./helpers.ts";
 
 const fast = { limits: { messagesPerSecond: 100_000, messageBurst: 100_000 } };
@@ -272,4 +272,46 @@ Deno.test("sync: logout and a new login during a running replay get the new user
     await a.close();
     await c.close();
   }, { store: new SlowRangeStore() });
+});
+
+Deno.test("sync: a gap found just as a replay finishes starts a new replay (no deaf connection)", async () => {
+  await withServer({}, async (server) => {
+    const { ctx } = server;
+    const sent: number[] = [];
+    const socket = {
+      bufferedAmount: 0,
+      readyState: 1,
+      send: (t: string) => sent.push(JSON.parse(t).response.data.seq),
+      close() {},
+    };
+    const client = new Client("fake2", socket, "127.0.0.1", Date.now(), 1 << 20);
+    client.identity = { userId: "dave", appId: 101, loginTime: Date.now() };
+    const limits = { maxEntries: 100, maxAgeMs: 3600_000 };
+    const entry = (msg: string) => ({
+      msgId: msg,
+      from: "x",
+      to: "dave",
+      target: "",
+      type: "text",
+      msg,
+      time: Date.now(),
+    });
+    await ctx.store.append(101, "dave", entry("1"), limits);
+    client.replaying = true;
+    const first = replayInbox(ctx, client);
+    // Runs after the replay's last store read has been handled but before its promise settles:
+    // two more entries land and the later one's live delivery arrives first (a gap).
+    queueMicrotask(() => {
+      void ctx.store.append(101, "dave", entry("2"), limits);
+      void ctx.store.append(101, "dave", entry("3"), limits);
+      const third = { ...entry("3"), seq: 3 };
+      if (client.deliver(third, JSON.stringify({ response: { data: { seq: 3 } } })) === "gap") {
+        replayInBackground(ctx, client);
+      }
+    });
+    await first;
+    await until(() => sent.length >= 3, 2000);
+    assert.deepEqual(sent, [1, 2, 3]);
+    assert.equal(client.replaying, false);
+  });
 });
