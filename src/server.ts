@@ -197,7 +197,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   // One timer for all token expiries (auth.mode: jwt): push tokenExpired, close 4002.
   const expiryTimer = config.auth.mode === "jwt"
-    ? setInterval(() => expireTokens(manager.clients.values(), clock.now()), 1000)
+    ? setInterval(
+      () => expireTokens(manager.clients.values(), clock.now(), (c) => manager.unregister(c).catch(() => {})),
+      1000,
+    )
     : undefined;
 
   let done!: () => void;

@@ -51,7 +51,12 @@ export function createWsHandler(
 function accept(ctx: ServerContext, router: Router, socket: WebSocket, ip: string): void {
   const { config, counters } = ctx;
   const client = new Client(ctx.ids.connId(), socket, ip, ctx.clock.now(), config.im.sendBufferBytes);
-  client.onSlow = () => counters.slowConsumers.inc();
+  client.onSlow = () => {
+    counters.slowConsumers.inc();
+    // A peer that does not read never completes the close handshake, and Deno cannot abort the
+    // socket: forget it now (presence, deliveries) instead of when onclose finally fires.
+    ctx.manager.unregister(client).catch(() => {});
+  };
   ctx.limits?.track(client);
   const maxFrame = config.im.maxFrameBytes;
   // Frames of one connection are handled one at a time, in arrival order, as the Go servers'

@@ -85,6 +85,11 @@ Deno.test("slow consumer: a client that never reads is closed with 4004 and RSS 
     const closes = await metric("im_slow_consumer_closes_total");
     assert.equal(closes, 1, "the victim must be closed exactly once as a slow consumer");
 
+    // The victim is forgotten at once, although its socket cannot finish closing while it does not
+    // read (Deno has no way to abort a WebSocket): no presence, no deliveries.
+    for (let i = 0; i < 250 && (await state()).loggedIn > 1; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await state()).loggedIn, 1, "the slow consumer should be unregistered before it reads");
+
     // Reading now, the victim finds the frames that fit the cap and then the 4004 close frame.
     const seen = await readUntilClosed(victim, 20_000);
     victim = undefined;
