@@ -25,6 +25,8 @@ export type FrameVerdict =
   | { ok: false; retryMs: number; close: boolean };
 
 const LOGIN_WINDOW_MS = 60_000;
+/** Refused-but-upgraded sockets allowed at once (see `#refuse`). */
+export const MAX_REFUSING = 64;
 /** Jitter added to retry hints so refused clients do not come back in lockstep. */
 const JITTER_MS = 1000;
 const jitter = () => Math.floor(Math.random() * JITTER_MS);
@@ -39,6 +41,7 @@ export class Limits {
   #total = 0;
   readonly #logins = new Map<string, { start: number; count: number }>();
   #loginSweepAt = 0;
+  #refusing = 0;
   /** Connections whose token bucket has been filled once. */
   readonly #buckets = new WeakSet<Client>();
   /** Consecutive refused frames per connection (abuse detection). */
@@ -144,14 +147,21 @@ export class Limits {
     const origin = req.headers.get("origin");
     if (origin === null || this.#origins.has(origin.replace(/\/+$/, "").toLowerCase())) return undefined;
     this.#onRefuse("origin");
-    return refuse(req, Code.Unauthorized, CloseCode.OriginRefused, "origin not allowed", undefined, 403);
+    return this.#refuse(
+      req,
+      Code.Unauthorized,
+      CloseCode.OriginRefused,
+      "origin not allowed",
+      undefined,
+      403,
+    );
   }
 
   #checkCaps(req: Request, ip: string): Response | undefined {
     const { maxConnections, maxConnectionsPerIp } = this.#limits;
     if (this.#total >= maxConnections) {
       this.#onRefuse("max_connections");
-      return refuse(
+      return this.#refuse(
         req,
         Code.TooManyConnections,
         CloseCode.TooManyConnections,
@@ -162,43 +172,49 @@ export class Limits {
     if ((this.#perIp.get(ip) ?? 0) >= maxConnectionsPerIp) {
       this.#onRefuse("max_connections_per_ip");
       const why = "too many connections from this address";
-      return refuse(req, Code.TooManyConnections, CloseCode.TooManyConnections, why, 5000 + jitter());
+      return this.#refuse(req, Code.TooManyConnections, CloseCode.TooManyConnections, why, 5000 + jitter());
     }
     return undefined;
   }
-}
 
-/**
- * Complete the handshake, send one error frame and close with `closeCode`, so every client
- * (browsers included) sees a documented code. A request that cannot be upgraded gets `status`.
- */
-function refuse(
-  req: Request,
-  code: number,
-  closeCode: number,
-  message: string,
-  retryMs?: number,
-  status = 503,
-): Response {
-  let upgraded: { socket: WebSocket; response: Response };
-  try {
-    upgraded = Deno.upgradeWebSocket(req);
-  } catch {
-    return new Response(`${status} ${message}\n`, { status });
-  }
-  const { socket, response } = upgraded;
-  const data: Record<string, unknown> = { error: message };
-  if (retryMs !== undefined) data.retryMs = retryMs;
-  socket.onopen = () => {
+  /**
+   * Complete the handshake, send one error frame and close with `closeCode`, so every client
+   * (browsers included) sees a documented code. A refused socket lives until the peer answers the
+   * close (Deno cannot abort it), so at most {@linkcode MAX_REFUSING} are in flight; beyond that,
+   * and for requests that cannot be upgraded, the refusal is a plain HTTP `status`.
+   */
+  #refuse(
+    req: Request,
+    code: number,
+    closeCode: number,
+    message: string,
+    retryMs?: number,
+    status = 503,
+  ): Response {
+    const plain = () => new Response(`${status} ${message}\n`, { status });
+    if (this.#refusing >= MAX_REFUSING) return plain();
+    let upgraded: { socket: WebSocket; response: Response };
     try {
-      socket.send(encodeReply("", "", code, data));
-      socket.close(closeCode, retryMs === undefined ? message : `${message}; retry in ${retryMs} ms`);
+      upgraded = Deno.upgradeWebSocket(req);
     } catch {
-      // the peer went away already
+      return plain();
     }
-  };
-  socket.onerror = () => {};
-  return response;
+    const { socket, response } = upgraded;
+    this.#refusing++;
+    const data: Record<string, unknown> = { error: message };
+    if (retryMs !== undefined) data.retryMs = retryMs;
+    socket.onopen = () => {
+      try {
+        socket.send(encodeReply("", "", code, data));
+        socket.close(closeCode, retryMs === undefined ? message : `${message}; retry in ${retryMs} ms`);
+      } catch {
+        // the peer went away already
+      }
+    };
+    socket.onerror = () => {};
+    socket.onclose = () => this.#refusing--;
+    return response;
+  }
 }
 
 /** Close every connection whose token has expired: `tokenExpired` push, then close 4002. */

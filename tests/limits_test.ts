@@ -3,7 +3,7 @@ import { TestClient, testConfig, withServer } from "./helpers.ts";
 import { encodeFrame, rawConnect, readUntilClosed, writeAll } from "./fuzz/raw_ws.ts";
 import { FakeClock } from "../src/clock.ts";
 import { Client, type SocketLike } from "../src/client.ts";
-import { Limits } from "../src/limits.ts";
+import { Limits, MAX_REFUSING } from "../src/limits.ts";
 
 const fakeSocket: SocketLike = { bufferedAmount: 0, readyState: 1, send() {}, close() {} };
 
@@ -127,4 +127,28 @@ Deno.test("limits: rooms per user → 1021, room size → 1022, message size →
       await Promise.all([a.close(), b.close(), c.close()]);
     },
   );
+});
+
+Deno.test("limits: refused sockets whose peer never answers the close are bounded; then plain HTTP", async () => {
+  await withServer({ limits: { allowedOrigins: ["https://chat.example"] } }, async (server) => {
+    const headers = { Origin: "https://evil.example" };
+    const silent = [];
+    try {
+      // These peers never read nor answer the close frame: each refused socket stays pending.
+      for (let i = 0; i < MAX_REFUSING; i++) silent.push(await rawConnect(server.wsPort, "/im", headers));
+      await assert.rejects(rawConnect(server.wsPort, "/im", headers), /HTTP\/1.1 403/);
+    } finally {
+      for (const ws of silent) ws.conn.close();
+    }
+    // Once they are gone, refusals carry the close code again.
+    let code: number | undefined;
+    for (let i = 0; i < 100 && code !== 4006; i++) {
+      try {
+        code = (await readUntilClosed(await rawConnect(server.wsPort, "/im", headers), 5000)).closeCode;
+      } catch {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    assert.equal(code, 4006);
+  });
 });
