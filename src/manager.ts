@@ -181,7 +181,9 @@ export class ClientManager {
     let app = this.#apps.get(appId);
     if (!app) this.#apps.set(appId, app = new Set());
     app.add(client);
-    const wasOnline = (await store.presence(appId, userId, Infinity)).length > 0;
+    // The "was the user online already?" read costs a store round trip per login: only pay it
+    // when someone listens for the online event.
+    const wasOnline = hooks.onOnline ? (await store.presence(appId, userId, Infinity)).length > 0 : true;
     await store.addPresence(this.#presenceOf(client, identity, nodeId));
     if (!wasOnline) hooks.onOnline?.(appId, userId);
     if (this.#opts.enterExitPushes) {
