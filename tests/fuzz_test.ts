@@ -11,3 +11,11 @@ Deno.test("fuzz (CI-short): 20,000 hostile frames, no crash, valid replies, logi
   assert.ok(report.rawProbes > 0, "raw protocol probes must run");
   assert.equal(report.finalLoginOk, true, `a valid login after the storm failed; ${summary}`);
 });
+
+Deno.test("fuzz (CI-short, auth.mode jwt): 5,000 frames with signed and forged tokens", async () => {
+  const seed = Number(Deno.env.get("FUZZ_SEED") ?? Date.now() % 2 ** 31);
+  const report = await runFuzz({ frames: 5_000, seconds: 60, seed, sockets: 2, jwt: true });
+  assert.deepEqual(report.violations, [], `seed ${seed}: ${JSON.stringify(report.violations)}`);
+  assert.ok(report.replyCodes[200] > 0 && report.replyCodes[1003] > 0, "token logins must pass and fail");
+  assert.equal(report.finalLoginOk, true, `a valid token login after the storm failed; seed ${seed}`);
+});

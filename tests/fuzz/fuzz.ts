@@ -14,7 +14,24 @@ import { testConfig } from "../helpers.ts";
 import { startServer } from "../../src/server.ts";
 import { Code } from "../../src/protocol.ts";
 import { encodeFrame, rawConnect, readUntilClosed, writeAll } from "./raw_ws.ts";
-import { Gen } from "./gen.ts";
+import { Gen, USERS } from "./gen.ts";
+import { SignJWT } from "jose";
+
+const JWT_SECRET = "fuzz-secret-fuzz-secret-fuzz-secret";
+
+/** One HS256 token per user and app (apps 101 and 102), valid for an hour. */
+async function signTokens(users: string[]): Promise<Map<string, string>> {
+  const key = new TextEncoder().encode(JWT_SECRET);
+  const out = new Map<string, string>();
+  for (const user of users) {
+    for (const app of [101, 102]) {
+      const token = await new SignJWT({ app }).setProtectedHeader({ alg: "HS256" }).setSubject(user)
+        .setExpirationTime("1h").sign(key);
+      out.set(`${user}:${app}`, token);
+    }
+  }
+  return out;
+}
 
 /** Options of {@linkcode runFuzz}. */
 export interface FuzzOptions {
@@ -22,6 +39,8 @@ export interface FuzzOptions {
   seconds: number;
   seed?: number;
   sockets?: number;
+  /** Run the server with auth.mode jwt (valid logins carry signed tokens). */
+  jwt?: boolean;
   /** Print progress every this many frames (0 = quiet). */
   progressEvery?: number;
 }
@@ -51,6 +70,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     testConfig({
       limits: { messagesPerSecond: 1e9, messageBurst: 1e9, loginsPerIpPerMinute: 1e9 },
       inbox: { maxEntries: 50 },
+      ...(o.jwt ? { auth: { mode: "jwt" as const, secret: JWT_SECRET } } : {}),
     }),
     { quiet: true },
   );
@@ -70,17 +90,18 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     const push = report.violations.push.bind(report.violations);
     report.violations.push = (...v: string[]) => (console.error("fuzz violation:", ...v), push(...v));
   }
+  const tokens = o.jwt ? await signTokens([...USERS, "final-a", "final-b"]) : undefined;
   const started = Date.now();
   const deadline = started + o.seconds * 1000;
   const more = () => report.framesSent < o.frames && Date.now() < deadline && report.violations.length < 20;
   try {
     const workers = Array.from(
       { length: o.sockets ?? 4 },
-      (_, i) => worker(server.wsPort, new Gen(seed + i * 7919), report, more, o.progressEvery ?? 0),
+      (_, i) => worker(server.wsPort, new Gen(seed + i * 7919, tokens), report, more, o.progressEvery ?? 0),
     );
     await Promise.all(workers);
     if (o.progressEvery) console.error("fuzz: workers done, final check");
-    report.finalLoginOk = await finalCheck(server.wsPort, report);
+    report.finalLoginOk = await finalCheck(server.wsPort, report, tokens);
     const serverErrors = server.ctx.counters.errors.get({ code: "1004" });
     if (serverErrors > 0) {
       report.violations.push(`server answered 1004 (internal error) ${serverErrors} times`);
@@ -242,7 +263,11 @@ async function rawProbe(port: number, gen: Gen, report: FuzzReport): Promise<voi
 }
 
 /** After the storm: two fresh clients log in and exchange a message. */
-async function finalCheck(port: number, report: FuzzReport): Promise<boolean> {
+async function finalCheck(
+  port: number,
+  report: FuzzReport,
+  tokens: ReadonlyMap<string, string> | undefined,
+): Promise<boolean> {
   const a = new Probe(port, report);
   const b = new Probe(port, report);
   try {
@@ -252,7 +277,8 @@ async function finalCheck(port: number, report: FuzzReport): Promise<boolean> {
       if (String(e.data).includes('"cmd":"msg"') && String(e.data).includes("after-fuzz")) pushed = true;
     });
     for (const [p, user] of [[a, "final-a"], [b, "final-b"]] as const) {
-      p.socket.send(JSON.stringify({ seq: "L", cmd: "login", data: { userId: user, appId: 101 } }));
+      const token = tokens?.get(`${user}:101`);
+      p.socket.send(JSON.stringify({ seq: "L", cmd: "login", data: { userId: user, appId: 101, token } }));
       if ((await p.waitReply("L")) !== "reply") return false;
     }
     a.socket.send(JSON.stringify({ seq: "M", cmd: "sendMsg", data: { to: "final-b", msg: "after-fuzz" } }));
@@ -274,6 +300,7 @@ if (import.meta.main) {
       seconds: { type: "string", default: "60" },
       seed: { type: "string" },
       sockets: { type: "string", default: "4" },
+      jwt: { type: "boolean", default: false },
     },
   });
   const report = await runFuzz({
@@ -281,6 +308,7 @@ if (import.meta.main) {
     seconds: Number(values.seconds),
     seed: values.seed === undefined ? undefined : Number(values.seed),
     sockets: Number(values.sockets),
+    jwt: values.jwt,
     progressEvery: 100_000,
   });
   console.log(JSON.stringify(report, null, 2));

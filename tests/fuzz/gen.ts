@@ -50,14 +50,18 @@ const FIELDS = [
   "__proto__",
   "constructor",
 ];
-const USERS = ["u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7"];
+/** The user ids valid frames use (exported so a JWT run can sign a token for each). */
+export const USERS = ["u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7"];
 const ROOMS = ["r0", "r1", "r2", "lobby"];
 
 /** A seeded PRNG (mulberry32) with helpers that build frames. */
 export class Gen {
   #state: number;
-  constructor(seed: number) {
+  /** `user:appId` → signed token, when the server runs with auth.mode jwt. */
+  readonly tokens: ReadonlyMap<string, string> | undefined;
+  constructor(seed: number, tokens?: ReadonlyMap<string, string>) {
     this.#state = seed >>> 0;
+    this.tokens = tokens;
   }
 
   /** Uniform in [0, 1). */
@@ -161,14 +165,19 @@ export class Gen {
         "ack",
         "users",
         "logout",
+        "refresh",
       ] as const,
     );
+    const app = this.pick([101, 102]);
+    const token = this.tokens?.get(`${user}:${app}`);
     const data: Record<string, unknown> = {
       login: {
-        userId: user,
-        appId: this.pick([101, 102]),
+        userId: token && this.chance(0.7) ? undefined : user,
+        appId: token && this.chance(0.7) ? undefined : app,
+        token,
         lastSeq: this.chance(0.3) ? this.int(0, 60) : undefined,
       },
+      refresh: { token: token ?? this.text(20) },
       sendMsg: { to: user, msg: this.text(this.int(0, 64)), clientMsgId: this.chance(0.5) ? seq : undefined },
       joinRoom: { room },
       roomMsg: { room, msg: this.text(this.int(0, 64)) },
