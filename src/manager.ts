@@ -233,6 +233,15 @@ export class ClientManager {
   kick(client: Client, reason: string): void {
     client.send(encodePush("kick", { target: "", type: "kick", msg: reason, from: "" }));
     client.close(CloseCode.Kicked, reason);
+    this.#forget(client);
+  }
+
+  /**
+   * Unregister a connection the server closed without waiting for its close event: a peer that
+   * never reads never completes the close handshake, and must not stay online meanwhile.
+   */
+  #forget(client: Client): void {
+    this.unregister(client).catch(() => {});
   }
 
   /** Local connections of a user. */
@@ -298,6 +307,7 @@ export class ClientManager {
     for (const client of this.clients.values()) {
       if (client.heartbeatAt < deadline) {
         client.close(CloseCode.HeartbeatTimeout, "heartbeat timeout");
+        this.#forget(client);
       } else if (client.identity) {
         live.push(this.#presenceOf(client, client.identity, this.#opts.nodeId));
       }
