@@ -41,7 +41,7 @@ export async function runIdle(
     const cpu = new CpuMeter([...pids, ...loaders.map((l) => l.pid)]);
     const logins: Json[] = await Promise.all(
       loaders.map((l, i) =>
-        l.call("connect", { url: nodes[i % nodes.length].url, users: slices[i], parallel: 100 }, 900_000)
+        l.call("connect", { urls: nodes.map((n) => n.url), users: slices[i], parallel: 100 }, 900_000)
       ),
     );
     const loginSeconds = (Math.max(...logins.map((r) => r.t2)) - Math.min(...logins.map((r) => r.t1))) / 1000;

@@ -129,9 +129,12 @@ async function connect(a: Json): Promise<Json> {
   const t0 = now();
   let failed = 0, opened = 0;
   const fresh: Conn[] = [];
+  // `urls` (several nodes): users are spread round-robin so every node gets its share.
+  const urls: string[] = a.urls ?? [a.url];
+  const index = new Map((a.users as string[]).map((u, i) => [u, i]));
   await pool(a.users as string[], a.parallel ?? 200, async (user) => {
     try {
-      const conn = await openConn(a.url, user);
+      const conn = await openConn(urls[index.get(user)! % urls.length], user);
       conns.set(user, conn);
       fresh.push(conn);
       if (++opened % 1000 === 0) emit({ event: "progress", what: "open", n: opened });
