@@ -82,38 +82,46 @@ export async function runBench(scenarios: string[], o: BenchOptions): Promise<Ro
   let singleRate: number | undefined;
   for (const s of scenarios) {
     progress(`scenario ${s}`);
-    if (s === "rtt") {
-      if (o.imserver) rows.push(...await runRtt(o, imserver));
-      singleRate = rows.find((r) => r.scenario === "rtt" && r.target === "imserver")?.value;
-      // The baseline's fixed-rate run uses imserver's offered rate, so the latencies compare.
-      const offered = rows.find((r) => r.scenario === "rtt-rate" && r.target === "imserver")?.extra.offered;
-      if (o.baseline) rows.push(...await runRtt(o, startBaseline, offered));
-    } else if (s === "fanout") {
-      if (o.imserver) rows.push(await runFanout(o, imserver));
-      if (o.baseline) rows.push(await runFanout(o, () => startBaseline()));
-    } else if (s === "idle") {
-      if (o.imserver) rows.push(await runIdle(o, imserver));
-      if (o.baseline) rows.push(await runIdle(o, startBaseline));
-    } else if (s === "clients") {
-      for (const client of ["deno", "ws"] as const) {
-        const [closed] = await runRtt({ ...o, client }, startBaseline);
-        rows.push({ ...closed, scenario: "clients", target: `baseline, ${client} loader` });
-      }
-    } else if (s === "cluster" && o.imserver) {
-      const why = clusterUnavailable();
-      if (why) {
-        progress(`cluster: unavailable (${why})`);
-        rows.push(unavailable("cluster", why));
-        continue;
-      }
-      const clusterRows = await runCluster(o);
-      for (const r of clusterRows) {
-        if (r.scenario === "cluster" && singleRate) {
-          r.extra.vsSingleNode = Math.round(r.value / singleRate * 100) / 100;
+    // A scenario that cannot complete (a server that will not start, logins that time out) is a
+    // FAILED row; the other scenarios still run and the result files are still written.
+    try {
+      if (s === "rtt") {
+        if (o.imserver) rows.push(...await runRtt(o, imserver));
+        singleRate = rows.find((r) => r.scenario === "rtt" && r.target === "imserver")?.value;
+        // The baseline's fixed-rate run uses imserver's offered rate, so the latencies compare.
+        const offered = rows.find((r) => r.scenario === "rtt-rate" && r.target === "imserver")?.extra.offered;
+        if (o.baseline) rows.push(...await runRtt(o, startBaseline, offered));
+      } else if (s === "fanout") {
+        if (o.imserver) rows.push(await runFanout(o, imserver));
+        if (o.baseline) rows.push(await runFanout(o, () => startBaseline()));
+      } else if (s === "idle") {
+        if (o.imserver) rows.push(await runIdle(o, imserver));
+        if (o.baseline) rows.push(await runIdle(o, startBaseline));
+      } else if (s === "clients") {
+        for (const client of ["deno", "ws"] as const) {
+          const [closed] = await runRtt({ ...o, client }, startBaseline);
+          rows.push({ ...closed, scenario: "clients", target: `baseline, ${client} loader` });
         }
+      } else if (s === "cluster" && o.imserver) {
+        const why = clusterUnavailable();
+        if (why) {
+          progress(`cluster: unavailable (${why})`);
+          rows.push(unavailable("cluster", why));
+          continue;
+        }
+        const clusterRows = await runCluster(o);
+        for (const r of clusterRows) {
+          if (r.scenario === "cluster" && singleRate) {
+            r.extra.vsSingleNode = Math.round(r.value / singleRate * 100) / 100;
+          }
+        }
+        rows.push(...clusterRows);
+        rows.push(await runClusterIdle(o, o.clusterConns));
       }
-      rows.push(...clusterRows);
-      rows.push(await runClusterIdle(o, o.clusterConns));
+    } catch (error) {
+      const message = String((error as Error)?.message ?? error).slice(0, 300);
+      progress(`scenario ${s} failed: ${message}`);
+      rows.push({ ...unavailable(s, ""), status: `FAILED: ${message}` });
     }
     stampLoad(rows);
   }
