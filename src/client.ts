@@ -126,7 +126,8 @@ export class Client {
    */
   advance(entry: InboxEntry, text: string | undefined): void {
     this.cursor = entry.seq;
-    const own = this.ownSends.delete(entry.msgId);
+    // Most connections have no send in flight: skip hashing the msgId then.
+    const own = this.ownSends.size !== 0 && this.ownSends.delete(entry.msgId);
     if (text !== undefined && !own) this.send(text);
   }
 
