@@ -76,6 +76,11 @@ export const SCHEMA = {
     maxMessageBytes: int(16 * 1024, "Largest `msg` body in UTF-8 bytes (code 1017).", 1),
     maxTypeBytes: int(32, "Longest message `type`.", 1),
     maxRoomBytes: int(64, "Longest room name in UTF-8 bytes.", 1),
+    roomEventMaxMembers: int(
+      1000,
+      "joinRoom/leaveRoom pushes go to the room only while it has at most this many members (0 = never).",
+      0,
+    ),
     historyMaxLimit: int(100, "Largest page of `history` and `sync`.", 1),
     sendBufferBytes: int(1024 * 1024, "Slow-consumer cap on socket.bufferedAmount (close 4004).", 1024),
   },

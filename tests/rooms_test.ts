@@ -229,3 +229,29 @@ Deno.test("rooms: HTTP room send reaches members (sender need not be one); unkno
     await a.close();
   });
 });
+
+Deno.test("rooms: rooms over im.roomEventMaxMembers get no join/leave pushes; messages still fan out", async () => {
+  await withServer({ ...fast, im: { roomEventMaxMembers: 2 } }, async (server) => {
+    const a = await online(server.wsPort, "alice");
+    const b = await online(server.wsPort, "bob");
+    const c = await online(server.wsPort, "carol");
+    await join(a, "big");
+    await join(b, "big");
+    // 2 members: still pushed (alice first got her own join)
+    await a.waitFor((f) => f.cmd === "joinRoom" && f.response.data.from === "bob", 5000, "bob's join");
+    await a.drain("joinRoom", 50);
+    await b.drain("joinRoom", 50);
+    assert.deepEqual(await join(c, "big"), { room: "big", members: 3, joined: true });
+    assert.deepEqual(await a.drain("joinRoom", 150), []); // 3 members: over the cap
+    assert.deepEqual(await c.drain("joinRoom", 0), []);
+    const sent = await a.request("roomMsg", { room: "big", msg: "hi all" });
+    assert.equal(sent.response.code, 200);
+    assert.equal(data(await b.push("msg")).msg, "hi all");
+    assert.equal(data(await c.push("msg")).msg, "hi all");
+    await c.request("leaveRoom", { room: "big" }); // counted with the leaver: 3, over the cap
+    assert.deepEqual(await a.drain("leaveRoom", 150), []);
+    await b.request("leaveRoom", { room: "big" }); // 2 with the leaver: pushed again
+    assert.equal(data(await a.push("leaveRoom")).from, "bob");
+    for (const x of [a, b, c]) await x.close();
+  });
+});

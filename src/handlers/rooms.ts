@@ -30,7 +30,11 @@ function roomField(ctx: ServerContext, d: Record<string, unknown>): string {
   return room;
 }
 
-/** Push a join/leave event to the room's members (live only). */
+/**
+ * Push a join/leave event to the room's members (live only). Rooms larger than
+ * `im.roomEventMaxMembers` get none: there every join would cost a frame per member (O(n²) for a
+ * room filling up), and such rooms are broadcast channels where nobody reads join notices.
+ */
 export async function pushRoomEvent(
   ctx: ServerContext,
   appId: number,
@@ -39,6 +43,8 @@ export async function pushRoomEvent(
   type: "join" | "leave",
   members?: string[],
 ): Promise<void> {
+  const targets = members ?? await ctx.store.roomMembers(appId, room);
+  if (targets.length > ctx.config.im.roomEventMaxMembers) return;
   const text = encodePush(type === "join" ? "joinRoom" : "leaveRoom", {
     target: room,
     type,
@@ -47,9 +53,7 @@ export async function pushRoomEvent(
     room,
     time: ctx.clock.now(),
   });
-  for (const member of members ?? await ctx.store.roomMembers(appId, room)) {
-    ctx.bus.sendToUser(appId, member, text);
-  }
+  for (const member of targets) ctx.bus.sendToUser(appId, member, text);
 }
 
 async function joinRoom(ctx: ServerContext, client: Client, req: Request) {
