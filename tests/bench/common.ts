@@ -11,6 +11,8 @@ export interface BenchOptions {
   quick: boolean;
   /** Measured phase per run (ms). */
   durationMs: number;
+  /** How long idle / cluster-idle hold their connections (default: durationMs). */
+  holdMs?: number;
   pairs: number;
   members: number;
   fanMessages: number;

@@ -38,6 +38,7 @@ export async function runIdle(
       l.onEvent = (m: Json) =>
         m.event === "progress" && progress(`idle ${target.kind}: ${l.name} opened ${m.n}`);
     }
+    const holdMs = o.holdMs ?? o.durationMs;
     const cpu = new CpuMeter([...pids, ...loaders.map((l) => l.pid)]);
     const logins: Json[] = await Promise.all(
       loaders.map((l, i) =>
@@ -52,11 +53,12 @@ export async function runIdle(
     progress(
       `idle ${target.kind}: ${loginsOk} logged in; connect ${connectSeconds.toFixed(1)} s, logins ${
         loginSeconds.toFixed(2)
-      } s; holding ${o.durationMs / 1000} s`,
+      } s; holding ${holdMs / 1000} s`,
     );
-    const heartbeatMs = Math.max(1000, Math.round(o.durationMs / 3));
+    // Heartbeat like a real client (every 30 s), or faster so short holds still see a few.
+    const heartbeatMs = Math.max(1000, Math.min(30_000, Math.round(holdMs / 3)));
     const held: Json[] = await Promise.all(
-      loaders.map((l) => l.call("hold", { durationMs: o.durationMs, heartbeatMs }, o.durationMs + 120_000)),
+      loaders.map((l) => l.call("hold", { durationMs: holdMs, heartbeatMs }, holdMs + 120_000)),
     );
     await sleep(500);
     const rss1 = sumRss(pids);
@@ -67,7 +69,7 @@ export async function runIdle(
     const row: Row = {
       scenario,
       target: target.kind,
-      params: `${o.conns} conns, ${o.durationMs / 1000} s hold`,
+      params: `${o.conns} conns, ${holdMs / 1000} s hold`,
       metric: "RSS B/conn",
       value: perConn,
       sent: heartbeats,

@@ -6,7 +6,7 @@
  * baseline relay in the same invocation (`--no-baseline` skips it, `baseline` alone runs
  * only the baseline rows). Flags: --quick, --duration=S, --pairs=N, --members=M,
  * --messages=K, --window=W, --conns=K, --client=deno|ws, --loaders=N, --padding=B,
- * --nodes=N (2–8), --cluster-conns=K, --cpu-prof[=dir], --loader-prof[=dir], --v8-flags=F (imserver), --out=dir.
+ * --hold=S (idle hold, default --duration), --nodes=N (2–8), --cluster-conns=K, --cpu-prof[=dir], --loader-prof[=dir], --v8-flags=F (imserver), --out=dir.
  * Exit status 1 when any run lost or duplicated a message or saw errors.
  * @module
  */
@@ -46,6 +46,7 @@ export function parseArgs(args: string[]): { scenarios: string[]; o: BenchOption
   const o: BenchOptions = {
     quick,
     durationMs: num("duration", quick ? 1 : 10) * 1000,
+    holdMs: flags.has("hold") ? num("hold", 10) * 1000 : undefined,
     pairs: num("pairs", quick ? 10 : 100),
     members: num("members", quick ? 100 : 10_000),
     fanMessages: num("messages", quick ? 10 : 50),
