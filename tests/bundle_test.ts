@@ -7,17 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { TestClient } from "./helpers.ts";
-import { quietEnv, spawnServer, stopServer } from "./node_process.ts";
+import { quietEnv, spawnServer, START_FLAGS, stopServer } from "./node_process.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-/** Exactly the permissions of `deno task start`. */
-const START_FLAGS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write=log",
-  "--allow-env",
-  "--allow-sys=hostname,osUptime,loadavg",
-];
 
 async function task(name: string, env: Record<string, string> = {}): Promise<void> {
   const out = await new Deno.Command(Deno.execPath(), { args: ["task", name], cwd: ROOT, env }).output();

@@ -7,24 +7,13 @@
 import assert from "node:assert/strict";
 import { TestClient } from "./helpers.ts";
 import { freePort, redisTest } from "./redis_helper.ts";
+import { clusterEnv, MAIN } from "./node_process.ts";
 
-const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
 const TTL_S = 2;
 
 /** Environment of a cluster node subprocess. */
 export function nodeEnv(redisPort: number, nodeId: string, extra: Record<string, string> = {}) {
-  return {
-    IM_APP_HOSTNAME: "127.0.0.1",
-    IM_APP_HTTPPORT: "0",
-    IM_APP_WEBSOCKETPORT: "0",
-    IM_APP_LOGFILE: "",
-    IM_APP_LOGLEVEL: "error",
-    IM_CLUSTER_ENABLED: "true",
-    IM_CLUSTER_NODEID: nodeId,
-    IM_CLUSTER_PRESENCETTL: String(TTL_S),
-    IM_REDIS_ADDR: `127.0.0.1:${redisPort}`,
-    ...extra,
-  };
+  return clusterEnv(redisPort, nodeId, TTL_S, extra);
 }
 
 /** A node process and the ports it printed. */

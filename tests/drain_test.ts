@@ -10,17 +10,7 @@ import { ImError } from "../src/errors.ts";
 import { LoginShaper } from "../src/login_shaping.ts";
 import { CloseCode, Code } from "../src/protocol.ts";
 import { TestClient, withServer } from "./helpers.ts";
-import { exitCode, quietEnv, spawnServer, stopServer } from "./node_process.ts";
-
-const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
-/** Exactly the permissions of `deno task start`. */
-const START_FLAGS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write=log",
-  "--allow-env",
-  "--allow-sys=hostname,osUptime,loadavg",
-];
+import { exitCode, MAIN, quietEnv, spawnServer, START_FLAGS, stopServer } from "./node_process.ts";
 
 /** A WebSocket that completes the upgrade and then never answers anything (not even a close). */
 async function stubbornSocket(port: number): Promise<Deno.TcpConn> {

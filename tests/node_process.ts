@@ -4,6 +4,34 @@
  * @module
  */
 
+/**
+ * Exactly the permission flags of `deno task start`, as written in deno.json (so a test that runs the
+ * server as a process runs it with the permissions an operator gets).
+ */
+export const START_FLAGS: readonly string[] = (() => {
+  const deno = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)));
+  return (deno.tasks.start as string).split(/\s+/).filter((a) => a.startsWith("--allow-"));
+})();
+
+/** Path of src/main.ts. */
+export const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
+
+/** Environment of a cluster node subprocess: quiet, free ports, Redis at `redisPort`. */
+export function clusterEnv(
+  redisPort: number,
+  nodeId: string,
+  ttlSeconds: number,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return quietEnv({
+    IM_CLUSTER_ENABLED: "true",
+    IM_CLUSTER_NODEID: nodeId,
+    IM_CLUSTER_PRESENCETTL: String(ttlSeconds),
+    IM_REDIS_ADDR: `127.0.0.1:${redisPort}`,
+    ...extra,
+  });
+}
+
 /** Embedded-mode environment on loopback and free ports, quiet logs. */
 export function quietEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {

@@ -8,34 +8,21 @@
  */
 import assert from "node:assert/strict";
 import { redisTest } from "./redis_helper.ts";
-import { type ServerProcess, spawnServer, stopServer } from "./node_process.ts";
+import {
+  clusterEnv,
+  MAIN,
+  type ServerProcess,
+  spawnServer,
+  START_FLAGS,
+  stopServer,
+} from "./node_process.ts";
 import { tick } from "./helpers.ts";
 
-const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
-const START_FLAGS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write=log",
-  "--allow-env",
-  "--allow-sys=hostname,osUptime,loadavg",
-];
 const USERS = 6;
 const SEND_EVERY_MS = 40;
 
 function nodeEnv(redisPort: number, nodeId: string): Record<string, string> {
-  return {
-    IM_APP_HOSTNAME: "127.0.0.1",
-    IM_APP_HTTPPORT: "0",
-    IM_APP_WEBSOCKETPORT: "0",
-    IM_APP_LOGFILE: "",
-    IM_APP_LOGLEVEL: "error",
-    IM_CLUSTER_ENABLED: "true",
-    IM_CLUSTER_NODEID: nodeId,
-    IM_CLUSTER_PRESENCETTL: "3",
-    IM_REDIS_ADDR: `127.0.0.1:${redisPort}`,
-    IM_DRAIN_WINDOW: "1",
-    IM_DRAIN_DEADLINE: "10",
-  };
+  return clusterEnv(redisPort, nodeId, 3, { IM_DRAIN_WINDOW: "1", IM_DRAIN_DEADLINE: "10" });
 }
 
 /** The live nodes, by id; clients pick any of them. */
