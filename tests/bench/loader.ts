@@ -115,8 +115,11 @@ async function openConn(url: string, user: string): Promise<Conn> {
   };
   conn.socket = await openSocket(impl, url, {
     onText: (t) => onText(conn, t),
-    onClose: () => {
-      if (!conn.closedByUs) counters.unexpectedCloses++;
+    onClose: (code, reason) => {
+      if (!conn.closedByUs) {
+        counters.unexpectedCloses++;
+        counters.firstError ??= `unexpected close ${code} "${reason}" at ${new Date().toISOString()}`;
+      }
       for (const w of conn.pending.values()) w({ response: { code: -1, codeMsg: "closed" } });
       conn.pending.clear();
     },

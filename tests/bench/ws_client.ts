@@ -19,7 +19,8 @@ export interface BenchSocket {
 /** Callbacks of a bench connection. */
 export interface SocketEvents {
   onText(text: string): void;
-  onClose(): void;
+  /** The socket closed; `code`/`reason` of the close frame (1006 and "" when there was none). */
+  onClose(code: number, reason: string): void;
 }
 
 /** Open `url` with `impl`; rejects when the handshake fails or takes longer than `timeoutMs`. */
@@ -50,9 +51,9 @@ function openDeno(url: string, events: SocketEvents, timeoutMs: number): Promise
       clearTimeout(timer);
       reject(new Error("connect failed"));
     };
-    ws.onclose = () => {
+    ws.onclose = (e) => {
       clearTimeout(timer);
-      events.onClose();
+      events.onClose(e.code, e.reason);
       closedResolve();
     };
   });
@@ -68,8 +69,8 @@ function openNodeWs(url: string, events: SocketEvents, timeoutMs: number): Promi
   return new Promise((resolve, reject) => {
     ws.on("open", () => resolve({ send: (t) => ws.send(t), close: () => ws.close(), closed }));
     ws.on("error", (e: Error) => reject(e));
-    ws.on("close", () => {
-      events.onClose();
+    ws.on("close", (code: number, reason: unknown) => {
+      events.onClose(code, String(reason ?? ""));
       closedResolve();
     });
   });
