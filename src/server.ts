@@ -139,8 +139,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await store.close();
       throw error;
     }
-  }
-  if (cluster) {
     // /readyz: a node that cannot reach Redis cannot deliver across nodes; let balancers route around it.
     full.readiness = () => cluster.store.client.isReady ? undefined : "redis unreachable";
   }
@@ -152,8 +150,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     "Lifecycle events waiting in the manager channel",
     () => manager.queueLength,
   );
-  metrics.gauge("im_process_rss_bytes", "Resident set size", () => Deno.memoryUsage().rss);
-  metrics.gauge("im_process_heap_used_bytes", "V8 heap used", () => Deno.memoryUsage().heapUsed);
   registerOperationalGauges(full);
 
   const router = createRouter();
