@@ -63,6 +63,7 @@ async function replayLoop(ctx: ServerContext, client: Client, done: () => void):
   // store read is pending must not get this user's entries.
   const identity = client.identity;
   const current = () => client.identity === identity && client.open;
+  let stalled = 0;
   try {
     while (identity && current()) {
       const { appId, userId } = identity;
@@ -85,8 +86,17 @@ async function replayLoop(ctx: ServerContext, client: Client, done: () => void):
       // Pace large replays instead of tripping the slow-consumer cap.
       while (current() && client.buffered > cap) await new Promise((r) => setTimeout(r, 5));
       if (!current()) break;
-      if (page.length === pageSize) continue;
+      if (page.length === pageSize) {
+        stalled = 0;
+        continue;
+      }
       if (flushPending(client)) return result;
+      // A live entry arrived past a hole that the store cannot fill (it lost what it had already
+      // published, e.g. Redis restarted without its last writes): retry with a growing pause, then
+      // report the hole as a gap instead of polling the store forever.
+      if (page.length > 0) stalled = 0;
+      else if (++stalled > MAX_STALLED_READS) skipHole(client, result);
+      else await new Promise((r) => setTimeout(r, 5 * 2 ** stalled));
     }
     return result;
   } finally {
@@ -98,6 +108,21 @@ async function replayLoop(ctx: ServerContext, client: Client, done: () => void):
       client.pending = [];
     }
   }
+}
+
+/** Empty store reads in a row, with a hole before the queued live entries, before the hole is a gap. */
+const MAX_STALLED_READS = 6;
+
+/** Give up on entries the store no longer has: tell the client (1016) and move past them. */
+function skipHole(client: Client, result: ReplayResult): void {
+  const next = client.pending.reduce((min, p) => Math.min(min, p.entry.seq), Infinity);
+  client.gapSeen = false;
+  if (!Number.isFinite(next) || next <= client.cursor + 1) return;
+  const lost = next - client.cursor - 1;
+  result.lost += lost;
+  result.firstSeq ||= next;
+  client.send(encodeReply("", "sync", Code.InboxGap, { since: client.cursor, firstSeq: next, lost }));
+  client.cursor = next - 1;
 }
 
 /**

@@ -315,3 +315,47 @@ Deno.test("sync: a gap found just as a replay finishes starts a new replay (no d
     assert.equal(client.replaying, false);
   });
 });
+
+/** Failure injection: a store that lost every inbox entry after seq 1 (published live before the loss). */
+class ForgetfulStore extends MemoryStore {
+  override async range(...args: Parameters<MemoryStore["range"]>) {
+    return (await super.range(...args)).filter((e) => e.seq <= 1);
+  }
+}
+
+Deno.test("sync: a hole the store cannot fill becomes a 1016 gap after a few reads, not an endless loop", async () => {
+  await withServer({}, async (server) => {
+    const { ctx } = server;
+    const sent: string[] = [];
+    const socket = { bufferedAmount: 0, readyState: 1, send: (t: string) => sent.push(t), close() {} };
+    const client = new Client("fake", socket, "127.0.0.1", Date.now(), 1 << 20);
+    client.identity = { userId: "bob", appId: 101, loginTime: Date.now() };
+    const limits = { maxEntries: 100, maxAgeMs: 3600_000 };
+    const fields = {
+      msgId: "",
+      from: "alice",
+      to: "bob",
+      target: "",
+      type: "text",
+      msg: "m",
+      time: Date.now(),
+    };
+    const stored = [];
+    for (const id of ["m1", "m2", "m3"]) {
+      stored.push(await ctx.store.append(101, "bob", { ...fields, msgId: id }, limits));
+    }
+    client.cursor = 1;
+    // seq 3 arrives live past the hole at seq 2, which the store no longer returns
+    assert.equal(client.deliver(stored[2], "frame-3"), "gap");
+    const result = await replayInbox(ctx, client);
+    assert.deepEqual([result.lost, result.firstSeq, client.cursor, client.replaying], [1, 3, 3, false]);
+    const gap = JSON.parse(sent[0]);
+    assert.deepEqual([gap.cmd, gap.response.code, gap.response.data.lost, gap.response.data.firstSeq], [
+      "sync",
+      1016,
+      1,
+      3,
+    ]);
+    assert.deepEqual(sent.slice(1), ["frame-3"]);
+  }, { store: new ForgetfulStore() });
+});
