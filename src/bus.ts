@@ -47,8 +47,7 @@ export class LocalBus implements Bus {
     text: string,
     originConnId?: string,
   ): Promise<boolean> {
-    this.manager.deliverEntry(appId, userId, entry, text, originConnId);
-    return Promise.resolve((this.manager.connectionsOf(appId, userId)?.size ?? 0) > 0);
+    return Promise.resolve(this.manager.deliverEntry(appId, userId, entry, text, originConnId) > 0);
   }
 
   sendToUser(appId: number, userId: string, text: string, exceptConnId?: string): void {

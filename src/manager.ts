@@ -249,7 +249,10 @@ export class ClientManager {
     return this.#users.get(userKey(appId, userId));
   }
 
-  /** Deliver an inbox entry to the user's local connections; the origin connection only advances. */
+  /**
+   * Deliver an inbox entry to the user's local connections (the origin connection only advances);
+   * returns how many local connections the user has, which is what the buses need to know.
+   */
   deliverEntry(
     appId: number,
     userId: string,
@@ -259,13 +262,11 @@ export class ClientManager {
   ): number {
     const conns = this.#users.get(userKey(appId, userId));
     if (!conns) return 0;
-    let sent = 0;
     for (const client of conns) {
       const result = client.deliver(entry, client.id === originConnId ? undefined : text);
-      if (result === "sent") sent++;
-      else if (result === "gap") this.#opts.hooks.onGap?.(client);
+      if (result === "gap") this.#opts.hooks.onGap?.(client);
     }
-    return sent;
+    return conns.size;
   }
 
   /** Send a frame to the user's local connections (except one); returns how many got it. */

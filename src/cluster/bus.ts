@@ -112,8 +112,7 @@ export class RedisBus implements Bus {
     text: string,
     originConnId?: string,
   ): Promise<boolean> {
-    const local = this.#o.manager.connectionsOf(appId, userId)?.size ?? 0;
-    if (local > 0) this.#o.manager.deliverEntry(appId, userId, entry, text, originConnId);
+    const local = this.#o.manager.deliverEntry(appId, userId, entry, text, originConnId);
     const header = JSON.stringify(["d", appId, userId, entry.seq, originConnId ?? "", entry.msgId]);
     const remote = await this.#route("deliver", appId, userId, header + "\n" + text);
     return local > 0 || remote > 0;
