@@ -1,7 +1,7 @@
 /**
  * The store interface: presence, inboxes with sequence numbers, de-dup keys and rooms.
  * Handlers depend only on this; `memory.ts` (embedded) and `redis.ts` (cluster) implement it,
- * and `tests/store_suite.ts` is the contract both must pass.
+ * and `tests/contract/store_suite.ts` is the contract both must pass.
  * @module
  */
 

@@ -1,5 +1,5 @@
 // No `// @ts-check` pragma on purpose: the project-wide `deno check` has no DOM lib (adding one
-// would change global types for every file). tests/web_client_test.ts type-checks this page with
+// would change global types for every file). tests/browser/web_client_test.ts type-checks this page with
 // `checkJs` and the DOM lib instead.
 /**
  * The chat page: login, online users, 1:1 chats, rooms, unread counts and read receipts, on

@@ -1,5 +1,5 @@
 // No `// @ts-check` pragma: like app.js, this is type-checked with the DOM lib by
-// tests/web_client_test.ts, not by the project-wide `deno check` (which has no DOM lib).
+// tests/browser/web_client_test.ts, not by the project-wide `deno check` (which has no DOM lib).
 /**
  * DOM rendering of the chat page: message lines, the user and room lists, the connection badge.
  * Every user-supplied string (message text, user ids, room names) goes through textContent or

@@ -10,7 +10,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { testConfig } from "../helpers.ts";
+import { testConfig } from "../support/helpers.ts";
 import { startServer } from "../../src/server.ts";
 import { Code } from "../../src/protocol.ts";
 import { encodeFrame, rawConnect, readUntilClosed, writeAll } from "./raw_ws.ts";

@@ -1,0 +1,164 @@
+/**
+ * The entry point as a user runs it: `deno run <start task flags> src/main.ts --config x.yaml` in a
+ * subprocess, with the start task's exact permissions (so a missing --allow-* shows up here).
+ */
+import assert from "node:assert/strict";
+import { CloseCode } from "../../src/protocol.ts";
+import { TestClient } from "../support/helpers.ts";
+import { START_FLAGS } from "../support/node_process.ts";
+
+const YAML = [
+  "app:",
+  "  hostname: 127.0.0.1",
+  "  httpPort: 0",
+  "  webSocketPort: 0",
+  '  logFile: ""',
+  "  logLevel: warning",
+  "drain:",
+  "  window: 0.2",
+  "  deadline: 10",
+].join("\n");
+
+/** A running `src/main.ts` and its output so far. */
+interface Child {
+  process: Deno.ChildProcess;
+  httpPort: number;
+  wsPort: number;
+  /** Resolves with all of stdout and stderr once the process has exited. */
+  output: Promise<{ stdout: string; stderr: string; code: number }>;
+}
+
+async function writeConfig(text: string): Promise<{ dir: string; path: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "imserver-main-" });
+  const path = `${dir}/app.yaml`;
+  await Deno.writeTextFile(path, text);
+  return { dir, path };
+}
+
+/** Start main.ts and wait (at most 60 s) for its "imserver listening" line. */
+async function spawn(configPath: string): Promise<Child> {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...START_FLAGS, "src/main.ts", "--config", configPath],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const stderr = new Response(process.stderr).text();
+  const reader = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let stdout = "";
+  let match: RegExpMatchArray | null = null;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no listening line in 60 s; stdout: ${stdout}`)), 60_000);
+  });
+  try {
+    while (!match) {
+      const { value, done } = await Promise.race([reader.read(), timeout]);
+      if (done) break;
+      stdout += value;
+      match = stdout.match(/imserver listening http=(\d+) ws=(\d+) node=\S+/);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  const rest = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return stdout;
+      stdout += value;
+    }
+  })();
+  const output = Promise.all([rest, stderr, process.status]).then(([stdout, stderr, status]) => ({
+    stdout,
+    stderr,
+    code: status.code,
+  }));
+  if (!match) {
+    const out = await output;
+    throw new Error(`main.ts exited ${out.code} without listening: ${out.stdout} ${out.stderr}`);
+  }
+  return { process, httpPort: Number(match[1]), wsPort: Number(match[2]), output };
+}
+
+Deno.test("main: the start task grants least privilege (scoped write and sys, no run/ffi/all)", () => {
+  assert.ok(
+    START_FLAGS.includes("--allow-net") && START_FLAGS.includes("--allow-read"),
+    START_FLAGS.join(" "),
+  );
+  assert.ok(START_FLAGS.includes("--allow-write=log"), "writes only to log/");
+  assert.ok(START_FLAGS.some((f) => /^--allow-sys=./.test(f)), "sys access is scoped");
+  for (const f of START_FLAGS) assert.doesNotMatch(f, /^--allow-(all|run|ffi|write$|sys$)/, f);
+});
+
+Deno.test("main: --config with ports 0 serves; SIGINT closes clients with 1001 and exits 0", async () => {
+  const { dir, path } = await writeConfig(YAML);
+  try {
+    const child = await spawn(path);
+    assert.ok(child.httpPort > 0 && child.wsPort > 0);
+    assert.notEqual(child.httpPort, child.wsPort);
+    const client = await TestClient.connect(child.wsPort);
+    assert.equal((await client.login("alice")).userId, "alice");
+    const health = await fetch(`http://127.0.0.1:${child.httpPort}/healthz`);
+    assert.deepEqual(await health.json(), { status: "ok" });
+    child.process.kill("SIGINT");
+    const closed = await client.closed;
+    assert.equal(closed.code, CloseCode.GoingAway);
+    assert.match(closed.reason, /shutting down/);
+    const out = await child.output;
+    assert.equal(out.code, 0, out.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("main: SIGTERM drains (reconnect push, close 1012 with a retry hint) and exits 0", async () => {
+  const { dir, path } = await writeConfig(YAML);
+  try {
+    const child = await spawn(path);
+    const client = await TestClient.connect(child.wsPort);
+    await client.login("alice");
+    child.process.kill("SIGTERM");
+    const hint = await client.push("reconnect", 20_000);
+    assert.equal(typeof hint.response.data.retryMs, "number");
+    const closed = await client.closed;
+    assert.equal(closed.code, CloseCode.ServiceRestart);
+    assert.match(closed.reason, /retry in \d+ ms/);
+    const out = await child.output;
+    assert.equal(out.code, 0, out.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Run main.ts to completion with `args` (it must exit by itself). */
+async function runToExit(args: string[]): Promise<{ code: number; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...START_FLAGS, "src/main.ts", ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+Deno.test("main: an invalid config exits non-zero naming the key and the line", async () => {
+  const { dir, path } = await writeConfig("app:\n  httpPort: 0\n  webSocketPort: 70000\n");
+  try {
+    const out = await runToExit(["--config", path]);
+    assert.notEqual(out.code, 0);
+    assert.ok(out.stderr.includes(`${path}:3: app.webSocketPort`), out.stderr);
+    assert.equal(out.stderr.trim().split("\n").length, 1, `one clear line: ${out.stderr}`);
+    await Deno.writeTextFile(path, "app:\n  httpPort: 0\nim:\n  nope: 1\n");
+    const unknown = await runToExit([`--config=${path}`]);
+    assert.notEqual(unknown.code, 0);
+    assert.ok(unknown.stderr.includes(`${path}:4: unknown key "im.nope"`), unknown.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("main: a named config file that does not exist is an error", async () => {
+  const out = await runToExit(["--config", "/nonexistent/imserver.yaml"]);
+  assert.notEqual(out.code, 0);
+  assert.ok(out.stderr.includes("/nonexistent/imserver.yaml"), out.stderr);
+});

@@ -1,0 +1,220 @@
+import assert from "node:assert/strict";
+import { ConfigError, defaultConfig, envName, loadConfig } from "../../src/config.ts";
+import { SCHEMA } from "../../src/config_schema.ts";
+import { configPath } from "../../src/main.ts";
+
+/** Load `text` as if it were the file `app.yaml` and return the error message. */
+async function yamlError(text: string): Promise<string> {
+  const error = await loadConfig({ text, path: "app.yaml" }).then(
+    () => assert.fail(`expected a ConfigError for ${JSON.stringify(text)}`),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof ConfigError, String(error));
+  return error.message;
+}
+
+Deno.test("config: defaults match the Go servers", async () => {
+  const config = await loadConfig();
+  assert.equal(config.app.httpPort, 8080);
+  assert.equal(config.app.webSocketPort, 8089);
+  assert.equal(config.app.rpcPort, 9001);
+  assert.deepEqual(config.im.appIds, [101, 102, 103, 104]);
+  assert.equal(config.im.maxUserIdBytes, 19);
+  assert.equal(config.im.multiDevice, "multi");
+  assert.equal(config.im.maxFrameBytes, 64 * 1024);
+  assert.equal(config.im.msgIdDedupTtl, 12 * 3600);
+  assert.equal(config.heartbeat.interval, 30);
+  assert.equal(config.heartbeat.timeout, 360);
+  assert.equal(config.heartbeat.sweep, 30);
+  assert.equal(config.heartbeat.firstSweep, 3);
+  assert.equal(config.heartbeat.onlineWindow, 180);
+  assert.equal(config.http.corsOrigin, "*");
+  assert.equal(config.auth.mode, "none");
+  assert.equal(config.cluster.enabled, false);
+});
+
+Deno.test("config: defaultConfig returns independent copies", () => {
+  const a = defaultConfig();
+  a.im.appIds.push(999);
+  assert.deepEqual(defaultConfig().im.appIds, [101, 102, 103, 104]);
+});
+
+Deno.test("config: the shipped config/app.yaml is valid and keeps the seed's ports", async () => {
+  const config = await loadConfig({ path: "config/app.yaml", required: true });
+  assert.equal(config.app.httpPort, 8080);
+  assert.equal(config.app.webSocketPort, 8089);
+  assert.equal(config.redis.DB, 0);
+});
+
+Deno.test("config: YAML values override defaults, untouched keys keep theirs", async () => {
+  const config = await loadConfig({
+    path: "x.yaml",
+    text: [
+      "app:",
+      "  httpPort: 0",
+      "  webSocketPort: 9999",
+      "  httpUrl: 127.0.0.1:1 # a comment",
+      "im:",
+      "  appIds: [7, 8]",
+      "  multiDevice: single",
+      "  enterExitPushes: false",
+      "heartbeat:",
+      "  sweep: 0.5",
+      "redis:",
+      "  DB: 3",
+    ].join("\n"),
+  });
+  assert.equal(config.app.httpPort, 0);
+  assert.equal(config.app.webSocketPort, 9999);
+  assert.equal(config.app.httpUrl, "127.0.0.1:1");
+  assert.deepEqual(config.im.appIds, [7, 8]);
+  assert.equal(config.im.multiDevice, "single");
+  assert.equal(config.im.enterExitPushes, false);
+  assert.equal(config.heartbeat.sweep, 0.5);
+  assert.equal(config.redis.DB, 3);
+  assert.equal(config.im.maxUserIdBytes, 19);
+});
+
+Deno.test("config: an empty file and an empty section mean defaults", async () => {
+  assert.deepEqual(await loadConfig({ text: "" }), defaultConfig());
+  assert.deepEqual(await loadConfig({ text: "# only a comment\napp:\n" }), defaultConfig());
+  assert.deepEqual(await loadConfig({ text: "app:\n  # httpPort: 1\nim:\n" }), defaultConfig());
+  // A key with no value is a wrong type, not a silent default.
+  assert.match(await yamlError("app:\n  httpPort:\n"), /^app\.yaml:2: app\.httpPort: expected an integer/);
+});
+
+Deno.test("config: env names follow IM_<SECTION>_<KEY> in upper case", () => {
+  assert.equal(envName("app", "httpPort"), "IM_APP_HTTPPORT");
+  assert.equal(envName("redis", "DB"), "IM_REDIS_DB");
+  assert.equal(envName("im", "appIds"), "IM_IM_APPIDS");
+  // Every key has a distinct variable (no two keys collide once upper-cased).
+  const names = Object.entries(SCHEMA).flatMap(([s, fields]) =>
+    Object.keys(fields).map((k) => envName(s, k))
+  );
+  assert.equal(new Set(names).size, names.length);
+});
+
+Deno.test("config: env overrides win over YAML; lists are comma-separated", async () => {
+  const config = await loadConfig({
+    text: "app:\n  httpPort: 1234\nim:\n  appIds: [1]\n",
+    env: {
+      IM_APP_HTTPPORT: "0",
+      IM_IM_APPIDS: "101, 102,103",
+      IM_IM_ENTEREXITPUSHES: "false",
+      IM_REDIS_ADDR: "10.0.0.5:6379",
+      IM_API_KEYS: "k1,k2:101",
+      IM_HEARTBEAT_SWEEP: "0.25",
+      UNRELATED: "ignored",
+    },
+  });
+  assert.equal(config.app.httpPort, 0);
+  assert.deepEqual(config.im.appIds, [101, 102, 103]);
+  assert.equal(config.im.enterExitPushes, false);
+  assert.equal(config.redis.addr, "10.0.0.5:6379");
+  assert.deepEqual(config.api.keys, ["k1", "k2:101"]);
+  assert.equal(config.heartbeat.sweep, 0.25);
+  // An empty list variable means the empty list (im.appIds: any app).
+  assert.deepEqual((await loadConfig({ env: { IM_IM_APPIDS: "" } })).im.appIds, []);
+});
+
+Deno.test("config: bad env values name the variable, the key and the raw value", async () => {
+  for (
+    const [env, key] of [
+      [{ IM_APP_HTTPPORT: "x" }, "app.httpPort"],
+      [{ IM_APP_HTTPPORT: "70000" }, "app.httpPort"],
+      [{ IM_IM_APPIDS: "1,a" }, "im.appIds"],
+      [{ IM_IM_ENTEREXITPUSHES: "yes" }, "im.enterExitPushes"],
+      [{ IM_IM_MULTIDEVICE: "many" }, "im.multiDevice"],
+    ] as const
+  ) {
+    const name = Object.keys(env)[0];
+    const error = await loadConfig({ env }).catch((e) => e);
+    assert.ok(error instanceof ConfigError, `${name}: ${error}`);
+    const raw = Object.values(env)[0];
+    assert.ok(
+      error.message.startsWith(`environment ${name}=${JSON.stringify(raw)} (${key}): `),
+      error.message,
+    );
+  }
+});
+
+Deno.test("config: invalid YAML names the file and line", async () => {
+  const message = await yamlError("app:\n  httpPort: 8080\n  webSocketPort: [1\n");
+  assert.match(message, /^app\.yaml:\d+: invalid YAML/);
+  const dup = await yamlError("app:\n  httpPort: 1\n  httpPort: 2\n");
+  assert.match(dup, /^app\.yaml:3: invalid YAML/);
+});
+
+Deno.test("config: wrong type names key and line", async () => {
+  const message = await yamlError("app:\n  logLevel: info\n  httpPort: abc\n");
+  assert.match(message, /^app\.yaml:3: app\.httpPort: expected an integer/);
+  assert.match(await yamlError("im:\n  appIds: 101\n"), /^app\.yaml:2: im\.appIds: expected a list/);
+  assert.match(await yamlError("im:\n  enterExitPushes: 1\n"), /^app\.yaml:2: im\.enterExitPushes/);
+  assert.match(await yamlError("heartbeat:\n\n  interval: 1.5x\n"), /^app\.yaml:3: heartbeat\.interval/);
+  assert.match(
+    await yamlError("im:\n  multiDevice: many\n"),
+    /^app\.yaml:2: im\.multiDevice: expected one of/,
+  );
+  assert.match(await yamlError("app:\n  httpPort: 80.5\n"), /app\.httpPort: expected an integer/);
+});
+
+Deno.test("config: port out of range names key and line", async () => {
+  for (const bad of ["70000", "-1", "65536"]) {
+    const message = await yamlError(`app:\n  hostname: 127.0.0.1\n  webSocketPort: ${bad}\n`);
+    assert.match(message, /^app\.yaml:3: app\.webSocketPort: expected a value in \[0, 65535\]/);
+  }
+  // The bounds themselves are accepted.
+  assert.equal((await loadConfig({ text: "app:\n  httpPort: 65535\n" })).app.httpPort, 65535);
+});
+
+Deno.test("config: unknown key and unknown section name themselves and their line", async () => {
+  assert.match(await yamlError("app:\n  httpPort: 1\n  nope: 1\n"), /^app\.yaml:3: unknown key "app\.nope"/);
+  assert.match(await yamlError("app:\n  httpPort: 1\nfoo:\n  a: 1\n"), /^app\.yaml:3: unknown section "foo"/);
+  assert.match(await yamlError("- a\n"), /top level must be a mapping/);
+  assert.match(await yamlError("app: 3\n"), /^app\.yaml:1: "app" must be a mapping/);
+});
+
+Deno.test("config: cross-key checks", async () => {
+  assert.match(
+    await yamlError("heartbeat:\n  interval: 60\n  timeout: 30\n"),
+    /heartbeat\.timeout: must be greater than heartbeat\.interval/,
+  );
+  assert.match(await yamlError("auth:\n  mode: jwt\n"), /auth\.mode/);
+});
+
+Deno.test("config: a missing default file means defaults; a named missing file is an error", async () => {
+  const missing = `${await Deno.makeTempDir()}/nope.yaml`;
+  try {
+    assert.deepEqual(await loadConfig({ path: missing, required: false }), defaultConfig());
+    const error = await loadConfig({ path: missing, required: true }).catch((e) => e);
+    assert.ok(error instanceof ConfigError);
+    assert.ok(error.message.includes(missing), error.message);
+  } finally {
+    await Deno.remove(missing.slice(0, -"/nope.yaml".length), { recursive: true });
+  }
+});
+
+Deno.test("config: a file on disk is read and errors carry its path", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/a.yaml`, "app:\n  httpPort: 0\n");
+    assert.equal((await loadConfig({ path: `${dir}/a.yaml`, required: true })).app.httpPort, 0);
+    await Deno.writeTextFile(`${dir}/b.yaml`, "app:\n  httpPort: 0\n  bogus: 1\n");
+    const error = await loadConfig({ path: `${dir}/b.yaml`, required: true }).catch((e) => e);
+    assert.ok(error instanceof ConfigError);
+    assert.ok(error.message.startsWith(`${dir}/b.yaml:3: unknown key "app.bogus"`), error.message);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("configPath: --config, --config=, IM_CONFIG, default", () => {
+  assert.deepEqual(configPath(["--config", "x.yaml"], {}), { path: "x.yaml", required: true });
+  assert.deepEqual(configPath(["--config=y.yaml"], { IM_CONFIG: "z.yaml" }), {
+    path: "y.yaml",
+    required: true,
+  });
+  assert.deepEqual(configPath([], { IM_CONFIG: "z.yaml" }), { path: "z.yaml", required: true });
+  assert.deepEqual(configPath([], {}), { path: "config/app.yaml", required: false });
+  assert.deepEqual(configPath(["--other"], {}), { path: "config/app.yaml", required: false });
+});
