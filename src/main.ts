@@ -3,12 +3,11 @@
  * starts the node and shuts it down gracefully on SIGINT/SIGTERM.
  * @module
  */
-import { ConfigError, loadConfig } from "./config.ts";
-import { setupLogging } from "./log.ts";
+import { ConfigError, loadConfig } from "./config/load.ts";
+import { setupLogging } from "./ops/log.ts";
 import { startServer } from "./server.ts";
-import { drainServer } from "./drain.ts";
 import { defaultConfigFile } from "./embedded.ts";
-import { RedisUnreachableError } from "./cluster/redis_client.ts";
+import { RedisUnreachableError } from "./cluster/node.ts";
 
 /** `--config <path>` / `--config=<path>` from argv, else IM_CONFIG, else the default. */
 export function configPath(args: string[], env: Record<string, string>): { path: string; required: boolean } {
@@ -49,7 +48,7 @@ async function main(): Promise<number> {
   console.log(`imserver listening http=${server.httpPort} ws=${server.wsPort} node=${server.nodeId}`);
   const stop = () => server.shutdown("server shutting down");
   // SIGTERM drains (reconnect hints, close 1012, exit 0 within drain.deadline, else 1); SIGINT is quick (1001).
-  const drain = () => void drainServer(server).then((report) => report.onTime || Deno.exit(1));
+  const drain = () => void server.drain().then((report) => report.onTime || Deno.exit(1));
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", drain);
   await server.finished;

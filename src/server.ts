@@ -1,6 +1,8 @@
 /**
- * Composition root: builds the context, router and listeners of one node and returns a
- * handle to stop it. `main.ts` and the integration tests both start servers through here.
+ * Composition root: builds one node in dependency order — store and presence (or the cluster node that
+ * provides them), the hub, the bus, presence pushes, the lifecycle, messaging, commands, the WebSocket
+ * edge and the HTTP app — then binds the listeners and returns a handle to drain or stop it. `main.ts`
+ * and the tests start servers through here. No module-level state: everything lives in this call.
  *
  * @example
  * ```ts
@@ -10,39 +12,59 @@
  * ```
  * @module
  */
-import { createAuthenticator } from "./auth.ts";
-import { LocalBus } from "./bus.ts";
-import { createClusterBackend } from "./cluster/node.ts";
-import { type Clock, systemClock } from "./clock.ts";
-import type { Config } from "./config.ts";
-import { createCounters, type ServerContext } from "./context.ts";
-import { addMessageRoutes } from "./handlers/messages.ts";
-import { addRoomRoutes } from "./handlers/rooms.ts";
-import { addSessionRoutes } from "./handlers/session.ts";
-import { createHttpHandler } from "./http/api.ts";
+import { createAuthenticator } from "./auth/authenticator.ts";
+import { TokenExpiry } from "./auth/token_expiry.ts";
+import { ClusterNode } from "./cluster/node.ts";
+import { messageCommands } from "./commands/messages.ts";
+import { roomCommands } from "./commands/rooms.ts";
+import { Router } from "./commands/router.ts";
+import { sessionCommands } from "./commands/session.ts";
+import type { Config } from "./config/load.ts";
 import { createApiAuthorizer, parseApiKeys } from "./http/api_keys.ts";
-import { registerOperationalGauges } from "./http/metrics.ts";
-import { IdGenerator } from "./ids.ts";
-import { expireTokens, Limits } from "./limits.ts";
-import { LoginShaper } from "./login_shaping.ts";
-import { getLogger } from "./log.ts";
-import { ClientManager } from "./manager.ts";
-import { Metrics } from "./metrics.ts";
-import { CloseCode } from "./protocol.ts";
-import { Router } from "./router.ts";
+import { createHttpApp } from "./http/app.ts";
+import { compatRoutes, type HttpDeps } from "./http/compat.ts";
+import { StaticFiles, webConfig } from "./http/static.ts";
+import { v1Routes } from "./http/v1.ts";
+import { Messenger } from "./messaging/send.ts";
+import { createCounters, type ServerCounters } from "./ops/counters.ts";
+import { drain, type DrainOptions, type DrainReport } from "./ops/drain.ts";
+import { registerNodeGauges } from "./ops/gauges.ts";
+import { getLogger } from "./ops/log.ts";
+import { LoginShaper } from "./ops/login_shaping.ts";
+import { Metrics } from "./ops/metrics.ts";
+import { Webhooks } from "./ops/webhooks.ts";
+import { CloseCode } from "./protocol/codes.ts";
+import { Pushes } from "./protocol/pushes.ts";
+import { type Bus, LocalBus } from "./session/bus.ts";
+import { Hub } from "./session/hub.ts";
+import { Lifecycle } from "./session/lifecycle.ts";
+import { LocalPresence, type Presence } from "./session/presence.ts";
+import { PresencePushes } from "./session/presence_pushes.ts";
 import { MemoryStore } from "./store/memory.ts";
-import type { Store } from "./store/store.ts";
-import { replayInBackground } from "./sync.ts";
-import { Webhooks } from "./webhooks.ts";
-import { createWsHandler, WS_PATHS } from "./ws_server.ts";
+import { type Store, storePolicy } from "./store/store.ts";
+import { Admission } from "./transport/admission.ts";
+import { LoginAttempts } from "./transport/login_attempts.ts";
+import { RateLimiter } from "./transport/rate_limit.ts";
+import { createWsHandler, WS_PATHS } from "./transport/ws_handler.ts";
+import { type Clock, systemClock } from "./util/clock.ts";
+import { IdGenerator } from "./util/ids.ts";
 
 /** A running node. */
 export interface RunningServer {
   readonly httpPort: number;
   readonly wsPort: number;
   readonly nodeId: string;
-  readonly ctx: ServerContext;
-  /** Stop accepting, close every socket with 1001, stop timers and release the store. */
+  readonly config: Config;
+  readonly store: Store;
+  /** This node's connections (read them; only the lifecycle changes them). */
+  readonly hub: Hub;
+  readonly metrics: Metrics;
+  readonly counters: ServerCounters;
+  /** True once a drain or shutdown began. */
+  readonly draining: boolean;
+  /** Graceful stop (SIGTERM): reconnect hints, close 1012, shutdown within `drain.deadline`. */
+  drain(options?: DrainOptions): Promise<DrainReport>;
+  /** Quick stop: close every socket with 1001, stop timers and release the store. */
   shutdown(reason?: string): Promise<void>;
   /** Resolves when the server has shut down. */
   readonly finished: Promise<void>;
@@ -51,152 +73,252 @@ export interface RunningServer {
 /** Test and embedding hooks of {@linkcode startServer}. */
 export interface StartOptions {
   clock?: Clock;
+  /** Use this store instead of the configured engine (tests inject latency or failures). */
   store?: Store;
-  /** Print nothing on listen (tests). */
-  quiet?: boolean;
+  /** An extra readiness check for `/readyz`: a reason string when not ready. */
+  readiness?: () => string | undefined;
 }
 
-/** Every command the server understands. */
-export function createRouter(): Router {
-  const router = new Router();
-  addSessionRoutes(router);
-  addMessageRoutes(router);
-  addRoomRoutes(router);
-  return router;
-}
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+const noop = () => {};
 
 /** Start one node with `config`. */
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const clock = options.clock ?? systemClock;
   const log = getLogger(["imserver"]);
-  // Cluster mode: Redis store + bus; fails here (RedisUnreachableError) when Redis is down.
-  const cluster = config.cluster.enabled && !options.store
-    ? await createClusterBackend(config, { clock })
-    : undefined;
-  const store = options.store ?? cluster?.store ?? new MemoryStore(clock);
   const metrics = new Metrics();
   const counters = createCounters(metrics);
-  const { app, heartbeat } = config;
+  const ids = new IdGenerator(clock);
+  const pushes = new Pushes();
+  const { app, heartbeat, im } = config;
+  const startedAt = clock.now();
   // With reusePort several processes share the port: the pid keeps their ids apart.
   const nodeId = config.cluster.nodeId ||
     `${Deno.hostname()}-${app.webSocketPort || Deno.pid}${app.reusePort ? `-${Deno.pid}` : ""}`;
-  const ctx = {
-    config,
-    nodeId,
-    store,
+  let draining = false;
+
+  const hub = new Hub();
+  // Cluster mode: Redis store, presence and bus; fails here (RedisUnreachableError) when Redis is down.
+  const cluster = config.cluster.enabled && !options.store
+    ? await ClusterNode.connect(config, { nodeId, hub, clock, log, metrics })
+    : undefined;
+  const memory = cluster || options.store ? undefined : new MemoryStore({
+    policy: storePolicy(config),
     clock,
-    log,
-    metrics,
-    counters,
-    draining: false,
-    startedAt: clock.now(),
-  } as
-    & Partial<ServerContext>
-    & Pick<ServerContext, "config" | "nodeId" | "store" | "clock" | "log" | "metrics" | "counters">;
-  ctx.ids = new IdGenerator(clock);
-  ctx.auth = await createAuthenticator(config);
-  // Online/offline webhooks: enqueue is O(1) and never blocks the manager loop.
+    isActive: (appId, userId) => (hub.connectionsOf(appId, userId)?.size ?? 0) > 0,
+  });
+  const store: Store = options.store ?? cluster?.store ?? memory!;
+  const presence: Presence = cluster?.presence ??
+    new LocalPresence(hub, clock, heartbeat.onlineWindow * 1000, nodeId);
+  const bus: Bus = cluster?.bus ?? new LocalBus(hub);
+  const auth = await createAuthenticator(config);
+  // Online/offline webhooks: enqueue is O(1) and never blocks the lifecycle.
   const webhooks = config.webhooks.url
     ? new Webhooks({ ...config.webhooks, nodeId, metrics, log, clock })
     : undefined;
   if (webhooks) webhooks.onDrop = (reason, n) => counters.drops.inc({ reason: `webhook_${reason}` }, n);
-  if (config.drain.loginsPerSecond > 0) {
-    ctx.loginShaper = new LoginShaper(config.drain.loginsPerSecond, clock);
-  }
-  const manager = new ClientManager({
-    nodeId,
-    store,
+  const { presence: pp } = config;
+  const presencePushes = new PresencePushes({
+    hub,
+    pushes,
     clock,
-    log,
-    multiDevice: config.im.multiDevice,
-    enterExitPushes: config.im.enterExitPushes,
-    heartbeatTimeoutMs: heartbeat.timeout * 1000,
-    onlineWindowMs: heartbeat.onlineWindow * 1000,
-    hooks: {
-      broadcastApp: (appId, text, except) => ctx.bus!.sendToApp(appId, text, except),
-      kickElsewhere: (appId, userId, keep) => ctx.bus!.kickElsewhere(appId, userId, keep),
-      onGap: (client) => replayInBackground(full, client),
-      onOnline: webhooks && ((appId, userId) => webhooks.enqueue("online", appId, userId)),
-      onOffline: webhooks && ((appId, userId) => webhooks.enqueue("offline", appId, userId)),
-    },
+    enabled: im.enterExitPushes,
+    intervalMs: pp.pushInterval * 1000,
+    batchIntervalMs: pp.batchInterval * 1000,
+    batchAbove: pp.batchAbove,
+    batchMax: pp.batchMax,
+    publish: cluster && ((appId, changes) => bus.publishPresence(appId, changes)),
+    onSent: (n) => counters.presencePushes.inc({}, n),
   });
-  ctx.manager = manager;
-  ctx.bus = new LocalBus(manager);
-  ctx.replay = (client, fromSeq) => {
-    if (fromSeq !== undefined) client.cursor = fromSeq;
-    replayInBackground(full, client);
-  };
-  const full = ctx as ServerContext;
-  const limits = full.limits = new Limits(config, clock, (reason) => counters.drops.inc({ reason }));
-  manager.start();
+  const lifecycle = new Lifecycle({
+    hub,
+    presence,
+    presencePushes,
+    bus,
+    store,
+    pushes,
+    nodeId,
+    log,
+    multiDevice: im.multiDevice,
+    onOnline: webhooks && ((appId, userId) => webhooks.enqueue("online", appId, userId)),
+    onOffline: webhooks && ((appId, userId) => webhooks.enqueue("offline", appId, userId)),
+  });
+  lifecycle.start();
   if (cluster) {
     try {
-      full.bus = await cluster.attach(full, {
-        onOffline: webhooks && ((appId, userId) => webhooks.enqueue("offline", appId, userId)),
+      await cluster.start({
+        kick: (appId, userId, keep) => {
+          for (const conn of [...hub.connectionsOf(appId, userId) ?? []]) {
+            if (conn.id !== keep) lifecycle.kick(conn, "logged in elsewhere");
+          }
+        },
+        presence: (appId, changes) => presencePushes.remote(appId, changes),
+        reaped: (appId, userId) => {
+          webhooks?.enqueue("offline", appId, userId);
+          presencePushes.local(appId, userId, "exit");
+        },
+        storageReset: () => {
+          for (const conn of [...hub.connections()]) {
+            lifecycle.close(conn, CloseCode.ServiceRestart, "storage reset", "storage reset; reconnect");
+          }
+        },
+        replayAll: () => {
+          for (const conn of hub.connections()) {
+            if (conn.identity && conn.open) conn.delivery.replay().catch(noop);
+          }
+        },
       });
     } catch (error) {
-      await manager.stop();
-      await store.close();
+      await lifecycle.stop();
+      presencePushes.close();
+      await cluster.stop();
       throw error;
     }
-    // /readyz: a node that cannot reach Redis cannot deliver across nodes; let balancers route around it.
-    full.readiness = () => cluster.store.client.isReady ? undefined : "redis unreachable";
   }
-  webhooks?.start(); // after the cluster attach: nothing to stop if that fails
-  metrics.gauge("im_connections", "Open WebSocket connections", () => manager.clients.size);
-  metrics.gauge("im_logged_in_connections", "Logged-in connections", () => manager.loggedInCount);
-  metrics.gauge(
-    "im_event_queue_length",
-    "Lifecycle events waiting in the manager channel",
-    () => manager.queueLength,
-  );
-  registerOperationalGauges(full);
+  webhooks?.start(); // after the cluster start: nothing to stop if that fails
 
-  const router = createRouter();
-  const wsHandler = createWsHandler(full, router, limits.admission());
-  const httpHandler = createHttpHandler(full, createApiAuthorizer(parseApiKeys(config.api.keys)));
+  const messenger = new Messenger({ store, bus, presence, ids, clock, counters });
+  const tokens = new TokenExpiry(
+    pushes,
+    (conn) =>
+      lifecycle.close(
+        conn,
+        CloseCode.TokenExpired,
+        "token expired",
+        "token expired; log in with a new token",
+      ),
+  );
+  const { limits } = config;
+  const router = new Router({
+    ...sessionCommands({
+      config,
+      auth,
+      lifecycle,
+      hub,
+      store,
+      tokens,
+      attempts: new LoginAttempts(limits.loginsPerIpPerMinute, limits.loginsPerConnectionPerMinute, clock),
+      shaper: config.drain.loginsPerSecond > 0
+        ? new LoginShaper(config.drain.loginsPerSecond, clock)
+        : undefined,
+      draining: () => draining,
+      nodeId,
+      clock,
+      log,
+      counters,
+    }),
+    ...messageCommands({ config, messenger, store, bus, presence, pushes, clock }),
+    ...roomCommands({ config, messenger, store, bus, presence, pushes, clock }),
+  }, {
+    counters,
+    log,
+    disconnect: (conn, code, reason, detail) => lifecycle.close(conn, code, reason, detail),
+  });
+  const admission = new Admission(limits, (reason) => counters.drops.inc({ reason }));
+  const wsHandler = createWsHandler({
+    config,
+    router,
+    lifecycle,
+    admission,
+    rate: new RateLimiter(limits.messagesPerSecond, limits.messageBurst, clock),
+    ids,
+    clock,
+    log,
+    pushes,
+    counters,
+    draining: () => draining,
+    onConflict: cluster && ((appId, userId, entry) => cluster.reportConflict(appId, userId, entry.seq)),
+  });
+
+  const ports = { http: 0, ws: 0 };
+  const httpDeps: HttpDeps = {
+    config,
+    presence,
+    messenger,
+    localApps: () => hub.appIds(),
+    state: (debug) => ({
+      nodeId,
+      mode: cluster ? "cluster" : "embedded",
+      store: store.kind,
+      uptimeSeconds: Math.round((clock.now() - startedAt) / 1000),
+      connections: hub.size,
+      loggedIn: hub.loggedIn,
+      users: hub.users,
+      eventQueueLength: lifecycle.queueLength,
+      draining,
+      denoVersion: Deno.version.deno,
+      ...(debug
+        ? {
+          memory: Deno.memoryUsage(),
+          commands: metrics.render().split("\n").filter((l) => l.startsWith("im_frames_in_total")),
+        }
+        : {}),
+    }),
+  };
+  const staticFiles = new StaticFiles(() => webConfig(config, ports.ws));
+  const httpHandler = createHttpApp({
+    routes: [...compatRoutes(httpDeps), ...v1Routes({ ...httpDeps, store })],
+    authorize: createApiAuthorizer(parseApiKeys(config.api.keys)),
+    corsOrigin: config.http.corsOrigin,
+    maxBodyBytes: config.http.maxBodyBytes,
+    // A throwing hook must become a rejection (503 with the reason), not a 500.
+    readiness: () =>
+      new Promise((resolve) =>
+        resolve(draining ? "draining" : cluster?.readiness() ?? options.readiness?.())
+      ),
+    metrics,
+    counters,
+    log,
+    serveStatic: (path) => staticFiles.serve(path),
+  });
+  registerNodeGauges(metrics, {
+    clock,
+    startedAt,
+    draining: () => draining,
+    connections: () => hub.size,
+    loggedIn: () => hub.loggedIn,
+    admitted: () => admission.connections,
+    lifecycleQueue: () => lifecycle.queueLength,
+    inboxStats: memory && (() => memory.inboxStats),
+  });
+
   const servers: Deno.HttpServer[] = [];
   const listen = (port: number, handler: Deno.ServeHandler) => {
     const server = Deno.serve(
-      { hostname: app.hostname, port, reusePort: app.reusePort, onListen: () => {} },
+      { hostname: app.hostname, port, reusePort: app.reusePort, onListen: noop },
       handler,
     );
     servers.push(server);
     return (server.addr as Deno.NetAddr).port;
   };
-  let httpPort: number;
-  let wsPort: number;
   if (app.httpPort === app.webSocketPort && app.httpPort !== 0) {
-    httpPort = wsPort = listen(app.httpPort, (req, info) => {
+    ports.http = ports.ws = listen(app.httpPort, (req, info) => {
       return WS_PATHS.has(new URL(req.url).pathname) ? wsHandler(req, info) : httpHandler(req);
     });
   } else {
-    httpPort = listen(app.httpPort, (req) => httpHandler(req));
-    wsPort = listen(app.webSocketPort, wsHandler);
+    ports.http = listen(app.httpPort, (req) => httpHandler(req));
+    ports.ws = listen(app.webSocketPort, wsHandler);
+  }
+  if (config.api.keys.length === 0 && !LOOPBACK.has(app.hostname)) {
+    log.warning(
+      "the HTTP API on {hostname}:{port} has no api.keys: anyone who can reach it may send as any user",
+      { hostname: app.hostname, port: ports.http },
+    );
   }
 
-  full.httpPort = httpPort;
-  full.wsPort = wsPort;
-
-  // One timer for all connections: heartbeat timeouts and the batched presence refresh.
+  // One timer for all connections: heartbeat timeouts and the users' delivered marks.
   let sweepTimer: ReturnType<typeof setInterval> | undefined;
   const sweep = () => {
-    const live = manager.sweep();
-    store.refreshPresence(nodeId, live).catch((error) =>
-      log.warning("presence refresh failed: {error}", { error })
-    );
+    lifecycle.sweep(clock.now(), heartbeat.timeout * 1000);
+    lifecycle.flushDelivered().catch(noop);
   };
   const firstSweep = setTimeout(() => {
     sweep();
     sweepTimer = setInterval(sweep, heartbeat.sweep * 1000);
   }, heartbeat.firstSweep * 1000);
-
   // One timer for all token expiries (auth.mode: jwt): push tokenExpired, close 4002.
   const expiryTimer = config.auth.mode === "jwt"
-    ? setInterval(
-      () => expireTokens(manager.clients.values(), clock.now(), (c) => manager.unregister(c).catch(() => {})),
-      1000,
-    )
+    ? setInterval(() => tokens.tick(clock.now()), 1000)
     : undefined;
 
   let done!: () => void;
@@ -204,21 +326,59 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   let stopping: Promise<void> | undefined;
   const shutdown = (reason = "server shutting down") =>
     stopping ??= (async () => {
-      full.draining = true;
+      draining = true;
       clearTimeout(firstSweep);
       clearInterval(sweepTimer);
       clearInterval(expiryTimer);
-      for (const client of manager.clients.values()) client.close(CloseCode.GoingAway, reason);
+      for (const conn of [...hub.connections()]) {
+        conn.close(
+          CloseCode.GoingAway,
+          "server shutting down",
+          reason,
+        );
+      }
       await Promise.all(servers.map((s) => s.shutdown()));
-      await manager.stop();
+      await lifecycle.flushDelivered().catch(noop);
+      await lifecycle.stop();
+      presencePushes.close();
       // Offline events of the connections just closed: a bounded last chance to deliver them.
       await webhooks?.close(2000);
-      await full.bus.close();
+      await bus.close();
+      await cluster?.stop();
       await store.close();
       log.info("stopped {nodeId}", { nodeId });
       done();
     })();
 
-  log.info("listening http={httpPort} ws={wsPort} node={nodeId}", { httpPort, wsPort, nodeId });
-  return { httpPort, wsPort, nodeId, ctx: full, shutdown, finished };
+  log.info("listening http={httpPort} ws={wsPort} node={nodeId}", {
+    httpPort: ports.http,
+    wsPort: ports.ws,
+    nodeId,
+  });
+  return {
+    httpPort: ports.http,
+    wsPort: ports.ws,
+    nodeId,
+    config,
+    store,
+    hub,
+    metrics,
+    counters,
+    get draining() {
+      return draining;
+    },
+    drain: (o) =>
+      drain({
+        nodeId,
+        log,
+        pushes,
+        windowMs: config.drain.window * 1000,
+        deadlineMs: config.drain.deadline * 1000,
+        connections: () => hub.connections(),
+        startDraining: () => draining = true,
+        shutdown,
+      }, o),
+    shutdown,
+    finished,
+  };
 }

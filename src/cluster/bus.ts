@@ -1,44 +1,48 @@
 /**
- * RedisBus: the cluster {@linkcode Bus}. A delivery for a user goes to this node's connections
- * directly and, through one Lua script, is PUBLISHed only to the other nodes that hold the
- * user (presence says which: read atomically inside Redis, so no stale cache can misroute).
- * App-wide frames (enter/exit) go to a per-app channel that a node subscribes to only while
- * it has logged-in connections in that app.
- *
- * Wire format of a published message: a JSON header array, "\n", then the frame text as is
- * (no double encoding): `["d",app,user,seq,origin,msgId]` delivery, `["u",app,user,except]` frame,
- * `["k",app,user,keep]` kick, `["a",app,fromNode]` app frame.
+ * RedisBus: the cluster {@linkcode Bus}. A delivery for a user goes to this node's connections directly
+ * and, through one script call, is PUBLISHed only to the other nodes that hold the user (presence is
+ * read inside Redis, so no stale cache can misroute). Presence changes go to a per-app channel that a
+ * node subscribes to only while it has connections in that app. Wire format: cluster/wire.ts.
  *
  * @example
  * ```ts
- * const bus = new RedisBus({ store, sub, nodeId, manager, metrics, log });
- * await bus.start();
+ * const bus = new RedisBus({ client, sub, keys, nodeId, hub, metrics, log });
+ * await bus.start({ kick, presence });
  * ```
  * @module
  */
-import type { Bus } from "../bus.ts";
-import type { Logger } from "../log.ts";
-import type { ClientManager } from "../manager.ts";
-import type { Counter, Metrics } from "../metrics.ts";
-import type { RedisStore } from "../store/redis.ts";
+import type { Logger } from "../ops/log.ts";
+import type { Counter, Metrics } from "../ops/metrics.ts";
+import type { Bus } from "../session/bus.ts";
+import type { Hub } from "../session/hub.ts";
+import type { PresenceKind } from "../session/presence_pushes.ts";
+import { Batcher } from "../store/redis/batcher.ts";
+import type { Redis } from "../store/redis/client.ts";
+import type { RedisKeys } from "../store/redis/keys.ts";
+import { SCRIPTS } from "../store/redis/scripts.ts";
 import type { InboxEntry } from "../store/store.ts";
-import { Batcher } from "./batcher.ts";
-import { ROUTE } from "./lua.ts";
-import { type Redis, runScript } from "./redis_client.ts";
+import { decodeWire, encodeWire } from "./wire.ts";
 
 /** Dependencies of {@linkcode RedisBus}. */
 export interface RedisBusOptions {
-  store: RedisStore;
+  client: Redis;
   /** A dedicated connection for SUBSCRIBE (node-redis resubscribes after reconnects). */
   sub: Redis;
+  keys: RedisKeys;
   nodeId: string;
-  manager: ClientManager;
+  hub: Hub;
   metrics: Metrics;
   log: Logger;
   /** How often app-channel subscriptions follow the local apps (ms). */
   reconcileMs?: number;
-  /** Called by {@linkcode RedisBus.close} first (stops the node's timers). */
-  onClose?: () => Promise<void>;
+}
+
+/** What other nodes ask of this one. */
+export interface RemoteHandlers {
+  /** Kick the local connections of a user except `keepConnId` (multiDevice: single). */
+  kick(appId: number, userId: string, keepConnId: string): void;
+  /** Presence changes of an app made on another node. */
+  presence(appId: number, changes: Record<string, PresenceKind>): void;
 }
 
 /** Routes pushes between nodes through Redis pub/sub. */
@@ -49,8 +53,9 @@ export class RedisBus implements Bus {
   readonly #unneeded: Counter;
   readonly #published: Counter;
   readonly #failed: Counter;
-  #timer: ReturnType<typeof setInterval> | undefined;
   readonly #routes = new Batcher<[number, string, string], number>((items) => this.#flushRoutes(items), 256);
+  #handlers: RemoteHandlers | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
   constructor(options: RedisBusOptions) {
@@ -66,25 +71,17 @@ export class RedisBus implements Bus {
     );
     this.#published = m.counter("im_cluster_published_total", "Publishes to other nodes by kind", ["kind"]);
     this.#failed = m.counter("im_cluster_publish_errors_total", "Routing calls that failed", ["kind"]);
-  }
-
-  /** Channel of one node. */
-  nodeChannel(nodeId: string): string {
-    return `${this.#o.store.prefix}node:${nodeId}`;
-  }
-
-  /** Channel of one app. */
-  appChannel(appId: number): string {
-    return `${this.#o.store.prefix}app:${appId}`;
+    m.gauge("im_cluster_app_subscriptions", "App channels this node subscribes to", () => this.#apps.size);
   }
 
   /** Subscribe to this node's channel and start following local apps. */
-  async start(): Promise<void> {
-    await this.#o.sub.subscribe(this.nodeChannel(this.#o.nodeId), (m) => this.#onNode(m));
+  async start(handlers: RemoteHandlers): Promise<void> {
+    this.#handlers = handlers;
+    await this.#o.sub.subscribe(this.#o.keys.nodeChannel(this.#o.nodeId), (m) => this.#onNode(m));
     this.#timer = setInterval(() => this.reconcileApps(), this.#o.reconcileMs ?? 250);
   }
 
-  /** Subscribed app channels (tests, /metrics). */
+  /** Subscribed app channels (tests, metrics). */
   get subscribedApps(): number[] {
     return [...this.#apps];
   }
@@ -92,16 +89,18 @@ export class RedisBus implements Bus {
   /** Subscribe to apps that gained local connections, unsubscribe from those that lost all. */
   reconcileApps(): void {
     if (this.#closed || !this.#o.sub.isReady) return;
-    const want = new Set(this.#o.manager.appIds());
+    const want = new Set(this.#o.hub.appIds());
     for (const app of want) {
       if (this.#apps.has(app)) continue;
       this.#apps.add(app);
-      this.#o.sub.subscribe(this.appChannel(app), (m) => this.#onApp(m)).catch(() => this.#apps.delete(app));
+      this.#o.sub.subscribe(this.#o.keys.appChannel(app), (m) => this.#onApp(m)).catch(() =>
+        this.#apps.delete(app)
+      );
     }
     for (const app of this.#apps) {
       if (want.has(app)) continue;
       this.#apps.delete(app);
-      this.#o.sub.unsubscribe(this.appChannel(app)).catch(() => {});
+      this.#o.sub.unsubscribe(this.#o.keys.appChannel(app)).catch(() => {});
     }
   }
 
@@ -112,37 +111,34 @@ export class RedisBus implements Bus {
     text: string,
     originConnId?: string,
   ): Promise<boolean> {
-    const local = this.#o.manager.deliverEntry(appId, userId, entry, text, originConnId);
-    const header = JSON.stringify(["d", appId, userId, entry.seq, originConnId ?? "", entry.msgId]);
-    const remote = await this.#route("deliver", appId, userId, header + "\n" + text);
+    const local = this.#o.hub.deliver(appId, userId, entry, text, originConnId);
+    const payload = encodeWire(["d", appId, userId, entry.seq, originConnId ?? "", entry.msgId], text);
+    const remote = await this.#route("deliver", appId, userId, payload);
     return local > 0 || remote > 0;
   }
 
   sendToUser(appId: number, userId: string, text: string, exceptConnId?: string): void {
-    this.#o.manager.sendToUser(appId, userId, text, exceptConnId);
-    const header = JSON.stringify(["u", appId, userId, exceptConnId ?? ""]);
-    void this.#route("user", appId, userId, header + "\n" + text);
-  }
-
-  sendToApp(appId: number, text: string, exceptConnId?: string): void {
-    this.#o.manager.sendToApp(appId, text, exceptConnId);
-    this.reconcileApps();
-    const payload = JSON.stringify(["a", appId, this.#o.nodeId]) + "\n" + text;
-    this.#published.inc({ kind: "app" });
-    this.#o.store.client.publish(this.appChannel(appId), payload).catch((error) => {
-      this.#failed.inc({ kind: "app" });
-      this.#o.log.warning("app publish failed: {error}", { error: String(error) });
-    });
+    this.#o.hub.sendToUser(appId, userId, text, exceptConnId);
+    void this.#route("user", appId, userId, encodeWire(["u", appId, userId, exceptConnId ?? ""], text));
   }
 
   kickElsewhere(appId: number, userId: string, keepConnId: string): void {
-    void this.#route("kick", appId, userId, JSON.stringify(["k", appId, userId, keepConnId]));
+    void this.#route("kick", appId, userId, encodeWire(["k", appId, userId, keepConnId]));
+  }
+
+  publishPresence(appId: number, changes: Record<string, PresenceKind>): void {
+    this.reconcileApps();
+    this.#published.inc({ kind: "presence" });
+    const payload = encodeWire(["p", appId, this.#o.nodeId], JSON.stringify(changes));
+    this.#o.client.publish(this.#o.keys.appChannel(appId), payload).catch((error) => {
+      this.#failed.inc({ kind: "presence" });
+      this.#o.log.warning("presence publish failed: {error}", { error: String(error) });
+    });
   }
 
   /**
-   * Publish to the other nodes holding the user; resolves to how many. A failure is logged and
-   * counted, never thrown: the entry is already in the inbox and the reconnect replay (or the
-   * next gap) brings it to the client.
+   * Publish to the other nodes holding the user; resolves to how many. A failure is logged and counted,
+   * never thrown: the entry is already in the inbox and the reconnect replay (or the next gap) brings it.
    */
   async #route(kind: string, appId: number, userId: string, payload: string): Promise<number> {
     try {
@@ -156,39 +152,41 @@ export class RedisBus implements Bus {
     }
   }
 
-  /** One ROUTE script call for a batch of (app, user, payload). */
+  /** One route script call for a batch of (app, user, payload). */
   async #flushRoutes(items: Array<[number, string, string]>): Promise<number[]> {
-    const { store, nodeId } = this.#o;
-    const replies = await runScript<number[]>(store.client, ROUTE, [store.prefix, nodeId, ...items.flat()]);
+    const { keys, nodeId, client } = this.#o;
+    const replies = await SCRIPTS.route.run<number[]>(
+      client,
+      items.map(([app, user]) => keys.presence(app, user)),
+      [nodeId, keys.nodeChannelPrefix, ...items.map((i) => i[2])],
+    );
     return replies.map(Number);
   }
 
   #onNode(message: string): void {
     this.#received.inc({ channel: "node" });
     try {
-      const nl = message.indexOf("\n");
-      const header = JSON.parse(nl < 0 ? message : message.slice(0, nl)) as [
-        string,
-        number,
-        string,
-        ...unknown[],
-      ];
-      const text = nl < 0 ? "" : message.slice(nl + 1);
-      const [kind, appId, userId] = header;
-      const conns = this.#o.manager.connectionsOf(appId, userId);
+      const { header, body } = decodeWire(message);
+      const [kind, appId, userId] = header as [string, number, string];
+      const conns = this.#o.hub.connectionsOf(appId, userId);
       if (!conns || conns.size === 0) {
         this.#unneeded.inc({ channel: "node" });
         return;
       }
-      if (kind === "d") {
-        // The cursor logic reads seq and msgId; the frame text carries the entry itself.
-        const entry = { seq: header[3] as number, msgId: header[5] as string } as InboxEntry;
-        this.#o.manager.deliverEntry(appId, userId, entry, text, (header[4] as string) || undefined);
-      } else if (kind === "u") {
-        this.#o.manager.sendToUser(appId, userId, text, (header[3] as string) || undefined);
-      } else if (kind === "k") {
-        for (const c of [...conns]) if (c.id !== header[3]) this.#o.manager.kick(c, "logged in elsewhere");
-      }
+      if (header[0] === "d") {
+        // The cursor reads seq and msgId; the frame text carries the entry itself.
+        this.#o.hub.deliver(
+          appId,
+          userId,
+          { seq: header[3], msgId: header[5] },
+          body,
+          header[4] || undefined,
+        );
+      } else if (header[0] === "u") {
+        this.#o.hub.sendToUser(appId, userId, body, header[3] || undefined);
+      } else if (header[0] === "k") {
+        this.#handlers?.kick(appId, userId, header[3]);
+      } else this.#o.log.warning("unknown cluster message kind {kind}", { kind });
     } catch (error) {
       this.#o.log.warning("bad cluster message: {error}", { error: String(error) });
     }
@@ -197,26 +195,21 @@ export class RedisBus implements Bus {
   #onApp(message: string): void {
     this.#received.inc({ channel: "app" });
     try {
-      const nl = message.indexOf("\n");
-      const [, appId, fromNode] = JSON.parse(message.slice(0, nl)) as [string, number, string];
-      if (fromNode === this.#o.nodeId) return; // already sent locally
-      if (this.#o.manager.sendToApp(appId, message.slice(nl + 1)) === 0) {
+      const { header, body } = decodeWire(message);
+      if (header[0] !== "p" || header[2] === this.#o.nodeId) return; // our own changes were pushed locally
+      if ((this.#o.hub.appConnections(header[1])?.size ?? 0) === 0) {
         this.#unneeded.inc({ channel: "app" });
+        return;
       }
+      this.#handlers?.presence(header[1], JSON.parse(body));
     } catch (error) {
       this.#o.log.warning("bad cluster app message: {error}", { error: String(error) });
     }
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
-    await this.#o.onClose?.();
-    try {
-      await this.#o.sub.close();
-    } catch {
-      this.#o.sub.destroy();
-    }
+    return Promise.resolve();
   }
 }

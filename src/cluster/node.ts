@@ -1,194 +1,257 @@
 /**
- * Cluster mode of one node: connects Redis (failing fast when unreachable), then keeps the
- * node registered (heartbeat + TTL), refreshes the presence of its connections in one batch
- * every presenceTtl/3, reaps the presence of crashed nodes, and recovers after a Redis
- * restart (re-register presence, resubscribe, replay every connection from its cursor; if
- * Redis lost its data, the epoch changes and connections are closed with 1012 to resync).
+ * ClusterNode: the Redis side of one node, with start/stop. It owns the Redis connections (commands and
+ * pub/sub) and is the single place that keeps the node registered, refreshes its presence (one batch
+ * every `presence.ttl / 3`), reaps crashed nodes, and recovers after Redis restarts:
  *
- * Offline bound for a crashed node's users: its registration expires ≤ ttl after its last
- * heartbeat and a live node reaps it within ttl/3 more, so ≤ 4/3 × ttl (< 2 × ttl).
+ * - data lost (the epoch key is gone) or rotated by another node → every local connection is closed with
+ *   1012 and resyncs (`inboxReset`);
+ * - data rolled back (the write counter went back, or a delivery saw a seq repeated with another msgId)
+ *   → the epoch is rotated, then the same;
+ * - otherwise → stale presence of this node is dropped, presence rewritten, and every connection replays
+ *   from its cursor (pushes published while Redis was away are in the inboxes).
+ *
+ * Offline bound for a crashed node's users: its registration expires ≤ ttl after its last refresh and a
+ * live node reaps it within ttl/3 more, so ≤ 4/3 × ttl.
  *
  * @example
  * ```ts
- * const cluster = await createClusterBackend(config, { clock });
- * const store = cluster.store;          // before the context exists
- * ctx.bus = await cluster.attach(ctx);  // once the manager exists
+ * const node = await ClusterNode.connect(config, { nodeId, hub, clock, log, metrics });
+ * await node.start(handlers);
+ * await node.stop();
  * ```
  * @module
  */
-import type { Bus } from "../bus.ts";
-import type { Clock } from "../clock.ts";
-import type { Config } from "../config.ts";
-import type { ServerContext } from "../context.ts";
-import { CloseCode, encodePush } from "../protocol.ts";
-import { RedisStore } from "../store/redis.ts";
-import type { PresenceEntry } from "../store/store.ts";
-import { RedisBus } from "./bus.ts";
-import { NODE_HEARTBEAT } from "./lua.ts";
-import { duplicateRedis, type Redis, redisOptionsFrom, runScript } from "./redis_client.ts";
+import type { Config } from "../config/load.ts";
+import type { Logger } from "../ops/log.ts";
+import type { Metrics } from "../ops/metrics.ts";
+import type { Hub } from "../session/hub.ts";
+import { presenceOf } from "../session/presence.ts";
+import { connectRedis, duplicateRedis, type Redis, redisOptionsFrom } from "../store/redis/client.ts";
+import { RedisKeys } from "../store/redis/keys.ts";
+import { SCRIPTS } from "../store/redis/scripts.ts";
+import { RedisStore } from "../store/redis/store.ts";
+import { storePolicy } from "../store/store.ts";
+import type { Clock } from "../util/clock.ts";
+import { RedisBus, type RemoteHandlers } from "./bus.ts";
+import { RedisPresence } from "./presence.ts";
 
-export { RedisUnreachableError } from "./redis_client.ts";
+export { RedisUnreachableError } from "../store/redis/client.ts";
 
-/** Options of {@linkcode createClusterBackend}. */
-export interface ClusterOptions {
-  clock?: Clock;
-  /** Key prefix (tests isolate deployments on one Redis). */
+/** What the node needs from the layers above it, given at {@linkcode ClusterNode.start}. */
+export interface NodeHandlers extends RemoteHandlers {
+  /** A user went offline because its node died and this node reaped it. */
+  reaped(appId: number, userId: string): void;
+  /** The store's sequence restarted: close every local connection so clients resync. */
+  storageReset(): void;
+  /** Redis came back: replay every local connection from its cursor. */
+  replayAll(): void;
+}
+
+/** Options of {@linkcode ClusterNode.connect}. */
+export interface ClusterNodeOptions {
+  nodeId: string;
+  hub: Hub;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+  /** Key prefix (tests isolate deployments on one Redis). Default "im:". */
   prefix?: string;
 }
 
-/** Callbacks of {@linkcode ClusterBackend.attach}. */
-export interface ClusterHooks {
-  /** A user went offline because its node died and this node reaped it (e.g. offline webhook). */
-  onOffline?: (appId: number, userId: string) => void;
-}
-
 /** The Redis side of one node. */
-export interface ClusterBackend {
+export class ClusterNode {
   readonly store: RedisStore;
-  /** Start routing, registry and refresh timers for a built context; resolves to its Bus. */
-  attach(ctx: ServerContext, hooks?: ClusterHooks): Promise<Bus>;
-}
-
-/** Connect to Redis for `config` (cluster.enabled); throws RedisUnreachableError when it cannot. */
-export async function createClusterBackend(
-  config: Config,
-  options: ClusterOptions = {},
-): Promise<ClusterBackend> {
-  const ttlMs = config.cluster.presenceTtl * 1000;
-  const store = await RedisStore.connect(redisOptionsFrom(config.redis), {
-    clock: options.clock,
-    prefix: options.prefix ?? "im:",
-    presenceTtlMs: ttlMs,
-  });
-  return { store, attach: (ctx, hooks = {}) => attach(ctx, store, ttlMs, hooks) };
-}
-
-async function attach(
-  ctx: ServerContext,
-  store: RedisStore,
-  ttlMs: number,
-  hooks: ClusterHooks,
-): Promise<Bus> {
-  const { manager, nodeId, log, metrics } = ctx;
-  store.useMetrics(metrics);
-  const redisErrors = metrics.counter("im_redis_connection_errors_total", "Redis connection errors", [
-    "conn",
-  ]);
-  const reaped = metrics.counter(
-    "im_cluster_reaped_users_total",
-    "Users made offline by reaping a dead node",
-  );
-  const onError = (conn: string) => (error: unknown) => {
-    redisErrors.inc({ conn });
-    log.warning("redis {conn} connection: {error}", { conn, error: String(error) });
+  readonly presence: RedisPresence;
+  readonly bus: RedisBus;
+  readonly #client: Redis;
+  readonly #sub: Redis;
+  readonly #o: ClusterNodeOptions;
+  readonly #ttlMs: number;
+  #handlers: NodeHandlers | undefined;
+  #tick: ReturnType<typeof setInterval> | undefined;
+  #recovering: ReturnType<typeof setTimeout> | undefined;
+  #stopped = false;
+  readonly #onReady = () => {
+    clearTimeout(this.#recovering);
+    // let node-redis finish resubscribing before replaying
+    this.#recovering = setTimeout(() => void this.#recover(), 100);
   };
-  store.client.on("error", onError("command"));
-  const sub: Redis = await duplicateRedis(store.client, onError("subscribe"));
 
-  const livePresence = (): PresenceEntry[] => {
-    const out: PresenceEntry[] = [];
-    for (const c of manager.clients.values()) {
-      const id = c.identity;
-      if (!id) continue;
-      out.push({
-        appId: id.appId,
-        userId: id.userId,
-        connId: c.id,
-        nodeId,
-        since: id.loginTime,
-        heartbeatAt: c.heartbeatAt,
-        deviceId: id.deviceId,
-        platform: id.platform,
-      });
+  private constructor(client: Redis, sub: Redis, config: Config, o: ClusterNodeOptions) {
+    this.#client = client;
+    this.#sub = sub;
+    this.#o = o;
+    this.#ttlMs = config.presence.ttl * 1000;
+    const keys = new RedisKeys(o.prefix ?? "im:");
+    const policy = storePolicy(config);
+    this.store = new RedisStore(client, { keys, policy, clock: o.clock, metrics: o.metrics });
+    this.presence = new RedisPresence({
+      client,
+      keys,
+      clock: o.clock,
+      nodeId: o.nodeId,
+      onlineWindowMs: config.heartbeat.onlineWindow * 1000,
+      ttlMs: this.#ttlMs,
+      keepInboxMs: policy.maxAgeMs + 24 * 3600_000,
+    });
+    this.bus = new RedisBus({
+      client,
+      sub,
+      keys,
+      nodeId: o.nodeId,
+      hub: o.hub,
+      metrics: o.metrics,
+      log: o.log,
+    });
+    this.store.listen({
+      rollback: (reason) => void this.#rollback(reason),
+      epochChanged: (epoch) => this.#epochChanged(epoch),
+    });
+  }
+
+  /** Connect to Redis for `config`; throws RedisUnreachableError when it cannot (no fallback to memory). */
+  static async connect(config: Config, o: ClusterNodeOptions): Promise<ClusterNode> {
+    const errors = o.metrics.counter("im_redis_connection_errors_total", "Redis connection errors", ["conn"]);
+    const onError = (conn: string) => (error: unknown) => {
+      errors.inc({ conn });
+      o.log.warning("redis {conn} connection: {error}", { conn, error: String(error) });
+    };
+    const client = await connectRedis(redisOptionsFrom(config.redis), onError("command"));
+    let sub: Redis | undefined;
+    try {
+      sub = await duplicateRedis(client, onError("subscribe"));
+      const node = new ClusterNode(client, sub, config, o);
+      await node.store.loadEpoch();
+      await node.store.checkWrites();
+      return node;
+    } catch (error) {
+      await closeClient(sub);
+      await closeClient(client);
+      throw error;
     }
-    return out;
-  };
+  }
 
-  /** Heartbeat the registry and reap nodes whose registration expired (one reaper wins a lock). */
-  const heartbeat = async () => {
-    const dead = await runScript<string[]>(store.client, NODE_HEARTBEAT, [store.prefix, nodeId, ttlMs]);
+  /** Why this node is not ready (Redis unreachable), or undefined. */
+  readiness(): string | undefined {
+    return this.#client.isReady ? undefined : "redis unreachable";
+  }
+
+  /** Start routing, the registry, presence refresh and recovery. */
+  async start(handlers: NodeHandlers): Promise<void> {
+    this.#handlers = handlers;
+    // A node restarted under the same id starts clean.
+    await this.presence.reap(this.#o.nodeId);
+    await this.bus.start(handlers);
+    await this.#heartbeat();
+    this.#tick = setInterval(() => void this.#refresh(), Math.max(100, this.#ttlMs / 3));
+    this.#client.on("ready", this.#onReady);
+    this.#sub.on("ready", this.#onReady);
+    this.#o.log.info("cluster node {nodeId} on redis (presence ttl {ttl} ms)", {
+      nodeId: this.#o.nodeId,
+      ttl: this.#ttlMs,
+    });
+  }
+
+  /** A delivery saw the store contradict what it delivered: treat it as a rollback. */
+  reportConflict(appId: number, userId: string, seq: number): void {
+    void this.#rollback(`inbox ${appId}/${userId} repeated seq ${seq} with another message`);
+  }
+
+  /** Stop timers, forget this node's presence at once (graceful stop) and close the connections. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearInterval(this.#tick);
+    clearTimeout(this.#recovering);
+    this.#client.off("ready", this.#onReady);
+    this.#sub.off("ready", this.#onReady);
+    await this.bus.close();
+    await this.presence.reap(this.#o.nodeId).catch(() => {});
+    await closeClient(this.#sub);
+    await closeClient(this.#client);
+  }
+
+  /** Register this node and reap nodes whose registration expired (one reaper wins a lock). */
+  async #heartbeat(): Promise<void> {
+    const { nodeId, log } = this.#o;
+    const keys = this.store.keys;
+    const dead = await SCRIPTS.nodeHeartbeat.run<string[]>(this.#client, [keys.nodes], [nodeId, this.#ttlMs]);
     for (const node of dead) {
       if (node === nodeId) continue;
-      const lock = await store.client.set(`${store.prefix}reap:${node}`, nodeId, { NX: true, PX: ttlMs });
+      const lock = await this.#client.set(`${keys.prefix}reap:${node}`, nodeId, {
+        NX: true,
+        PX: this.#ttlMs,
+      });
       if (lock === null) continue;
-      const gone = await store.reapNode(node);
-      reaped.inc({}, gone.length);
+      const gone = await this.presence.reap(node);
+      this.#o.metrics.counter("im_cluster_reaped_users_total", "Users made offline by reaping a dead node")
+        .inc({}, gone.length);
       log.warning("reaped dead node {node}: {n} users offline", { node, n: gone.length });
-      for (const { appId, userId } of gone) hooks.onOffline?.(appId, userId);
-      if (!ctx.config.im.enterExitPushes) continue;
-      for (const { appId, userId } of gone) {
-        bus.sendToApp(appId, encodePush("exit", { target: "", type: "exit", msg: "", from: userId }));
-      }
+      for (const { appId, userId } of gone) this.#handlers?.reaped(appId, userId);
     }
-  };
-  const tick = async () => {
-    try {
-      await Promise.all([heartbeat(), store.refreshPresence(nodeId, livePresence())]);
-    } catch (error) {
-      log.warning("cluster refresh failed: {error}", { error: String(error) });
-    }
-  };
+  }
 
-  /** After a reconnect: detect data loss, drop stale presence, re-register, replay. */
-  const recover = async () => {
+  /** The periodic tick: registry, presence of every local connection, and the rollback checks. */
+  async #refresh(): Promise<void> {
     try {
-      if (await store.refreshEpoch()) {
-        log.warning("redis data was lost (epoch changed): closing connections so clients resync");
-        for (const c of manager.clients.values()) {
-          c.close(CloseCode.ServiceRestart, "storage reset; reconnect");
-        }
-        return;
-      }
-      const live = new Set(livePresence().map((p) => p.connId));
-      for (const [appId, connId, userId] of await store.nodeConnections(nodeId)) {
-        if (!live.has(connId)) await store.removePresence(appId, userId, connId);
-      }
-      await tick();
-      replayAll();
+      await Promise.all([
+        this.#heartbeat(),
+        this.#refreshPresence(),
+        this.store.checkWrites(),
+        this.store.loadEpoch(),
+      ]);
     } catch (error) {
-      log.warning("cluster recovery failed: {error}", { error: String(error) });
+      this.#o.log.warning("cluster refresh failed: {error}", { error: String(error) });
     }
-  };
-  // Pushes published while a connection was down are in the inboxes: replay from each cursor.
-  const replayAll = () => {
-    for (const c of manager.clients.values()) if (c.identity && c.open) ctx.replay(c);
-  };
+  }
 
-  const timers: { tick?: ReturnType<typeof setInterval> } = {};
-  let pending: ReturnType<typeof setTimeout> | undefined;
-  const onReady = () => {
-    clearTimeout(pending);
-    // let node-redis finish resubscribing before replaying
-    pending = setTimeout(() => void recover(), 100);
-  };
-  const bus = new RedisBus({
-    store,
-    sub,
-    nodeId,
-    manager,
-    metrics,
-    log,
-    onClose: async () => {
-      clearInterval(timers.tick);
-      clearTimeout(pending);
-      store.client.off("ready", onReady);
-      sub.off("ready", onReady);
-      // graceful stop: forget this node at once instead of waiting for the TTL
-      await store.reapNode(nodeId).catch(() => {});
-    },
-  });
-  // A node restarted under the same id starts clean.
-  await store.reapNode(nodeId);
-  await bus.start();
-  await heartbeat();
-  timers.tick = setInterval(() => void tick(), Math.max(100, ttlMs / 3));
-  store.client.on("ready", onReady);
-  sub.on("ready", onReady);
-  metrics.gauge(
-    "im_cluster_app_subscriptions",
-    "App channels this node subscribes to",
-    () => bus.subscribedApps.length,
-  );
-  log.info("cluster node {nodeId} on redis (presence ttl {ttl} ms)", { nodeId, ttl: ttlMs });
-  return bus;
+  #refreshPresence(): Promise<number[]> {
+    const entries = [];
+    for (const conn of this.#o.hub.connections()) {
+      if (conn.identity) entries.push(presenceOf(conn, conn.identity, this.#o.nodeId));
+    }
+    return this.presence.refresh(entries);
+  }
+
+  /** After a reconnect: detect data loss or rollback, drop stale presence, re-register, replay. */
+  async #recover(): Promise<void> {
+    if (this.#stopped) return;
+    try {
+      if (await this.store.loadEpoch()) return; // epochChanged closed the connections
+      await this.store.checkWrites();
+      const live = new Set<string>();
+      for (const conn of this.#o.hub.connections()) if (conn.identity) live.add(conn.id);
+      for (const [appId, connId, userId] of await this.presence.nodeConnections(this.#o.nodeId)) {
+        if (!live.has(connId)) await this.presence.remove(appId, userId, connId);
+      }
+      await this.#refresh();
+      this.#handlers?.replayAll();
+    } catch (error) {
+      this.#o.log.warning("cluster recovery failed: {error}", { error: String(error) });
+    }
+  }
+
+  async #rollback(reason: string): Promise<void> {
+    if (this.#stopped) return;
+    this.#o.log.error("redis went back in time ({reason}): rotating the epoch so clients resync", { reason });
+    try {
+      await this.store.rotateEpoch();
+    } catch (error) {
+      this.#o.log.warning("epoch rotation failed: {error}", { error: String(error) });
+    }
+  }
+
+  #epochChanged(epoch: string): void {
+    this.#o.log.warning("inbox epoch is now {epoch}: closing connections so clients resync", { epoch });
+    this.#handlers?.storageReset();
+  }
+}
+
+async function closeClient(client: Redis | undefined): Promise<void> {
+  if (!client?.isOpen) return;
+  try {
+    await client.close();
+  } catch {
+    client.destroy();
+  }
 }

@@ -12,9 +12,15 @@
  * @module
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { ImError } from "../errors.ts";
-import { Code } from "../protocol.ts";
-import type { ApiAuthorizer } from "./api.ts";
+import { Code } from "../protocol/codes.ts";
+import { ReplyError } from "../protocol/errors.ts";
+
+/**
+ * Authorises an HTTP API call (the one allow-list guard): `appId` is the app the call is about, or
+ * undefined for node-wide data (`/metrics`, `/system/state`), which needs an unrestricted key. Throws
+ * ReplyError 1003 (no or unknown key) or 1020 (a key limited to other apps).
+ */
+export type ApiAuthorizer = (req: Request, appId: number | undefined) => void;
 
 /** One configured key: its digest and the appIds it is limited to (undefined = all). */
 export interface ApiKey {
@@ -65,7 +71,7 @@ export function createApiAuthorizer(keys: readonly ApiKey[]): ApiAuthorizer {
   return (req, appId) => {
     const presented = presentedKey(req);
     if (presented === undefined) {
-      throw new ImError(Code.Unauthorized, "API key required (Authorization: Bearer)");
+      throw new ReplyError(Code.Unauthorized, "API key required (Authorization: Bearer)");
     }
     const d = digest(presented);
     let match: ApiKey | undefined;
@@ -73,11 +79,11 @@ export function createApiAuthorizer(keys: readonly ApiKey[]): ApiAuthorizer {
     for (const key of keys) {
       if (timingSafeEqual(key.digest, d) && !match) match = key;
     }
-    if (!match) throw new ImError(Code.Unauthorized, "invalid API key");
+    if (!match) throw new ReplyError(Code.Unauthorized, "invalid API key");
     if (!match.appIds) return;
-    if (appId === undefined) throw new ImError(Code.CrossApp, "this API key needs an appId");
+    if (appId === undefined) throw new ReplyError(Code.CrossApp, "this API key needs an appId");
     if (!match.appIds.has(appId)) {
-      throw new ImError(Code.CrossApp, `this API key is not valid for appId ${appId}`);
+      throw new ReplyError(Code.CrossApp, `this API key is not valid for appId ${appId}`);
     }
   };
 }

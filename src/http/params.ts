@@ -8,18 +8,19 @@
  * ```
  * @module
  */
-import { ImError } from "../errors.ts";
-import { Code, isPlainObject, normaliseKeys } from "../protocol.ts";
+import { Code } from "../protocol/codes.ts";
+import { isPlainObject, normaliseKeys } from "../protocol/envelope.ts";
+import { ReplyError } from "../protocol/errors.ts";
 
-/** Read query + body parameters; throws ImError(1001) for bodies that are not what we take. */
+/** Read query + body parameters; throws ReplyError(1001) for bodies that are not what we take. */
 export async function readParams(req: Request, maxBodyBytes: number): Promise<Record<string, unknown>> {
   const url = new URL(req.url);
   const params: Record<string, unknown> = Object.fromEntries(url.searchParams);
-  if (req.method === "GET" || req.method === "HEAD" || !req.body) return normaliseKeys(params);
+  if (req.method === "GET" || req.method === "HEAD" || !req.body) return normaliseKeys(params).data;
   const declared = Number(req.headers.get("content-length") ?? "0");
-  if (declared > maxBodyBytes) throw new ImError(Code.ParameterIllegal, `body over ${maxBodyBytes} bytes`);
+  if (declared > maxBodyBytes) throw new ReplyError(Code.ParameterIllegal, `body over ${maxBodyBytes} bytes`);
   const text = await readBody(req.body, maxBodyBytes);
-  if (text.trim() === "") return normaliseKeys(params);
+  if (text.trim() === "") return normaliseKeys(params).data;
   const type = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
   // fetch() labels a string body text/plain: a JSON-looking text body is JSON, as with no type.
   const untyped = type === "" || type === "text/plain";
@@ -28,13 +29,13 @@ export async function readParams(req: Request, maxBodyBytes: number): Promise<Re
     try {
       body = JSON.parse(text);
     } catch {
-      throw new ImError(Code.ParameterIllegal, "body is not valid JSON");
+      throw new ReplyError(Code.ParameterIllegal, "body is not valid JSON");
     }
-    if (!isPlainObject(body)) throw new ImError(Code.ParameterIllegal, "JSON body must be an object");
-    return normaliseKeys({ ...params, ...body });
+    if (!isPlainObject(body)) throw new ReplyError(Code.ParameterIllegal, "JSON body must be an object");
+    return normaliseKeys({ ...params, ...body }).data;
   }
   if (type === "application/x-www-form-urlencoded" || type === "" || type === "text/plain") {
-    return normaliseKeys({ ...params, ...Object.fromEntries(new URLSearchParams(text)) });
+    return normaliseKeys({ ...params, ...Object.fromEntries(new URLSearchParams(text)) }).data;
   }
   if (type === "multipart/form-data") {
     const form = await new Request(req.url, {
@@ -42,12 +43,12 @@ export async function readParams(req: Request, maxBodyBytes: number): Promise<Re
       headers: req.headers,
       body: text,
     }).formData().catch(() => {
-      throw new ImError(Code.ParameterIllegal, "malformed multipart body");
+      throw new ReplyError(Code.ParameterIllegal, "malformed multipart body");
     });
     for (const [k, v] of form) if (typeof v === "string") params[k] = v;
-    return normaliseKeys(params);
+    return normaliseKeys(params).data;
   }
-  throw new ImError(Code.ParameterIllegal, `unsupported content-type ${type}`);
+  throw new ReplyError(Code.ParameterIllegal, `unsupported content-type ${type}`);
 }
 
 async function readBody(body: ReadableStream<Uint8Array>, max: number): Promise<string> {
@@ -55,7 +56,7 @@ async function readBody(body: ReadableStream<Uint8Array>, max: number): Promise<
   let size = 0;
   for await (const chunk of body) {
     size += chunk.length;
-    if (size > max) throw new ImError(Code.ParameterIllegal, `body over ${max} bytes`);
+    if (size > max) throw new ReplyError(Code.ParameterIllegal, `body over ${max} bytes`);
     chunks.push(chunk);
   }
   const all = new Uint8Array(size);
@@ -67,6 +68,6 @@ async function readBody(body: ReadableStream<Uint8Array>, max: number): Promise<
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(all);
   } catch {
-    throw new ImError(Code.ParameterIllegal, "body is not valid UTF-8");
+    throw new ReplyError(Code.ParameterIllegal, "body is not valid UTF-8");
   }
 }

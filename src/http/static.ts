@@ -5,8 +5,8 @@
  * embeds src/web with `--include`.
  * @module
  */
-import { SCHEMA } from "../config_schema.ts";
-import type { ServerContext } from "../context.ts";
+import type { Config } from "../config/load.ts";
+import { SCHEMA } from "../config/schema.ts";
 
 const TYPES: Record<string, string> = {
   html: "text/html; charset=utf-8",
@@ -28,7 +28,6 @@ const HEADERS = {
 // In the one-file bundle (dist/imserver.js) this code is no longer src/http/static.ts: `deno task bundle`
 // copies src/web to dist/web, next to the bundle (see src/embedded.ts).
 const webRoot = new URL(import.meta.url.endsWith("/http/static.ts") ? "../web/" : "./web/", import.meta.url);
-const cache = new Map<string, Uint8Array>();
 
 /** What the page needs to connect (GET /web/config.json). */
 export interface WebConfig {
@@ -50,12 +49,15 @@ export interface WebConfig {
  * The page's connection settings. `app.webSocketUrl` is used only when changed from its
  * default (`localhost:8089` would be wrong for every browser not on the server itself).
  */
-export function webConfig(ctx: ServerContext): WebConfig {
-  const { app, heartbeat, auth, im } = ctx.config;
+export function webConfig(
+  config: Pick<Config, "app" | "heartbeat" | "auth" | "im">,
+  wsPort: number,
+): WebConfig {
+  const { app, heartbeat, auth, im } = config;
   const configured = app.webSocketUrl !== SCHEMA.app.webSocketUrl.default && app.webSocketUrl !== "";
   return {
     wsUrl: configured ? app.webSocketUrl : null,
-    wsPort: ctx.wsPort,
+    wsPort,
     wsPath: "/im",
     heartbeatInterval: heartbeat.interval,
     authMode: auth.mode,
@@ -63,28 +65,36 @@ export function webConfig(ctx: ServerContext): WebConfig {
   };
 }
 
-/** A Response for a client file, or undefined when `path` is not one. */
-export async function serveStatic(path: string, ctx: ServerContext): Promise<Response | undefined> {
-  if (path === "/web/config.json") {
-    return new Response(JSON.stringify(webConfig(ctx)), {
-      headers: { ...HEADERS, "content-type": TYPES.json },
+/** The web client's files, read once each and kept (they are part of the build). */
+export class StaticFiles {
+  readonly #cache = new Map<string, Uint8Array>();
+
+  /** `config` answers `/web/config.json`. */
+  constructor(readonly config: () => WebConfig) {}
+
+  /** A Response for a client file, or undefined when `path` is not one. */
+  async serve(path: string): Promise<Response | undefined> {
+    if (path === "/web/config.json") {
+      return new Response(JSON.stringify(this.config()), {
+        headers: { ...HEADERS, "content-type": TYPES.json },
+      });
+    }
+    let file: string;
+    if (path === "/" || path === "/home/index" || path === "/index.html") file = "index.html";
+    else if (/^\/web\/[a-z0-9_-]+\.(js|css|svg|json)$/.test(path)) file = path.slice(5);
+    else return undefined;
+    let bytes = this.#cache.get(file);
+    if (!bytes) {
+      try {
+        bytes = await Deno.readFile(new URL(file, webRoot));
+      } catch {
+        return undefined;
+      }
+      this.#cache.set(file, bytes);
+    }
+    const ext = file.slice(file.lastIndexOf(".") + 1);
+    return new Response(bytes as Uint8Array<ArrayBuffer>, {
+      headers: { ...HEADERS, "content-type": TYPES[ext] ?? "application/octet-stream" },
     });
   }
-  let file: string;
-  if (path === "/" || path === "/home/index" || path === "/index.html") file = "index.html";
-  else if (/^\/web\/[a-z0-9_-]+\.(js|css|svg|json)$/.test(path)) file = path.slice(5);
-  else return undefined;
-  let bytes = cache.get(file);
-  if (!bytes) {
-    try {
-      bytes = await Deno.readFile(new URL(file, webRoot));
-    } catch {
-      return undefined;
-    }
-    cache.set(file, bytes);
-  }
-  const ext = file.slice(file.lastIndexOf(".") + 1);
-  return new Response(bytes as Uint8Array<ArrayBuffer>, {
-    headers: { ...HEADERS, "content-type": TYPES[ext] ?? "application/octet-stream" },
-  });
 }

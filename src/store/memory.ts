@@ -1,26 +1,32 @@
 /**
- * In-memory {@linkcode Store} for embedded (single-node) mode. Everything lives in this
- * process and is lost on restart; the inbox `epoch` changes then, so clients resync.
+ * In-memory {@linkcode Store}: for tests and for `store.engine: memory`, explicitly ephemeral — everything
+ * lives in this process and is lost on restart (the epoch changes then, so clients resync).
+ *
+ * Bounded: entries older than `maxAgeMs` are dropped, and an inbox whose newest entry is that old is
+ * dropped entirely (in small batches on a timer), unless `isActive` says its user is connected — a live
+ * connection holds a cursor into the inbox, which must not restart under it. A dropped inbox that is
+ * written again starts a new generation, so its epoch differs and clients resync instead of waiting for
+ * seqs that will never come.
  *
  * @example
  * ```ts
- * const store = new MemoryStore();
- * const e = await store.append(101, "bob", entry, { maxEntries: 1000, maxAgeMs: 864e5 });
+ * const store = new MemoryStore({ policy });
+ * const e = await store.append(101, "bob", entry);
  * e.seq; // 1
+ * await store.close();
  * ```
  * @module
  */
-import type { Clock } from "../clock.ts";
-import { systemClock } from "../clock.ts";
+import { type Clock, systemClock } from "../util/clock.ts";
 import type {
+  AppendOptions,
   InboxEntry,
   InboxHead,
-  InboxLimits,
   JoinResult,
   Mark,
   NewEntry,
-  PresenceEntry,
   Store,
+  StorePolicy,
 } from "./store.ts";
 
 interface Inbox {
@@ -28,29 +34,49 @@ interface Inbox {
   /** Index of the first live entry in `entries` (trimmed ones are dropped lazily). */
   start: number;
   lastSeq: number;
+  /** Generation: part of the epoch, new each time the inbox is created. */
+  gen: string;
   marks: Record<Mark, number>;
+  /** msgId → seq of idempotent appends still in the inbox. */
+  byMsgId?: Map<string, number>;
+}
+
+/** Options of {@linkcode MemoryStore}. */
+export interface MemoryStoreOptions {
+  policy: StorePolicy;
+  clock?: Clock;
+  /** True while the user has a live connection: its inbox is never dropped then. */
+  isActive?: (appId: number, userId: string) => boolean;
+  /** How often idle inboxes are looked for (ms); 0 disables the timer (tests call {@linkcode MemoryStore.prune}). */
+  pruneIntervalMs?: number;
 }
 
 const key = (appId: number, id: string) => `${appId}\u0000${id}`;
+/** Inboxes examined per prune step: bounded work per timer tick. */
+const PRUNE_BATCH = 1000;
 
 /** Process-local store; synchronous underneath, async at the interface. */
 export class MemoryStore implements Store {
   readonly kind = "memory";
+  readonly #policy: StorePolicy;
   readonly #clock: Clock;
+  readonly #isActive: (appId: number, userId: string) => boolean;
   readonly #epoch = crypto.randomUUID().slice(0, 8);
-  /** appId:userId → connId → entry */
-  readonly #presence = new Map<string, Map<string, PresenceEntry>>();
-  /** appId → userId → number of connections */
-  readonly #appUsers = new Map<number, Map<string, number>>();
   readonly #inboxes = new Map<string, Inbox>();
   readonly #claims = new Map<string, { value: string; expires: number }>();
   readonly #rooms = new Map<string, Set<string>>();
   readonly #userRooms = new Map<string, Set<string>>();
   #claimsSweptAt = 0;
+  #gens = 0;
+  #pruneCursor: Iterator<[string, Inbox]> | undefined;
+  readonly #timer: ReturnType<typeof setInterval> | undefined;
 
-  /** `clock` is used for ages and TTLs. */
-  constructor(clock: Clock = systemClock) {
-    this.#clock = clock;
+  constructor(options: MemoryStoreOptions) {
+    this.#policy = options.policy;
+    this.#clock = options.clock ?? systemClock;
+    this.#isActive = options.isActive ?? (() => false);
+    const every = options.pruneIntervalMs ?? 10_000;
+    if (every > 0) this.#timer = setInterval(() => this.prune(), every);
   }
 
   /** Inboxes held and the entries in them, for `/metrics` (aged-out entries not yet trimmed count). */
@@ -60,77 +86,30 @@ export class MemoryStore implements Store {
     return { inboxes: this.#inboxes.size, entries };
   }
 
-  addPresence(entry: PresenceEntry): Promise<void> {
-    const k = key(entry.appId, entry.userId);
-    let conns = this.#presence.get(k);
-    if (!conns) this.#presence.set(k, conns = new Map());
-    if (!conns.has(entry.connId)) {
-      let users = this.#appUsers.get(entry.appId);
-      if (!users) this.#appUsers.set(entry.appId, users = new Map());
-      users.set(entry.userId, (users.get(entry.userId) ?? 0) + 1);
-    }
-    conns.set(entry.connId, { ...entry });
-    return Promise.resolve();
+  append(appId: number, userId: string, entry: NewEntry, options: AppendOptions = {}): Promise<InboxEntry> {
+    return Promise.resolve(this.#append(appId, userId, entry, options.idempotent === true));
   }
 
-  removePresence(appId: number, userId: string, connId: string): Promise<void> {
-    const k = key(appId, userId);
-    const conns = this.#presence.get(k);
-    if (conns?.delete(connId)) {
-      if (conns.size === 0) this.#presence.delete(k);
-      const users = this.#appUsers.get(appId)!;
-      const n = users.get(userId)! - 1;
-      if (n === 0) users.delete(userId);
-      else users.set(userId, n);
-    }
-    return Promise.resolve();
+  appendMany(
+    appId: number,
+    userIds: string[],
+    entry: NewEntry,
+    options: AppendOptions = {},
+  ): Promise<number[]> {
+    const idempotent = options.idempotent === true;
+    return Promise.resolve(userIds.map((u) => this.#append(appId, u, entry, idempotent).seq));
   }
 
-  refreshPresence(_nodeId: string, entries: PresenceEntry[]): Promise<void> {
-    for (const e of entries) {
-      const held = this.#presence.get(key(e.appId, e.userId))?.get(e.connId);
-      if (held) held.heartbeatAt = e.heartbeatAt;
-    }
-    return Promise.resolve();
-  }
-
-  presence(appId: number, userId: string, windowMs: number): Promise<PresenceEntry[]> {
-    const conns = this.#presence.get(key(appId, userId));
-    const since = this.#clock.now() - windowMs;
-    return Promise.resolve(conns ? [...conns.values()].filter((c) => c.heartbeatAt >= since) : []);
-  }
-
-  async onlineUsers(appId: number, windowMs: number): Promise<string[]> {
-    const users = this.#appUsers.get(appId);
-    if (!users) return [];
-    const out: string[] = [];
-    for (const userId of users.keys()) {
-      if ((await this.presence(appId, userId, windowMs)).length > 0) out.push(userId);
-    }
-    return out;
-  }
-
-  async userApps(userId: string, windowMs: number): Promise<number[]> {
-    const out: number[] = [];
-    for (const [appId, users] of this.#appUsers) {
-      if (users.has(userId) && (await this.presence(appId, userId, windowMs)).length > 0) out.push(appId);
-    }
-    return out;
-  }
-
-  append(appId: number, userId: string, entry: NewEntry, limits: InboxLimits): Promise<InboxEntry> {
-    return Promise.resolve(this.#append(appId, userId, entry, limits));
-  }
-
-  appendMany(appId: number, userIds: string[], entry: NewEntry, limits: InboxLimits): Promise<number[]> {
-    return Promise.resolve(userIds.map((u) => this.#append(appId, u, entry, limits).seq));
-  }
-
-  #append(appId: number, userId: string, entry: NewEntry, limits: InboxLimits): InboxEntry {
+  #append(appId: number, userId: string, entry: NewEntry, idempotent: boolean): InboxEntry {
     const inbox = this.#inbox(appId, userId, true)!;
+    if (idempotent) {
+      const seq = inbox.byMsgId?.get(entry.msgId);
+      if (seq !== undefined) return { ...entry, seq };
+    }
     const stored: InboxEntry = { ...entry, seq: ++inbox.lastSeq };
     inbox.entries.push(stored);
-    this.#trim(inbox, limits.maxEntries, limits.maxAgeMs);
+    if (idempotent) (inbox.byMsgId ??= new Map()).set(entry.msgId, stored.seq);
+    this.#trim(inbox, this.#policy.maxEntries);
     return stored;
   }
 
@@ -138,63 +117,65 @@ export class MemoryStore implements Store {
     const k = key(appId, userId);
     let inbox = this.#inboxes.get(k);
     if (!inbox && create) {
-      this.#inboxes.set(k, inbox = { entries: [], start: 0, lastSeq: 0, marks: { ack: 0, read: 0 } });
+      inbox = {
+        entries: [],
+        start: 0,
+        lastSeq: 0,
+        gen: (++this.#gens).toString(36),
+        marks: { ack: 0, read: 0, delivered: 0 },
+      };
+      this.#inboxes.set(k, inbox);
     }
     return inbox;
   }
 
-  #trim(inbox: Inbox, maxEntries: number, maxAgeMs: number): void {
-    const oldest = this.#clock.now() - maxAgeMs;
+  /** Drop entries over `maxEntries` or older than the policy's age. */
+  #trim(inbox: Inbox, maxEntries: number): void {
+    const oldest = this.#clock.now() - this.#policy.maxAgeMs;
     const { entries } = inbox;
-    while (entries.length - inbox.start > maxEntries || entries[inbox.start]?.time < oldest) inbox.start++;
+    while (entries.length - inbox.start > maxEntries || entries[inbox.start]?.time < oldest) {
+      inbox.byMsgId?.delete(entries[inbox.start].msgId);
+      inbox.start++;
+    }
     if (inbox.start > 64 && inbox.start * 2 > entries.length) {
       entries.splice(0, inbox.start);
       inbox.start = 0;
     }
   }
 
-  range(
-    appId: number,
-    userId: string,
-    afterSeq: number,
-    limit: number,
-    maxAgeMs: number,
-  ): Promise<InboxEntry[]> {
+  /** The live entries of an inbox after trimming by age, and its first seq. */
+  #live(appId: number, userId: string): { inbox: Inbox; firstSeq: number } | undefined {
     const inbox = this.#inbox(appId, userId, false);
-    if (!inbox) return Promise.resolve([]);
-    this.#trim(inbox, Infinity, maxAgeMs);
-    const live = inbox.entries.length - inbox.start;
-    const firstSeq = inbox.lastSeq - live + 1;
-    const from = inbox.start + Math.max(0, afterSeq + 1 - firstSeq);
-    return Promise.resolve(inbox.entries.slice(from, from + limit));
+    if (!inbox) return undefined;
+    this.#trim(inbox, Infinity);
+    return { inbox, firstSeq: inbox.lastSeq - (inbox.entries.length - inbox.start) + 1 };
   }
 
-  rangeBefore(
-    appId: number,
-    userId: string,
-    beforeSeq: number,
-    limit: number,
-    maxAgeMs: number,
-  ): Promise<InboxEntry[]> {
-    const inbox = this.#inbox(appId, userId, false);
-    if (!inbox) return Promise.resolve([]);
-    this.#trim(inbox, Infinity, maxAgeMs);
-    const live = inbox.entries.length - inbox.start;
-    const firstSeq = inbox.lastSeq - live + 1;
-    const end = inbox.start + Math.min(live, Math.max(0, beforeSeq - firstSeq));
+  range(appId: number, userId: string, afterSeq: number, limit: number): Promise<InboxEntry[]> {
+    const live = this.#live(appId, userId);
+    if (!live || limit <= 0) return Promise.resolve([]);
+    const from = live.inbox.start + Math.max(0, afterSeq + 1 - live.firstSeq);
+    return Promise.resolve(live.inbox.entries.slice(from, from + limit));
+  }
+
+  rangeBefore(appId: number, userId: string, beforeSeq: number, limit: number): Promise<InboxEntry[]> {
+    const live = this.#live(appId, userId);
+    if (!live || limit <= 0) return Promise.resolve([]);
+    const { inbox, firstSeq } = live;
+    const count = inbox.entries.length - inbox.start;
+    const end = inbox.start + Math.min(count, Math.max(0, beforeSeq - firstSeq));
     const from = Math.max(inbox.start, end - limit);
     return Promise.resolve(inbox.entries.slice(from, end).reverse());
   }
 
-  head(appId: number, userId: string, maxAgeMs: number): Promise<InboxHead> {
-    const inbox = this.#inbox(appId, userId, false);
-    if (!inbox) return Promise.resolve({ firstSeq: 1, lastSeq: 0, epoch: this.#epoch });
-    this.#trim(inbox, Infinity, maxAgeMs);
-    const live = inbox.entries.length - inbox.start;
+  head(appId: number, userId: string): Promise<InboxHead> {
+    // The first look at an inbox creates it, so its epoch holds from the first login on.
+    this.#inbox(appId, userId, true);
+    const live = this.#live(appId, userId)!;
     return Promise.resolve({
-      firstSeq: inbox.lastSeq - live + 1,
-      lastSeq: inbox.lastSeq,
-      epoch: this.#epoch,
+      firstSeq: live.firstSeq,
+      lastSeq: live.inbox.lastSeq,
+      epoch: `${this.#epoch}.${live.inbox.gen}`,
     });
   }
 
@@ -204,9 +185,10 @@ export class MemoryStore implements Store {
     mark: Mark,
     seq: number,
   ): Promise<{ previous: number; current: number }> {
-    const inbox = this.#inbox(appId, userId, true)!;
+    const inbox = this.#inbox(appId, userId, false);
+    if (!inbox) return Promise.resolve({ previous: 0, current: 0 });
     const previous = inbox.marks[mark];
-    inbox.marks[mark] = Math.max(previous, Math.min(seq, inbox.lastSeq));
+    inbox.marks[mark] = Math.max(previous, Math.min(Math.floor(seq), inbox.lastSeq));
     return Promise.resolve({ previous, current: inbox.marks[mark] });
   }
 
@@ -214,27 +196,17 @@ export class MemoryStore implements Store {
     return Promise.resolve(this.#inbox(appId, userId, false)?.marks[mark] ?? 0);
   }
 
-  claim(k: string, value: string, ttlMs: number): Promise<string | null> {
+  claim(k: string, value: string): Promise<string | null> {
     const now = this.#clock.now();
     this.#sweepClaims(now);
     const held = this.#claims.get(k);
     if (held && held.expires > now) return Promise.resolve(held.value);
-    this.#claims.set(k, { value, expires: now + ttlMs });
+    this.#claims.delete(k);
+    this.#claims.set(k, { value, expires: now + this.#policy.dedupTtlMs });
     return Promise.resolve(null);
   }
 
-  putClaim(k: string, value: string, ttlMs: number): Promise<void> {
-    this.#claims.delete(k);
-    this.#claims.set(k, { value, expires: this.#clock.now() + ttlMs });
-    return Promise.resolve();
-  }
-
-  dropClaim(k: string): Promise<void> {
-    this.#claims.delete(k);
-    return Promise.resolve();
-  }
-
-  /** Drops expired claims at most once a second; Map order is insertion order ≈ expiry order. */
+  /** Drops expired claims at most once a second; Map order is insertion order = expiry order. */
   #sweepClaims(now: number): void {
     if (now - this.#claimsSweptAt < 1000) return;
     this.#claimsSweptAt = now;
@@ -244,20 +216,14 @@ export class MemoryStore implements Store {
     }
   }
 
-  joinRoom(
-    appId: number,
-    room: string,
-    userId: string,
-    maxRooms: number,
-    maxMembers: number,
-  ): Promise<JoinResult> {
+  joinRoom(appId: number, room: string, userId: string): Promise<JoinResult> {
     const rk = key(appId, room);
     const uk = key(appId, userId);
     const members = this.#rooms.get(rk);
     if (members?.has(userId)) return Promise.resolve("already");
     const rooms = this.#userRooms.get(uk);
-    if ((rooms?.size ?? 0) >= maxRooms) return Promise.resolve("tooManyRooms");
-    if ((members?.size ?? 0) >= maxMembers) return Promise.resolve("roomFull");
+    if ((rooms?.size ?? 0) >= this.#policy.maxRoomsPerUser) return Promise.resolve("tooManyRooms");
+    if ((members?.size ?? 0) >= this.#policy.maxRoomMembers) return Promise.resolve("roomFull");
     (members ?? this.#rooms.set(rk, new Set()).get(rk)!).add(userId);
     (rooms ?? this.#userRooms.set(uk, new Set()).get(uk)!).add(room);
     return Promise.resolve("joined");
@@ -279,11 +245,34 @@ export class MemoryStore implements Store {
     return Promise.resolve([...(this.#rooms.get(key(appId, room)) ?? [])]);
   }
 
-  userRooms(appId: number, userId: string): Promise<string[]> {
-    return Promise.resolve([...(this.#userRooms.get(key(appId, userId)) ?? [])]);
+  /**
+   * One bounded step of retention: look at up to {@linkcode PRUNE_BATCH} inboxes (continuing where the
+   * last step stopped) and drop those with no entry younger than `maxAgeMs` whose user is not
+   * connected. Returns how many were dropped.
+   */
+  prune(): number {
+    const oldest = this.#clock.now() - this.#policy.maxAgeMs;
+    let dropped = 0;
+    for (let i = 0; i < PRUNE_BATCH; i++) {
+      this.#pruneCursor ??= this.#inboxes.entries();
+      const next = this.#pruneCursor.next();
+      if (next.done) {
+        this.#pruneCursor = undefined;
+        break;
+      }
+      const [k, inbox] = next.value;
+      const newest = inbox.entries[inbox.entries.length - 1];
+      if (newest && newest.time >= oldest) continue;
+      const sep = k.indexOf("\u0000");
+      if (this.#isActive(Number(k.slice(0, sep)), k.slice(sep + 1))) continue;
+      this.#inboxes.delete(k);
+      dropped++;
+    }
+    return dropped;
   }
 
   close(): Promise<void> {
+    clearInterval(this.#timer);
     return Promise.resolve();
   }
 }

@@ -1,32 +1,31 @@
 /**
- * The store interface: presence, inboxes with sequence numbers, de-dup keys and rooms.
- * Handlers depend only on this; `memory.ts` (embedded) and `redis.ts` (cluster) implement it,
- * and `tests/contract/store_suite.ts` is the contract both must pass.
+ * The store interface: durable data of a deployment — inboxes with sequence numbers, per-user marks,
+ * idempotency claims and rooms. Presence is live state and lives elsewhere (session/presence.ts).
+ *
+ * Engines: `memory.ts` (tests, explicitly ephemeral), `sqlite/` (the embedded default, durable) and
+ * `redis/` (cluster). `tests/contract/store_suite.ts` is the contract every engine passes.
+ *
+ * Retention and limits are policy given at construction ({@linkcode StorePolicy}), not passed by callers.
+ * Every failure of the engine itself is a `StorageError` (protocol/errors.ts); callers map it to 1024.
+ *
+ * @example
+ * ```ts
+ * const store: Store = new MemoryStore({ policy: storePolicy(config) });
+ * const entry = await store.append(101, "bob", fields);
+ * entry.seq; // 1
+ * ```
  * @module
  */
+import type { EntryFields } from "../protocol/pushes.ts";
 
 /** One message as kept in a user's inbox (and pushed to the user's connections). */
-export interface InboxEntry {
-  /** Position in this user's inbox: 1, 2, 3 … per (appId, userId), never reused. */
+export interface InboxEntry extends EntryFields {
+  /** Position in this user's inbox: 1, 2, 3 … per (appId, userId), never reused within an epoch. */
   seq: number;
-  /** Server id of the message (the same in every recipient's inbox). */
-  msgId: string;
-  /** Sender userId ("" or a system name for backend sends). */
-  from: string;
-  /** Recipient userId for direct messages, the room for room messages, "" for app broadcasts. */
-  to: string;
-  /** "" for direct and app messages, the room name for room messages. */
-  target: string;
-  /** Message type chosen by the sender ("text" by default). */
-  type: string;
-  /** Body. */
-  msg: string;
-  /** Server time of acceptance (ms since epoch). */
-  time: number;
 }
 
 /** Fields of an entry before the store assigns `seq`. */
-export type NewEntry = Omit<InboxEntry, "seq">;
+export type NewEntry = EntryFields;
 
 /** Position of a user's inbox. */
 export interface InboxHead {
@@ -34,80 +33,65 @@ export interface InboxHead {
   firstSeq: number;
   /** Newest seq assigned (0 when nothing was ever appended). */
   lastSeq: number;
-  /** Changes when the inbox sequence restarts (memory store restarted, Redis data lost). */
+  /**
+   * Changes whenever this inbox's sequence restarts (the memory store restarted, Redis lost or rolled
+   * back its data, an expired inbox was dropped and created again): a client holding another epoch
+   * must resync from 0.
+   */
   epoch: string;
 }
 
-/** One logged-in connection as seen by presence. */
-export interface PresenceEntry {
-  appId: number;
-  userId: string;
-  connId: string;
-  nodeId: string;
-  /** Login time (ms). */
-  since: number;
-  /** Last heartbeat (ms); refreshed in batches by the owning node. */
-  heartbeatAt: number;
-  deviceId?: string;
-  platform?: string;
-}
-
-/** Bounds applied by inbox writes. */
-export interface InboxLimits {
-  maxEntries: number;
-  /** Maximum age in ms. */
-  maxAgeMs: number;
-}
-
-/** Per-user inbox marks. */
-export type Mark = "ack" | "read";
+/**
+ * Per-user inbox marks: `ack` (the client confirmed delivery), `read` (read up to), `delivered` (the
+ * highest seq written to at least one of the user's connections; PROTOCOL.md C.1).
+ */
+export type Mark = "ack" | "read" | "delivered";
 
 /** Outcome of a room join. */
 export type JoinResult = "joined" | "already" | "tooManyRooms" | "roomFull";
 
-/** Persistence and presence for one deployment (a single node or a cluster). */
+/** Options of an append. */
+export interface AppendOptions {
+  /**
+   * Append at most once per (inbox, msgId) within the de-dup TTL: a repeated append of the same msgId
+   * answers the seq it got the first time. Used by sends that carry an idempotency key, so that a retry
+   * after a partial failure completes the send instead of duplicating it.
+   */
+  idempotent?: boolean;
+}
+
+/** Retention and limits every engine applies; fixed at construction. */
+export interface StorePolicy {
+  /** Entries kept per inbox; older ones are dropped on append. */
+  maxEntries: number;
+  /** Entries older than this (ms) are dropped and never returned; idle inboxes expire with them. */
+  maxAgeMs: number;
+  /** How long idempotency claims and idempotent appends are remembered (ms). */
+  dedupTtlMs: number;
+  /** Rooms one user may be in. */
+  maxRoomsPerUser: number;
+  /** Members of one room. */
+  maxRoomMembers: number;
+}
+
+/** Durable data of one deployment (a single node or a cluster). */
 export interface Store {
-  /** "memory" or "redis". */
+  /** "memory", "sqlite" or "redis". */
   readonly kind: string;
 
-  /** Record a logged-in connection. */
-  addPresence(entry: PresenceEntry): Promise<void>;
-  /** Forget one connection of a user. */
-  removePresence(appId: number, userId: string, connId: string): Promise<void>;
-  /** Refresh heartbeat times (and TTLs) of every connection a node holds, in one batch. */
-  refreshPresence(nodeId: string, entries: PresenceEntry[]): Promise<void>;
-  /** Connections of a user that heartbeated within `windowMs`. */
-  presence(appId: number, userId: string, windowMs: number): Promise<PresenceEntry[]>;
-  /** Unique userIds of an app with a connection that heartbeated within `windowMs`. */
-  onlineUsers(appId: number, windowMs: number): Promise<string[]>;
-  /** Apps in which the user is online within `windowMs`. */
-  userApps(userId: string, windowMs: number): Promise<number[]>;
-
-  /** Append to a user's inbox, assigning the next seq; trims to `limits`. */
-  append(appId: number, userId: string, entry: NewEntry, limits: InboxLimits): Promise<InboxEntry>;
+  /** Append to a user's inbox, assigning the next seq; trims to the policy. */
+  append(appId: number, userId: string, entry: NewEntry, options?: AppendOptions): Promise<InboxEntry>;
   /** Append the same entry to many inboxes; resolves to each user's seq, in the order given. */
-  appendMany(appId: number, userIds: string[], entry: NewEntry, limits: InboxLimits): Promise<number[]>;
+  appendMany(appId: number, userIds: string[], entry: NewEntry, options?: AppendOptions): Promise<number[]>;
   /** Up to `limit` entries with seq > `afterSeq`, oldest first (expired entries excluded). */
-  range(
-    appId: number,
-    userId: string,
-    afterSeq: number,
-    limit: number,
-    maxAgeMs: number,
-  ): Promise<InboxEntry[]>;
+  range(appId: number, userId: string, afterSeq: number, limit: number): Promise<InboxEntry[]>;
   /** Up to `limit` entries with seq < `beforeSeq`, newest first. */
-  rangeBefore(
-    appId: number,
-    userId: string,
-    beforeSeq: number,
-    limit: number,
-    maxAgeMs: number,
-  ): Promise<InboxEntry[]>;
+  rangeBefore(appId: number, userId: string, beforeSeq: number, limit: number): Promise<InboxEntry[]>;
   /** Current inbox position. */
-  head(appId: number, userId: string, maxAgeMs: number): Promise<InboxHead>;
+  head(appId: number, userId: string): Promise<InboxHead>;
   /**
-   * Move a per-user mark ("ack": delivered, "read": read) forward to `seq` (never back, never
-   * past the inbox head); resolves to the previous and the stored value.
+   * Move a per-user mark forward to `seq` (never back, never past the inbox head); resolves to the
+   * previous and the stored value.
    */
   advanceMark(
     appId: number,
@@ -118,28 +102,34 @@ export interface Store {
   /** Current value of a mark (0 if never set). */
   mark(appId: number, userId: string, mark: Mark): Promise<number>;
 
-  /** Set `key` to `value` unless present; resolves to null when claimed, else the existing value. */
-  claim(key: string, value: string, ttlMs: number): Promise<string | null>;
-  /** Overwrite a claimed key (e.g. with the final result of a send). */
-  putClaim(key: string, value: string, ttlMs: number): Promise<void>;
-  /** Release a claim (the claimed operation failed and may be retried). */
-  dropClaim(key: string): Promise<void>;
+  /**
+   * Record `value` under `key` for the de-dup TTL unless the key is already held; resolves to null when
+   * this call claimed it, else to the value held.
+   */
+  claim(key: string, value: string): Promise<string | null>;
 
-  /** Add a user to a room, enforcing both limits. */
-  joinRoom(
-    appId: number,
-    room: string,
-    userId: string,
-    maxRooms: number,
-    maxMembers: number,
-  ): Promise<JoinResult>;
+  /** Add a user to a room, enforcing the policy's limits. */
+  joinRoom(appId: number, room: string, userId: string): Promise<JoinResult>;
   /** Remove a user from a room; false if not a member. */
   leaveRoom(appId: number, room: string, userId: string): Promise<boolean>;
   /** Members of a room (empty for unknown rooms). */
   roomMembers(appId: number, room: string): Promise<string[]>;
-  /** Rooms a user is in. */
-  userRooms(appId: number, userId: string): Promise<string[]>;
 
   /** Release connections and timers. */
   close(): Promise<void>;
+}
+
+/** The store policy from the configuration sections it comes from. */
+export function storePolicy(config: {
+  inbox: { maxEntries: number; maxAge: number };
+  im: { msgIdDedupTtl: number };
+  limits: { maxRoomsPerUser: number; maxRoomMembers: number };
+}): StorePolicy {
+  return {
+    maxEntries: config.inbox.maxEntries,
+    maxAgeMs: config.inbox.maxAge * 1000,
+    dedupTtlMs: config.im.msgIdDedupTtl * 1000,
+    maxRoomsPerUser: config.limits.maxRoomsPerUser,
+    maxRoomMembers: config.limits.maxRoomMembers,
+  };
 }

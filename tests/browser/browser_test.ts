@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import { SignJWT } from "jose";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { sendDirect } from "../../src/messaging.ts";
 import { type RunningServer, startServer } from "../../src/server.ts";
 import { TestClient, testConfig } from "../support/helpers.ts";
 
@@ -122,7 +121,7 @@ Deno.test({
   name: "browser: two users chat 1:1 and in rooms, XSS-safe, resume after drop and restart, jwt login",
   ignore: !haveChromium && !required,
   async fn(t) {
-    let server: RunningServer | undefined = await startServer(testConfig(), { quiet: true });
+    let server: RunningServer | undefined = await startServer(testConfig());
     const { httpPort, wsPort } = server;
     const base = `http://127.0.0.1:${httpPort}`;
     const pageErrors: string[] = [];
@@ -207,7 +206,7 @@ Deno.test({
       await t.step("socket drop: messages sent meanwhile shown once, in order", async () => {
         const before = alice.sockets();
         const shown = await texts(a);
-        for (const c of server!.ctx.manager.clients.values()) {
+        for (const c of server!.hub.connections()) {
           if (c.identity?.userId === "alice") c.close(4001, "test drop");
         }
         for (let i = 1; i <= 3; i++) {
@@ -230,10 +229,19 @@ Deno.test({
         await server!.shutdown();
         server = undefined;
         await a.waitForSelector('#conn-state:not([data-state="online"])');
-        server = await startServer(testConfig({ app: { httpPort, webSocketPort: wsPort } }), { quiet: true });
+        server = await startServer(testConfig({ app: { httpPort, webSocketPort: wsPort } }));
         // In the same turn, before any socket is accepted: alice is certainly not connected yet.
         for (let i = 1; i <= 2; i++) {
-          await sendDirect(server.ctx, { appId: 101, from: "bob", to: "alice", msg: `restart ${i}` });
+          const fields = {
+            msgId: `restart-${i}-${Date.now()}`,
+            from: "bob",
+            to: "alice",
+            target: "",
+            type: "text",
+          };
+          const message = { ...fields, msg: `restart ${i}`, time: Date.now() };
+          await server.store.append(101, "alice", message);
+          await server.store.append(101, "bob", message);
         }
         await reconnected(alice, beforeA);
         await reconnected(bob, beforeB);
@@ -242,7 +250,7 @@ Deno.test({
         await waitForText(a, "after restart");
         assert.deepEqual(await texts(a), [...shown, "restart 1", "restart 2", "after restart"]);
         // Room membership was lost with the store; the pages rejoined it on login.
-        const members = await server.ctx.store.roomMembers(101, "lobby");
+        const members = await server.store.roomMembers(101, "lobby");
         assert.deepEqual([...members].sort(), ["alice", "bob"]);
       });
 
@@ -262,7 +270,7 @@ Deno.test({
         assert.deepEqual(await texts(first.page), ["while you were out", "second"]);
         // The first page acked them: a second new browser lists them but not as unread.
         const deadline = Date.now() + WAIT.timeout;
-        while (await server!.ctx.store.mark(101, "carol", "ack") < 2 && Date.now() < deadline) {
+        while (await server!.store.mark(101, "carol", "ack") < 2 && Date.now() < deadline) {
           await first.page.waitForTimeout(50);
         }
         const second = await openAs(await browser.newContext(), base, "carol", pageErrors);
@@ -311,7 +319,7 @@ Deno.test({
 async function jwtPages(browser: Browser, pageErrors: string[]): Promise<void> {
   const secret = "browser-test-secret-0123456789abcdef";
   const config = testConfig({ auth: { mode: "jwt", secret } });
-  const server = await startServer(config, { quiet: true });
+  const server = await startServer(config);
   const base = `http://127.0.0.1:${server.httpPort}`;
   const contexts = [await browser.newContext(), await browser.newContext()];
   try {

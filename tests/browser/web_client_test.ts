@@ -115,7 +115,7 @@ Deno.test("client.js: reconnects after a server-side drop and gets what was sent
     const msgs = collect(alice, "msg");
     const closes = collect(alice, "closed");
     await alice.connect();
-    for (const c of server.ctx.manager.clients.values()) {
+    for (const c of server.hub.connections()) {
       if (c.identity?.userId === "alice") c.close(4003, "rate limited; retry in 120 ms");
     }
     await closes.until(1);
@@ -126,7 +126,7 @@ Deno.test("client.js: reconnects after a server-side drop and gets what was sent
     await msgs.until(3);
     assert.deepEqual(msgs.got.map((m) => m.msg), ["a", "b", "c"]);
     // A send issued while offline is retried after the reconnect with the same clientMsgId.
-    for (const c of server.ctx.manager.clients.values()) {
+    for (const c of server.hub.connections()) {
       if (c.identity?.userId === "alice") c.close(4001, "heartbeat timeout");
     }
     await closes.until(2);
@@ -176,7 +176,7 @@ Deno.test("client.js: heartbeats on the interval from the login reply", async ()
     const im = client(server, "alice", new MemoryStorage());
     const login = await im.connect();
     assert.equal(login.heartbeatInterval, 1);
-    const frames = server.ctx.counters.frames;
+    const frames = server.counters.frames;
     const deadline = Date.now() + 10_000;
     while (frames.get({ cmd: "heartbeat" }) < 2 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
@@ -229,10 +229,10 @@ Deno.test("client.js: fullResume shows the inbox on a new device; acks tell the 
     await msgs.until(3);
     assert.deepEqual(msgs.got.map((m) => m.msg), ["m2", "m3", "m4"]);
     const deadline = Date.now() + 10_000;
-    while (await server.ctx.store.mark(101, "alice", "ack") < 4 && Date.now() < deadline) {
+    while (await server.store.mark(101, "alice", "ack") < 4 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
     }
-    assert.equal(await server.ctx.store.mark(101, "alice", "ack"), 4);
+    assert.equal(await server.store.mark(101, "alice", "ack"), 4);
     const laptop = client(server, "alice", new MemoryStorage(), { fullResume: true });
     const again = collect(laptop, "msg");
     assert.equal((await laptop.connect()).ackedSeq, 4);
@@ -250,7 +250,7 @@ Deno.test("client.js: the browser's online event cuts the backoff short", async 
     const logins = collect(im, "login");
     const closes = collect(im, "closed");
     await im.connect();
-    for (const c of server.ctx.manager.clients.values()) c.close(4001, "heartbeat timeout");
+    for (const c of server.hub.connections()) c.close(4001, "heartbeat timeout");
     await closes.until(1);
     assert.equal(im.state, "reconnecting"); // and would wait 30–60 s
     globalThis.dispatchEvent(new Event("online"));

@@ -1,17 +1,57 @@
 /**
- * The shared store contract ({@linkcode storeSuite}) run against {@linkcode MemoryStore}.
+ * The shared store contract ({@linkcode storeSuite}) run against {@linkcode MemoryStore}, plus its
+ * retention of idle inboxes (never while the user is connected).
  * @module
  */
-import { FakeClock } from "../../src/clock.ts";
+import assert from "node:assert/strict";
+import { FakeClock } from "../../src/util/clock.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
-import { storeSuite } from "./store_suite.ts";
+import { storeSuite, SUITE_POLICY } from "./store_suite.ts";
 
-storeSuite("memory store", () => {
+storeSuite("memory store", (policy) => {
   const clock = new FakeClock(1_700_000_000_000);
-  return Promise.resolve({ store: new MemoryStore(clock), clock, cleanup: () => Promise.resolve() });
+  const store = new MemoryStore({ policy, clock, pruneIntervalMs: 0 });
+  return Promise.resolve({
+    store,
+    clock,
+    expireIdle: () => void store.prune(),
+    cleanup: () => store.close(),
+  });
 });
 
-storeSuite(
-  "memory store (real clock)",
-  () => Promise.resolve({ store: new MemoryStore(), cleanup: () => Promise.resolve() }),
-);
+storeSuite("memory store (real clock)", (policy) => {
+  const store = new MemoryStore({ policy });
+  return Promise.resolve({ store, cleanup: () => store.close() });
+});
+
+Deno.test("memory store: 5,000 made-up recipients are freed after maxAge, except connected users", async () => {
+  const clock = new FakeClock(1_700_000_000_000);
+  const online = new Set(["u7"]);
+  const store = new MemoryStore({
+    policy: SUITE_POLICY,
+    clock,
+    pruneIntervalMs: 0,
+    isActive: (_app, user) => online.has(user),
+  });
+  try {
+    for (let i = 0; i < 5000; i++) {
+      await store.append(101, `u${i}`, {
+        msgId: `m${i}`,
+        from: "x",
+        to: `u${i}`,
+        target: "",
+        type: "t",
+        msg: "hi",
+        time: clock.now(),
+      });
+    }
+    assert.equal(store.inboxStats.inboxes, 5000);
+    clock.advance(SUITE_POLICY.maxAgeMs + 1);
+    // each prune step is bounded; a few steps cover everything
+    for (let i = 0; i < 10; i++) store.prune();
+    assert.equal(store.inboxStats.inboxes, 1);
+    assert.equal((await store.head(101, "u7")).lastSeq, 1, "a connected user's inbox keeps its seq");
+  } finally {
+    await store.close();
+  }
+});

@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { testConfig } from "../support/helpers.ts";
 import { startServer } from "../../src/server.ts";
-import { Code } from "../../src/protocol.ts";
+import { Code } from "../../src/protocol/codes.ts";
 import { encodeFrame, rawConnect, readUntilClosed, writeAll } from "./raw_ws.ts";
 import { Gen, USERS } from "./gen.ts";
 import { SignJWT } from "jose";
@@ -72,7 +72,6 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
       inbox: { maxEntries: 50 },
       ...(o.jwt ? { auth: { mode: "jwt" as const, secret: JWT_SECRET } } : {}),
     }),
-    { quiet: true },
   );
   const report: FuzzReport = {
     framesSent: 0,
@@ -102,7 +101,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     await Promise.all(workers);
     if (o.progressEvery) console.error("fuzz: workers done, final check");
     report.finalLoginOk = await finalCheck(server.wsPort, report, tokens);
-    const serverErrors = server.ctx.counters.errors.get({ code: "1004" });
+    const serverErrors = server.counters.errors.get({ code: "1004" });
     if (serverErrors > 0) {
       report.violations.push(`server answered 1004 (internal error) ${serverErrors} times`);
     }

@@ -20,7 +20,7 @@ export function clusterConfig(redis: RedisServer, nodeId: string, overrides: Con
 
 async function startNodes(redis: RedisServer, n: number): Promise<RunningServer[]> {
   const nodes: RunningServer[] = [];
-  for (let i = 1; i <= n; i++) nodes.push(await startServer(clusterConfig(redis, `n${i}`), { quiet: true }));
+  for (let i = 1; i <= n; i++) nodes.push(await startServer(clusterConfig(redis, `n${i}`)));
   return nodes;
 }
 
@@ -37,7 +37,7 @@ async function login(port: number, userId: string): Promise<TestClient> {
 
 const getJson = async (port: number, path: string) => (await fetch(`http://127.0.0.1:${port}${path}`)).json();
 const counter = (node: RunningServer, name: string) =>
-  node.ctx.metrics.counter(name, "", ["channel"]).get({ channel: "node" });
+  node.metrics.counter(name, "", ["channel"]).get({ channel: "node" });
 
 redisTest("cluster: cross-node 1:1, room delivery and presence across 3 nodes", async (redis) => {
   const nodes = await startNodes(redis, 3);
@@ -186,7 +186,7 @@ redisTest(
     try {
       assert.equal((await alice.request("sendMsg", { to: "bob", msg: "before" })).response.code, 200);
       const lastSeq = (await bob.push("msg")).response.data.seq;
-      const { epoch } = await nodes[0].ctx.store.head(101, "bob", 1e9);
+      const { epoch } = await nodes[0].store.head(101, "bob");
       await redis.restart(); // not persistent: every key is gone
       assert.equal((await within(bob.closed, 10_000))?.code, 1012);
       await bob.close();
@@ -209,8 +209,8 @@ redisTest(
     const laptop = await login(nodes[1].wsPort, "alice");
     const bob = await login(nodes[1].wsPort, "bob");
     const single = [
-      await startServer(clusterConfig(redis, "s1", { im: { multiDevice: "single" } }), { quiet: true }),
-      await startServer(clusterConfig(redis, "s2", { im: { multiDevice: "single" } }), { quiet: true }),
+      await startServer(clusterConfig(redis, "s1", { im: { multiDevice: "single" } })),
+      await startServer(clusterConfig(redis, "s2", { im: { multiDevice: "single" } })),
     ];
     const first = await TestClient.connect(single[0].wsPort);
     const second = await TestClient.connect(single[1].wsPort);

@@ -4,11 +4,10 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { FakeClock } from "../../src/clock.ts";
-import { drainServer } from "../../src/drain.ts";
-import { ImError } from "../../src/errors.ts";
-import { LoginShaper } from "../../src/login_shaping.ts";
-import { CloseCode, Code } from "../../src/protocol.ts";
+import { FakeClock } from "../../src/util/clock.ts";
+import { ReplyError } from "../../src/protocol/errors.ts";
+import { LoginShaper } from "../../src/ops/login_shaping.ts";
+import { CloseCode, Code } from "../../src/protocol/codes.ts";
 import { TestClient, withServer } from "../support/helpers.ts";
 import { exitCode, MAIN, quietEnv, spawnServer, START_FLAGS, stopServer } from "../support/node_process.ts";
 
@@ -33,7 +32,7 @@ Deno.test("drain: jittered reconnect pushes, close 1012 with the hint, readyz 50
     const stubborn = await stubbornSocket(server.wsPort);
     const draws = [0.1, 0.5, 0.9, 0.3];
     let d = 0;
-    const drained = drainServer(server, { windowMs: 5000, deadlineMs: 20_000, random: () => draws[d++ % 4] });
+    const drained = server.drain({ windowMs: 5000, deadlineMs: 20_000, random: () => draws[d++ % 4] });
 
     const hints: number[] = [];
     for (const client of clients) {
@@ -86,8 +85,8 @@ Deno.test("login shaping: retry hints spread wider as the backlog grows", () => 
       shaper.admit();
       assert.fail("should refuse");
     } catch (e) {
-      assert.ok(e instanceof ImError && e.code === Code.LoginRateLimited);
-      hints.push(e.options.retryMs!);
+      assert.ok(e instanceof ReplyError && e.code === Code.LoginRateLimited);
+      hints.push(e.retryMs!);
     }
   }
   assert.equal(shaper.refused, 50);

@@ -4,7 +4,7 @@
  * envelope shape, the seq echoed when the frame had one, and the code.
  */
 import assert from "node:assert/strict";
-import { Code } from "../../src/protocol.ts";
+import { Code } from "../../src/protocol/codes.ts";
 import { TestClient, withServer } from "../support/helpers.ts";
 
 const FRAMES = 10_000;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Code } from "../../src/protocol.ts";
+import { Code } from "../../src/protocol/codes.ts";
 import type { RunningServer } from "../../src/server.ts";
 import { TestClient, withServer } from "../support/helpers.ts";
 
@@ -159,7 +159,7 @@ Deno.test("http: /user/list counts unique users of the app", async () => {
     assert.equal((await call(server, "/user/list?appId=abc")).body.code, Code.ParameterIllegal);
     await closeAll(clients);
     // Once everyone left, the list is empty (presence is removed on close).
-    for (let i = 0; i < 100 && server.ctx.manager.loggedInCount > 0; i++) {
+    for (let i = 0; i < 100 && server.hub.loggedIn > 0; i++) {
       await new Promise((r) => setTimeout(r, 10));
     }
     assert.equal((await call(server, "/user/list?appId=101")).body.data.userCount, 0);

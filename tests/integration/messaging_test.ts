@@ -4,9 +4,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { FakeClock } from "../../src/clock.ts";
+import { StorageError } from "../../src/protocol/errors.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
-import { type Frame, TestClient, withServer } from "../support/helpers.ts";
+import { type Frame, TestClient, testPolicy, withServer } from "../support/helpers.ts";
 
 /** No rate limiting: these tests send faster than the default 50 frames/s. */
 const fast = { limits: { messagesPerSecond: 100_000, messageBurst: 100_000 } };
@@ -343,17 +343,16 @@ Deno.test("messaging: sendMessageAll goes into the inboxes of the users online t
   });
 });
 
-Deno.test("messaging: a retry while the first send hangs gets 1024 + retryMs; a dead send frees its key", async () => {
-  const clock = new FakeClock(Date.now());
-  const store = new MemoryStore(clock);
+Deno.test("messaging: a retry while the first send hangs completes it; both answer the same msgId and seq", async () => {
+  const store = new MemoryStore({ policy: testPolicy() });
   // Failure injection: the first append to "stuck" hangs until released (a send stalled midway).
   let release = () => {};
   let hangs = 1;
   const gate = new Promise<void>((r) => release = r);
   const append = store.append.bind(store);
-  store.append = async (appId, userId, entry, limits) => {
+  store.append = async (appId, userId, entry, options) => {
     if (userId === "stuck" && hangs-- > 0) await gate;
-    return append(appId, userId, entry, limits);
+    return append(appId, userId, entry, options);
   };
   await withServer(fast, async (server) => {
     const a1 = await online(server.wsPort, "alice");
@@ -361,15 +360,43 @@ Deno.test("messaging: a retry while the first send hangs gets 1024 + retryMs; a 
     const first = a1.request("sendMsg", { to: "stuck", msg: "x", clientMsgId: "k" }, 20_000);
     await new Promise((r) => setTimeout(r, 50));
     const retry = await a2.request("sendMsg", { to: "stuck", msg: "x", clientMsgId: "k" }, 20_000);
-    assert.equal(retry.response.code, 1024);
-    assert.ok(retry.response.data.retryMs > 0);
-    // the in-flight marker expires long before the 12 h de-dup TTL: a later retry sends itself
-    clock.advance(31_000);
-    const late = await a2.request("sendMsg", { to: "stuck", msg: "x", clientMsgId: "k" }, 20_000);
-    assert.equal(late.response.code, 200);
-    assert.equal(late.response.data.duplicate, undefined);
+    assert.equal(retry.response.code, 200, JSON.stringify(retry.response));
+    assert.equal(retry.response.data.duplicate, true);
     release();
-    assert.equal((await first).response.code, 200);
+    const done = await first;
+    assert.equal(done.response.code, 200);
+    assert.equal(done.response.data.msgId, retry.response.data.msgId);
+    assert.equal(done.response.data.seq, retry.response.data.seq);
+    const entries = await server.store.range(101, "stuck", 0, 10);
+    assert.equal(entries.length, 1, "stored once");
     await closeAll(a1, a2);
-  }, { clock, store });
+  }, { store });
+});
+
+Deno.test("messaging: a send that failed half-way answers 1024; its retry completes it without a duplicate", async () => {
+  const store = new MemoryStore({ policy: testPolicy() });
+  // Failure injection: the sender's copy fails once after the recipient's copy was stored (a Redis blip).
+  let failures = 1;
+  const append = store.append.bind(store);
+  store.append = (appId, userId, entry, options) => {
+    if (userId === "alice" && failures-- > 0) {
+      return Promise.reject(new StorageError("append", new Error("connection reset")));
+    }
+    return append(appId, userId, entry, options);
+  };
+  await withServer(fast, async (server) => {
+    const a = await online(server.wsPort, "alice");
+    const b = await online(server.wsPort, "bob");
+    const failed = await a.request("sendMsg", { to: "bob", msg: "once", clientMsgId: "c-1" });
+    assert.equal(failed.response.code, 1024);
+    assert.ok(failed.response.data.retryMs > 0);
+    const retry = await a.request("sendMsg", { to: "bob", msg: "once", clientMsgId: "c-1" });
+    assert.equal(retry.response.code, 200, JSON.stringify(retry.response));
+    assert.deepEqual((await server.store.range(101, "bob", 0, 10)).map((e) => e.msg), ["once"]);
+    assert.deepEqual((await server.store.range(101, "alice", 0, 10)).map((e) => e.msg), ["once"]);
+    // bob saw it once (the first attempt's live push); the retry's push is a duplicate seq
+    const pushes = await b.drain("msg", 150);
+    assert.deepEqual(pushes.map((f) => f.response.data.msg), ["once"]);
+    await closeAll(a, b);
+  }, { store });
 });

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { type RunningServer, startServer } from "../../src/server.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
-import { type Frame, TestClient, testConfig, withServer } from "../support/helpers.ts";
+import { type Frame, TestClient, testConfig, testPolicy, withServer } from "../support/helpers.ts";
 import { redisTest } from "../support/redis_helper.ts";
 
 const USERS = 20;
@@ -202,7 +202,7 @@ redisTest("property: the same on a 2-node Redis cluster, reconnecting to random 
           cluster: { enabled: true, nodeId, presenceTtl: 2 },
           redis: { addr: `127.0.0.1:${redis.port}` },
         });
-        nodes.push(await startServer(config, { quiet: true }));
+        nodes.push(await startServer(config));
       }
       await scenario(seed, nodes.map((n) => n.wsPort), nodes[0].httpPort);
     } finally {
@@ -213,11 +213,12 @@ redisTest("property: the same on a 2-node Redis cluster, reconnecting to random 
 
 /** Latency injection: every store call takes 0–3 ms, like a remote store, so more interleavings happen. */
 function slowStore(rand: () => number): MemoryStore {
-  const store = new MemoryStore();
+  const store = new MemoryStore({ policy: testPolicy() });
   return new Proxy(store, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target);
-      if (typeof value !== "function" || prop === "close") return value;
+      if (typeof value !== "function") return value;
+      if (prop === "close") return value.bind(target);
       return async (...args: unknown[]) => {
         await new Promise((r) => setTimeout(r, Math.floor(rand() * 4)));
         return value.apply(target, args);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { FakeClock } from "../../src/clock.ts";
-import { CloseCode, Code } from "../../src/protocol.ts";
+import { FakeClock } from "../../src/util/clock.ts";
+import { CloseCode, Code } from "../../src/protocol/codes.ts";
 import type { RunningServer } from "../../src/server.ts";
 import { TestClient, withServer } from "../support/helpers.ts";
 
@@ -142,7 +142,7 @@ Deno.test("session: a second login on the same connection is 1009, even when pip
       d.request("login", { userId: "dave", appId: 101 }),
     ]);
     assert.deepEqual(both.map((r) => r.response.code).sort((a, b) => a - b), [200, Code.OperationFailure]);
-    assert.equal(server.ctx.manager.loggedInCount, 2);
+    assert.equal(server.hub.loggedIn, 2);
     await Promise.all([c.close(), d.close()]);
   });
 });
@@ -157,7 +157,7 @@ Deno.test("session: heartbeat needs login; ping works before login and does not 
     const ping = await c.request("ping");
     assert.deepEqual(ping.response, { code: 200, codeMsg: "Success", data: "pong" });
     const { connId } = await c.login("alice");
-    const conn = server.ctx.manager.clients.get(connId)!;
+    const conn = server.hub.get(connId)!;
     const loginAt = conn.heartbeatAt;
     clock.advance(5000);
     assert.equal((await c.request("ping", { any: "thing" })).response.data, "pong");
@@ -214,7 +214,7 @@ Deno.test("session: enter goes to the others; exit only when the user's last con
     );
 
     await b1.close();
-    await waitUntil(() => server.ctx.manager.clients.size === 3, "b1 is unregistered");
+    await waitUntil(() => server.hub.size === 3, "b1 is unregistered");
     // Pushes and replies share one ordered socket: a wrong exit would arrive before this pong.
     await watcher.request("ping");
     assert.equal(watcher.frames.filter((f) => f.cmd === "exit").length, 0, "bob still has a device");
@@ -234,7 +234,7 @@ Deno.test("session: enterExitPushes: false sends none", async () => {
     await watcher.login("watcher");
     await b.login("bob");
     await b.close();
-    await waitUntil(() => server.ctx.manager.clients.size === 1, "bob is unregistered");
+    await waitUntil(() => server.hub.size === 1, "bob is unregistered");
     await watcher.request("ping");
     assert.deepEqual(watcher.frames.map((f) => f.cmd), []);
     await watcher.close();
@@ -250,7 +250,7 @@ Deno.test("session: multiDevice single kicks the older device with a push and cl
     assert.equal(kick.response.code, 200);
     assert.equal((await a1.closed).code, CloseCode.Kicked);
     assert.equal((await a2.request("heartbeat")).response.code, 200);
-    await waitUntil(() => server.ctx.manager.clients.size === 1, "a1 is unregistered");
+    await waitUntil(() => server.hub.size === 1, "a1 is unregistered");
     const online =
       await (await fetch(`http://127.0.0.1:${server.httpPort}/user/online?userId=alice&appId=101`))
         .json();

@@ -4,10 +4,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { Client } from "../../src/client.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
-import { replayInBackground, replayInbox } from "../../src/sync.ts";
-import { type Frame, TestClient, withServer } from "../support/helpers.ts";
+import { type Frame, TestClient, testPolicy, withServer } from "../support/helpers.ts";
 
 const fast = { limits: { messagesPerSecond: 100_000, messageBurst: 100_000 } };
 
@@ -208,42 +206,6 @@ Deno.test("sync: B disconnects mid-stream and resumes with lastSeq — no gap, n
   }
 });
 
-Deno.test("sync: a replay skips the connection's own in-flight send (it gets the reply, not a push)", async () => {
-  await withServer({}, async (server) => {
-    const { ctx } = server;
-    const sent: string[] = [];
-    const socket = { bufferedAmount: 0, readyState: 1, send: (t: string) => sent.push(t), close() {} };
-    const client = new Client("fake", socket, "127.0.0.1", Date.now(), 1 << 20);
-    client.identity = { userId: "bob", appId: 101, loginTime: Date.now() };
-    const limits = { maxEntries: 100, maxAgeMs: 3600_000 };
-    const entry = (msgId: string) => ({
-      msgId,
-      from: "bob",
-      to: "alice",
-      target: "",
-      type: "text",
-      msg: msgId,
-      time: Date.now(),
-    });
-    // bob's own send is appended to his inbox (seq 2) before its live delivery reaches this
-    // connection; a replay running meanwhile reads it from the store and must not push it
-    client.expectOwn("own-1");
-    for (const id of ["other-1", "own-1", "other-2"]) await ctx.store.append(101, "bob", entry(id), limits);
-    client.replaying = true;
-    const result = await replayInbox(ctx, client);
-    assert.equal(client.cursor, 3);
-    assert.equal(result.lost, 0);
-    const pushed = sent.map((t) => JSON.parse(t).response.data.msgId);
-    assert.deepEqual(pushed, ["other-1", "other-2"]);
-    assert.equal(client.ownSends.size, 0);
-    // the late live delivery of the own copy is then a no-op; a later entry is pushed as usual
-    assert.equal(client.deliver({ ...entry("own-1"), seq: 2 }, undefined), "duplicate");
-    const next = await ctx.store.append(101, "bob", entry("other-3"), limits);
-    assert.equal(client.deliver(next, "frame-4"), "sent");
-    assert.deepEqual(sent.slice(2), ["frame-4"]);
-  });
-});
-
 /** Failure injection: a memory store whose inbox reads take a while (like a remote store). */
 class SlowRangeStore extends MemoryStore {
   override async range(...args: Parameters<MemoryStore["range"]>) {
@@ -271,91 +233,5 @@ Deno.test("sync: logout and a new login during a running replay get the new user
     assert.deepEqual(got, [["carol", 1], ["carol", 2], ["carol", 3]]);
     await a.close();
     await c.close();
-  }, { store: new SlowRangeStore() });
-});
-
-Deno.test("sync: a gap found just as a replay finishes starts a new replay (no deaf connection)", async () => {
-  await withServer({}, async (server) => {
-    const { ctx } = server;
-    const sent: number[] = [];
-    const socket = {
-      bufferedAmount: 0,
-      readyState: 1,
-      send: (t: string) => sent.push(JSON.parse(t).response.data.seq),
-      close() {},
-    };
-    const client = new Client("fake2", socket, "127.0.0.1", Date.now(), 1 << 20);
-    client.identity = { userId: "dave", appId: 101, loginTime: Date.now() };
-    const limits = { maxEntries: 100, maxAgeMs: 3600_000 };
-    const entry = (msg: string) => ({
-      msgId: msg,
-      from: "x",
-      to: "dave",
-      target: "",
-      type: "text",
-      msg,
-      time: Date.now(),
-    });
-    await ctx.store.append(101, "dave", entry("1"), limits);
-    client.replaying = true;
-    const first = replayInbox(ctx, client);
-    // Runs after the replay's last store read has been handled but before its promise settles:
-    // two more entries land and the later one's live delivery arrives first (a gap).
-    queueMicrotask(() => {
-      void ctx.store.append(101, "dave", entry("2"), limits);
-      void ctx.store.append(101, "dave", entry("3"), limits);
-      const third = { ...entry("3"), seq: 3 };
-      if (client.deliver(third, JSON.stringify({ response: { data: { seq: 3 } } })) === "gap") {
-        replayInBackground(ctx, client);
-      }
-    });
-    await first;
-    await until(() => sent.length >= 3, 2000);
-    assert.deepEqual(sent, [1, 2, 3]);
-    assert.equal(client.replaying, false);
-  });
-});
-
-/** Failure injection: a store that lost every inbox entry after seq 1 (published live before the loss). */
-class ForgetfulStore extends MemoryStore {
-  override async range(...args: Parameters<MemoryStore["range"]>) {
-    return (await super.range(...args)).filter((e) => e.seq <= 1);
-  }
-}
-
-Deno.test("sync: a hole the store cannot fill becomes a 1016 gap after a few reads, not an endless loop", async () => {
-  await withServer({}, async (server) => {
-    const { ctx } = server;
-    const sent: string[] = [];
-    const socket = { bufferedAmount: 0, readyState: 1, send: (t: string) => sent.push(t), close() {} };
-    const client = new Client("fake", socket, "127.0.0.1", Date.now(), 1 << 20);
-    client.identity = { userId: "bob", appId: 101, loginTime: Date.now() };
-    const limits = { maxEntries: 100, maxAgeMs: 3600_000 };
-    const fields = {
-      msgId: "",
-      from: "alice",
-      to: "bob",
-      target: "",
-      type: "text",
-      msg: "m",
-      time: Date.now(),
-    };
-    const stored = [];
-    for (const id of ["m1", "m2", "m3"]) {
-      stored.push(await ctx.store.append(101, "bob", { ...fields, msgId: id }, limits));
-    }
-    client.cursor = 1;
-    // seq 3 arrives live past the hole at seq 2, which the store no longer returns
-    assert.equal(client.deliver(stored[2], "frame-3"), "gap");
-    const result = await replayInbox(ctx, client);
-    assert.deepEqual([result.lost, result.firstSeq, client.cursor, client.replaying], [1, 3, 3, false]);
-    const gap = JSON.parse(sent[0]);
-    assert.deepEqual([gap.cmd, gap.response.code, gap.response.data.lost, gap.response.data.firstSeq], [
-      "sync",
-      1016,
-      1,
-      3,
-    ]);
-    assert.deepEqual(sent.slice(1), ["frame-3"]);
-  }, { store: new ForgetfulStore() });
+  }, { store: new SlowRangeStore({ policy: testPolicy() }) });
 });

@@ -3,7 +3,7 @@
  * subprocess, with the start task's exact permissions (so a missing --allow-* shows up here).
  */
 import assert from "node:assert/strict";
-import { CloseCode } from "../../src/protocol.ts";
+import { CloseCode } from "../../src/protocol/codes.ts";
 import { TestClient } from "../support/helpers.ts";
 import { START_FLAGS } from "../support/node_process.ts";
 

@@ -3,8 +3,9 @@
  * that matches replies to requests and queues pushes.
  * @module
  */
-import { type Config, defaultConfig } from "../../src/config.ts";
+import { type Config, defaultConfig } from "../../src/config/load.ts";
 import { type RunningServer, type StartOptions, startServer } from "../../src/server.ts";
+import { type StorePolicy, storePolicy } from "../../src/store/store.ts";
 
 /** Deep partial of the config for overrides. */
 export type ConfigOverrides = { [S in keyof Config]?: Partial<Config[S]> };
@@ -24,13 +25,18 @@ export function testConfig(overrides: ConfigOverrides = {}): Config {
   return config;
 }
 
+/** The store policy of {@linkcode testConfig} (for stores a test builds itself). */
+export function testPolicy(overrides: ConfigOverrides = {}): StorePolicy {
+  return storePolicy(testConfig(overrides));
+}
+
 /** Start a server, run `fn`, always shut it down. */
 export async function withServer(
   overrides: ConfigOverrides,
   fn: (server: RunningServer) => Promise<void>,
   options: StartOptions = {},
 ): Promise<void> {
-  const server = await startServer(testConfig(overrides), { quiet: true, ...options });
+  const server = await startServer(testConfig(overrides), options);
   try {
     await fn(server);
   } finally {

@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { withServer } from "../support/helpers.ts";
 import { createApiAuthorizer, parseApiKeys } from "../../src/http/api_keys.ts";
-import { ImError } from "../../src/errors.ts";
-import { loadConfig } from "../../src/config.ts";
+import { ReplyError } from "../../src/protocol/errors.ts";
+import { loadConfig } from "../../src/config/load.ts";
 
 const codeOf = (fn: () => void): number | undefined => {
   try {
     fn();
     return undefined;
   } catch (e) {
-    return e instanceof ImError ? e.code : -1;
+    return e instanceof ReplyError ? e.code : -1;
   }
 };
 const req = (auth?: string) => new Request("http://x/", auth ? { headers: { authorization: auth } } : {});

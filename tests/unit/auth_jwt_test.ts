@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { TestClient, testConfig, withServer } from "../support/helpers.ts";
-import { JwtAuthenticator } from "../../src/auth_jwt.ts";
-import { ImError } from "../../src/errors.ts";
+import { JwtAuthenticator } from "../../src/auth/jwt.ts";
+import { ReplyError } from "../../src/protocol/errors.ts";
 
 const SECRET = "test-secret-of-enough-length-0123456789";
 const nowS = () => Math.floor(Date.now() / 1000);
@@ -91,7 +91,7 @@ Deno.test("jwt: RS256 PEM public key (inline and file) and ES256 JWKS file", asy
       // An ES256 token must not verify against the RSA key.
       await assert.rejects(
         auth.authenticate({ token: esToken }),
-        (e) => e instanceof ImError && e.code === 1003,
+        (e) => e instanceof ReplyError && e.code === 1003,
       );
     }
     const jwks = await JwtAuthenticator.create(
@@ -101,13 +101,16 @@ Deno.test("jwt: RS256 PEM public key (inline and file) and ES256 JWKS file", asy
     assert.deepEqual([who.userId, who.appId], ["bob", 102]);
     await assert.rejects(
       jwks.authenticate({ token: rsToken }),
-      (e) => e instanceof ImError && e.code === 1003,
+      (e) => e instanceof ReplyError && e.code === 1003,
     );
     // HS256 tokens must never be accepted by a public-key configuration (algorithm confusion).
     const hs = await new SignJWT({ app: 102 }).setProtectedHeader({ alg: "HS256" }).setSubject("bob")
       .setExpirationTime("5m").sign(new TextEncoder().encode(pem));
     const rsAuth = await JwtAuthenticator.create(testConfig({ auth: { mode: "jwt", publicKey: pem } }));
-    await assert.rejects(rsAuth.authenticate({ token: hs }), (e) => e instanceof ImError && e.code === 1003);
+    await assert.rejects(
+      rsAuth.authenticate({ token: hs }),
+      (e) => e instanceof ReplyError && e.code === 1003,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -275,7 +278,7 @@ Deno.test("jwt: hostile tokens are refused with 1003/1014, never another error",
       // A mutation may leave the signed parts intact (e.g. trailing junk jose ignores); then it must be alice.
       assert.equal(who.userId, "alice", `token ${JSON.stringify(token)} verified as ${who.userId}`);
     } catch (error) {
-      assert.ok(error instanceof ImError && [1003, 1014].includes(error.code), `${token}: ${error}`);
+      assert.ok(error instanceof ReplyError && [1003, 1014].includes(error.code), `${token}: ${error}`);
       refused++;
     }
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Batcher } from "../../src/cluster/batcher.ts";
+import { Batcher } from "../../src/store/redis/batcher.ts";
 
 Deno.test("batcher: results by position, batches grow while one is in flight, errors reach every caller", async () => {
   const calls: number[][] = [];

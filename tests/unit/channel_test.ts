@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Channel, ChannelClosedError } from "../../src/channel.ts";
+import { Channel, ChannelClosedError } from "../../src/session/channel.ts";
 
 /** Collect everything the channel yields until it ends. */
 async function collect<T>(ch: Channel<T>): Promise<T[]> {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { ConfigError, defaultConfig, envName, loadConfig } from "../../src/config.ts";
-import { SCHEMA } from "../../src/config_schema.ts";
+import { ConfigError, defaultConfig, envName, loadConfig } from "../../src/config/load.ts";
+import { SCHEMA } from "../../src/config/schema.ts";
 import { configPath } from "../../src/main.ts";
 
 /** Load `text` as if it were the file `app.yaml` and return the error message. */

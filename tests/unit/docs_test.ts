@@ -4,8 +4,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type FieldSpec, SCHEMA } from "../../src/config_schema.ts";
-import { envName } from "../../src/config.ts";
+import { type FieldSpec, SCHEMA } from "../../src/config/schema.ts";
+import { envName } from "../../src/config/load.ts";
 
 Deno.test("README: the config reference has every key with its env variable and default", async () => {
   const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));

@@ -1,23 +1,23 @@
 import assert from "node:assert/strict";
 import { TestClient, testConfig, withServer } from "../support/helpers.ts";
 import { encodeFrame, rawConnect, readUntilClosed, writeAll } from "../fuzz/raw_ws.ts";
-import { FakeClock } from "../../src/clock.ts";
-import { Client, type SocketLike } from "../../src/client.ts";
-import { Limits, MAX_REFUSING } from "../../src/limits.ts";
-
-const fakeSocket: SocketLike = { bufferedAmount: 0, readyState: 1, send() {}, close() {} };
+import { FakeClock } from "../../src/util/clock.ts";
+import { MAX_REFUSING } from "../../src/transport/admission.ts";
+import { RateLimiter } from "../../src/transport/rate_limit.ts";
 
 Deno.test("limits unit: token bucket refills at the configured rate; abuse after burst refusals", () => {
   const clock = new FakeClock(0);
-  const limits = new Limits(testConfig({ limits: { messagesPerSecond: 2, messageBurst: 3 } }), clock);
-  const c = new Client("c1", fakeSocket, "1.2.3.4", 0, 1 << 20);
-  for (let i = 0; i < 3; i++) assert.equal(limits.frame(c).ok, true, `burst frame ${i}`);
-  const refused = limits.frame(c);
+  const { messagesPerSecond, messageBurst } =
+    testConfig({ limits: { messagesPerSecond: 2, messageBurst: 3 } }).limits;
+  const limits = new RateLimiter(messagesPerSecond, messageBurst, clock);
+  const c = limits.bucket();
+  for (let i = 0; i < 3; i++) assert.equal(limits.take(c).ok, true, `burst frame ${i}`);
+  const refused = limits.take(c);
   assert.ok(!refused.ok && refused.retryMs === 500 && !refused.close);
   clock.advance(500);
-  assert.equal(limits.frame(c).ok, true, "one token after 500 ms at 2/s");
-  for (let i = 0; i < 3; i++) assert.equal((limits.frame(c) as { close: boolean }).close, false);
-  const fourth = limits.frame(c);
+  assert.equal(limits.take(c).ok, true, "one token after 500 ms at 2/s");
+  for (let i = 0; i < 3; i++) assert.equal((limits.take(c) as { close: boolean }).close, false);
+  const fourth = limits.take(c);
   assert.ok(!fourth.ok && fourth.close, "more than burst refusals in a row is abuse");
 });
 
@@ -44,7 +44,7 @@ Deno.test("limits: message rate → 1012 with retryMs, sustained abuse → close
     const closed = await c.closed;
     assert.equal(closed.code, 4003);
     assert.match(closed.reason, /retry in \d+ ms/);
-    assert.equal(server.ctx.counters.drops.get({ reason: "rate_limited" }), 4);
+    assert.equal(server.counters.drops.get({ reason: "rate_limited" }), 4);
   });
 });
 
@@ -60,7 +60,7 @@ Deno.test("limits: per-IP and global connection caps → 1013 and close 4005; cl
       assert.equal(closed.code, 4005);
       assert.match(closed.reason, /retry in \d+ ms/);
       const reason = "maxConnections" in cap ? "max_connections" : "max_connections_per_ip";
-      assert.equal(server.ctx.counters.drops.get({ reason }), 1);
+      assert.equal(server.counters.drops.get({ reason }), 1);
       await a.close();
       // The slot is released on close; poll (bounded) until the server has seen it.
       let d: TestClient | undefined;
@@ -100,7 +100,7 @@ Deno.test("limits: origin allow-list → close 4006 for other origins; no Origin
   await withServer({ limits: { allowedOrigins: ["https://chat.example"] } }, async (server) => {
     const evil = await rawConnect(server.wsPort, "/im", { Origin: "https://evil.example" });
     assert.equal((await readUntilClosed(evil, 5000)).closeCode, 4006);
-    assert.equal(server.ctx.counters.drops.get({ reason: "origin" }), 1);
+    assert.equal(server.counters.drops.get({ reason: "origin" }), 1);
     for (const headers of [{ Origin: "https://chat.example" }, {}] as Record<string, string>[]) {
       const ok = await rawConnect(server.wsPort, "/im", headers);
       await writeAll(ok.conn, encodeFrame(8, new Uint8Array([3, 232])));

@@ -1,25 +1,24 @@
 import assert from "node:assert/strict";
-import { ImError } from "../../src/errors.ts";
+import { messageCommands } from "../../src/commands/messages.ts";
+import { roomCommands } from "../../src/commands/rooms.ts";
+import { sessionCommands } from "../../src/commands/session.ts";
+import { CloseCode, Code, codeMessage } from "../../src/protocol/codes.ts";
 import {
-  CloseCode,
-  Code,
-  codeMessage,
   echoKey,
-  encodePush,
   encodeReply,
-  entryFrame,
-  entryFramePrefix,
-  nextPushSeq,
+  MalformedRequest,
   normaliseKeys,
   parseRequest,
-} from "../../src/protocol.ts";
+} from "../../src/protocol/envelope.ts";
+import { entryFrame, entryFramePrefix, Pushes } from "../../src/protocol/pushes.ts";
+import { testConfig } from "../support/helpers.ts";
 
-/** The ImError thrown by parseRequest(text). */
-function parseError(text: string): ImError {
+/** The MalformedRequest thrown by parseRequest(text). */
+function parseError(text: string): MalformedRequest {
   try {
     parseRequest(text);
   } catch (error) {
-    assert.ok(error instanceof ImError, String(error));
+    assert.ok(error instanceof MalformedRequest, String(error));
     return error;
   }
   return assert.fail(`parsed: ${text}`);
@@ -67,32 +66,36 @@ Deno.test("protocol: every malformed kind is 1001", () => {
 });
 
 Deno.test("protocol: errors carry the seq/cmd parsed so far, for the reply", () => {
-  assert.deepEqual(parseError('{"seq":"s1","cmd":3}').options, { seq: "s1" });
-  assert.deepEqual(parseError('{"seq":"s1","cmd":"c","data":[]}').options, { seq: "s1", cmd: "c" });
-  assert.deepEqual(parseError("[]").options, {});
+  const a = parseError('{"seq":"s1","cmd":3}');
+  assert.deepEqual([a.seq, a.cmd], ["s1", ""]);
+  const b = parseError('{"seq":"s1","cmd":"c","data":[]}');
+  assert.deepEqual([b.seq, b.cmd], ["s1", "c"]);
+  const c = parseError("[]");
+  assert.deepEqual([c.seq, c.cmd], ["", ""]);
 });
 
 Deno.test("protocol: userID/appID/msgID are read as userId/appId/msgId", () => {
   const data = parseRequest('{"seq":"1","cmd":"login","data":{"userID":"bob","appID":102,"msgID":"m"}}').data;
   assert.deepEqual(data, { userId: "bob", appId: 102, msgId: "m" });
   // When both spellings are present the canonical one wins.
-  assert.deepEqual(normaliseKeys({ userId: "a", userID: "b" }), { userId: "a" });
+  assert.deepEqual(normaliseKeys({ userId: "a", userID: "b" }).data, { userId: "a" });
   // Objects without aliases are returned as they are.
   const plain = { userId: "a" };
-  assert.equal(normaliseKeys(plain), plain);
+  assert.equal(normaliseKeys(plain).data, plain);
+  assert.equal(normaliseKeys(plain).spellings, undefined);
   // Lookalikes are not aliases.
-  assert.deepEqual(normaliseKeys({ userid: "x", USERID: "y" }), { userid: "x", USERID: "y" });
+  assert.deepEqual(normaliseKeys({ userid: "x", USERID: "y" }).data, { userid: "x", USERID: "y" });
 });
 
 Deno.test("protocol: echoKey answers in the spelling the client used", () => {
-  const upper = parseRequest('{"seq":"1","cmd":"login","data":{"userID":"bob","appID":102}}').data;
+  const upper = parseRequest('{"seq":"1","cmd":"login","data":{"userID":"bob","appID":102}}');
   assert.equal(echoKey(upper, "userId"), "userID");
   assert.equal(echoKey(upper, "appId"), "appID");
   assert.equal(echoKey(upper, "msgId"), "msgId");
-  const lower = parseRequest('{"seq":"1","cmd":"login","data":{"userId":"bob","appId":102}}').data;
+  const lower = parseRequest('{"seq":"1","cmd":"login","data":{"userId":"bob","appId":102}}');
   assert.equal(echoKey(lower, "userId"), "userId");
   assert.equal(echoKey(lower, "appId"), "appId");
-  const mixed = parseRequest('{"seq":"1","cmd":"login","data":{"userId":"bob","appID":102}}').data;
+  const mixed = parseRequest('{"seq":"1","cmd":"login","data":{"userId":"bob","appID":102}}');
   assert.equal(echoKey(mixed, "userId"), "userId");
   assert.equal(echoKey(mixed, "appId"), "appID");
 });
@@ -112,19 +115,33 @@ Deno.test("protocol: encodeReply has the Go envelope shape and key order", () =>
   assert.equal(JSON.parse(encodeReply("a", "b", 200, "pong", "custom")).response.codeMsg, "custom");
 });
 
-Deno.test("protocol: encodePush uses code 200, codeMsg Ok and a fresh server seq", () => {
-  const a = JSON.parse(encodePush("msg", { target: "", type: "text", msg: "hello", from: "alice" }));
-  const b = JSON.parse(encodePush("msg", {}));
-  assert.equal(a.cmd, "msg");
+Deno.test("protocol: pushes use code 200, codeMsg Ok, a fresh server seq and the Go fields", () => {
+  const pushes = new Pushes();
+  const a = JSON.parse(pushes.enter("alice"));
+  const b = JSON.parse(pushes.exit("alice"));
+  assert.equal(a.cmd, "enter");
   assert.deepEqual(a.response, {
     code: 200,
     codeMsg: "Ok",
-    data: { target: "", type: "text", msg: "hello", from: "alice" },
+    data: { target: "", type: "enter", msg: "", from: "alice" },
   });
+  assert.deepEqual(b.response.data, { target: "", type: "exit", msg: "", from: "alice" });
   assert.equal(typeof a.seq, "string");
   assert.notEqual(a.seq, b.seq);
-  assert.notEqual(nextPushSeq(), nextPushSeq());
-  assert.equal(JSON.parse(encodePush("kick", null, "fixed")).seq, "fixed");
+  assert.notEqual(pushes.nextSeq(), pushes.nextSeq());
+  assert.deepEqual(JSON.parse(pushes.kick("x")).response.data, {
+    target: "",
+    type: "kick",
+    msg: "x",
+    from: "",
+  });
+  const gap = JSON.parse(pushes.gap(0, 4, 3));
+  assert.deepEqual([gap.seq, gap.cmd, gap.response.code], ["", "sync", 1016]);
+  assert.deepEqual(JSON.parse(pushes.presence({ enter: ["a"], exit: [], truncated: 0 })).response.data, {
+    enter: ["a"],
+    exit: [],
+    truncated: 0,
+  });
 });
 
 Deno.test("protocol: entry frames equal a plain JSON encoding with the recipient's seq", () => {
@@ -143,16 +160,22 @@ Deno.test("protocol: every code has a message; close codes are distinct and in r
   assert.equal(new Set(Object.values(Code)).size, Object.values(Code).length);
   const closes = Object.values(CloseCode);
   assert.equal(new Set(closes).size, closes.length);
-  for (const c of closes) assert.ok((c >= 1000 && c < 1016) || (c >= 4000 && c < 5000), String(c));
+  for (const c of closes as number[]) {
+    assert.ok((c >= 1000 && c < 1016) || (c >= 4000 && c < 5000), String(c));
+  }
 });
 
 Deno.test("protocol: docs/PROTOCOL.md documents every code, close code and command", async () => {
-  const { createRouter } = await import("../../src/server.ts");
   const doc = await Deno.readTextFile(new URL("../../docs/PROTOCOL.md", import.meta.url));
   for (const code of Object.values(Code)) assert.match(doc, new RegExp(`^\\| ${code} `, "m"), `code ${code}`);
   const closeSection = doc.slice(doc.indexOf("## 4. WebSocket close codes"), doc.indexOf("## 5. Commands"));
   for (const close of Object.values(CloseCode)) {
     assert.match(closeSection, new RegExp(`^\\| ${close} `, "m"), `close ${close}`);
   }
-  for (const cmd of createRouter().commands) assert.ok(doc.includes(`\`${cmd}\``), `command ${cmd}`);
+  // The route tables only close over their dependencies: building them with none lists the commands.
+  const commands = [sessionCommands, messageCommands, roomCommands].flatMap((f) =>
+    Object.keys(f({ config: testConfig() } as never))
+  );
+  assert.ok(commands.length > 10);
+  for (const cmd of commands) assert.ok(doc.includes(`\`${cmd}\``), `command ${cmd}`);
 });

@@ -1,12 +1,22 @@
+/**
+ * The command router (src/commands/router.ts): one reply per request, error kinds mapped to codes,
+ * disconnects, storage errors without internals.
+ * @module
+ */
 import assert from "node:assert/strict";
-import { Client, type SocketLike } from "../../src/client.ts";
-import { createCounters, type ServerContext } from "../../src/context.ts";
-import { ImError } from "../../src/errors.ts";
-import { getLogger } from "../../src/log.ts";
-import { Metrics } from "../../src/metrics.ts";
-import { CloseCode, Code } from "../../src/protocol.ts";
-import { REPLIED, Router } from "../../src/router.ts";
-import { createRouter } from "../../src/server.ts";
+import { messageCommands } from "../../src/commands/messages.ts";
+import { roomCommands } from "../../src/commands/rooms.ts";
+import { Reply, Router, type Routes } from "../../src/commands/router.ts";
+import { sessionCommands } from "../../src/commands/session.ts";
+import { createCounters } from "../../src/ops/counters.ts";
+import { getLogger } from "../../src/ops/log.ts";
+import { Metrics } from "../../src/ops/metrics.ts";
+import { CloseCode, Code } from "../../src/protocol/codes.ts";
+import { Disconnect, ReplyError, StorageError } from "../../src/protocol/errors.ts";
+import { Pushes } from "../../src/protocol/pushes.ts";
+import { Connection, type SocketLike } from "../../src/session/connection.ts";
+import { systemClock } from "../../src/util/clock.ts";
+import { testConfig } from "../support/helpers.ts";
 
 /** A socket that records what it is sent. */
 class FakeSocket implements SocketLike {
@@ -23,147 +33,194 @@ class FakeSocket implements SocketLike {
   }
 }
 
-/** The parts of a context the router touches (counters and log). */
-function bareContext(): ServerContext {
-  const metrics = new Metrics();
-  return {
-    counters: createCounters(metrics),
-    metrics,
-    log: getLogger(["imserver", "test"]),
-  } as ServerContext;
-}
+const routes: Routes = {
+  ping: { handler: () => "pong" },
+  echo: { handler: (_conn, req) => req.data },
+  secret: { handler: () => ({ ok: true }), auth: true },
+  refuse: {
+    handler: () => {
+      throw new ReplyError(Code.NoData, "nothing here", { data: { hint: 1 } });
+    },
+  },
+  asyncRefuse: { handler: () => Promise.reject(new ReplyError(Code.RecipientUnknown, "who?")) },
+  crash: {
+    handler: () => {
+      throw new Error("boom");
+    },
+  },
+  crashAsync: {
+    handler: async () => {
+      await Promise.resolve();
+      throw new TypeError("undefined is not a function");
+    },
+  },
+  throwString: {
+    handler: () => {
+      throw "a string";
+    },
+  },
+  storage: {
+    handler: () => {
+      throw new StorageError("append", new Error("ERR Invalid stream ID specified; script: 609ad5fc"));
+    },
+  },
+  fatal: {
+    handler: () => {
+      throw new Disconnect(CloseCode.LoginRateLimited, "go away", {
+        reply: { code: Code.LoginRateLimited },
+        retryMs: 500,
+      });
+    },
+  },
+  then: { handler: (conn) => new Reply({ first: true }, () => conn.send("after")) },
+  nothing: { handler: () => undefined },
+};
 
 function setup() {
   const socket = new FakeSocket();
-  const client = new Client("c1", socket, "127.0.0.1", 0, 1 << 20);
-  const router = new Router()
-    .add("ping", () => "pong")
-    .add("echo", (_ctx, _client, req) => req.data)
-    .add("secret", () => ({ ok: true }), { auth: true })
-    .add("refuse", () => {
-      throw new ImError(Code.NoData, "nothing here", { data: { hint: 1 } });
-    })
-    .add("asyncRefuse", () => Promise.reject(new ImError(Code.RecipientUnknown, "who?")))
-    .add("crash", () => {
-      throw new Error("boom");
-    })
-    .add("crashAsync", async () => {
-      await Promise.resolve();
-      throw new TypeError("undefined is not a function");
-    })
-    .add("throwString", () => {
-      throw "a string";
-    })
-    .add("fatal", () => {
-      throw new ImError(Code.RateLimited, "go away", { closeCode: CloseCode.RateLimited, retryMs: 500 });
-    })
-    .add("self", (_ctx, c) => {
-      c.send("custom");
-      return REPLIED;
-    })
-    .add("nothing", () => undefined);
-  return { ctx: bareContext(), client, socket, router };
+  const conn = new Connection({
+    id: "c1",
+    socket,
+    ip: "127.0.0.1",
+    now: 0,
+    maxBuffered: 1 << 20,
+    delivery: { pageSize: 10, stallTimeoutMs: 1000, clock: systemClock, pushes: new Pushes() },
+    onSlow: () => {},
+  });
+  const counters = createCounters(new Metrics());
+  const disconnects: Array<[number, string, string]> = [];
+  const router = new Router(routes, {
+    counters,
+    log: getLogger(["imserver", "test"]),
+    disconnect: (c, code, reason, detail) => {
+      disconnects.push([code, reason, detail]);
+      c.close(code, reason, detail);
+    },
+  });
+  // deno-lint-ignore no-explicit-any
+  const dispatch = async (text: string): Promise<any> => {
+    const before = socket.sent.length;
+    await router.dispatch(conn, text);
+    assert.equal(socket.sent.length, before + 1, "exactly one reply per request");
+    return JSON.parse(socket.sent[before]);
+  };
+  return { conn, socket, router, counters, dispatch, disconnects };
 }
 
-// deno-lint-ignore no-explicit-any
-const parse = (text: string | undefined): any => JSON.parse(text!);
-
 Deno.test("router: a handler's value becomes the reply data; undefined becomes null", async () => {
-  const { ctx, client, router } = setup();
-  assert.deepEqual(parse(await router.dispatch(ctx, client, '{"seq":"7","cmd":"ping"}')), {
+  const { dispatch, counters } = setup();
+  assert.deepEqual(await dispatch('{"seq":"7","cmd":"ping"}'), {
     seq: "7",
     cmd: "ping",
     response: { code: 200, codeMsg: "Success", data: "pong" },
   });
-  assert.equal(parse(await router.dispatch(ctx, client, '{"seq":"8","cmd":"nothing"}')).response.data, null);
-  const echo = parse(await router.dispatch(ctx, client, '{"seq":"9","cmd":"echo","data":{"userID":"u"}}'));
+  assert.equal((await dispatch('{"seq":"8","cmd":"nothing"}')).response.data, null);
+  const echo = await dispatch('{"seq":"9","cmd":"echo","data":{"userID":"u"}}');
   assert.deepEqual(echo.response.data, { userId: "u" });
-  assert.equal(ctx.counters.frames.get({ cmd: "ping" }), 1);
+  assert.equal(counters.frames.get({ cmd: "ping" }), 1);
 });
 
 Deno.test("router: unknown cmd is 1010 with seq and cmd echoed", async () => {
-  const { ctx, client, router } = setup();
-  const reply = parse(await router.dispatch(ctx, client, '{"seq":"s","cmd":"nope","data":{}}'));
-  assert.equal(reply.seq, "s");
-  assert.equal(reply.cmd, "nope");
-  assert.equal(reply.response.code, Code.RouteNotExist);
-  assert.equal(ctx.counters.frames.get({ cmd: "(unknown)" }), 1);
+  const { dispatch, counters } = setup();
+  const reply = await dispatch('{"seq":"s","cmd":"nope","data":{}}');
+  assert.deepEqual([reply.seq, reply.cmd, reply.response.code], ["s", "nope", Code.RouteNotExist]);
+  assert.equal(counters.frames.get({ cmd: "(unknown)" }), 1);
   // The cmd is not a counter label, so a flood of random commands cannot grow the registry.
-  assert.equal(ctx.counters.frames.get({ cmd: "nope" }), 0);
+  assert.equal(counters.frames.get({ cmd: "nope" }), 0);
   // Route names are exact: case and prototype names do not match.
   for (const cmd of ["PING", "constructor", "__proto__", "toString", ""]) {
-    const r = parse(await router.dispatch(ctx, client, JSON.stringify({ seq: "x", cmd })));
-    assert.equal(r.response.code, Code.RouteNotExist, cmd);
+    assert.equal((await dispatch(JSON.stringify({ seq: "x", cmd }))).response.code, Code.RouteNotExist, cmd);
   }
 });
 
 Deno.test("router: an auth route before login is 1000 and the handler does not run", async () => {
-  const { ctx, client, router } = setup();
-  const reply = parse(await router.dispatch(ctx, client, '{"seq":"1","cmd":"secret"}'));
-  assert.equal(reply.response.code, Code.NotLoggedIn);
-  assert.equal(reply.seq, "1");
-  client.identity = { userId: "u", appId: 101, loginTime: 0 };
-  assert.equal(parse(await router.dispatch(ctx, client, '{"seq":"2","cmd":"secret"}')).response.code, 200);
+  const { dispatch, conn } = setup();
+  const reply = await dispatch('{"seq":"1","cmd":"secret"}');
+  assert.deepEqual([reply.seq, reply.response.code], ["1", Code.NotLoggedIn]);
+  conn.bind({ userId: "u", appId: 101, loginTime: 0 });
+  assert.equal((await dispatch('{"seq":"2","cmd":"secret"}')).response.code, 200);
 });
 
 Deno.test("router: malformed frames are 1001 replies, never a throw", async () => {
-  const { ctx, client, router } = setup();
-  const bad = parse(await router.dispatch(ctx, client, "not json"));
+  const { dispatch } = setup();
+  const bad = await dispatch("not json");
   assert.deepEqual([bad.seq, bad.cmd, bad.response.code], ["", "", Code.ParameterIllegal]);
-  const noSeq = parse(await router.dispatch(ctx, client, '{"seq":5,"cmd":"ping"}'));
+  const noSeq = await dispatch('{"seq":5,"cmd":"ping"}');
   assert.deepEqual([noSeq.seq, noSeq.cmd, noSeq.response.code], ["", "", Code.ParameterIllegal]);
-  const badData = parse(await router.dispatch(ctx, client, '{"seq":"q","cmd":"ping","data":[1]}'));
+  const noCmd = await dispatch('{"seq":"q","cmd":5}');
+  assert.deepEqual([noCmd.seq, noCmd.cmd, noCmd.response.code], ["q", "", Code.ParameterIllegal]);
+  const badData = await dispatch('{"seq":"q","cmd":"ping","data":[1]}');
   assert.deepEqual([badData.seq, badData.cmd, badData.response.code], ["q", "ping", Code.ParameterIllegal]);
 });
 
-Deno.test("router: a handler throwing ImError answers its code, message and data", async () => {
-  const { ctx, client, router } = setup();
-  const reply = parse(await router.dispatch(ctx, client, '{"seq":"1","cmd":"refuse"}'));
+Deno.test("router: a handler throwing ReplyError answers its code, message and data", async () => {
+  const { dispatch, counters } = setup();
+  const reply = await dispatch('{"seq":"1","cmd":"refuse"}');
   assert.equal(reply.response.code, Code.NoData);
   assert.equal(reply.response.codeMsg, "No data");
   assert.deepEqual(reply.response.data, { error: "nothing here", hint: 1 });
-  const r2 = parse(await router.dispatch(ctx, client, '{"seq":"2","cmd":"asyncRefuse"}'));
-  assert.equal(r2.response.code, Code.RecipientUnknown);
-  assert.equal(ctx.counters.errors.get({ code: "1005" }), 1);
+  assert.equal((await dispatch('{"seq":"2","cmd":"asyncRefuse"}')).response.code, Code.RecipientUnknown);
+  assert.equal(counters.errors.get({ code: "1005" }), 1);
 });
 
 Deno.test("router: a plain Error is 1004 without internals, and the router keeps serving", async () => {
-  const { ctx, client, router } = setup();
+  const { dispatch } = setup();
   for (const cmd of ["crash", "crashAsync", "throwString"]) {
-    const reply = parse(await router.dispatch(ctx, client, JSON.stringify({ seq: cmd, cmd })));
+    const reply = await dispatch(JSON.stringify({ seq: cmd, cmd }));
     assert.equal(reply.response.code, Code.ServerError, cmd);
     assert.equal(reply.seq, cmd);
     assert.ok(!JSON.stringify(reply).includes("boom"), "the stack must not leak to clients");
   }
-  assert.equal(parse(await router.dispatch(ctx, client, '{"seq":"z","cmd":"ping"}')).response.data, "pong");
+  assert.equal((await dispatch('{"seq":"z","cmd":"ping"}')).response.data, "pong");
 });
 
-Deno.test("router: an ImError with a close code sends the reply, then closes", async () => {
-  const { ctx, client, router, socket } = setup();
-  assert.equal(await router.dispatch(ctx, client, '{"seq":"1","cmd":"fatal"}'), undefined);
-  assert.equal(socket.sent.length, 1);
-  const reply = parse(socket.sent[0]);
+Deno.test("router: a storage error is 1024 with a retry hint and nothing of the store's text", async () => {
+  const { dispatch } = setup();
+  const reply = await dispatch('{"seq":"1","cmd":"storage"}');
+  assert.equal(reply.response.code, Code.Unavailable);
+  assert.equal(reply.response.data.retryMs, 1000);
+  assert.doesNotMatch(JSON.stringify(reply), /ERR|stream|609ad5fc|append/);
+});
+
+Deno.test("router: a Disconnect sends its last reply, then closes with its code and hint", async () => {
+  const { dispatch, socket, disconnects } = setup();
+  const reply = await dispatch('{"seq":"1","cmd":"fatal"}');
+  assert.equal(reply.response.code, Code.LoginRateLimited);
   assert.equal(reply.response.data.retryMs, 500);
-  assert.equal(socket.closedWith?.[0], CloseCode.RateLimited);
+  assert.deepEqual(disconnects, [[CloseCode.LoginRateLimited, "go away", "go away; retry in 500 ms"]]);
+  assert.equal(socket.closedWith?.[0], CloseCode.LoginRateLimited);
   assert.match(socket.closedWith?.[1] ?? "", /retry in 500 ms/);
 });
 
-Deno.test("router: REPLIED means the handler answered itself", async () => {
-  const { ctx, client, router, socket } = setup();
-  assert.equal(await router.dispatch(ctx, client, '{"seq":"1","cmd":"self"}'), undefined);
-  assert.deepEqual(socket.sent, ["custom"]);
+Deno.test("router: a Reply's follow-up runs after the reply is written", async () => {
+  const { router, conn, socket } = setup();
+  await router.dispatch(conn, '{"seq":"1","cmd":"then"}');
+  assert.equal(socket.sent.length, 2);
+  assert.deepEqual(JSON.parse(socket.sent[0]).response.data, { first: true });
+  assert.equal(socket.sent[1], "after");
 });
 
-Deno.test("router: the server router has the session commands; auth ones refuse before login", async () => {
-  const router = createRouter();
-  for (const cmd of ["login", "heartbeat", "ping", "logout"]) assert.ok(router.commands.includes(cmd), cmd);
-  const { ctx, client } = setup();
-  for (const cmd of ["heartbeat", "logout", "sendMsg", "joinRoom", "sync", "users", "history"]) {
-    const reply = parse(await router.dispatch(ctx, client, JSON.stringify({ seq: "1", cmd })));
-    assert.equal(reply.response.code, Code.NotLoggedIn, cmd);
+Deno.test("router: the server's commands that need a login refuse before it", async () => {
+  // The route tables only close over their dependencies until a command runs.
+  const all = {
+    ...sessionCommands({ config: testConfig() } as never),
+    ...messageCommands({ config: testConfig() } as never),
+    ...roomCommands({ config: testConfig() } as never),
+  };
+  for (const cmd of ["login", "heartbeat", "ping", "logout", "sendMsg", "joinRoom", "sync"]) {
+    assert.ok(cmd in all, cmd);
   }
-  const pong = parse(await router.dispatch(ctx, client, '{"seq":"1","cmd":"ping","data":[]}'));
-  assert.equal(pong.response.code, Code.ParameterIllegal);
-  const pong2 = parse(await router.dispatch(ctx, client, '{"seq":"1","cmd":"ping","data":{"x":1}}'));
-  assert.equal(pong2.response.data, "pong");
+  const { conn } = setup();
+  const socket = conn.socket as FakeSocket;
+  const router = new Router(all, {
+    counters: createCounters(new Metrics()),
+    log: getLogger(["t"]),
+    disconnect: () => {},
+  });
+  for (const cmd of ["heartbeat", "logout", "sendMsg", "joinRoom", "sync", "users", "history"]) {
+    await router.dispatch(conn, JSON.stringify({ seq: "1", cmd }));
+    assert.equal(JSON.parse(socket.sent.at(-1)!).response.code, Code.NotLoggedIn, cmd);
+  }
+  await router.dispatch(conn, '{"seq":"1","cmd":"ping","data":{"x":1}}');
+  assert.equal(JSON.parse(socket.sent.at(-1)!).response.data, "pong");
 });

@@ -4,11 +4,10 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { WebhookEvent } from "../../src/webhooks.ts";
-import { Webhooks } from "../../src/webhooks.ts";
-import { drainServer } from "../../src/drain.ts";
-import { Metrics } from "../../src/metrics.ts";
-import { getLogger } from "../../src/log.ts";
+import type { WebhookEvent } from "../../src/ops/webhooks.ts";
+import { Webhooks } from "../../src/ops/webhooks.ts";
+import { Metrics } from "../../src/ops/metrics.ts";
+import { getLogger } from "../../src/ops/log.ts";
 import { TestClient, tick, withServer } from "../support/helpers.ts";
 
 /** A receiver that records every POSTed event; `fail` answers 500 to the first N requests. */
@@ -48,7 +47,7 @@ Deno.test("webhooks: receiver down, then up → online and offline arrive, at le
         await alice.close();
         // The receiver stays down until the first POST has failed and a retry is scheduled.
         await until(
-          () => /im_webhook_retries_total [1-9]/.test(server.ctx.metrics.render()),
+          () => /im_webhook_retries_total [1-9]/.test(server.metrics.render()),
           10_000,
           "a retry",
         );
@@ -62,7 +61,7 @@ Deno.test("webhooks: receiver down, then up → online and offline arrive, at le
         ]);
         assert.equal(events[0].nodeId, server.nodeId);
         assert.ok(events[1].time >= events[0].time);
-        const metrics = server.ctx.metrics.render();
+        const metrics = server.metrics.render();
         assert.match(metrics, /im_webhook_events_total 2/);
         assert.match(metrics, /im_webhook_retries_total [1-9]/);
       },
@@ -82,7 +81,7 @@ Deno.test("webhooks: a 500 is retried; drain flushes offline events before exit"
         await bob.login("bob");
         await until(() => rx.events.length >= 1, 10_000, "online after a 500");
         assert.ok(rx.requests() >= 2);
-        const report = await drainServer(server, { windowMs: 100, deadlineMs: 5000 });
+        const report = await server.drain({ windowMs: 100, deadlineMs: 5000 });
         assert.equal(report.onTime, true);
         await bob.closed; // the node is gone: bob's offline event was flushed before it stopped
         assert.deepEqual(rx.events.map((e) => e.event), ["online", "offline"]);

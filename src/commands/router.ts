@@ -1,0 +1,128 @@
+/**
+ * The command router: maps `cmd` to a handler and writes exactly one reply per request. A handler
+ * returns the reply's `data` (undefined → null), or a {@linkcode Reply} when something must follow the
+ * reply (the login's replay); it throws a `ReplyError` for an error code, a `Disconnect` to end the
+ * connection, and a store's `StorageError` becomes a generic 1024 with a retry hint. Anything else is
+ * a bug: logged, answered 1004 without internals, and the connection keeps working.
+ *
+ * @example
+ * ```ts
+ * const router = new Router({ ping: { handler: () => "pong" } }, deps);
+ * await router.dispatch(conn, '{"seq":"1","cmd":"ping"}'); // conn got the reply
+ * ```
+ * @module
+ */
+import { Code } from "../protocol/codes.ts";
+import {
+  encodeError,
+  encodeReply,
+  MalformedRequest,
+  parseRequest,
+  type Request,
+} from "../protocol/envelope.ts";
+import {
+  Disconnect,
+  ReplyError,
+  STORAGE_RETRY_MS,
+  STORAGE_UNAVAILABLE,
+  StorageError,
+} from "../protocol/errors.ts";
+import type { Logger } from "../ops/log.ts";
+import type { ServerCounters } from "../ops/counters.ts";
+import type { Connection } from "../session/connection.ts";
+
+/** A reply whose `after` runs once the reply has been written (e.g. start a replay after the login reply). */
+export class Reply {
+  constructor(readonly data: unknown, readonly after?: () => void) {}
+}
+
+/** What a handler gets; its value becomes the reply's `data`. */
+export type Handler = (conn: Connection, req: Request) => unknown | Promise<unknown>;
+
+/** One command. */
+export interface Route {
+  handler: Handler;
+  /** The command needs a logged-in connection (code 1000 otherwise). */
+  auth?: boolean;
+}
+
+/** Commands by name. */
+export type Routes = Record<string, Route>;
+
+/** What the router needs besides its routes. */
+export interface RouterDeps {
+  counters: Pick<ServerCounters, "frames" | "errors">;
+  log: Logger;
+  /** End a connection after a `Disconnect` (the lifecycle closes and unregisters it). */
+  disconnect: (conn: Connection, closeCode: number, reason: string, detail: string) => void;
+}
+
+/** The command registry of one server. */
+export class Router {
+  readonly #routes: ReadonlyMap<string, Route>;
+  readonly #deps: RouterDeps;
+
+  constructor(routes: Routes, deps: RouterDeps) {
+    this.#routes = new Map(Object.entries(routes));
+    this.#deps = deps;
+  }
+
+  /** Registered command names. */
+  get commands(): string[] {
+    return [...this.#routes.keys()];
+  }
+
+  /** Handle one text frame and write its reply to `conn`. Never rejects. */
+  async dispatch(conn: Connection, text: string): Promise<void> {
+    let req: Request | undefined;
+    try {
+      req = parseRequest(text);
+      const route = this.#routes.get(req.cmd);
+      this.#deps.counters.frames.inc({ cmd: route ? req.cmd : "(unknown)" });
+      if (!route) throw new ReplyError(Code.RouteNotExist, `unknown cmd "${req.cmd.slice(0, 64)}"`);
+      if (route.auth && !conn.identity) throw new ReplyError(Code.NotLoggedIn, "login first");
+      const value = await route.handler(conn, req);
+      const reply = value instanceof Reply ? value : new Reply(value);
+      conn.send(encodeReply(req.seq, req.cmd, Code.Success, reply.data ?? null));
+      reply.after?.();
+    } catch (error) {
+      this.#fail(conn, req, error);
+    }
+  }
+
+  #fail(conn: Connection, req: Request | undefined, error: unknown): void {
+    const seq = req?.seq ?? (error instanceof MalformedRequest ? error.seq : "");
+    const cmd = req?.cmd ?? (error instanceof MalformedRequest ? error.cmd : "");
+    if (error instanceof Disconnect) {
+      if (error.reply) {
+        this.#count(error.reply.code);
+        conn.send(
+          encodeError(seq, cmd, error.reply.code, error.message, {
+            retryMs: error.retryMs,
+            data: error.reply.data,
+          }),
+        );
+      }
+      this.#deps.disconnect(conn, error.closeCode, error.message, error.closeReason);
+      return;
+    }
+    let e: ReplyError;
+    if (error instanceof ReplyError) e = error;
+    else if (error instanceof StorageError) {
+      this.#deps.log.warning("{cmd}: {error}", { cmd, error: error.message });
+      e = new ReplyError(Code.Unavailable, STORAGE_UNAVAILABLE, { retryMs: STORAGE_RETRY_MS });
+    } else {
+      this.#deps.log.error("handler {cmd} failed: {error}", {
+        cmd,
+        error: String((error as Error)?.stack ?? error),
+      });
+      e = new ReplyError(Code.ServerError, "internal error");
+    }
+    this.#count(e.code);
+    conn.send(encodeError(seq, cmd, e.code, e.message, { retryMs: e.retryMs, data: e.data }));
+  }
+
+  #count(code: number): void {
+    this.#deps.counters.errors.inc({ code: String(code) });
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * Configuration: built-in defaults ← YAML file ← environment variables, validated against
+ * {@linkcode SCHEMA}. Any problem is one {@linkcode ConfigError} naming the key (and the line).
+ *
+ * Environment rule: `IM_<SECTION>_<KEY>` in upper case, e.g. `IM_APP_HTTPPORT=0`,
+ * `IM_REDIS_ADDR=10.0.0.5:6379`, `IM_IM_APPIDS=101,102`. Lists are comma-separated.
+ *
+ * @example
+ * ```ts
+ * const config = await loadConfig({ path: "config/app.yaml", env: Deno.env.toObject() });
+ * config.app.httpPort; // 8080
+ * ```
+ * @module
+ */
+import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
+import { type Config, type FieldSpec, SCHEMA } from "./schema.ts";
+
+export type { Config } from "./schema.ts";
+
+/** A configuration problem; the message names the key and, for files, the line. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Where {@linkcode loadConfig} reads from. */
+export interface LoadOptions {
+  /** YAML file path; a missing file is an error only when `required`. */
+  path?: string;
+  /** True when the user named the file (`--config`/`IM_CONFIG`): then it must exist. */
+  required?: boolean;
+  /** Environment variables to apply as overrides. */
+  env?: Record<string, string>;
+  /** YAML text to use instead of reading `path` (tests, embedded defaults). */
+  text?: string;
+}
+
+/** Built-in defaults, as a fresh mutable object. */
+export function defaultConfig(): Config {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [section, fields] of Object.entries(SCHEMA)) {
+    out[section] = {};
+    for (const [key, spec] of Object.entries(fields as Record<string, FieldSpec>)) {
+      out[section][key] = structuredClone(spec.default);
+    }
+  }
+  return out as Config;
+}
+
+/** Load, merge and validate configuration. Throws {@linkcode ConfigError}. */
+export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
+  const config = defaultConfig();
+  let text = options.text;
+  if (text === undefined && options.path) {
+    try {
+      text = await Deno.readTextFile(options.path);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound) || options.required) {
+        throw new ConfigError(`cannot read config file ${options.path}: ${(err as Error).message}`);
+      }
+    }
+  }
+  if (text !== undefined) applyYaml(config, text, options.path ?? "<config>");
+  if (options.env) applyEnv(config, options.env);
+  checkConsistency(config);
+  return config;
+}
+
+function applyYaml(config: Config, text: string, file: string): void {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
+  const where = (offset: number | undefined) =>
+    offset === undefined ? file : `${file}:${lines.linePos(offset).line}`;
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    throw new ConfigError(`${where(e.pos[0])}: invalid YAML: ${e.message.split("\n")[0]}`);
+  }
+  if (doc.contents === null) return;
+  if (!isMap(doc.contents)) throw new ConfigError(`${file}: top level must be a mapping of sections`);
+  const target = config as unknown as Record<string, Record<string, unknown>>;
+  for (const sectionPair of doc.contents.items) {
+    const section = String(isScalar(sectionPair.key) ? sectionPair.key.value : sectionPair.key);
+    const sectionLine = where(isScalar(sectionPair.key) ? sectionPair.key.range?.[0] : undefined);
+    const fields = (SCHEMA as Record<string, Record<string, FieldSpec>>)[section];
+    if (!fields) throw new ConfigError(`${sectionLine}: unknown section "${section}"`);
+    // `app:` with nothing under it (or only comments) parses as a null scalar: defaults apply.
+    if (sectionPair.value === null || (isScalar(sectionPair.value) && sectionPair.value.value === null)) {
+      continue;
+    }
+    if (!isMap(sectionPair.value)) throw new ConfigError(`${sectionLine}: "${section}" must be a mapping`);
+    for (const pair of sectionPair.value.items) {
+      const key = String(isScalar(pair.key) ? pair.key.value : pair.key);
+      const line = where(isScalar(pair.key) ? pair.key.range?.[0] : undefined);
+      const spec = fields[key];
+      if (!spec) throw new ConfigError(`${line}: unknown key "${section}.${key}"`);
+      const value = pair.value === null ? null : (pair.value as { toJSON(): unknown }).toJSON();
+      target[section][key] = coerce(spec, value, `${line}: ${section}.${key}`);
+    }
+  }
+}
+
+function applyEnv(config: Config, env: Record<string, string>): void {
+  const target = config as unknown as Record<string, Record<string, unknown>>;
+  for (const [section, fields] of Object.entries(SCHEMA)) {
+    for (const [key, spec] of Object.entries(fields as Record<string, FieldSpec>)) {
+      const name = envName(section, key);
+      const raw = env[name];
+      if (raw === undefined) continue;
+      target[section][key] = coerce(
+        spec,
+        fromEnvString(spec, raw),
+        `environment ${name}=${JSON.stringify(raw)} (${section}.${key})`,
+      );
+    }
+  }
+}
+
+/** The environment variable that overrides `section.key`: `IM_APP_HTTPPORT` for app.httpPort. */
+export function envName(section: string, key: string): string {
+  return `IM_${section}_${key}`.toUpperCase();
+}
+
+function fromEnvString(spec: FieldSpec, raw: string): unknown {
+  switch (spec.type) {
+    case "int":
+    case "number":
+      return raw.trim() === "" ? raw : Number(raw);
+    case "bool":
+      return raw === "true" ? true : raw === "false" ? false : raw;
+    case "intList":
+      return raw.trim() === "" ? [] : raw.split(",").map((s) => Number(s.trim()));
+    case "stringList":
+      return raw.trim() === "" ? [] : raw.split(",").map((s) => s.trim());
+    default:
+      return raw;
+  }
+}
+
+function coerce(spec: FieldSpec, value: unknown, where: string): unknown {
+  const fail = (expected: string): never => {
+    throw new ConfigError(`${where}: expected ${expected}, got ${JSON.stringify(value)}`);
+  };
+  switch (spec.type) {
+    case "int":
+    case "number": {
+      if (typeof value !== "number" || !Number.isFinite(value)) {
+        fail(spec.type === "int" ? "an integer" : "a number");
+      }
+      const n = value as number;
+      if (spec.type === "int" && !Number.isInteger(n)) fail("an integer");
+      if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
+        fail(`a value in [${spec.min ?? "-inf"}, ${spec.max ?? "inf"}]`);
+      }
+      return n;
+    }
+    case "string":
+      if (typeof value === "number") return String(value);
+      if (typeof value !== "string") fail("a string");
+      return value;
+    case "bool":
+      if (typeof value !== "boolean") fail("true or false");
+      return value;
+    case "enum":
+      if (typeof value !== "string" || !spec.values.includes(value)) fail(`one of ${spec.values.join(", ")}`);
+      return value;
+    case "intList":
+      if (!Array.isArray(value) || !value.every((v) => typeof v === "number" && Number.isInteger(v))) {
+        fail("a list of integers");
+      }
+      return value;
+    case "stringList":
+      if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) fail("a list of strings");
+      return value;
+  }
+}
+
+function checkConsistency(config: Config): void {
+  // Deprecated key: cluster.presenceTtl still counts when presence.ttl is left at its default.
+  if (
+    config.cluster.presenceTtl !== SCHEMA.cluster.presenceTtl.default &&
+    config.presence.ttl === SCHEMA.presence.ttl.default
+  ) config.presence.ttl = config.cluster.presenceTtl;
+  if (config.auth.mode === "jwt" && config.api.keys.length === 0 && !config.api.open) {
+    throw new ConfigError(
+      "api.keys: auth.mode jwt protects the WebSocket only; set api.keys so the HTTP API is not open to " +
+        "anyone (or api.open: true to serve it without keys on purpose)",
+    );
+  }
+  const { heartbeat } = config;
+  if (heartbeat.timeout <= heartbeat.interval) {
+    throw new ConfigError("heartbeat.timeout: must be greater than heartbeat.interval");
+  }
+  if (config.auth.mode === "jwt" && !config.auth.secret && !config.auth.publicKey && !config.auth.jwksUrl) {
+    throw new ConfigError("auth.mode: jwt needs auth.secret, auth.publicKey or auth.jwksUrl");
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The `/api/v1` endpoints (docs/PROTOCOL.md section 7.2): JSON for backends, with HTTP statuses that
+ * match the code.
+ *
+ * @example
+ * ```ts
+ * const routes = v1Routes({ ...deps, store });
+ * ```
+ * @module
+ */
+import type { Config } from "../config/load.ts";
+import { Code } from "../protocol/codes.ts";
+import { ReplyError } from "../protocol/errors.ts";
+import { intField, stringField, userIdField } from "../protocol/validate.ts";
+import type { Store } from "../store/store.ts";
+import { appOf, bodyField, type HttpDeps, listUsers, sendOptions } from "./compat.ts";
+import type { HttpRoute } from "./routes.ts";
+
+/** What the v1 endpoints need besides the compat ones. */
+export interface V1Deps extends HttpDeps {
+  config: Pick<Config, "im">;
+  store: Store;
+}
+
+/** The `/api/v1` route table. */
+export function v1Routes(d: V1Deps): HttpRoute[] {
+  const { im } = d.config;
+  const room = (raw: string) => stringField({ room: raw }, "room", im.maxRoomBytes)!;
+  return [
+    { method: "GET", path: "/api/v1/users", compat: false, scope: "app", handler: (p) => listUsers(d, p) },
+    {
+      method: "GET",
+      path: "/api/v1/users/:userId",
+      compat: false,
+      scope: "app",
+      handler: async (p, path) => {
+        const appId = appOf(im, p);
+        const userId = userIdField(path, "userId", im.maxUserIdBytes);
+        const connections = await d.presence.connections(appId, userId);
+        return { userId, appId, online: connections.length > 0, connections };
+      },
+    },
+    {
+      method: "POST",
+      path: "/api/v1/messages",
+      compat: false,
+      scope: "app",
+      handler: (p) => {
+        const appId = appOf(im, p);
+        const to = userIdField(p, "to", im.maxUserIdBytes, Code.RecipientUnknown);
+        return d.messenger.direct({ appId, to, msg: bodyField(im, p, "msg"), ...sendOptions(im, p, appId) });
+      },
+    },
+    {
+      method: "POST",
+      path: "/api/v1/rooms/:room/messages",
+      compat: false,
+      scope: "app",
+      handler: (p, path) => {
+        const appId = appOf(im, p);
+        return d.messenger.room({
+          appId,
+          room: room(path.room),
+          msg: bodyField(im, p, "msg"),
+          requireMember: false,
+          ...sendOptions(im, p, appId),
+        });
+      },
+    },
+    {
+      method: "GET",
+      path: "/api/v1/rooms/:room/members",
+      compat: false,
+      scope: "app",
+      handler: async (p, path) => {
+        const appId = appOf(im, p);
+        const members = await d.store.roomMembers(appId, room(path.room));
+        if (members.length === 0) throw new ReplyError(Code.RoomNotFound, "room not found");
+        return { room: path.room, members };
+      },
+    },
+    {
+      method: "GET",
+      path: "/api/v1/inbox",
+      compat: false,
+      scope: "app",
+      handler: async (p) => {
+        const appId = appOf(im, p);
+        const userId = userIdField(p, "userId", im.maxUserIdBytes);
+        const since = intField(p, "since", { optional: true }) ?? 0;
+        const limit = intField(p, "limit", { optional: true, max: im.historyMaxLimit }) ?? 50;
+        const head = await d.store.head(appId, userId);
+        const entries = await d.store.range(appId, userId, since, limit);
+        return { userId, appId, inboxSeq: head.lastSeq, firstSeq: head.firstSeq, epoch: head.epoch, entries };
+      },
+    },
+  ];
+}

@@ -1,0 +1,370 @@
+/**
+ * The delivery state of one connection, with one owner: this class. It keeps the inbox **cursor** (the
+ * highest seq given to — or passed by — the connection), the queue of live entries held back while a
+ * replay runs, the replay loop itself, the sender's own msgIds in flight and the byte budget.
+ *
+ * Rules (docs/MESSAGING.md §3):
+ * - a live entry with `seq = cursor + 1` is sent; `seq ≤ cursor` is a duplicate and dropped; a higher seq
+ *   is a gap: it is queued and the inbox is read from the store until the hole is filled;
+ * - while a replay runs, live entries queue and are released in order when it has caught up, so replayed
+ *   and live messages are never reordered or repeated;
+ * - the connection's own sends are passed, not pushed (it got the reply);
+ * - memory is bounded: queued bytes plus the socket's unsent bytes never exceed `maxBytes` — beyond, the
+ *   queue is dropped and re-read from the store (every entry is there); a socket whose buffer stays over
+ *   half the budget for `stallTimeoutMs` is a slow consumer (`onStall`);
+ * - a live entry that repeats a delivered seq with another msgId is evidence that the store went back in
+ *   time (`onConflict`).
+ *
+ * @example
+ * ```ts
+ * const delivery = new Delivery(sink, options);
+ * delivery.open((after, n) => store.range(101, "bob", after, n), lastSeq); // login: queue live entries
+ * sendLoginReply();
+ * void delivery.replay();                                                // then catch up
+ * delivery.deliver(entry, frame);                                        // live traffic
+ * ```
+ * @module
+ */
+import type { Clock } from "../util/clock.ts";
+import { entryFrame, entryFramePrefix, type Pushes } from "../protocol/pushes.ts";
+import type { InboxEntry } from "../store/store.ts";
+
+/** What a delivery writes to (a {@linkcode Connection} satisfies it; tests use fakes). */
+export interface DeliverySink {
+  readonly open: boolean;
+  /** Bytes queued in the socket but not written yet. */
+  readonly buffered: number;
+  send(text: string): boolean;
+}
+
+/** Reads the inbox of the logged-in user: up to `limit` entries after `afterSeq`, oldest first. */
+export type InboxReader = (afterSeq: number, limit: number) => Promise<InboxEntry[]>;
+
+/** Settings and callbacks of a {@linkcode Delivery}. */
+export interface DeliveryOptions {
+  /** Entries read from the store per page (`inbox.syncPageSize`). */
+  pageSize: number;
+  /** Budget of queued plus unsent bytes (`im.sendBufferBytes`). */
+  maxBytes: number;
+  /** A replay waiting this long for the socket to drain is a stalled peer (`im.sendStallTimeout`, ms). */
+  stallTimeoutMs: number;
+  clock: Clock;
+  pushes: Pushes;
+  /** The peer does not read: close it as a slow consumer. */
+  onStall: () => void;
+  /** A store read failed (logged); the replay is retried after a pause. */
+  onError?: (error: unknown) => void;
+  /** A live entry contradicts a delivered one (same seq, other msgId): the store rolled back. */
+  onConflict?: (entry: Pick<InboxEntry, "seq" | "msgId">) => void;
+}
+
+/** Outcome of one replay. */
+export interface ReplayResult {
+  /** Entries sent from the store. */
+  replayed: number;
+  /** Seqs dropped before the connection could get them (0 = no gap). */
+  lost: number;
+  /** First seq still kept when a gap was found. */
+  firstSeq: number;
+}
+
+/** What {@linkcode Delivery.deliver} did with a live entry. */
+export type DeliverOutcome = "sent" | "queued" | "duplicate" | "gap" | "closed";
+
+interface Pending {
+  entry: Pick<InboxEntry, "seq" | "msgId">;
+  /** Pre-encoded push; undefined = advance without sending (the sender's own copy). */
+  text: string | undefined;
+}
+
+/** Empty store reads in a row, with a hole before the queued live entries, before the hole is a gap. */
+const MAX_STALLED_READS = 6;
+/** Recently delivered (seq, msgId) pairs kept to notice a store that went back in time. */
+const RECENT = 8;
+/** Own msgIds remembered at most (an id whose append failed is never passed; the oldest go first). */
+const MAX_OWN = 256;
+/** Per-entry bookkeeping counted against the byte budget besides the frame text. */
+const ENTRY_OVERHEAD = 64;
+const noop = () => {};
+
+/** Cursor, queue and replay of one connection. */
+export class Delivery {
+  readonly #sink: DeliverySink;
+  readonly #o: DeliveryOptions;
+  /** Bumped by open/stop: a replay of an older login stops by itself. */
+  #gen = 0;
+  #reader: InboxReader | undefined;
+  #cursor = 0;
+  /** Cursor value last reported by {@linkcode takeAdvance}. */
+  #reported = 0;
+  /** True while live entries must queue (a replay is needed or running). */
+  #queueing = false;
+  #loop: { promise: Promise<ReplayResult> } | undefined;
+  #pending: Pending[] = [];
+  #pendingBytes = 0;
+  /** The queue went over budget and was dropped: read the store up to {@linkcode #highestSeen}. */
+  #overflowed = false;
+  #highestSeen = 0;
+  /** A live entry skipped ahead while a replay ran: read the store again before finishing. */
+  #reread = false;
+  #own: Set<string> | undefined;
+  #recentSeq: number[] | undefined;
+  #recentId: string[] | undefined;
+  #recentAt = 0;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #retries = 0;
+
+  constructor(sink: DeliverySink, options: DeliveryOptions) {
+    this.#sink = sink;
+    this.#o = options;
+  }
+
+  /** Highest seq delivered or passed on this connection. */
+  get position(): number {
+    return this.#cursor;
+  }
+
+  /** True while live entries are held back for a replay. */
+  get replaying(): boolean {
+    return this.#queueing;
+  }
+
+  /** Bytes of live entries held back (a metric). */
+  get queuedBytes(): number {
+    return this.#pendingBytes;
+  }
+
+  /**
+   * Start delivering for a new login: the cursor is `fromSeq`, live entries queue until
+   * {@linkcode replay} has caught up. Forgets everything of a previous login.
+   */
+  open(reader: InboxReader, fromSeq: number): void {
+    this.stop();
+    this.#reader = reader;
+    this.#cursor = this.#reported = fromSeq;
+    this.#queueing = true;
+  }
+
+  /** Stop delivering (logout, close): drops the queue and ends a running replay. */
+  stop(): void {
+    this.#gen++;
+    this.#reader = undefined;
+    this.#queueing = false;
+    this.#loop = undefined;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#overflowed = false;
+    this.#reread = false;
+    this.#own = undefined;
+    this.#recentSeq = this.#recentId = undefined;
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    this.#retries = 0;
+  }
+
+  /** Catch up from the store (or join the replay already running); resolves when live again. */
+  replay(): Promise<ReplayResult> {
+    if (!this.#reader) return Promise.resolve({ replayed: 0, lost: 0, firstSeq: 0 });
+    this.#queueing = true;
+    if (this.#loop) return this.#loop.promise;
+    const run = { promise: undefined as unknown as Promise<ReplayResult> };
+    this.#loop = run;
+    run.promise = this.#run(this.#gen, run);
+    return run.promise;
+  }
+
+  /** `sync {since}`: send every entry after `since` again, then go live. */
+  rewind(since: number): Promise<ReplayResult> {
+    this.#cursor = since;
+    this.#reread = true;
+    return this.replay();
+  }
+
+  /** Remember a msgId this connection is sending (before the store append): it gets the reply instead. */
+  expectOwn(msgId: string): void {
+    const own = this.#own ??= new Set();
+    if (own.size >= MAX_OWN) own.delete(own.values().next().value!);
+    own.add(msgId);
+  }
+
+  /** The cursor if it moved since the last call (the user's `delivered` mark follows it), else undefined. */
+  takeAdvance(): number | undefined {
+    if (this.#cursor <= this.#reported) return undefined;
+    return this.#reported = this.#cursor;
+  }
+
+  /**
+   * Deliver a live inbox entry; `text` undefined means pass it without sending (the origin connection's
+   * own copy). Only `seq` and `msgId` of the entry are read.
+   */
+  deliver(entry: Pick<InboxEntry, "seq" | "msgId">, text: string | undefined): DeliverOutcome {
+    if (!this.#reader || !this.#sink.open) return "closed";
+    if (this.#queueing) {
+      this.#queue(entry, text);
+      return "queued";
+    }
+    if (entry.seq <= this.#cursor) {
+      this.#checkConflict(entry);
+      return "duplicate";
+    }
+    if (entry.seq !== this.#cursor + 1) {
+      this.#reread = true;
+      this.#queue(entry, text);
+      this.replay().catch(noop);
+      return "gap";
+    }
+    this.#advance(entry, text);
+    return "sent";
+  }
+
+  #queue(entry: Pick<InboxEntry, "seq" | "msgId">, text: string | undefined): void {
+    if (entry.seq > this.#highestSeen) this.#highestSeen = entry.seq;
+    if (this.#overflowed) return;
+    const bytes = (text?.length ?? 0) + ENTRY_OVERHEAD;
+    if (this.#pendingBytes + bytes + this.#sink.buffered > this.#o.maxBytes) {
+      // Every queued entry is in the store: drop the queue and read it back later instead of growing.
+      this.#pending = [];
+      this.#pendingBytes = 0;
+      this.#overflowed = true;
+      this.#reread = true;
+      return;
+    }
+    this.#pending.push({ entry, text });
+    this.#pendingBytes += bytes;
+  }
+
+  #advance(entry: Pick<InboxEntry, "seq" | "msgId">, text: string | undefined): void {
+    this.#cursor = entry.seq;
+    const seqs = this.#recentSeq ??= new Array(RECENT).fill(0);
+    const ids = this.#recentId ??= new Array(RECENT).fill("");
+    seqs[this.#recentAt] = entry.seq;
+    ids[this.#recentAt] = entry.msgId;
+    this.#recentAt = (this.#recentAt + 1) % RECENT;
+    // Most connections have no send in flight: skip hashing the msgId then.
+    const own = this.#own !== undefined && this.#own.size !== 0 && this.#own.delete(entry.msgId);
+    if (text !== undefined && !own) this.#sink.send(text);
+  }
+
+  #checkConflict(entry: Pick<InboxEntry, "seq" | "msgId">): void {
+    const seqs = this.#recentSeq;
+    if (!seqs || !this.#o.onConflict) return;
+    const i = seqs.indexOf(entry.seq);
+    if (i >= 0 && this.#recentId![i] !== entry.msgId) this.#o.onConflict(entry);
+  }
+
+  async #run(gen: number, run: { promise: Promise<ReplayResult> }): Promise<ReplayResult> {
+    const result: ReplayResult = { replayed: 0, lost: 0, firstSeq: 0 };
+    const { pageSize } = this.#o;
+    const live = () => gen === this.#gen && this.#sink.open;
+    let stalled = 0;
+    try {
+      while (live()) {
+        const from = this.#cursor;
+        this.#reread = false;
+        const page = await this.#reader!(from, pageSize);
+        if (!live()) break;
+        if (this.#cursor !== from) continue; // rewound meanwhile: read again from the new cursor
+        this.#retries = 0;
+        if (page.length > 0 && page[0].seq > from + 1) this.#gap(result, page[0].seq);
+        for (const entry of page) {
+          if (entry.seq <= this.#cursor) continue;
+          this.#advance(entry, entryFrame(entryFramePrefix(entry), entry.seq));
+          result.replayed++;
+        }
+        if (!await this.#drained(live)) break;
+        if (page.length === pageSize) {
+          stalled = 0;
+          continue;
+        }
+        if (this.#flush()) return result;
+        // A live entry arrived past a hole the store cannot fill (it lost what it had already published,
+        // e.g. Redis restarted without its last writes): retry with a growing pause, then report the hole
+        // as a gap instead of polling the store forever.
+        if (page.length > 0) stalled = 0;
+        else if (++stalled > MAX_STALLED_READS) this.#skipHole(result);
+        else await new Promise((r) => setTimeout(r, 5 * 2 ** stalled));
+      }
+      return result;
+    } catch (error) {
+      this.#o.onError?.(error);
+      if (live()) this.#retryLater(gen);
+      throw error;
+    } finally {
+      // Synchronously as the loop ends: a gap found right after must start a new run, not join this one.
+      if (this.#loop === run) this.#loop = undefined;
+    }
+  }
+
+  /** Report the entries from the cursor up to `firstSeq - 1` as lost (code 1016) and move past them. */
+  #gap(result: ReplayResult, firstSeq: number): void {
+    const lost = firstSeq - this.#cursor - 1;
+    result.lost += lost;
+    result.firstSeq ||= firstSeq;
+    this.#sink.send(this.#o.pushes.gap(this.#cursor, firstSeq, lost));
+    this.#cursor = firstSeq - 1;
+  }
+
+  /** Give up on entries the store no longer has: tell the client (1016) and move past them. */
+  #skipHole(result: ReplayResult): void {
+    this.#reread = false;
+    let next = Infinity;
+    for (const p of this.#pending) if (p.entry.seq < next) next = p.entry.seq;
+    if (this.#overflowed) {
+      next = Math.min(next, this.#highestSeen + 1);
+      this.#overflowed = false;
+    }
+    if (Number.isFinite(next) && next > this.#cursor + 1) this.#gap(result, next);
+  }
+
+  /**
+   * Send queued live entries that follow the cursor without a hole. True when the queue drained cleanly
+   * (the replay is over, live again); false when the store must be read again.
+   */
+  #flush(): boolean {
+    if (this.#overflowed) {
+      if (this.#cursor < this.#highestSeen) return false;
+      this.#overflowed = false;
+    }
+    const queued = this.#pending.sort((a, b) => a.entry.seq - b.entry.seq);
+    let i = 0;
+    for (; i < queued.length; i++) {
+      const { entry, text } = queued[i];
+      if (entry.seq <= this.#cursor) continue;
+      if (entry.seq !== this.#cursor + 1) break;
+      this.#advance(entry, text);
+    }
+    this.#pending = queued.slice(i);
+    this.#pendingBytes = this.#pending.reduce((n, p) => n + (p.text?.length ?? 0) + ENTRY_OVERHEAD, 0);
+    if (this.#pending.length > 0 || this.#reread) return false;
+    this.#queueing = false;
+    return true;
+  }
+
+  /**
+   * Pace a large replay by the socket instead of tripping the slow-consumer cap: wait while more than half
+   * the budget is unsent. False when the replay must end (stopped, closed, or stalled past the timeout).
+   */
+  async #drained(live: () => boolean): Promise<boolean> {
+    const half = this.#o.maxBytes / 2;
+    if (this.#sink.buffered <= half) return live();
+    const since = this.#o.clock.now();
+    while (live() && this.#sink.buffered > half) {
+      if (this.#o.clock.now() - since > this.#o.stallTimeoutMs) {
+        this.#o.onStall();
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return live();
+  }
+
+  /** After a failed store read, try again later (growing pause) while this login lasts. */
+  #retryLater(gen: number): void {
+    clearTimeout(this.#retry);
+    const delay = Math.min(250 * 2 ** this.#retries++, 5000);
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      if (gen === this.#gen && this.#sink.open) this.replay().catch(noop);
+    }, delay);
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Every Redis key and channel name of a deployment, in one place. Keys of one user share the hash tag
+ * `{app:user}`, keys of one room `{app:room}`, so the scripts that touch them stay in one slot.
+ *
+ * | key | type | content |
+ * |---|---|---|
+ * | `P{app:user}:m` | hash | `last` (seq counter), `gen` (inbox generation), `ack`, `read`, `delivered` |
+ * | `P{app:user}:i` | stream | id `<seq>-0`, fields `t` (time) and `e` (entry json) |
+ * | `P{app:user}:x:<msgId>` | string | seq of an idempotent append (PX de-dup TTL) |
+ * | `P{app:user}:p` | hash | `<node>\|<conn>` → `<expiryMs>\|<presence json>` |
+ * | `P{app:user}:ur` | set | rooms of the user |
+ * | `P{app:room}:r` | set | members of the room |
+ * | `P{app}:pu` / `P{app}:pe` | zset | user → newest heartbeat / newest presence expiry |
+ * | `P{u:user}:ua` | zset | app → newest presence expiry of the user |
+ * | `P{n:node}:nc` | hash | `<app>\|<conn>` → user: what a node holds (reaping, recovery) |
+ * | `Pnodes` | zset | node → registration expiry |
+ * | `Pd:<key>` | string | idempotency claim (PX de-dup TTL) |
+ * | `Pepoch`, `Pwc` | string | deployment epoch; write counter (only grows; rollback detection) |
+ *
+ * Channels: `Pnode:<node>` (deliveries for a node), `Papp:<app>` (presence changes of an app).
+ *
+ * @example
+ * ```ts
+ * const keys = new RedisKeys("im:");
+ * keys.inbox(101, "bob"); // "im:{101:bob}:i"
+ * ```
+ * @module
+ */
+
+/** Key and channel names under one prefix. */
+export class RedisKeys {
+  constructor(readonly prefix: string) {}
+
+  #user(appId: number, userId: string, suffix: string): string {
+    return `${this.prefix}{${appId}:${userId}}:${suffix}`;
+  }
+
+  marks(appId: number, userId: string): string {
+    return this.#user(appId, userId, "m");
+  }
+  inbox(appId: number, userId: string): string {
+    return this.#user(appId, userId, "i");
+  }
+  appended(appId: number, userId: string, msgId: string): string {
+    return this.#user(appId, userId, `x:${msgId}`);
+  }
+  presence(appId: number, userId: string): string {
+    return this.#user(appId, userId, "p");
+  }
+  userRooms(appId: number, userId: string): string {
+    return this.#user(appId, userId, "ur");
+  }
+  room(appId: number, room: string): string {
+    return `${this.prefix}{${appId}:${room}}:r`;
+  }
+  appUsers(appId: number): string {
+    return `${this.prefix}{${appId}}:pu`;
+  }
+  appExpiry(appId: number): string {
+    return `${this.prefix}{${appId}}:pe`;
+  }
+  userApps(userId: string): string {
+    return `${this.prefix}{u:${userId}}:ua`;
+  }
+  nodeConnections(nodeId: string): string {
+    return `${this.prefix}{n:${nodeId}}:nc`;
+  }
+  get nodes(): string {
+    return `${this.prefix}nodes`;
+  }
+  claim(key: string): string {
+    return `${this.prefix}d:${key}`;
+  }
+  get epoch(): string {
+    return `${this.prefix}epoch`;
+  }
+  get writeCounter(): string {
+    return `${this.prefix}wc`;
+  }
+  /** Channel prefix of node channels (the route script appends the node id). */
+  get nodeChannelPrefix(): string {
+    return `${this.prefix}node:`;
+  }
+  nodeChannel(nodeId: string): string {
+    return `${this.prefix}node:${nodeId}`;
+  }
+  appChannel(appId: number): string {
+    return `${this.prefix}app:${appId}`;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The Lua scripts of the Redis store and the cluster (files in `scripts/`, embedded in the build by
+ * text imports). Each runs atomically inside Redis; every key a script touches is passed in KEYS, with
+ * hash tags where keys belong together (`{app:user}`), so one call touches one slot whenever its keys do.
+ *
+ * @example
+ * ```ts
+ * const seqs = await SCRIPTS.append.run(client, keys, args);
+ * ```
+ * @module
+ */
+import { createHash } from "node:crypto";
+import type { Redis } from "./client.ts";
+import advanceMark from "./scripts/advance_mark.lua" with { type: "text" };
+import append from "./scripts/append.lua" with { type: "text" };
+import firstYoung from "./scripts/first_young.lua" with { type: "text" };
+import head from "./scripts/head.lua" with { type: "text" };
+import joinRoom from "./scripts/join_room.lua" with { type: "text" };
+import leaveRoom from "./scripts/leave_room.lua" with { type: "text" };
+import nodeHeartbeat from "./scripts/node_heartbeat.lua" with { type: "text" };
+import onlineUsers from "./scripts/online_users.lua" with { type: "text" };
+import presence from "./scripts/presence.lua" with { type: "text" };
+import range from "./scripts/range.lua" with { type: "text" };
+import rangeBefore from "./scripts/range_before.lua" with { type: "text" };
+import removePresence from "./scripts/remove_presence.lua" with { type: "text" };
+import rotateEpoch from "./scripts/rotate_epoch.lua" with { type: "text" };
+import route from "./scripts/route.lua" with { type: "text" };
+import upsertPresence from "./scripts/upsert_presence.lua" with { type: "text" };
+import userApps from "./scripts/user_apps.lua" with { type: "text" };
+
+/** One script: its source and SHA1, run by EVALSHA with an EVAL fallback (the cache is empty after a restart). */
+export class Script {
+  readonly sha: string;
+
+  constructor(readonly name: string, readonly source: string) {
+    this.sha = createHash("sha1").update(source).digest("hex");
+  }
+
+  /** Run with `keys` and `args`. */
+  async run<T>(client: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
+    const tail = [String(keys.length), ...keys, ...args.map(String)];
+    try {
+      return await client.sendCommand(["EVALSHA", this.sha, ...tail]) as T;
+    } catch (error) {
+      if (!String((error as Error)?.message).startsWith("NOSCRIPT")) throw error;
+      return await client.sendCommand(["EVAL", this.source, ...tail]) as T;
+    }
+  }
+}
+
+/** Every script, by name. */
+export const SCRIPTS = {
+  append: new Script("append", firstYoung + append),
+  head: new Script("head", firstYoung + head),
+  range: new Script("range", firstYoung + range),
+  rangeBefore: new Script("rangeBefore", firstYoung + rangeBefore),
+  advanceMark: new Script("advanceMark", advanceMark),
+  joinRoom: new Script("joinRoom", joinRoom),
+  leaveRoom: new Script("leaveRoom", leaveRoom),
+  rotateEpoch: new Script("rotateEpoch", rotateEpoch),
+  upsertPresence: new Script("upsertPresence", upsertPresence),
+  removePresence: new Script("removePresence", removePresence),
+  presence: new Script("presence", presence),
+  onlineUsers: new Script("onlineUsers", onlineUsers),
+  userApps: new Script("userApps", userApps),
+  nodeHeartbeat: new Script("nodeHeartbeat", nodeHeartbeat),
+  route: new Script("route", route),
+} as const;
