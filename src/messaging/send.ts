@@ -18,7 +18,7 @@ import { type EntryFields, entryFrame, entryFramePrefix } from "../protocol/push
 import type { ServerCounters } from "../ops/counters.ts";
 import type { Bus } from "../session/bus.ts";
 import type { Presence } from "../session/presence.ts";
-import type { AppendOptions, Store } from "../store/store.ts";
+import type { Store } from "../store/store.ts";
 import type { Clock } from "../util/clock.ts";
 import type { IdGenerator } from "../util/ids.ts";
 import { claimSend, type ReusePolicy, type SendBinding } from "./dedup.ts";
@@ -97,8 +97,10 @@ export interface MessengerDeps {
 
 interface Claimed {
   fields: EntryFields;
-  append: AppendOptions | undefined;
-  duplicate: boolean;
+  /** A key was given: appends are idempotent (appendOnce). */
+  keyed: boolean;
+  /** The key was held by an earlier attempt. */
+  retry: boolean;
   /** False: the key belonged to another message; send nothing. */
   rerun: boolean;
 }
@@ -116,54 +118,83 @@ export class Messenger {
     const type = s.type ?? "text";
     let msgId = this.#d.ids.msgId();
     let time = this.#d.clock.now();
-    let duplicate = false;
+    let retry = false;
     let rerun = true;
     if (s.key) {
       const binding: SendBinding = { kind, target: to, from: s.from, type, msg: s.msg };
-      ({ msgId, time, duplicate, rerun } = await claimSend(
-        this.#d.store,
-        s.key,
-        binding,
-        msgId,
-        time,
-        s.reuse,
-      ));
-      if (duplicate) this.#d.counters.drops.inc({ reason: "duplicate" });
+      const claimed = await claimSend(this.#d.store, s.key, binding, msgId, time, s.reuse);
+      ({ msgId, time, duplicate: retry, rerun } = claimed);
     }
     if (rerun) s.onMsgId?.(msgId);
     const fields: EntryFields = { msgId, from: s.from, to, target, type, msg: s.msg, time };
-    return { fields, append: s.key ? { idempotent: true } : undefined, duplicate, rerun };
+    return { fields, keyed: s.key !== undefined, retry, rerun };
   }
 
-  #counted(kind: string, entries: number, duplicate: boolean): void {
-    if (duplicate) return;
-    this.#d.counters.messages.inc({ kind });
-    this.#d.counters.deliveries.inc({}, entries);
+  /**
+   * Append to each inbox (at most once per msgId when keyed). `duplicate` is true when this was a retry
+   * and every inbox had the message already: nothing new was stored or will be pushed.
+   */
+  async #append(
+    appId: number,
+    users: string[],
+    c: Claimed,
+    kind: string,
+  ): Promise<{ seqs: number[]; duplicate: boolean }> {
+    if (users.length === 0) return { seqs: [], duplicate: c.retry };
+    let seqs: number[];
+    let fresh = users.length;
+    if (c.keyed) {
+      const appended = await this.#d.store.appendOnce(appId, users, c.fields);
+      seqs = appended.map((a) => a.seq);
+      fresh = appended.filter((a) => !a.repeated).length;
+    } else if (users.length === 1) seqs = [(await this.#d.store.append(appId, users[0], c.fields)).seq];
+    else seqs = await this.#d.store.appendMany(appId, users, c.fields);
+    const duplicate = c.retry && fresh === 0;
+    if (duplicate) this.#d.counters.drops.inc({ reason: "duplicate" });
+    else {
+      this.#d.counters.messages.inc({ kind });
+      this.#d.counters.deliveries.inc({}, fresh);
+    }
+    return { seqs, duplicate };
   }
 
   /** Append a direct message to the recipient's (and sender's) inbox and deliver it. */
   async direct(s: DirectSend): Promise<DirectResult> {
-    const { store, bus } = this.#d;
-    const { fields, append, duplicate, rerun } = await this.#claim(s, "direct", s.to, "");
-    if (!rerun) {
-      return { msgId: fields.msgId, seq: 0, senderSeq: 0, time: fields.time, delivered: false, duplicate };
+    const claimed = await this.#claim(s, "direct", s.to, "");
+    const { fields } = claimed;
+    if (!claimed.rerun) {
+      return {
+        msgId: fields.msgId,
+        seq: 0,
+        senderSeq: 0,
+        time: fields.time,
+        delivered: false,
+        duplicate: true,
+      };
     }
     const copy = s.copyToSender !== false && s.from !== "" && s.from !== s.to;
-    const [entry, senderEntry] = await Promise.all([
-      store.append(s.appId, s.to, fields, append),
-      copy ? store.append(s.appId, s.from, fields, append) : undefined,
-    ]);
-    this.#counted("direct", copy ? 2 : 1, duplicate);
+    const { seqs, duplicate } = await this.#append(
+      s.appId,
+      copy ? [s.to, s.from] : [s.to],
+      claimed,
+      "direct",
+    );
     const prefix = entryFramePrefix(fields);
     const [delivered] = await Promise.all([
-      bus.deliver(s.appId, s.to, entry, entryFrame(prefix, entry.seq)),
-      senderEntry &&
-      bus.deliver(s.appId, s.from, senderEntry, entryFrame(prefix, senderEntry.seq), s.originConnId),
+      this.#d.bus.deliver(s.appId, s.to, { ...fields, seq: seqs[0] }, entryFrame(prefix, seqs[0])),
+      copy &&
+      this.#d.bus.deliver(
+        s.appId,
+        s.from,
+        { ...fields, seq: seqs[1] },
+        entryFrame(prefix, seqs[1]),
+        s.originConnId,
+      ),
     ]);
     return {
       msgId: fields.msgId,
-      seq: entry.seq,
-      senderSeq: senderEntry?.seq ?? 0,
+      seq: seqs[0],
+      senderSeq: copy ? seqs[1] : 0,
       time: fields.time,
       delivered,
       ...(duplicate ? { duplicate } : {}),
@@ -172,8 +203,7 @@ export class Messenger {
 
   /** Append a room message to every member's inbox and deliver it. */
   async room(s: RoomSend): Promise<RoomResult> {
-    const { store } = this.#d;
-    const members = await store.roomMembers(s.appId, s.room);
+    const members = await this.#d.store.roomMembers(s.appId, s.room);
     if (members.length === 0) throw new ReplyError(Code.RoomNotFound, `room ${s.room} has no members`);
     const isMember = members.includes(s.from);
     if (s.requireMember && !isMember) throw new ReplyError(Code.NotRoomMember, `not a member of ${s.room}`);
@@ -183,15 +213,18 @@ export class Messenger {
       s.room,
       s.room,
     );
-    const seqs = await store.appendMany(s.appId, members, claimed.fields, claimed.append);
-    this.#counted("room", members.length, claimed.duplicate);
-    const senderSeq = await this.#fanOut(s.appId, members, seqs, claimed.fields, s.from, s.originConnId);
+    const { fields } = claimed;
+    if (!claimed.rerun) {
+      return { msgId: fields.msgId, seq: 0, time: fields.time, members: 0, duplicate: true };
+    }
+    const { seqs, duplicate } = await this.#append(s.appId, members, claimed, "room");
+    const senderSeq = await this.#fanOut(s.appId, members, seqs, fields, s.from, s.originConnId);
     return {
-      msgId: claimed.fields.msgId,
+      msgId: fields.msgId,
       seq: senderSeq,
-      time: claimed.fields.time,
+      time: fields.time,
       members: members.length,
-      ...(claimed.duplicate ? { duplicate: true } : {}),
+      ...(duplicate ? { duplicate } : {}),
     };
   }
 
@@ -202,17 +235,11 @@ export class Messenger {
   async app(s: SendBase): Promise<AppResult> {
     const users = (await this.#d.presence.onlineUsers(s.appId)).filter((u) => u !== s.from);
     const claimed = await this.#claim(s, "app", "", "");
-    if (!claimed.rerun) return { msgId: claimed.fields.msgId, recipients: 0, duplicate: true };
-    const seqs = users.length
-      ? await this.#d.store.appendMany(s.appId, users, claimed.fields, claimed.append)
-      : [];
-    this.#counted("app", users.length, claimed.duplicate);
-    await this.#fanOut(s.appId, users, seqs, claimed.fields, s.from, undefined);
-    return {
-      msgId: claimed.fields.msgId,
-      recipients: users.length,
-      ...(claimed.duplicate ? { duplicate: true } : {}),
-    };
+    const { fields } = claimed;
+    if (!claimed.rerun) return { msgId: fields.msgId, recipients: 0, duplicate: true };
+    const { seqs, duplicate } = await this.#append(s.appId, users, claimed, "app");
+    await this.#fanOut(s.appId, users, seqs, fields, s.from, undefined);
+    return { msgId: fields.msgId, recipients: users.length, ...(duplicate ? { duplicate } : {}) };
   }
 
   /** Deliver one entry to many users; resolves to the sender's seq among them (0 when not one). */

@@ -19,7 +19,7 @@
  */
 import { type Clock, systemClock } from "../util/clock.ts";
 import type {
-  AppendOptions,
+  Appended,
   InboxEntry,
   InboxHead,
   JoinResult,
@@ -86,26 +86,24 @@ export class MemoryStore implements Store {
     return { inboxes: this.#inboxes.size, entries };
   }
 
-  append(appId: number, userId: string, entry: NewEntry, options: AppendOptions = {}): Promise<InboxEntry> {
-    return Promise.resolve(this.#append(appId, userId, entry, options.idempotent === true));
+  append(appId: number, userId: string, entry: NewEntry): Promise<InboxEntry> {
+    return Promise.resolve(this.#append(appId, userId, entry, false));
   }
 
-  appendMany(
-    appId: number,
-    userIds: string[],
-    entry: NewEntry,
-    options: AppendOptions = {},
-  ): Promise<number[]> {
-    const idempotent = options.idempotent === true;
-    return Promise.resolve(userIds.map((u) => this.#append(appId, u, entry, idempotent).seq));
+  appendMany(appId: number, userIds: string[], entry: NewEntry): Promise<number[]> {
+    return Promise.resolve(userIds.map((u) => this.#append(appId, u, entry, false).seq));
+  }
+
+  appendOnce(appId: number, userIds: string[], entry: NewEntry): Promise<Appended[]> {
+    return Promise.resolve(userIds.map((u) => {
+      const seq = this.#inbox(appId, u, false)?.byMsgId?.get(entry.msgId);
+      if (seq !== undefined) return { seq, repeated: true };
+      return { seq: this.#append(appId, u, entry, true).seq, repeated: false };
+    }));
   }
 
   #append(appId: number, userId: string, entry: NewEntry, idempotent: boolean): InboxEntry {
     const inbox = this.#inbox(appId, userId, true)!;
-    if (idempotent) {
-      const seq = inbox.byMsgId?.get(entry.msgId);
-      if (seq !== undefined) return { ...entry, seq };
-    }
     const stored: InboxEntry = { ...entry, seq: ++inbox.lastSeq };
     inbox.entries.push(stored);
     if (idempotent) (inbox.byMsgId ??= new Map()).set(entry.msgId, stored.seq);

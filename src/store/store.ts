@@ -50,14 +50,11 @@ export type Mark = "ack" | "read" | "delivered";
 /** Outcome of a room join. */
 export type JoinResult = "joined" | "already" | "tooManyRooms" | "roomFull";
 
-/** Options of an append. */
-export interface AppendOptions {
-  /**
-   * Append at most once per (inbox, msgId) within the de-dup TTL: a repeated append of the same msgId
-   * answers the seq it got the first time. Used by sends that carry an idempotency key, so that a retry
-   * after a partial failure completes the send instead of duplicating it.
-   */
-  idempotent?: boolean;
+/** Outcome of {@linkcode Store.appendOnce} for one inbox. */
+export interface Appended {
+  seq: number;
+  /** The msgId was already in this inbox: nothing was appended, `seq` is the first append's. */
+  repeated: boolean;
 }
 
 /** Retention and limits every engine applies; fixed at construction. */
@@ -80,9 +77,15 @@ export interface Store {
   readonly kind: string;
 
   /** Append to a user's inbox, assigning the next seq; trims to the policy. */
-  append(appId: number, userId: string, entry: NewEntry, options?: AppendOptions): Promise<InboxEntry>;
+  append(appId: number, userId: string, entry: NewEntry): Promise<InboxEntry>;
   /** Append the same entry to many inboxes; resolves to each user's seq, in the order given. */
-  appendMany(appId: number, userIds: string[], entry: NewEntry, options?: AppendOptions): Promise<number[]>;
+  appendMany(appId: number, userIds: string[], entry: NewEntry): Promise<number[]>;
+  /**
+   * Append the entry to each inbox at most once per msgId within the de-dup TTL: an inbox that already
+   * has the msgId answers the seq it got then. Sends with an idempotency key use it, so a retry after a
+   * partial failure completes the send instead of duplicating it.
+   */
+  appendOnce(appId: number, userIds: string[], entry: NewEntry): Promise<Appended[]>;
   /** Up to `limit` entries with seq > `afterSeq`, oldest first (expired entries excluded). */
   range(appId: number, userId: string, afterSeq: number, limit: number): Promise<InboxEntry[]>;
   /** Up to `limit` entries with seq < `beforeSeq`, newest first. */

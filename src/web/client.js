@@ -42,6 +42,7 @@
  * @property {string} [platform]
  * @property {Storage | null} [storage] where lastSeq/epoch persist (default localStorage; null = memory)
  * @property {number} [requestTimeoutMs] default reply timeout (10 000)
+ * @property {number} [sendTimeoutMs] how long `sendMsg`/`roomMsg` keep retrying (30 000)
  * @property {number} [minBackoffMs] first reconnect delay (500)
  * @property {number} [maxBackoffMs] largest reconnect delay (30 000)
  * @property {boolean} [fullResume] with no stored position, replay the whole inbox on the first
@@ -78,10 +79,24 @@ function nextSeq() {
   return `${Date.now()}-${++seqCounter}`;
 }
 
-/** Random id for idempotent sends (`clientMsgId`). */
-function randomId() {
+/**
+ * A fresh id for an idempotent send (`clientMsgId`): pass the same one again to resend a message
+ * the server may already have (it answers the retry with the first result, `duplicate: true`).
+ * `crypto.randomUUID` only exists in secure contexts (https, localhost): plain http falls back.
+ */
+export function newClientMsgId() {
   return globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(36).slice(2)}`;
 }
+
+/** Codes of replies worth resending after a while: 1023 rate limited, 1024 unavailable (store down, draining). */
+const TRANSIENT_CODES = new Set([1023, 1024]);
+
+/**
+ * Options of a send.
+ * @typedef {object} SendOptions
+ * @property {string} [clientMsgId] resend with this id (see {@link newClientMsgId}); default a fresh one
+ * @property {number} [timeoutMs] give up after this long (default the `sendTimeoutMs` option, 30 000)
+ */
 
 /**
  * Connection states, in the order a healthy session goes through them:
@@ -94,7 +109,8 @@ function randomId() {
  * The session. Events (use {@link ImClient.on}): `state` (ClientState), `login` (login reply
  * data), `msg` (MsgPush), `enter`, `exit`, `read`, `joinRoom`, `leaveRoom`, `kick` (push data),
  * `gap` (an inbox gap: entries were trimmed), `reset` (the server's inbox epoch changed),
- * `closed` ({code, reason}), `error` (a failed reconnect or login).
+ * `closed` ({code, reason}), `retry` ({attempt, delayMs}: the next connection attempt is
+ * scheduled), `error` (a failed reconnect or login).
  */
 export class ImClient extends EventTarget {
   /** @param {ClientOptions} options */
@@ -131,8 +147,10 @@ export class ImClient extends EventTarget {
     this.lastSeq = saved.lastSeq;
     /** Inbox epoch the lastSeq belongs to. @type {string | undefined} */
     this.epoch = saved.epoch;
-    /** @type {Array<() => void>} */
+    /** Requests waiting for the next login. @type {Array<{resolve: () => void, reject: (e: Error) => void}>} */
     this.onlineWaiters = [];
+    /** Timers of requests waiting to resend (1023/1024); cut short by close(). @type {Set<() => void>} */
+    this.sleepers = new Set();
   }
 
   /**
@@ -155,17 +173,24 @@ export class ImClient extends EventTarget {
   connect() {
     if (this.state === "closed") return Promise.reject(new ImRequestError(0, "client closed"));
     return new Promise((resolve, reject) => {
-      const offLogin = this.on("login", (d) => {
-        offLogin();
-        offError();
-        resolve(d);
-      });
-      const offError = this.on("error", (e) => {
-        if (!(e instanceof ImRequestError) || e.code === 0) return; // transport errors: keep retrying
-        offLogin();
-        offError();
-        reject(e);
-      });
+      /** @type {Array<() => void>} */
+      let offs = [];
+      /** @param {() => void} settle */
+      const done = (settle) => {
+        for (const off of offs) off();
+        offs = [];
+        settle();
+      };
+      offs = [
+        this.on("login", (d) => done(() => resolve(d))),
+        this.on("error", (e) => {
+          // Transport errors and 1023/1024 (busy, draining): keep retrying.
+          if (!(e instanceof ImRequestError) || e.code === 0 || TRANSIENT_CODES.has(e.code)) return;
+          done(() => reject(e));
+        }),
+        // close() while still trying (the user cancelled): settle instead of hanging.
+        this.on("state", (s) => s === "closed" && done(() => reject(new ImRequestError(0, "client closed")))),
+      ];
       this.#open();
     });
   }
@@ -209,7 +234,9 @@ export class ImClient extends EventTarget {
   /**
    * Send a command and resolve with the reply `data` (code 200), or reject with
    * {@link ImRequestError}. With `retry`, a drop before the reply resends the same request
-   * after the next login (only safe for idempotent requests, e.g. sends with a clientMsgId).
+   * after the next login, and a 1023/1024 reply (rate limited, store unavailable, draining)
+   * resends it after the reply's `retryMs` (default 1 s), until `timeoutMs` is over; then the
+   * last error is thrown. Only safe for idempotent requests, e.g. sends with a clientMsgId.
    * @param {string} cmd
    * @param {Record<string, unknown>} [data]
    * @param {{timeoutMs?: number, retry?: boolean}} [opts]
@@ -218,6 +245,7 @@ export class ImClient extends EventTarget {
   async request(cmd, data = {}, opts = {}) {
     const deadline = Date.now() + (opts.timeoutMs ?? this.options.requestTimeoutMs ?? 10_000);
     for (;;) {
+      if (this.state === "closed") throw new ImRequestError(0, "client closed");
       if (this.state !== "online" && cmd !== "login") {
         if (!opts.retry) throw new ImRequestError(0, `not connected (${this.state})`);
         await this.#waitOnline(deadline);
@@ -225,36 +253,48 @@ export class ImClient extends EventTarget {
       try {
         return await this.#roundTrip(cmd, data, deadline - Date.now());
       } catch (error) {
-        const lost = error instanceof ImRequestError && error.code === 0 &&
-          error.message === "connection lost";
-        if (!opts.retry || !lost || Date.now() >= deadline) throw error;
+        if (!opts.retry || !(error instanceof ImRequestError) || Date.now() >= deadline) throw error;
+        if (error.code === 0 && error.message === "connection lost") continue;
+        if (!TRANSIENT_CODES.has(error.code)) throw error;
+        // Busy or the store is down: nothing was stored; try again after the server's hint.
+        const hint = Number(/** @type {any} */ (error.data)?.retryMs);
+        const wait = Math.min(Number.isFinite(hint) && hint > 0 ? hint : 1000, deadline - Date.now());
+        if (wait <= 0) throw error;
+        await this.#sleep(wait);
+        if (Date.now() >= deadline) throw error;
       }
     }
   }
 
   /**
-   * Send a direct message; safe to call while reconnecting (retried with the same clientMsgId).
-   * Resolves with `{msgId, seq, senderSeq, time, delivered}`.
+   * Send a direct message; safe to call while reconnecting. Resent with the same clientMsgId
+   * after a drop (once online again) and after a 1023/1024 reply, for up to `sendTimeoutMs`;
+   * then it rejects, and calling it again with `opts.clientMsgId` resends without duplicating.
+   * Resolves with `{msgId, seq, senderSeq, time, delivered}` (`duplicate: true` on a resend the
+   * server already had).
    * @param {string} to
    * @param {string} msg
    * @param {string} [type]
+   * @param {SendOptions} [opts]
    */
-  async sendMsg(to, msg, type = "text") {
-    const data = { to, msg, type, clientMsgId: randomId() };
-    const reply = await this.request("sendMsg", data, { retry: true, timeoutMs: 30_000 });
+  async sendMsg(to, msg, type = "text", opts = {}) {
+    const data = { to, msg, type, clientMsgId: opts.clientMsgId ?? newClientMsgId() };
+    const reply = await this.request("sendMsg", data, { retry: true, timeoutMs: this.#sendTimeout(opts) });
     this.#ownEntry(reply.senderSeq);
     return reply;
   }
 
   /**
-   * Send to a room you are a member of; resolves with `{msgId, seq, time, members}`.
+   * Send to a room you are a member of, retried like {@link ImClient.sendMsg}; resolves with
+   * `{msgId, seq, time, members}`.
    * @param {string} room
    * @param {string} msg
    * @param {string} [type]
+   * @param {SendOptions} [opts]
    */
-  async roomMsg(room, msg, type = "text") {
-    const data = { room, msg, type, clientMsgId: randomId() };
-    const reply = await this.request("roomMsg", data, { retry: true, timeoutMs: 30_000 });
+  async roomMsg(room, msg, type = "text", opts = {}) {
+    const data = { room, msg, type, clientMsgId: opts.clientMsgId ?? newClientMsgId() };
+    const reply = await this.request("roomMsg", data, { retry: true, timeoutMs: this.#sendTimeout(opts) });
     this.#ownEntry(reply.seq);
     return reply;
   }
@@ -299,6 +339,24 @@ export class ImClient extends EventTarget {
 
   // ---- internals ----
 
+  /** @param {SendOptions} opts */
+  #sendTimeout(opts) {
+    return opts.timeoutMs ?? this.options.sendTimeoutMs ?? 30_000;
+  }
+
+  /** Wait `ms`, or less if the client is closed meanwhile. @param {number} ms */
+  #sleep(ms) {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        resolve(undefined);
+      };
+      const timer = setTimeout(wake, ms);
+      this.sleepers.add(wake);
+    });
+  }
+
   /**
    * The copy of an own message in this user's inbox is not pushed to the sending connection;
    * when it is the next seq, advance lastSeq so a resume does not replay it.
@@ -315,14 +373,21 @@ export class ImClient extends EventTarget {
   #waitOnline(deadline) {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.onlineWaiters = this.onlineWaiters.filter((w) => w !== done);
+        this.onlineWaiters = this.onlineWaiters.filter((w) => w !== waiter);
         reject(new ImRequestError(0, "timed out waiting for the connection"));
       }, Math.max(0, deadline - Date.now()));
-      const done = () => {
-        clearTimeout(timer);
-        resolve(undefined);
+      const waiter = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve(undefined);
+        },
+        /** @param {Error} error */
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
       };
-      this.onlineWaiters.push(done);
+      this.onlineWaiters.push(waiter);
     });
   }
 
@@ -394,7 +459,7 @@ export class ImClient extends EventTarget {
     } catch (error) {
       this.#emit("error", error);
       // A refused login will be refused again: stop instead of hammering the server.
-      if (error instanceof ImRequestError && error.code !== 0 && error.code !== 1024 && error.code !== 1023) {
+      if (error instanceof ImRequestError && error.code !== 0 && !TRANSIENT_CODES.has(error.code)) {
         this.#setState("closed");
         this.#teardown(error);
       }
@@ -416,7 +481,7 @@ export class ImClient extends EventTarget {
     this.#setState("online");
     if (reset) this.#emit("reset", reply);
     this.#emit("login", reply);
-    for (const w of this.onlineWaiters.splice(0)) w();
+    for (const w of this.onlineWaiters.splice(0)) w.resolve();
   }
 
   /** @param {number} seconds */
@@ -528,6 +593,7 @@ export class ImClient extends EventTarget {
     const delay = Math.max(this.retryHintMs ?? 0, base / 2 + Math.random() * base / 2);
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.#open(), delay);
+    this.#emit("retry", { attempt: this.attempt, delayMs: Math.round(delay) });
     // The network came back (laptop woke up, Wi-Fi rejoined): no need to sit out the backoff.
     globalThis.addEventListener?.("online", this.#onNetworkBack);
   }
@@ -557,6 +623,12 @@ export class ImClient extends EventTarget {
   #setState(state) {
     if (this.state === state) return;
     this.state = state;
+    if (state === "closed") {
+      // Nothing will come online again: fail the requests waiting for it now, not at their deadline.
+      const closed = new ImRequestError(0, "client closed");
+      for (const w of this.onlineWaiters.splice(0)) w.reject(closed);
+      for (const wake of [...this.sleepers]) wake();
+    }
     this.#emit("state", state);
   }
 

@@ -16,23 +16,29 @@
  * @property {boolean} mine
  * @property {"pending" | "sent" | "read" | "failed" | "event" | ""} status
  * @property {number} seq inbox seq (0 = not in the inbox)
+ * @property {string} [conv] own sends: the conversation ("u:<peer>" or "r:<room>")
+ * @property {string} [clientMsgId] own sends: the id every attempt carries (server de-duplicates)
+ * @property {string} [error] own sends that failed: why (shown as the retry button's tooltip)
+ * @property {boolean} [transient] the failure may pass (offline, timed out, 1023/1024): resent after a reconnect
  */
 
 const STATUS_TEXT = {
   pending: "sending…",
   sent: "sent",
   read: "read",
-  failed: "not sent",
+  failed: "not sent — retry",
   event: "",
   "": "",
 };
 
 /**
- * Replace the contents of `ol` with `lines` and scroll to the newest.
+ * Replace the contents of `ol` with `lines` and scroll to the newest. A failed own message gets
+ * a "not sent — retry" button that calls `onRetry` with the line.
  * @param {HTMLElement} ol
  * @param {Line[]} lines
+ * @param {(line: Line) => void} [onRetry]
  */
-export function renderMessages(ol, lines) {
+export function renderMessages(ol, lines, onRetry) {
   ol.replaceChildren();
   for (const l of lines) {
     const li = document.createElement("li");
@@ -53,7 +59,15 @@ export function renderMessages(ol, lines) {
     time.title = date.toLocaleString();
     time.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     li.append(text, time);
-    if (l.mine && l.status) {
+    if (l.mine && l.status === "failed" && onRetry) {
+      const retry = document.createElement("button");
+      retry.type = "button";
+      retry.className = "status failed";
+      retry.textContent = STATUS_TEXT.failed;
+      retry.title = l.error ? `${l.error}. Send again` : "Send again";
+      retry.addEventListener("click", () => onRetry(l));
+      li.append(retry);
+    } else if (l.mine && l.status) {
       const status = document.createElement("span");
       status.className = `status ${l.status}`;
       status.textContent = STATUS_TEXT[l.status];

@@ -4,9 +4,10 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { ImClient, ImRequestError } from "../../src/web/client.js";
-import { TestClient, withServer } from "../support/helpers.ts";
-import type { RunningServer } from "../../src/server.ts";
+import { ImClient, ImRequestError, newClientMsgId } from "../../src/web/client.js";
+import { TestClient, testConfig, withServer } from "../support/helpers.ts";
+import { type RunningServer, startServer } from "../../src/server.ts";
+import { StorageError } from "../../src/protocol/errors.ts";
 
 /** A Map-backed Storage, so tests never touch Deno's on-disk localStorage. */
 class MemoryStorage {
@@ -258,4 +259,88 @@ Deno.test("client.js: the browser's online event cuts the backoff short", async 
     assert.equal(im.state, "online");
     await im.close();
   });
+});
+
+Deno.test("client.js: a 1024 reply is resent after retryMs with the same clientMsgId; the id resends later", async () => {
+  await withServer({}, async (server) => {
+    const bob = await TestClient.connect(server.wsPort);
+    await bob.login("bob");
+    const alice = client(server, "alice", new MemoryStorage(), { sendTimeoutMs: 5000 });
+    await alice.connect();
+    const store = server.store;
+    const append = store.appendOnce; // client.js sends with a clientMsgId: idempotent appends
+    let refused = 0;
+    // The store is down for the first attempts (what RedisStore answers during an outage).
+    store.appendOnce = function (...args: Parameters<typeof append>) {
+      if (args[2].msg === "flaky" && refused++ < 2) {
+        // StorageError: the reply is 1024 with the server's retry hint (1 s).
+        return Promise.reject(new StorageError("append", new Error("redis is down")));
+      }
+      return append.apply(this, args);
+    };
+    try {
+      const r = await alice.sendMsg("bob", "flaky");
+      assert.equal(r.duplicate, undefined);
+      assert.ok(refused >= 2, "resent until the store answered");
+      const push = await bob.push("msg");
+      assert.equal(push.response.data.msg, "flaky");
+      assert.deepEqual(await bob.drain("msg", 100), [], "delivered once");
+
+      // Down for longer than sendTimeoutMs: rejects with the 1024, and the same id resends it later.
+      store.appendOnce = () => Promise.reject(new StorageError("append", new Error("redis is down")));
+      const clientMsgId = newClientMsgId();
+      const quick = client(server, "alice", new MemoryStorage(), { sendTimeoutMs: 300 });
+      await quick.connect();
+      await assert.rejects(
+        quick.sendMsg("bob", "later", "text", { clientMsgId }),
+        (e: unknown) => e instanceof ImRequestError && e.code === 1024,
+      );
+      store.appendOnce = append;
+      const first = await quick.sendMsg("bob", "later", "text", { clientMsgId });
+      assert.equal(first.duplicate, undefined);
+      const again = await quick.sendMsg("bob", "later", "text", { clientMsgId });
+      assert.equal(again.duplicate, true);
+      assert.equal(again.msgId, first.msgId);
+      assert.equal((await bob.push("msg")).response.data.msg, "later");
+      assert.deepEqual(await bob.drain("msg", 100), [], "the resend was not delivered again");
+      await quick.close();
+    } finally {
+      store.appendOnce = append;
+      await alice.close();
+      await bob.close();
+    }
+  });
+});
+
+Deno.test("client.js: retry events while the server is unreachable; close() cancels connect() and waiting sends", async () => {
+  // A port nothing listens on: start a server for its port, then stop it.
+  const gone = await startServer(testConfig());
+  const url = `ws://127.0.0.1:${gone.wsPort}/im`;
+  await gone.shutdown();
+  const im = new ImClient({
+    url,
+    userId: "alice",
+    appId: 101,
+    storage: null,
+    minBackoffMs: 20,
+    maxBackoffMs: 80,
+  });
+  const retries = collect(im, "retry");
+  const connecting = im.connect();
+  await retries.until(2);
+  assert.deepEqual(retries.got.map((r) => r.attempt).slice(0, 2), [1, 2]);
+  assert.ok(retries.got.every((r) => r.delayMs >= 0 && r.delayMs <= 80));
+  const waiting = im.sendMsg("bob", "never");
+  const started = Date.now();
+  await im.close();
+  await assert.rejects(
+    connecting,
+    (e: unknown) => e instanceof ImRequestError && e.message === "client closed",
+  );
+  await assert.rejects(waiting, (e: unknown) => e instanceof ImRequestError && e.message === "client closed");
+  assert.ok(Date.now() - started < 1000, "the waiting send failed at once, not at its deadline");
+  const seen = retries.got.length;
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(retries.got.length, seen, "no attempts after close()");
+  assert.equal(im.state, "closed");
 });

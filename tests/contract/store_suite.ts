@@ -127,24 +127,22 @@ export function storeSuite(
     assert.deepEqual(await store.appendMany(APP, [], entry("none", now())), []);
   });
 
-  test(
-    "idempotent appends: the same msgId lands once per inbox and answers its seq",
-    async ({ store }, now) => {
-      const t = now();
-      const first = await store.append(APP, "bob", entry("hello", t), { idempotent: true });
-      const again = await store.append(APP, "bob", entry("hello", t), { idempotent: true });
-      assert.equal(first.seq, 1);
-      assert.equal(again.seq, 1);
-      // a partial earlier attempt (bob has it, carol not) completes without duplicating
-      const seqs = await store.appendMany(APP, ["bob", "carol"], entry("hello", t), { idempotent: true });
-      assert.deepEqual(seqs, [1, 1]);
-      assert.deepEqual((await store.range(APP, "bob", 0, 10)).map((e) => e.msg), ["hello"]);
-      assert.deepEqual((await store.range(APP, "carol", 0, 10)).map((e) => e.msg), ["hello"]);
-      // without the option the same msgId is appended again (callers only skip it when they must)
-      assert.equal((await store.append(APP, "bob", entry("hello", t))).seq, 2);
-      assert.equal((await store.append(APP, "bob", entry("other", t), { idempotent: true })).seq, 3);
-    },
-  );
+  test("appendOnce: the same msgId lands once per inbox and answers its seq", async ({ store }, now) => {
+    const t = now();
+    assert.deepEqual(await store.appendOnce(APP, ["bob"], entry("hello", t)), [{ seq: 1, repeated: false }]);
+    assert.deepEqual(await store.appendOnce(APP, ["bob"], entry("hello", t)), [{ seq: 1, repeated: true }]);
+    // a partial earlier attempt (bob has it, carol not) completes without duplicating
+    assert.deepEqual(await store.appendOnce(APP, ["bob", "carol"], entry("hello", t)), [
+      { seq: 1, repeated: true },
+      { seq: 1, repeated: false },
+    ]);
+    assert.deepEqual((await store.range(APP, "bob", 0, 10)).map((e) => e.msg), ["hello"]);
+    assert.deepEqual((await store.range(APP, "carol", 0, 10)).map((e) => e.msg), ["hello"]);
+    // a plain append does not look (callers only pay for the check when a send carries a key)
+    assert.equal((await store.append(APP, "bob", entry("hello", t))).seq, 2);
+    assert.deepEqual(await store.appendOnce(APP, ["bob"], entry("other", t)), [{ seq: 3, repeated: false }]);
+    assert.deepEqual(await store.appendOnce(APP, [], entry("none", t)), []);
+  });
 
   test("range and rangeBefore page forwards and backwards", async ({ store }, now) => {
     for (let i = 1; i <= 10; i++) await store.append(APP, "bob", entry(`${i}`, now()));

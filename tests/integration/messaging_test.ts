@@ -349,10 +349,10 @@ Deno.test("messaging: a retry while the first send hangs completes it; both answ
   let release = () => {};
   let hangs = 1;
   const gate = new Promise<void>((r) => release = r);
-  const append = store.append.bind(store);
-  store.append = async (appId, userId, entry, options) => {
-    if (userId === "stuck" && hangs-- > 0) await gate;
-    return append(appId, userId, entry, options);
+  const appendOnce = store.appendOnce.bind(store);
+  store.appendOnce = async (appId, userIds, entry) => {
+    if (userIds[0] === "stuck" && hangs-- > 0) await gate;
+    return appendOnce(appId, userIds, entry);
   };
   await withServer(fast, async (server) => {
     const a1 = await online(server.wsPort, "alice");
@@ -361,7 +361,7 @@ Deno.test("messaging: a retry while the first send hangs completes it; both answ
     await new Promise((r) => setTimeout(r, 50));
     const retry = await a2.request("sendMsg", { to: "stuck", msg: "x", clientMsgId: "k" }, 20_000);
     assert.equal(retry.response.code, 200, JSON.stringify(retry.response));
-    assert.equal(retry.response.data.duplicate, true);
+    assert.equal(retry.response.data.duplicate, undefined, "the retry is the attempt that stored it");
     release();
     const done = await first;
     assert.equal(done.response.code, 200);
@@ -375,14 +375,16 @@ Deno.test("messaging: a retry while the first send hangs completes it; both answ
 
 Deno.test("messaging: a send that failed half-way answers 1024; its retry completes it without a duplicate", async () => {
   const store = new MemoryStore({ policy: testPolicy() });
-  // Failure injection: the sender's copy fails once after the recipient's copy was stored (a Redis blip).
+  // Failure injection: the sender's copy fails once after the recipient's copy was stored (a Redis blip
+  // between two batches of appends).
   let failures = 1;
-  const append = store.append.bind(store);
-  store.append = (appId, userId, entry, options) => {
-    if (userId === "alice" && failures-- > 0) {
-      return Promise.reject(new StorageError("append", new Error("connection reset")));
+  const appendOnce = store.appendOnce.bind(store);
+  store.appendOnce = async (appId, userIds, entry) => {
+    if (userIds.includes("alice") && failures-- > 0) {
+      await appendOnce(appId, userIds.filter((u) => u !== "alice"), entry);
+      throw new StorageError("append", new Error("connection reset"));
     }
-    return append(appId, userId, entry, options);
+    return appendOnce(appId, userIds, entry);
   };
   await withServer(fast, async (server) => {
     const a = await online(server.wsPort, "alice");
@@ -392,6 +394,11 @@ Deno.test("messaging: a send that failed half-way answers 1024; its retry comple
     assert.ok(failed.response.data.retryMs > 0);
     const retry = await a.request("sendMsg", { to: "bob", msg: "once", clientMsgId: "c-1" });
     assert.equal(retry.response.code, 200, JSON.stringify(retry.response));
+    assert.equal(
+      retry.response.data.duplicate,
+      undefined,
+      "the retry stored the sender's copy: not a mere repeat",
+    );
     assert.deepEqual((await server.store.range(101, "bob", 0, 10)).map((e) => e.msg), ["once"]);
     assert.deepEqual((await server.store.range(101, "alice", 0, 10)).map((e) => e.msg), ["once"]);
     // bob saw it once (the first attempt's live push); the retry's push is a duplicate seq

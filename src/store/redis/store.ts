@@ -22,7 +22,7 @@ import { StorageError } from "../../protocol/errors.ts";
 import type { Counter, Metrics } from "../../ops/metrics.ts";
 import { type Clock, systemClock } from "../../util/clock.ts";
 import type {
-  AppendOptions,
+  Appended,
   InboxEntry,
   InboxHead,
   JoinResult,
@@ -194,23 +194,25 @@ export class RedisStore implements Store {
     return this.#call(op, () => script.run<T>(this.client, keys, args));
   }
 
-  append(appId: number, userId: string, entry: NewEntry, options: AppendOptions = {}): Promise<InboxEntry> {
-    const idempotent = options.idempotent === true;
-    return this.#appends.push({ appId, userId, entry, json: JSON.stringify(entry), idempotent })
+  append(appId: number, userId: string, entry: NewEntry): Promise<InboxEntry> {
+    return this.#appends.push({ appId, userId, entry, json: JSON.stringify(entry), idempotent: false })
       .then((seq) => ({ ...entry, seq }));
   }
 
-  appendMany(
-    appId: number,
-    userIds: string[],
-    entry: NewEntry,
-    options: AppendOptions = {},
-  ): Promise<number[]> {
+  appendMany(appId: number, userIds: string[], entry: NewEntry): Promise<number[]> {
     const json = JSON.stringify(entry);
-    const idempotent = options.idempotent === true;
     return Promise.all(
-      userIds.map((userId) => this.#appends.push({ appId, userId, entry, json, idempotent })),
+      userIds.map((userId) => this.#appends.push({ appId, userId, entry, json, idempotent: false })),
     );
+  }
+
+  /** Repeats come back from the script as negative seqs (the seq the msgId got the first time). */
+  async appendOnce(appId: number, userIds: string[], entry: NewEntry): Promise<Appended[]> {
+    const json = JSON.stringify(entry);
+    const seqs = await Promise.all(
+      userIds.map((userId) => this.#appends.push({ appId, userId, entry, json, idempotent: true })),
+    );
+    return seqs.map((s) => ({ seq: Math.abs(s), repeated: s < 0 }));
   }
 
   /** One append script call for a whole batch of (user, entry) pairs. */
