@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { CloseCode } from "../../src/protocol.ts";
 import { TestClient } from "../support/helpers.ts";
-import { START_FLAGS } from "../support/node_process.ts";
+import { childEnv, START_FLAGS } from "../support/node_process.ts";
 
 const YAML = [
   "app:",
@@ -41,7 +41,8 @@ async function spawn(configPath: string): Promise<Child> {
     args: ["run", ...START_FLAGS, "src/main.ts", "--config", configPath],
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: childEnv({ NO_COLOR: "1" }),
+    clearEnv: true,
   }).spawn();
   const stderr = new Response(process.stderr).text();
   const reader = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
@@ -136,7 +137,8 @@ async function runToExit(args: string[]): Promise<{ code: number; stderr: string
     args: ["run", ...START_FLAGS, "src/main.ts", ...args],
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: childEnv({ NO_COLOR: "1" }),
+    clearEnv: true,
   }).output();
   return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
 }
@@ -161,4 +163,20 @@ Deno.test("main: a named config file that does not exist is an error", async () 
   const out = await runToExit(["--config", "/nonexistent/imserver.yaml"]);
   assert.notEqual(out.code, 0);
   assert.ok(out.stderr.includes("/nonexistent/imserver.yaml"), out.stderr);
+});
+
+Deno.test("main: the test harness's own switches (IM_REQUIRE_*, IM_TEST_*) never reach a server process", () => {
+  // CI exports IM_REQUIRE_REDIS=1 / IM_REQUIRE_BROWSER=1; the server would reject them as unknown settings.
+  Deno.env.set("IM_TEST_PROBE", "1");
+  Deno.env.set("IM_REQUIRE_PROBE", "1");
+  try {
+    const env = childEnv({ IM_APP_HTTPPORT: "0" });
+    assert.equal(env.IM_TEST_PROBE, undefined);
+    assert.equal(env.IM_REQUIRE_PROBE, undefined);
+    assert.equal(env.IM_APP_HTTPPORT, "0");
+    assert.equal(env.PATH, Deno.env.get("PATH"));
+  } finally {
+    Deno.env.delete("IM_TEST_PROBE");
+    Deno.env.delete("IM_REQUIRE_PROBE");
+  }
 });

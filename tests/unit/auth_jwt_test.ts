@@ -3,6 +3,7 @@ import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { TestClient, testConfig, withServer } from "../support/helpers.ts";
 import { JwtAuthenticator } from "../../src/auth_jwt.ts";
 import { ImError } from "../../src/errors.ts";
+import { childEnv } from "../support/node_process.ts";
 
 const SECRET = "test-secret-of-enough-length-0123456789";
 const nowS = () => Math.floor(Date.now() / 1000);
@@ -181,6 +182,8 @@ Deno.test("logs never contain tokens or API keys (console and file, real process
       "--config",
       `${dir}/app.yaml`,
     ],
+    env: childEnv(),
+    clearEnv: true,
     stdout: "piped",
     stderr: "piped",
   }).spawn();
