@@ -108,10 +108,12 @@ function applyEnv(config: Config, env: Record<string, string>): void {
       const name = envName(section, key);
       const raw = env[name];
       if (raw === undefined) continue;
+      // A failure quotes `raw`, what the operator typed: Number("abc") is NaN, which JSON shows as null.
       target[section][key] = coerce(
         spec,
         fromEnvString(spec, raw),
         `environment ${name}=${JSON.stringify(raw)} (${section}.${key})`,
+        raw,
       );
     }
   }
@@ -138,9 +140,10 @@ function fromEnvString(spec: FieldSpec, raw: string): unknown {
   }
 }
 
-function coerce(spec: FieldSpec, value: unknown, where: string): unknown {
+/** Validate `value` against `spec`; an error names `where` and shows `shown` (default: the value). */
+function coerce(spec: FieldSpec, value: unknown, where: string, shown: unknown = value): unknown {
   const fail = (expected: string): never => {
-    throw new ConfigError(`${where}: expected ${expected}, got ${JSON.stringify(value)}`);
+    throw new ConfigError(`${where}: expected ${expected}, got ${JSON.stringify(shown)}`);
   };
   switch (spec.type) {
     case "int":

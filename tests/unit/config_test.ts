@@ -125,6 +125,9 @@ Deno.test("config: bad env values name the variable, the key and the raw value",
       [{ IM_IM_APPIDS: "1,a" }, "im.appIds"],
       [{ IM_IM_ENTEREXITPUSHES: "yes" }, "im.enterExitPushes"],
       [{ IM_IM_MULTIDEVICE: "many" }, "im.multiDevice"],
+      [{ IM_APP_HTTPPORT: "abc" }, "app.httpPort"],
+      [{ IM_HEARTBEAT_SWEEP: "1.5x" }, "heartbeat.sweep"],
+      [{ IM_IM_APPIDS: "101,,x" }, "im.appIds"],
     ] as const
   ) {
     const name = Object.keys(env)[0];
@@ -135,7 +138,13 @@ Deno.test("config: bad env values name the variable, the key and the raw value",
       error.message.startsWith(`environment ${name}=${JSON.stringify(raw)} (${key}): `),
       error.message,
     );
+    // The value as typed, not what Number() made of it ("abc" → NaN used to print as `got null`).
+    assert.ok(error.message.endsWith(`, got ${JSON.stringify(raw)}`), error.message);
   }
+  assert.equal(
+    (await loadConfig({ env: { IM_APP_HTTPPORT: "abc" } }).catch((e) => e)).message,
+    'environment IM_APP_HTTPPORT="abc" (app.httpPort): expected an integer, got "abc"',
+  );
 });
 
 Deno.test("config: invalid YAML names the file and line", async () => {
