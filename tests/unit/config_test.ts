@@ -147,6 +147,55 @@ Deno.test("config: bad env values name the variable, the key and the raw value",
   );
 });
 
+/** The ConfigError message of loading with `env`. */
+async function envError(env: Record<string, string>): Promise<string> {
+  const error = await loadConfig({ env }).then(
+    () => assert.fail(`expected a ConfigError for ${JSON.stringify(env)}`),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof ConfigError, String(error));
+  return error.message;
+}
+
+Deno.test("config: an IM_* variable that names no setting is an error, with the likely key", async () => {
+  // Typos a first-time user makes: transposed letters, a missing or extra letter, the wrong case.
+  for (
+    const [name, meant] of [
+      ["IM_APP_HTTPPROT", "IM_APP_HTTPPORT"],
+      ["IM_APP_HTTPORT", "IM_APP_HTTPPORT"],
+      ["IM_APP_WEBSOCKETPORTS", "IM_APP_WEBSOCKETPORT"],
+      ["im_app_httpPort", "IM_APP_HTTPPORT"],
+      ["IM_REDIS_ADRR", "IM_REDIS_ADDR"],
+      ["IM_CONFG", "IM_CONFIG"],
+      ["IM_CLUSTER_NODEIDS", "IM_CLUSTER_NODEID"],
+    ]
+  ) {
+    assert.equal(
+      await envError({ [name]: "1" }),
+      `environment ${name} is not a setting; did you mean ${meant}?`,
+    );
+  }
+  // Same letters in another order, too far apart for the edit distance.
+  assert.match(await envError({ IM_APP_PORTHTTP: "1" }), /did you mean IM_APP_HTTPPORT\?$/);
+  // Nothing close: the rule instead of a guess.
+  const far = await envError({ IM_NOPE_XYZZY: "1" });
+  assert.match(far, /^environment IM_NOPE_XYZZY is not a setting/);
+  assert.doesNotMatch(far, /did you mean/);
+  assert.match(far, /IM_<SECTION>_<KEY>/);
+  // Several: the first (sorted) and the others by name.
+  assert.match(
+    await envError({ IM_ZZZ: "1", IM_APP_HTTPPROT: "1", IM_YYY: "1" }),
+    /^environment IM_APP_HTTPPROT is not a setting; did you mean IM_APP_HTTPPORT\? \(also not settings: IM_YYY, IM_ZZZ\)$/,
+  );
+});
+
+Deno.test("config: IM_CONFIG and variables without the IM_ prefix are not settings but allowed", async () => {
+  const config = await loadConfig({
+    env: { IM_CONFIG: "x.yaml", HOME: "/root", IMPORTANT: "1", MY_IM_X: "1" },
+  });
+  assert.deepEqual(config, defaultConfig());
+});
+
 Deno.test("config: invalid YAML names the file and line", async () => {
   const message = await yamlError("app:\n  httpPort: 8080\n  webSocketPort: [1\n");
   assert.match(message, /^app\.yaml:\d+: invalid YAML/);
