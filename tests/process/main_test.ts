@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { CloseCode } from "../../src/protocol.ts";
 import { TestClient } from "../support/helpers.ts";
-import { childEnv, START_FLAGS } from "../support/node_process.ts";
+import { childEnv, quietEnv, START_FLAGS } from "../support/node_process.ts";
 
 const YAML = [
   "app:",
@@ -131,16 +131,24 @@ Deno.test("main: SIGTERM drains (reconnect push, close 1012 with a retry hint) a
   }
 });
 
-/** Run main.ts to completion with `args` (it must exit by itself). */
-async function runToExit(args: string[]): Promise<{ code: number; stderr: string }> {
+/**
+ * Run main.ts with `args` and `env` until it exits by itself; a server that starts instead is killed
+ * after 30 s (on free loopback ports, so a wrongly started server never takes 8080).
+ */
+async function runToExit(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...START_FLAGS, "src/main.ts", ...args],
     stdout: "piped",
     stderr: "piped",
-    env: childEnv({ NO_COLOR: "1" }),
+    env: childEnv({ NO_COLOR: "1", ...quietEnv(), ...env }),
     clearEnv: true,
+    signal: AbortSignal.timeout(30_000),
   }).output();
-  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
 }
 
 Deno.test("main: an invalid config exits non-zero naming the key and the line", async () => {
@@ -179,4 +187,58 @@ Deno.test("main: the test harness's own switches (IM_REQUIRE_*, IM_TEST_*) never
     Deno.env.delete("IM_TEST_PROBE");
     Deno.env.delete("IM_REQUIRE_PROBE");
   }
+});
+
+Deno.test("main: --help and -h print the usage and exit 0 without starting anything", async () => {
+  for (const flag of ["--help", "-h"]) {
+    const out = await runToExit([flag]);
+    assert.equal(out.code, 0, out.stdout + out.stderr);
+    assert.doesNotMatch(out.stdout, /imserver listening/);
+    for (
+      const part of [
+        "--config <path>",
+        "--help",
+        "--version",
+        "config/app.yaml",
+        "IM_<SECTION>_<KEY>",
+        "README",
+      ]
+    ) {
+      assert.ok(out.stdout.includes(part), `usage mentions ${part}: ${out.stdout}`);
+    }
+    assert.equal(out.stderr, "");
+  }
+  // Help wins over a mistake next to it (the user is asking how to fix it).
+  assert.equal((await runToExit(["--confg", "x", "--help"])).code, 0);
+  const version = await runToExit(["--version"]);
+  assert.equal(version.code, 0, version.stderr);
+  assert.match(version.stdout, /^imserver \d+\.\d+\.\d+/);
+});
+
+Deno.test("main: an unknown option or a stray argument exits 2 with one line, nothing started", async () => {
+  const typo = await runToExit(["--confg", "x.yaml"]);
+  assert.equal(typo.code, 2);
+  assert.equal(typo.stderr, 'imserver: unknown option "--confg" (see --help)\n');
+  assert.doesNotMatch(typo.stdout, /listening/);
+  const stray = await runToExit(["serve"]);
+  assert.equal(stray.code, 2);
+  assert.equal(stray.stderr, 'imserver: unexpected argument "serve" (see --help)\n');
+  const bare = await runToExit(["--config"]);
+  assert.equal(bare.code, 2);
+  assert.equal(bare.stderr, "imserver: option --config needs a path (see --help)\n");
+});
+
+Deno.test("main: an unknown IM_* variable or an unparsable value exits 2 naming it", async () => {
+  const typo = await runToExit([], { IM_APP_HTTPPROT: "9000" });
+  assert.equal(typo.code, 2);
+  assert.equal(
+    typo.stderr,
+    "imserver: config error: environment IM_APP_HTTPPROT is not a setting; did you mean IM_APP_HTTPPORT?\n",
+  );
+  const bad = await runToExit([], { IM_APP_HTTPPORT: "abc" });
+  assert.equal(bad.code, 2);
+  assert.equal(
+    bad.stderr,
+    'imserver: config error: environment IM_APP_HTTPPORT="abc" (app.httpPort): expected an integer, got "abc"\n',
+  );
 });

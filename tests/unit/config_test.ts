@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError, defaultConfig, envName, loadConfig } from "../../src/config.ts";
 import { SCHEMA } from "../../src/config_schema.ts";
-import { configPath } from "../../src/main.ts";
 
 /** Load `text` as if it were the file `app.yaml` and return the error message. */
 async function yamlError(text: string): Promise<string> {
@@ -264,15 +263,4 @@ Deno.test("config: a file on disk is read and errors carry its path", async () =
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-});
-
-Deno.test("configPath: --config, --config=, IM_CONFIG, default", () => {
-  assert.deepEqual(configPath(["--config", "x.yaml"], {}), { path: "x.yaml", required: true });
-  assert.deepEqual(configPath(["--config=y.yaml"], { IM_CONFIG: "z.yaml" }), {
-    path: "y.yaml",
-    required: true,
-  });
-  assert.deepEqual(configPath([], { IM_CONFIG: "z.yaml" }), { path: "z.yaml", required: true });
-  assert.deepEqual(configPath([], {}), { path: "config/app.yaml", required: false });
-  assert.deepEqual(configPath(["--other"], {}), { path: "config/app.yaml", required: false });
 });
