@@ -5,7 +5,7 @@
  * @module
  */
 import { EXIT, parseArgs, usage, UsageError, VERSION } from "./cli.ts";
-import { ConfigError, loadConfig } from "./config.ts";
+import { ConfigError, ListenError, loadConfig } from "./config.ts";
 import { setupLogging } from "./log.ts";
 import { startServer } from "./server.ts";
 import { drainServer } from "./drain.ts";
@@ -48,10 +48,12 @@ async function main(): Promise<number> {
     server = await startServer(config);
   } catch (error) {
     // Cluster mode never falls back to memory: no Redis, no node.
-    if (!(error instanceof RedisUnreachableError)) throw error;
-    console.error(`imserver: cluster mode: ${error.message}`);
+    if (error instanceof RedisUnreachableError) console.error(`imserver: cluster mode: ${error.message}`);
+    else if (error instanceof ListenError) console.error(`imserver: ${error.message}`);
+    else throw error;
     await stopLogging();
-    return EXIT.redis;
+    // Deno.exit in the caller also ends whatever startServer had begun (timers, Redis connections).
+    return error instanceof ListenError ? EXIT.listen : EXIT.redis;
   }
   // One plain line that scripts and tests parse for the chosen ports.
   console.log(`imserver listening http=${server.httpPort} ws=${server.wsPort} node=${server.nodeId}`);

@@ -14,7 +14,7 @@ import { createAuthenticator } from "./auth.ts";
 import { LocalBus } from "./bus.ts";
 import { createClusterBackend } from "./cluster/node.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import type { Config } from "./config.ts";
+import { type Config, ListenError } from "./config.ts";
 import { createCounters, type ServerContext } from "./context.ts";
 import { addMessageRoutes } from "./handlers/messages.ts";
 import { addRoomRoutes } from "./handlers/rooms.ts";
@@ -157,10 +157,22 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const httpHandler = createHttpHandler(full, createApiAuthorizer(parseApiKeys(config.api.keys)));
   const servers: Deno.HttpServer[] = [];
   const listen = (port: number, handler: Deno.ServeHandler) => {
-    const server = Deno.serve(
-      { hostname: app.hostname, port, reusePort: app.reusePort, onListen: () => {} },
-      handler,
-    );
+    let server: Deno.HttpServer;
+    try {
+      server = Deno.serve(
+        { hostname: app.hostname, port, reusePort: app.reusePort, onListen: () => {} },
+        handler,
+      );
+    } catch (error) {
+      // A listener opened just before would keep the process alive behind a failed start-up.
+      for (const open of servers) void open.shutdown();
+      throw new ListenError(
+        app.hostname,
+        port,
+        port === app.httpPort ? "app.httpPort" : "app.webSocketPort",
+        error,
+      );
+    }
     servers.push(server);
     return (server.addr as Deno.NetAddr).port;
   };

@@ -242,3 +242,29 @@ Deno.test("main: an unknown IM_* variable or an unparsable value exits 2 naming 
     'imserver: config error: environment IM_APP_HTTPPORT="abc" (app.httpPort): expected an integer, got "abc"\n',
   );
 });
+
+Deno.test("main: a port in use exits 4 with one line naming address, port and setting, no stack trace", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (taken.addr as Deno.NetAddr).port;
+  try {
+    for (
+      const [env, setting] of [
+        [{ IM_APP_HTTPPORT: String(port) }, "app.httpPort"],
+        // The HTTP listener is already open when the WebSocket one fails: it must not keep the process up.
+        [{ IM_APP_WEBSOCKETPORT: String(port) }, "app.webSocketPort"],
+        [{ IM_APP_HTTPPORT: String(port), IM_APP_WEBSOCKETPORT: String(port) }, "app.httpPort"],
+      ] as const
+    ) {
+      const out = await runToExit([], env);
+      assert.equal(out.code, 4, `${JSON.stringify(env)}: ${out.stderr}`);
+      assert.equal(
+        out.stderr,
+        `imserver: cannot listen on 127.0.0.1:${port} (${setting}): address already in use\n`,
+      );
+      assert.doesNotMatch(out.stderr, /Uncaught|^\s+at /m);
+      assert.doesNotMatch(out.stdout, /imserver listening/);
+    }
+  } finally {
+    taken.close();
+  }
+});

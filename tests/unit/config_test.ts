@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError, defaultConfig, envName, loadConfig } from "../../src/config.ts";
+import { ConfigError, defaultConfig, envName, ListenError, loadConfig } from "../../src/config.ts";
 import { SCHEMA } from "../../src/config_schema.ts";
 
 /** Load `text` as if it were the file `app.yaml` and return the error message. */
@@ -263,4 +263,30 @@ Deno.test("config: a file on disk is read and errors carry its path", async () =
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("ListenError: address, port and setting, and the OS refusal in words", () => {
+  const message = (host: string, port: number, cause: unknown) =>
+    new ListenError(host, port, "app.httpPort", cause).message;
+  assert.equal(
+    message("127.0.0.1", 8080, new Deno.errors.AddrInUse("Address already in use (os error 98)")),
+    "cannot listen on 127.0.0.1:8080 (app.httpPort): address already in use",
+  );
+  // Port 80 as non-root (not reproducible here: the tests run as root).
+  assert.equal(
+    message("0.0.0.0", 80, new Deno.errors.PermissionDenied("Permission denied (os error 13)")),
+    "cannot listen on 0.0.0.0:80 (app.httpPort): permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
+  );
+  assert.equal(
+    message("::1", 9000, new Deno.errors.PermissionDenied("x")),
+    "cannot listen on [::1]:9000 (app.httpPort): permission denied",
+  );
+  assert.match(
+    message("10.255.255.1", 1, new Deno.errors.AddrNotAvailable("x")),
+    /: address not available on this host \(app\.hostname\)$/,
+  );
+  const cause = new TypeError("something else");
+  const error = new ListenError("h", 1, "app.webSocketPort", cause);
+  assert.equal(error.message, "cannot listen on h:1 (app.webSocketPort): something else");
+  assert.equal(error.cause, cause);
 });
