@@ -268,3 +268,41 @@ Deno.test("main: a port in use exits 4 with one line naming address, port and se
     taken.close();
   }
 });
+
+Deno.test("README quick start: the curl example delivers every time it is run, and msgId is explained", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const quickStart = readme.slice(
+    readme.indexOf("## Quick start"),
+    readme.indexOf("\n## ", readme.indexOf("## Quick start") + 1),
+  );
+  const curl = quickStart.match(/^curl (.*) http:\/\/localhost:8080(\/user\/sendMessage)$/m);
+  assert.ok(curl, "the quick start has a curl example for /user/sendMessage");
+  const form = new URLSearchParams([...curl[1].matchAll(/-d (\w+)=(\S+)/g)].map((m) => [m[1], m[2]]));
+  // The sentence next to the example says what msgId is for, since a copied fixed msgId is de-duplicated.
+  const near = quickStart.slice(quickStart.indexOf(curl[0]) - 400, quickStart.indexOf(curl[0]) + 800);
+  for (const part of ["msgId", "duplicate: true", "im.msgIdDedupTtl"]) {
+    assert.ok(near.includes(part), `the quick start explains ${part} next to the curl example`);
+  }
+  const { dir, path } = await writeConfig(YAML);
+  try {
+    const child = await spawn(path);
+    const bob = await TestClient.connect(child.wsPort);
+    await bob.login(form.get("userId")!, Number(form.get("appId")));
+    // A first-time user runs the example, then runs it again: both must arrive.
+    for (let run = 1; run <= 2; run++) {
+      const reply: Response = await fetch(`http://127.0.0.1:${child.httpPort}${curl[2]}`, {
+        method: "POST",
+        body: form,
+      });
+      const json: { code: number; data: { duplicate?: boolean } } = await reply.json();
+      assert.equal(json.code, 200, JSON.stringify(json));
+      assert.notEqual(json.data.duplicate, true, `run ${run}: ${JSON.stringify(json)}`);
+      assert.equal((await bob.push("msg")).response.data.msg, form.get("message"));
+    }
+    child.process.kill("SIGINT");
+    await bob.closed;
+    assert.equal((await child.output).code, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
