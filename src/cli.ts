@@ -53,9 +53,16 @@ const EXIT_LINES: readonly [number, string][] = [
 ];
 
 /** The config file looked up in the working directory when none is named. */
-export const DEFAULT_CONFIG_PATH = "config/app.yaml";
+const DEFAULT_CONFIG_PATH = "config/app.yaml";
 
-/** What the command line asks for. */
+/**
+ * What the command line asks for.
+ *
+ * @example
+ * ```ts
+ * const command: Command = { kind: "run", config: { path: "config/app.yaml", required: false } };
+ * ```
+ */
 export type Command =
   | { kind: "help" }
   | { kind: "version" }
@@ -83,7 +90,7 @@ export class UsageError extends Error {
  * mistake wrong is asking how to fix it), then `--version`; otherwise an unknown option or a stray
  * argument is a {@linkcode UsageError} — starting the server on the default ports despite a typo
  * such as `--confg` would hide it. The config file is `--config`, else `IM_CONFIG`, else
- * {@linkcode DEFAULT_CONFIG_PATH} (not required to exist).
+ * `config/app.yaml` (not required to exist).
  *
  * @example
  * ```ts

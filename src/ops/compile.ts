@@ -15,9 +15,11 @@
  * @module
  */
 
-/** ANSI colour codes: deno colours its output even into a pipe; the patterns here are about the words. */
-const COLOUR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
-const uncoloured = (text: string) => text.replace(COLOUR, "");
+/** `text` without ANSI colour codes: deno colours its output even into a pipe; the patterns here are about words. */
+function uncoloured(text: string): string {
+  // A fresh RegExp per call: a shared global one would carry lastIndex between calls.
+  return text.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g"), "");
+}
 
 /** `text` as lines of at most `width` characters (a longer word, such as a URL, gets a line of its own). */
 function wrap(text: string, width = 100): string {
@@ -41,8 +43,8 @@ interface Wanted {
 /**
  * The paragraph to print instead of deno's output when `deno compile` failed for want of a denort
  * base binary, else undefined (then deno's output is the better explanation). `output` is what
- * deno printed (colours stripped or not); `denortBin` is `DENORT_BIN` ("" counts as unset, as for
- * Deno).
+ * deno printed (colours stripped or not); `denortBin` is `DENORT_BIN` (deno takes an empty value as
+ * a path too).
  *
  * @example
  * ```ts
@@ -58,10 +60,11 @@ export function explainCompileFailure(output: string, denortBin: string | undefi
   const wanted: Wanted = { version: url?.[1] ?? Deno.version.deno, target: url?.[2] ?? Deno.build.target };
   const zip = `denort-${wanted.target}.zip`;
   const release = `https://github.com/denoland/deno/releases/tag/v${wanted.version}`;
-  if (denortBin) {
+  if (denortBin !== undefined) {
     if (!text.includes(`Could not find denort at`)) return undefined;
+    const given = denortBin ? `DENORT_BIN=${denortBin} does not exist` : "DENORT_BIN is set but empty";
     return wrap(
-      `imserver compile: DENORT_BIN=${denortBin} does not exist. It must name the denort base binary of ` +
+      `imserver compile: ${given}. It must name the denort base binary of ` +
         `Deno ${wanted.version}, unzipped from ${zip} of that release (${release}). Fix the path, or ` +
         `unset DENORT_BIN where https://dl.deno.land is reachable (deno then downloads it).`,
     );
