@@ -172,7 +172,9 @@ function applyEnv(config: Config, env: Record<string, string>): void {
 /**
  * An `IM_*` variable that names no setting is refused: silently ignoring `IM_APP_HTTPPROT=9000`
  * would start the server on the default port. The prefix is matched in any case so that
- * `im_app_httpport` is caught too (environment names are case-sensitive).
+ * `im_app_httpport` is caught too (environment names are case-sensitive). `IM_CONFIG_*` is left
+ * alone: Debian/Ubuntu desktops' input-method switcher im-config exports `IM_CONFIG_PHASE` and
+ * `IM_CONFIG_CHECK_ENV` into every terminal, and no section of ours is called `config`.
  */
 function checkEnvNames(env: Record<string, string>): void {
   const known = Object.entries(SCHEMA).flatMap(([section, fields]) =>
@@ -180,7 +182,8 @@ function checkEnvNames(env: Record<string, string>): void {
   );
   known.push(CONFIG_ENV);
   const valid = new Set(known);
-  const unknown = Object.keys(env).filter((name) => name.toUpperCase().startsWith("IM_") && !valid.has(name))
+  const unknown = Object.keys(env)
+    .filter((name) => /^IM_/i.test(name) && !name.startsWith(`${CONFIG_ENV}_`) && !valid.has(name))
     .sort();
   if (unknown.length === 0) return;
   const [first, ...others] = unknown;
