@@ -1,27 +1,36 @@
 /**
- * Entry point: `deno task start [--config path]`. Loads configuration, sets up logging,
- * starts the node and shuts it down gracefully on SIGINT/SIGTERM.
+ * Entry point: `deno task start [--config path]` (`--help` for the options). Parses the command
+ * line, loads configuration, sets up logging, starts the node and shuts it down gracefully on
+ * SIGINT/SIGTERM. Every start-up failure is one line on stderr and an exit code of {@linkcode EXIT}.
  * @module
  */
+import { EXIT, parseArgs, usage, UsageError, VERSION } from "./config/cli.ts";
 import { ConfigError, loadConfig } from "./config/load.ts";
+import { ListenError } from "./transport/listen.ts";
 import { setupLogging } from "./ops/log.ts";
 import { startServer } from "./server.ts";
 import { defaultConfigFile } from "./embedded.ts";
 import { RedisUnreachableError } from "./cluster/node.ts";
 
-/** `--config <path>` / `--config=<path>` from argv, else IM_CONFIG, else the default. */
-export function configPath(args: string[], env: Record<string, string>): { path: string; required: boolean } {
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === "--config" && args[i + 1]) return { path: args[i + 1], required: true };
-    if (args[i].startsWith("--config=")) return { path: args[i].slice(9), required: true };
-  }
-  if (env.IM_CONFIG) return { path: env.IM_CONFIG, required: true };
-  return { path: "config/app.yaml", required: false };
-}
-
 async function main(): Promise<number> {
   const env = Deno.env.toObject();
-  const { path, required } = configPath(Deno.args, env);
+  let command;
+  try {
+    command = parseArgs(Deno.args, env);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`imserver: ${error.message}`);
+    return EXIT.config;
+  }
+  if (command.kind === "help") {
+    console.log(usage());
+    return EXIT.ok;
+  }
+  if (command.kind === "version") {
+    console.log(`imserver ${VERSION} (deno ${Deno.version.deno})`);
+    return EXIT.ok;
+  }
+  const { path, required } = command.config;
   let config;
   try {
     // No --config: ./config/app.yaml if present, else the shipped default (embedded when compiled).
@@ -29,7 +38,7 @@ async function main(): Promise<number> {
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`imserver: config error: ${error.message}`);
-      return 2;
+      return EXIT.config;
     }
     throw error;
   }
@@ -39,23 +48,25 @@ async function main(): Promise<number> {
     server = await startServer(config);
   } catch (error) {
     // Cluster mode never falls back to memory: no Redis, no node.
-    if (!(error instanceof RedisUnreachableError)) throw error;
-    console.error(`imserver: cluster mode: ${error.message}`);
+    if (error instanceof RedisUnreachableError) console.error(`imserver: cluster mode: ${error.message}`);
+    else if (error instanceof ListenError) console.error(`imserver: ${error.message}`);
+    else throw error;
     await stopLogging();
-    return 3;
+    // Deno.exit in the caller also ends whatever startServer had begun (timers, Redis connections).
+    return error instanceof ListenError ? EXIT.listen : EXIT.redis;
   }
   // One plain line that scripts and tests parse for the chosen ports.
   console.log(`imserver listening http=${server.httpPort} ws=${server.wsPort} node=${server.nodeId}`);
   const stop = () => server.shutdown("server shutting down");
   // SIGTERM drains (reconnect hints, close 1012, exit 0 within drain.deadline, else 1); SIGINT is quick (1001).
-  const drain = () => void server.drain().then((report) => report.onTime || Deno.exit(1));
+  const drain = () => void server.drain().then((report) => report.onTime || Deno.exit(EXIT.failure));
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", drain);
   await server.finished;
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", drain);
   await stopLogging();
-  return 0;
+  return EXIT.ok;
 }
 
 if (import.meta.main) Deno.exit(await main());

@@ -45,6 +45,7 @@ import { type Store, storePolicy } from "./store/store.ts";
 import { Admission } from "./transport/admission.ts";
 import { LoginAttempts } from "./transport/login_attempts.ts";
 import { RateLimiter } from "./transport/rate_limit.ts";
+import { serveOn } from "./transport/listen.ts";
 import { createWsHandler, WS_PATHS } from "./transport/ws_handler.ts";
 import { type Clock, systemClock } from "./util/clock.ts";
 import { IdGenerator } from "./util/ids.ts";
@@ -283,21 +284,29 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
 
   const servers: Deno.HttpServer[] = [];
-  const listen = (port: number, handler: Deno.ServeHandler) => {
-    const server = Deno.serve(
-      { hostname: app.hostname, port, reusePort: app.reusePort, onListen: noop },
-      handler,
-    );
+  const listen = (port: number, setting: string, handler: Deno.ServeHandler) => {
+    const server = serveOn({ hostname: app.hostname, port, reusePort: app.reusePort }, setting, handler);
     servers.push(server);
     return (server.addr as Deno.NetAddr).port;
   };
-  if (app.httpPort === app.webSocketPort && app.httpPort !== 0) {
-    ports.http = ports.ws = listen(app.httpPort, (req, info) => {
-      return WS_PATHS.has(new URL(req.url).pathname) ? wsHandler(req, info) : httpHandler(req);
-    });
-  } else {
-    ports.http = listen(app.httpPort, (req) => httpHandler(req));
-    ports.ws = listen(app.webSocketPort, wsHandler);
+  try {
+    if (app.httpPort === app.webSocketPort && app.httpPort !== 0) {
+      ports.http = ports.ws = listen(app.httpPort, "app.httpPort", (req, info) => {
+        return WS_PATHS.has(new URL(req.url).pathname) ? wsHandler(req, info) : httpHandler(req);
+      });
+    } else {
+      ports.http = listen(app.httpPort, "app.httpPort", (req) => httpHandler(req));
+      ports.ws = listen(app.webSocketPort, "app.webSocketPort", wsHandler);
+    }
+  } catch (error) {
+    // Undo everything started so far: a failed start-up must not keep the process (or Redis) busy.
+    await Promise.all(servers.map((s) => s.shutdown()));
+    await lifecycle.stop();
+    presencePushes.close();
+    await webhooks?.close(0);
+    await cluster?.stop();
+    await store.close();
+    throw error;
   }
   if (config.api.keys.length === 0 && !LOOPBACK.has(app.hostname)) {
     log.warning(

@@ -3,7 +3,8 @@
  * {@linkcode SCHEMA}. Any problem is one {@linkcode ConfigError} naming the key (and the line).
  *
  * Environment rule: `IM_<SECTION>_<KEY>` in upper case, e.g. `IM_APP_HTTPPORT=0`,
- * `IM_REDIS_ADDR=10.0.0.5:6379`, `IM_IM_APPIDS=101,102`. Lists are comma-separated.
+ * `IM_REDIS_ADDR=10.0.0.5:6379`, `IM_IM_APPIDS=101,102`. Lists are comma-separated. Any other `IM_*`
+ * variable except {@linkcode CONFIG_ENV} is an error (with the likely key), never silently ignored.
  *
  * @example
  * ```ts
@@ -101,20 +102,92 @@ function applyYaml(config: Config, text: string, file: string): void {
   }
 }
 
+/**
+ * The one `IM_*` variable that is not a setting: it names the config file (read by `main.ts`).
+ *
+ * @example
+ * ```ts
+ * const file = Deno.env.get(CONFIG_ENV); // IM_CONFIG=/etc/imserver/app.yaml
+ * ```
+ */
+export const CONFIG_ENV = "IM_CONFIG";
+
 function applyEnv(config: Config, env: Record<string, string>): void {
+  checkEnvNames(env);
   const target = config as unknown as Record<string, Record<string, unknown>>;
   for (const [section, fields] of Object.entries(SCHEMA)) {
     for (const [key, spec] of Object.entries(fields as Record<string, FieldSpec>)) {
       const name = envName(section, key);
       const raw = env[name];
       if (raw === undefined) continue;
+      // A failure quotes `raw`, what the operator typed: Number("abc") is NaN, which JSON shows as null.
       target[section][key] = coerce(
         spec,
         fromEnvString(spec, raw),
         `environment ${name}=${JSON.stringify(raw)} (${section}.${key})`,
+        raw,
       );
     }
   }
+}
+
+/**
+ * An `IM_*` variable that names no setting is refused: silently ignoring `IM_APP_HTTPPROT=9000`
+ * would start the server on the default port. The prefix is matched in any case so that
+ * `im_app_httpport` is caught too (environment names are case-sensitive). `IM_CONFIG_*` is left
+ * alone: Debian/Ubuntu desktops' input-method switcher im-config exports `IM_CONFIG_PHASE` and
+ * `IM_CONFIG_CHECK_ENV` into every terminal, and no section of ours is called `config`.
+ */
+function checkEnvNames(env: Record<string, string>): void {
+  const known = Object.entries(SCHEMA).flatMap(([section, fields]) =>
+    Object.keys(fields).map((key) => envName(section, key))
+  );
+  known.push(CONFIG_ENV);
+  const valid = new Set(known);
+  const unknown = Object.keys(env)
+    .filter((name) => /^IM_/i.test(name) && !name.startsWith(`${CONFIG_ENV}_`) && !valid.has(name))
+    .sort();
+  if (unknown.length === 0) return;
+  const [first, ...others] = unknown;
+  const meant = closestName(first, known);
+  const hint = meant
+    ? `did you mean ${meant}?`
+    : "settings are IM_<SECTION>_<KEY> as listed in the README's configuration reference";
+  const more = others.length > 0 ? ` (also not settings: ${others.join(", ")})` : "";
+  throw new ConfigError(`environment ${first} is not a setting; ${hint}${more}`);
+}
+
+/**
+ * The name in `names` that `typed` most likely meant: the same ignoring case, else the nearest
+ * within 2 edits (a swap of neighbours counts as one), else one with the same letters in another
+ * order. Undefined when nothing is that close, so that a stray variable gets no wild guess.
+ */
+function closestName(typed: string, names: string[]): string | undefined {
+  const upper = typed.toUpperCase();
+  const letters = (s: string) => [...s.replaceAll("_", "")].sort().join("");
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const name of names) {
+    const d = editDistance(upper, name);
+    if (d < bestDistance) [best, bestDistance] = [name, d];
+  }
+  return best ?? names.find((name) => letters(name) === letters(upper));
+}
+
+/** Optimal-string-alignment distance: insertions, deletions, substitutions, adjacent swaps. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
 }
 
 /** The environment variable that overrides `section.key`: `IM_APP_HTTPPORT` for app.httpPort. */
@@ -138,9 +211,10 @@ function fromEnvString(spec: FieldSpec, raw: string): unknown {
   }
 }
 
-function coerce(spec: FieldSpec, value: unknown, where: string): unknown {
+/** Validate `value` against `spec`; an error names `where` and shows `shown` (default: the value). */
+function coerce(spec: FieldSpec, value: unknown, where: string, shown: unknown = value): unknown {
   const fail = (expected: string): never => {
-    throw new ConfigError(`${where}: expected ${expected}, got ${JSON.stringify(value)}`);
+    throw new ConfigError(`${where}: expected ${expected}, got ${JSON.stringify(shown)}`);
   };
   switch (spec.type) {
     case "int":

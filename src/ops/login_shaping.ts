@@ -44,7 +44,7 @@ export class LoginShaper {
     this.#at = clock.now();
   }
 
-  /** Take one login token, or throw ImError 1023 with a jittered retry hint. */
+  /** Take one login token, or throw ReplyError 1023 with a jittered retry hint. */
   admit(): void {
     const now = this.#clock.now();
     const elapsed = Math.max(0, now - this.#at);

@@ -4,6 +4,7 @@
  * and zero duplicates and wrote its JSON. Numbers are never asserted: they belong to the report.
  */
 import assert from "node:assert/strict";
+import { childEnv } from "../support/node_process.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 
@@ -13,6 +14,9 @@ Deno.test("deno task bench --quick completes without loss or duplicates", async 
     const run = await new Deno.Command("deno", {
       args: ["task", "-q", "bench", "--quick", "--duration=0.5", `--out=${out}`],
       cwd: root,
+      // The bench starts src/main.ts itself (without --allow-env to filter): strip the harness switches here.
+      env: childEnv(),
+      clearEnv: true,
       stdout: "piped",
       stderr: "piped",
     }).output();

@@ -10,6 +10,7 @@
  * @module
  */
 import { RedisServer } from "../support/redis_helper.ts";
+import { childEnv } from "../support/node_process.ts";
 
 const [pairs, window, seconds] = [
   Number(Deno.args[0] ?? 20),
@@ -34,7 +35,8 @@ async function spawn(env: Record<string, string>): Promise<Node> {
       ...(Deno.env.get("BENCH_PROF") ? ["--cpu-prof", `--cpu-prof-dir=${Deno.env.get("BENCH_PROF")}`] : []),
       MAIN,
     ],
-    env: {
+    clearEnv: true,
+    env: childEnv({
       IM_APP_HOSTNAME: "127.0.0.1",
       IM_APP_HTTPPORT: "0",
       IM_APP_WEBSOCKETPORT: "0",
@@ -43,7 +45,7 @@ async function spawn(env: Record<string, string>): Promise<Node> {
       IM_LIMITS_MESSAGESPERSECOND: "1000000",
       IM_LIMITS_MESSAGEBURST: "1000000",
       ...env,
-    },
+    }),
     stdout: "piped",
     stderr: "inherit",
   }).spawn();

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { TestClient } from "../support/helpers.ts";
 import { freePort, redisTest } from "../support/redis_helper.ts";
-import { clusterEnv, MAIN } from "../support/node_process.ts";
+import { childEnv, clusterEnv, MAIN } from "../support/node_process.ts";
 
 const TTL_S = 2;
 
@@ -29,7 +29,8 @@ export interface NodeProcess {
 export async function spawnNode(env: Record<string, string>, args: string[] = []): Promise<NodeProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", ...args, MAIN],
-    env,
+    env: childEnv(env),
+    clearEnv: true,
     stdout: "piped",
     stderr: "null",
   }).spawn();
@@ -74,7 +75,8 @@ Deno.test({
   async fn() {
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", MAIN],
-      env: nodeEnv(freePort(), "lonely"),
+      env: childEnv(nodeEnv(freePort(), "lonely")),
+      clearEnv: true,
       stdout: "piped",
       stderr: "piped",
     }).output();

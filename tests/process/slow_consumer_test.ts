@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { TestClient } from "../support/helpers.ts";
 import { encodeFrame, rawConnect, readUntilClosed, writeAll } from "../fuzz/raw_ws.ts";
+import { childEnv } from "../support/node_process.ts";
 
 const MESSAGES = 10_000;
 const BODY = "m".repeat(1024);
@@ -30,6 +31,8 @@ async function startChild(dir: string) {
       "--config",
       `${dir}/app.yaml`,
     ],
+    env: childEnv(),
+    clearEnv: true,
     stdout: "piped",
     stderr: "null",
   }).spawn();

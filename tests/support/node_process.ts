@@ -16,6 +16,30 @@ export const START_FLAGS: readonly string[] = (() => {
 /** Path of src/main.ts. */
 export const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
 
+/**
+ * Test-harness switches (`IM_REQUIRE_REDIS`, `IM_REQUIRE_BROWSER` from .ci/run, `IM_TEST_SEED`): they
+ * share the `IM_` prefix with the settings, and the server rejects an `IM_*` variable that names no
+ * setting, so they must not reach a server subprocess.
+ */
+const HARNESS_SWITCH = /^IM_(REQUIRE|TEST)_/i;
+
+/**
+ * The environment for a server subprocess: this process's environment without the test-harness
+ * switches, plus `extra`. Pass it with `clearEnv: true` — Deno.Command otherwise adds `env` to the
+ * inherited environment and the switches leak through.
+ *
+ * @example
+ * ```ts
+ * new Deno.Command(Deno.execPath(), { args: ["run", ...START_FLAGS, MAIN], env: childEnv(), clearEnv: true });
+ * ```
+ */
+export function childEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env = Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([k]) => !HARNESS_SWITCH.test(k)),
+  );
+  return { ...env, ...extra };
+}
+
 /** Environment of a cluster node subprocess: quiet, free ports, Redis at `redisPort`. */
 export function clusterEnv(
   redisPort: number,
@@ -57,8 +81,14 @@ export interface ServerProcess {
 }
 
 /**
- * Spawn `cmd args` in `cwd` with `env` added to the inherited environment and wait up to `startMs`
- * for the listening line.
+ * Spawn `cmd args` in `cwd` with `env` added to the inherited environment (minus the harness
+ * switches, see {@linkcode childEnv}) and wait up to `startMs` for the listening line.
+ *
+ * @example
+ * ```ts
+ * const proc = await spawnServer(Deno.execPath(), ["run", ...START_FLAGS, MAIN], quietEnv());
+ * await stopServer(proc);
+ * ```
  */
 export async function spawnServer(
   cmd: string,
@@ -69,7 +99,8 @@ export async function spawnServer(
 ): Promise<ServerProcess> {
   const child = new Deno.Command(cmd, {
     args,
-    env,
+    env: childEnv(env),
+    clearEnv: true,
     cwd,
     stdout: "piped",
     stderr: "piped",

@@ -3,6 +3,7 @@ import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { TestClient, testConfig, withServer } from "../support/helpers.ts";
 import { JwtAuthenticator } from "../../src/auth/jwt.ts";
 import { ReplyError } from "../../src/protocol/errors.ts";
+import { childEnv } from "../support/node_process.ts";
 
 const SECRET = "test-secret-of-enough-length-0123456789";
 const nowS = () => Math.floor(Date.now() / 1000);
@@ -184,6 +185,8 @@ Deno.test("logs never contain tokens or API keys (console and file, real process
       "--config",
       `${dir}/app.yaml`,
     ],
+    env: childEnv(),
+    clearEnv: true,
     stdout: "piped",
     stderr: "piped",
   }).spawn();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ConfigError, defaultConfig, envName, loadConfig } from "../../src/config/load.ts";
 import { SCHEMA } from "../../src/config/schema.ts";
-import { configPath } from "../../src/main.ts";
+import { ListenError } from "../../src/transport/listen.ts";
 
 /** Load `text` as if it were the file `app.yaml` and return the error message. */
 async function yamlError(text: string): Promise<string> {
@@ -125,6 +125,9 @@ Deno.test("config: bad env values name the variable, the key and the raw value",
       [{ IM_IM_APPIDS: "1,a" }, "im.appIds"],
       [{ IM_IM_ENTEREXITPUSHES: "yes" }, "im.enterExitPushes"],
       [{ IM_IM_MULTIDEVICE: "many" }, "im.multiDevice"],
+      [{ IM_APP_HTTPPORT: "abc" }, "app.httpPort"],
+      [{ IM_HEARTBEAT_SWEEP: "1.5x" }, "heartbeat.sweep"],
+      [{ IM_IM_APPIDS: "101,,x" }, "im.appIds"],
     ] as const
   ) {
     const name = Object.keys(env)[0];
@@ -135,7 +138,69 @@ Deno.test("config: bad env values name the variable, the key and the raw value",
       error.message.startsWith(`environment ${name}=${JSON.stringify(raw)} (${key}): `),
       error.message,
     );
+    // The value as typed, not what Number() made of it ("abc" → NaN used to print as `got null`).
+    assert.ok(error.message.endsWith(`, got ${JSON.stringify(raw)}`), error.message);
   }
+  assert.equal(
+    (await loadConfig({ env: { IM_APP_HTTPPORT: "abc" } }).catch((e) => e)).message,
+    'environment IM_APP_HTTPPORT="abc" (app.httpPort): expected an integer, got "abc"',
+  );
+});
+
+/** The ConfigError message of loading with `env`. */
+async function envError(env: Record<string, string>): Promise<string> {
+  const error = await loadConfig({ env }).then(
+    () => assert.fail(`expected a ConfigError for ${JSON.stringify(env)}`),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof ConfigError, String(error));
+  return error.message;
+}
+
+Deno.test("config: an IM_* variable that names no setting is an error, with the likely key", async () => {
+  // Typos a first-time user makes: transposed letters, a missing or extra letter, the wrong case.
+  for (
+    const [name, meant] of [
+      ["IM_APP_HTTPPROT", "IM_APP_HTTPPORT"],
+      ["IM_APP_HTTPORT", "IM_APP_HTTPPORT"],
+      ["IM_APP_WEBSOCKETPORTS", "IM_APP_WEBSOCKETPORT"],
+      ["im_app_httpPort", "IM_APP_HTTPPORT"],
+      ["IM_REDIS_ADRR", "IM_REDIS_ADDR"],
+      ["IM_CONFG", "IM_CONFIG"],
+      ["IM_CLUSTER_NODEIDS", "IM_CLUSTER_NODEID"],
+    ]
+  ) {
+    assert.equal(
+      await envError({ [name]: "1" }),
+      `environment ${name} is not a setting; did you mean ${meant}?`,
+    );
+  }
+  // Same letters in another order, too far apart for the edit distance.
+  assert.match(await envError({ IM_APP_PORTHTTP: "1" }), /did you mean IM_APP_HTTPPORT\?$/);
+  // Nothing close: the rule instead of a guess.
+  const far = await envError({ IM_NOPE_XYZZY: "1" });
+  assert.match(far, /^environment IM_NOPE_XYZZY is not a setting/);
+  assert.doesNotMatch(far, /did you mean/);
+  assert.match(far, /IM_<SECTION>_<KEY>/);
+  // Several: the first (sorted) and the others by name.
+  assert.match(
+    await envError({ IM_ZZZ: "1", IM_APP_HTTPPROT: "1", IM_YYY: "1" }),
+    /^environment IM_APP_HTTPPROT is not a setting; did you mean IM_APP_HTTPPORT\? \(also not settings: IM_YYY, IM_ZZZ\)$/,
+  );
+});
+
+Deno.test("config: IM_CONFIG, im-config's IM_CONFIG_* and variables without the IM_ prefix are allowed", async () => {
+  // IM_CONFIG_PHASE / IM_CONFIG_CHECK_ENV: Ubuntu's input-method switcher exports them into terminals.
+  const env = {
+    IM_CONFIG: "x.yaml",
+    IM_CONFIG_PHASE: "1",
+    IM_CONFIG_CHECK_ENV: "1",
+    HOME: "/root",
+    IMPORTANT: "1",
+    MY_IM_X: "1",
+  };
+  const config = await loadConfig({ env });
+  assert.deepEqual(config, defaultConfig());
 });
 
 Deno.test("config: invalid YAML names the file and line", async () => {
@@ -208,13 +273,28 @@ Deno.test("config: a file on disk is read and errors carry its path", async () =
   }
 });
 
-Deno.test("configPath: --config, --config=, IM_CONFIG, default", () => {
-  assert.deepEqual(configPath(["--config", "x.yaml"], {}), { path: "x.yaml", required: true });
-  assert.deepEqual(configPath(["--config=y.yaml"], { IM_CONFIG: "z.yaml" }), {
-    path: "y.yaml",
-    required: true,
-  });
-  assert.deepEqual(configPath([], { IM_CONFIG: "z.yaml" }), { path: "z.yaml", required: true });
-  assert.deepEqual(configPath([], {}), { path: "config/app.yaml", required: false });
-  assert.deepEqual(configPath(["--other"], {}), { path: "config/app.yaml", required: false });
+Deno.test("ListenError: address, port and setting, and the OS refusal in words", () => {
+  const message = (host: string, port: number, cause: unknown) =>
+    new ListenError(host, port, "app.httpPort", cause).message;
+  assert.equal(
+    message("127.0.0.1", 8080, new Deno.errors.AddrInUse("Address already in use (os error 98)")),
+    "cannot listen on 127.0.0.1:8080 (app.httpPort): address already in use",
+  );
+  // Port 80 as non-root (not reproducible here: the tests run as root).
+  assert.equal(
+    message("0.0.0.0", 80, new Deno.errors.PermissionDenied("Permission denied (os error 13)")),
+    "cannot listen on 0.0.0.0:80 (app.httpPort): permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
+  );
+  assert.equal(
+    message("::1", 9000, new Deno.errors.PermissionDenied("x")),
+    "cannot listen on [::1]:9000 (app.httpPort): permission denied",
+  );
+  assert.match(
+    message("10.255.255.1", 1, new Deno.errors.AddrNotAvailable("x")),
+    /: address not available on this host \(app\.hostname\)$/,
+  );
+  const cause = new TypeError("something else");
+  const error = new ListenError("h", 1, "app.webSocketPort", cause);
+  assert.equal(error.message, "cannot listen on h:1 (app.webSocketPort): something else");
+  assert.equal(error.cause, cause);
 });
