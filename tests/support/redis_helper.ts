@@ -31,6 +31,11 @@ const required = Deno.env.get("IM_REQUIRE_REDIS") === "1";
 export interface RedisServerOptions {
   /** Keep data across restarts (append-only file, fsync always) in a temp dir. */
   persistent?: boolean;
+  /**
+   * RDB snapshots only (no AOF, no automatic saves) in a temp dir: a restart loads the data as of
+   * the last `SAVE` (see {@linkcode RedisServer.command}), i.e. it rolls back what came after.
+   */
+  snapshots?: boolean;
 }
 
 /** A redis-server subprocess. */
@@ -48,14 +53,18 @@ export class RedisServer {
   /** Start on a free port and wait until it answers PING. */
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     const server = new RedisServer(freePort(), options);
-    if (options.persistent) server.#dir = await Deno.makeTempDir({ prefix: "im-redis-" });
+    if (options.persistent || options.snapshots) {
+      server.#dir = await Deno.makeTempDir({ prefix: "im-redis-" });
+    }
     await server.#spawn();
     return server;
   }
 
   async #spawn(): Promise<void> {
     const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--save", ""];
-    if (this.#dir) args.push("--dir", this.#dir, "--appendonly", "yes", "--appendfsync", "always");
+    if (this.#dir && this.options.snapshots) {
+      args.push("--dir", this.#dir, "--dbfilename", "dump.rdb", "--appendonly", "no");
+    } else if (this.#dir) args.push("--dir", this.#dir, "--appendonly", "yes", "--appendfsync", "always");
     else args.push("--appendonly", "no");
     this.#child = new Deno.Command("redis-server", { args, stdout: "null", stderr: "null" }).spawn();
     for (let i = 0; i < 200; i++) {
@@ -77,6 +86,27 @@ export class RedisServer {
       // already gone
     }
     await child.status;
+  }
+
+  /**
+   * Send one command (inline protocol: arguments without spaces) and return the first reply
+   * line, e.g. `await redis.command("SAVE")` → `"+OK"`.
+   */
+  async command(...args: string[]): Promise<string> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: this.port });
+    try {
+      await conn.write(new TextEncoder().encode(args.join(" ") + "\r\n"));
+      let reply = "";
+      const buf = new Uint8Array(4096);
+      while (!reply.includes("\r\n")) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        reply += new TextDecoder().decode(buf.subarray(0, n));
+      }
+      return reply.split("\r\n")[0];
+    } finally {
+      conn.close();
+    }
   }
 
   /** Stop, then start again on the same port (same data dir when persistent). */
