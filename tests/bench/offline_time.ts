@@ -5,7 +5,7 @@
  *
  *   deno run -A tests/bench/offline_time.ts [pairs=20] [window=20] [seconds=5]
  *
- * Also measures how long a kill -9'd node's users stay online (presenceTtl 2 s and 30 s default
+ * Also measures how long a kill -9'd node's users stay online (presence.ttl 2 s and 30 s default
  * bound = 2 × ttl). Prints one line per scenario.
  * @module
  */
@@ -141,7 +141,7 @@ try {
   const cluster = {
     IM_CLUSTER_ENABLED: "true",
     IM_REDIS_ADDR: `127.0.0.1:${redis.port}`,
-    IM_CLUSTER_PRESENCETTL: String(TTL),
+    IM_PRESENCE_TTL: String(TTL),
   };
   const a = await spawn({ ...cluster, IM_CLUSTER_NODEID: "bench-a" });
   const b = await spawn({ ...cluster, IM_CLUSTER_NODEID: "bench-b" });
@@ -168,7 +168,7 @@ try {
     await new Promise((r) => setTimeout(r, 50));
   }
   console.log(
-    `crashed node's user offline after ${Date.now() - t0} ms (presenceTtl ${TTL * 1000} ms, bound ${
+    `crashed node's user offline after ${Date.now() - t0} ms (presence.ttl ${TTL * 1000} ms, bound ${
       2 * TTL * 1000
     } ms)`,
   );

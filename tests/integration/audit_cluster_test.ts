@@ -15,10 +15,10 @@ import { type RedisServer, redisTest } from "../support/redis_helper.ts";
 function startNode(redis: RedisServer, nodeId = "n1"): Promise<RunningServer> {
   return startServer(
     testConfig({
-      cluster: { enabled: true, nodeId, presenceTtl: 2 },
+      cluster: { enabled: true, nodeId },
+      presence: { ttl: 2 },
       redis: { addr: `127.0.0.1:${redis.port}` },
     }),
-    { quiet: true },
   );
 }
 

@@ -131,7 +131,7 @@ Deno.test("audit #8: login/logout cycles on one connection do not amplify into u
 });
 
 Deno.test("audit #8: a storm of 1,000 logins in one app causes a bounded number of presence pushes", async () => {
-  const server = await startServer(testConfig(), { quiet: true });
+  const server = await startServer(testConfig());
   const sockets: WebSocket[] = [];
   const closed: Promise<unknown>[] = [];
   let presence = 0;

@@ -13,7 +13,8 @@ import { type RedisServer, redisTest } from "../support/redis_helper.ts";
 export function clusterConfig(redis: RedisServer, nodeId: string, overrides: ConfigOverrides = {}) {
   return testConfig({
     ...overrides,
-    cluster: { enabled: true, nodeId, presenceTtl: 2, ...overrides.cluster },
+    cluster: { enabled: true, nodeId, ...overrides.cluster },
+    presence: { ttl: 2, ...overrides.presence },
     redis: { addr: `127.0.0.1:${redis.port}` },
   });
 }

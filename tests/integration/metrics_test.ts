@@ -100,7 +100,8 @@ redisTest(
   "readyz in cluster mode: 503 while Redis is unreachable, 200 again after it returns",
   async (redis) => {
     const config = testConfig({
-      cluster: { enabled: true, nodeId: "ready-1", presenceTtl: 2 },
+      cluster: { enabled: true, nodeId: "ready-1" },
+      presence: { ttl: 2 },
       redis: { addr: `127.0.0.1:${redis.port}` },
     });
     const server = await startServer(config);

@@ -199,7 +199,8 @@ redisTest("property: the same on a 2-node Redis cluster, reconnecting to random 
         const config = testConfig({
           limits: FAST,
           inbox: INBOX,
-          cluster: { enabled: true, nodeId, presenceTtl: 2 },
+          cluster: { enabled: true, nodeId },
+          presence: { ttl: 2 },
           redis: { addr: `127.0.0.1:${redis.port}` },
         });
         nodes.push(await startServer(config));

@@ -207,14 +207,21 @@ Deno.test("audit #6: frames behind a stalled sync are bounded: bounded heap and 
     const t0 = Date.now();
     let written = 0, writeError = "";
     for (let i = 0; i < 200 && Date.now() - t0 < 10_000; i++) {
-      try {
-        await writeAll(victim.conn, chunk);
-        written += 500;
-        await new Promise((r) => setTimeout(r, 4));
-      } catch (error) {
-        writeError = String(error); // the server closed the connection: that is allowed
+      // A server that stopped reading (it closed the connection, or applies backpressure) leaves a
+      // write pending forever: that is allowed, so a write is given 2 s.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const write = writeAll(victim.conn, chunk).then(() => "ok", (error) => String(error));
+      const stalled = new Promise<string>((r) =>
+        timer = setTimeout(() => r("write stalled: the server stopped reading"), 2000)
+      );
+      const outcome = await Promise.race([write, stalled]);
+      clearTimeout(timer);
+      if (outcome !== "ok") {
+        writeError = outcome; // the server closed the connection or stopped reading: allowed
         break;
       }
+      written += 500;
+      await new Promise((r) => setTimeout(r, 4));
     }
     const writeMs = Date.now() - t0;
     await new Promise((r) => setTimeout(r, 1000));

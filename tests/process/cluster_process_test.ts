@@ -1,6 +1,6 @@
 /**
  * Cluster nodes as real processes (`src/main.ts`): start-up without Redis exits non-zero with a
- * clear error; kill -9 of a node → its users go offline within 2 × presenceTtl and a client
+ * clear error; kill -9 of a node → its users go offline within 2 × presence.ttl and a client
  * that moves to another node and logs in with lastSeq receives everything it missed.
  * @module
  */

@@ -50,7 +50,7 @@ export function clusterEnv(
   return quietEnv({
     IM_CLUSTER_ENABLED: "true",
     IM_CLUSTER_NODEID: nodeId,
-    IM_CLUSTER_PRESENCETTL: String(ttlSeconds),
+    IM_PRESENCE_TTL: String(ttlSeconds),
     IM_REDIS_ADDR: `127.0.0.1:${redisPort}`,
     ...extra,
   });
