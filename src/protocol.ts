@@ -93,6 +93,8 @@ export const CloseCode = {
   TooManyConnections: 4005,
   OriginRefused: 4006,
   LoginRateLimited: 4007,
+  /** Not logged in within `heartbeat.loginTimeout` (4008 is reserved). */
+  LoginTimeout: 4009,
 } as const;
 
 /** A parsed client request; `data` is always an object (absent → `{}`). */
