@@ -14,7 +14,7 @@ import { ImError } from "../errors.ts";
 import { Code, codeMessage } from "../protocol.ts";
 import { sendApp, sendDirect, sendRoom } from "../messaging.ts";
 import { appIdField, intField, stringField, userIdField } from "../validate.ts";
-import { readParams } from "./params.ts";
+import { BodyTimeoutError, readParams } from "./params.ts";
 import { serveStatic } from "./static.ts";
 import { metricsResponse } from "./metrics.ts";
 
@@ -75,11 +75,12 @@ export function createHttpHandler(
     }
     ctx.counters.http.inc({ path: matched.pattern.source });
     try {
-      const params = await readParams(req, ctx.config.http.maxBodyBytes);
+      const params = await readParams(req, ctx.config.http.maxBodyBytes, ctx.config.http.bodyTimeout * 1000);
       authorize(req, appIdField(params, "appId", true));
       const data = await matched.endpoint(ctx, params, req, path.match(matched.pattern)!.slice(1));
       return json(envelope(Code.Success, data ?? null), 200, cors);
     } catch (error) {
+      if (error instanceof BodyTimeoutError) return error.response(cors); // http-guard: 408, connection closed
       const e = error instanceof ImError ? error : new ImError(Code.ServerError, "internal error");
       if (!(error instanceof ImError)) {
         ctx.log.error("http {path} failed: {error}", { path, error: String(error) });
