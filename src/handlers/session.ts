@@ -128,6 +128,7 @@ function heartbeat(ctx: ServerContext, client: Client): null {
 
 async function logout(ctx: ServerContext, client: Client): Promise<null> {
   await ctx.manager.logout(client);
+  client.heartbeatAt = ctx.clock.now(); // the login deadline (heartbeat.loginTimeout) starts again
   client.replaying = false;
   client.pending = [];
   client.expiresAt = Infinity;
