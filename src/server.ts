@@ -35,6 +35,8 @@ import type { Store } from "./store/store.ts";
 import { replayInBackground } from "./sync.ts";
 import { Webhooks } from "./webhooks.ts";
 import { createWsHandler, WS_PATHS } from "./ws_server.ts";
+import { type ListenerRole, type ServeListener, serveListener } from "./transport/listeners.ts"; // http-guard
+import { closeForLoginTimeout, overdueLogins } from "./transport/login_deadline.ts"; // http-guard
 
 /** A running node. */
 export interface RunningServer {
@@ -155,12 +157,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const router = createRouter();
   const wsHandler = createWsHandler(full, router, limits.admission());
   const httpHandler = createHttpHandler(full, createApiAuthorizer(parseApiKeys(config.api.keys)));
-  const servers: Deno.HttpServer[] = [];
-  const listen = (port: number, handler: Deno.ServeHandler) => {
-    const server = Deno.serve(
-      { hostname: app.hostname, port, reusePort: app.reusePort, onListen: () => {} },
-      handler,
-    );
+  const servers: ServeListener[] = [];
+  const listen = (port: number, handler: Deno.ServeHandler<Deno.NetAddr>, role: ListenerRole) => {
+    // http-guard: header/idle deadlines and a connection cap per config.http.guard (src/transport/listeners.ts)
+    const server = serveListener(config, role, port, handler, {
+      onDrop: (reason) => counters.drops.inc({ reason }),
+      warn: (message) => log.warning(message),
+    });
     servers.push(server);
     return (server.addr as Deno.NetAddr).port;
   };
@@ -169,10 +172,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   if (app.httpPort === app.webSocketPort && app.httpPort !== 0) {
     httpPort = wsPort = listen(app.httpPort, (req, info) => {
       return WS_PATHS.has(new URL(req.url).pathname) ? wsHandler(req, info) : httpHandler(req);
-    });
+    }, "shared");
   } else {
-    httpPort = listen(app.httpPort, (req) => httpHandler(req));
-    wsPort = listen(app.webSocketPort, wsHandler);
+    httpPort = listen(app.httpPort, (req) => httpHandler(req), "http");
+    wsPort = listen(app.webSocketPort, wsHandler, "ws");
   }
 
   full.httpPort = httpPort;
@@ -182,6 +185,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   let sweepTimer: ReturnType<typeof setInterval> | undefined;
   const sweep = () => {
     const live = manager.sweep();
+    // http-guard: close (4009) connections not logged in within heartbeat.loginTimeout
+    for (const c of overdueLogins(manager.clients.values(), clock.now(), heartbeat.loginTimeout * 1000)) {
+      closeForLoginTimeout(c, () => manager.unregister(c).catch(() => {}));
+    }
     store.refreshPresence(nodeId, live).catch((error) =>
       log.warning("presence refresh failed: {error}", { error })
     );
