@@ -37,6 +37,7 @@ import { RequestHeads } from "./http_heads.ts";
 export type GuardDropReason =
   | "http_header_timeout"
   | "http_idle_timeout"
+  | "http_body_timeout"
   | "http_connection_cap"
   | "http_head_too_large";
 
@@ -52,6 +53,13 @@ export interface GuardOptions {
   idleTimeoutMs: number;
   /** HTTP connections held at once; upgraded (tunnel) connections are not counted. */
   maxConnections: number;
+  /**
+   * Proxy mode: a request body must be through this soon after its head (ms; 0 = no limit).
+   * The relay applies it one second later than the value, as a backstop behind the handler's
+   * own deadline (`readParams`), which answers 408. Native mode needs no backstop: a body the
+   * handler leaves unread falls under the idle deadline once the reply is sent.
+   */
+  bodyTimeoutMs?: number;
   /** Largest request head in proxy mode (bytes, default 64 KiB). */
   maxHeadBytes?: number;
   /** Told of every connection the guard closes or refuses (a metrics hook). */
@@ -442,6 +450,8 @@ class Relay {
   #counted = true;
   /** When the head in progress must be complete (ms, performance.now; Infinity = none). */
   #headDeadline = Infinity;
+  /** When the body in progress must be through (a chunked one: until the connection ends). */
+  #bodyDeadline = Infinity;
   #lastActivity = performance.now();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
@@ -579,10 +589,16 @@ class Relay {
       this.close();
       return;
     }
-    if (seen.started && headerTimeoutMs > 0) {
-      this.#headDeadline = now + headerTimeoutMs;
-      this.#schedule();
-    } else if (seen.completed > 0 && !this.#heads.inHead) this.#headDeadline = Infinity;
+    if (seen.completed > 0 && !this.#heads.inHead) this.#headDeadline = Infinity;
+    if (seen.started && headerTimeoutMs > 0) this.#headDeadline = now + headerTimeoutMs;
+    const state = this.#heads.state;
+    const bodyTimeoutMs = this.#core.options.bodyTimeoutMs ?? 0;
+    if (state === "head") this.#bodyDeadline = Infinity;
+    else if (
+      seen.completed > 0 && (state === "body" || state === "opaque") && bodyTimeoutMs > 0 &&
+      this.#bodyDeadline === Infinity
+    ) this.#bodyDeadline = now + bodyTimeoutMs + 1000;
+    if (seen.started || seen.completed > 0) this.#schedule();
   }
 
   #becomeTunnel(): void {
@@ -599,7 +615,7 @@ class Relay {
     if (this.#closed || this.tunnel) return;
     const { idleTimeoutMs } = this.#core.options;
     const idleAt = idleTimeoutMs > 0 ? this.#lastActivity + idleTimeoutMs : Infinity;
-    const at = Math.min(this.#headDeadline, idleAt);
+    const at = Math.min(this.#headDeadline, this.#bodyDeadline, idleAt);
     if (at === Infinity || at >= this.#timerAt) return;
     clearTimeout(this.#timer);
     this.#timerAt = at;
@@ -614,6 +630,9 @@ class Relay {
     const { idleTimeoutMs } = this.#core.options;
     if (now >= this.#headDeadline) {
       this.#core.onDrop("http_header_timeout");
+      this.close();
+    } else if (now >= this.#bodyDeadline) {
+      this.#core.onDrop("http_body_timeout");
       this.close();
     } else if (idleTimeoutMs > 0 && now >= this.#lastActivity + idleTimeoutMs) {
       this.#core.onDrop("http_idle_timeout");

@@ -69,6 +69,7 @@ export function serveListener(
     headerTimeoutMs: http.headerTimeout * 1000,
     idleTimeoutMs: http.idleTimeout * 1000,
     maxConnections: http.maxConnections,
+    bodyTimeoutMs: http.bodyTimeout * 1000,
     onDrop: hooks.onDrop,
   });
 }

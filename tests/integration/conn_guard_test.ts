@@ -16,7 +16,7 @@ async function withGuard(
     seen: { addrs: Deno.NetAddr[]; drops: string[] },
     guard: ReturnType<typeof serveGuarded>,
   ) => Promise<void>,
-  limits = { headerTimeoutMs: 300, idleTimeoutMs: 300, maxConnections: 2 },
+  limits = { headerTimeoutMs: 300, idleTimeoutMs: 300, bodyTimeoutMs: 300, maxConnections: 2 },
 ): Promise<void> {
   const seen = { addrs: [] as Deno.NetAddr[], drops: [] as string[] };
   const guard = serveGuarded({ hostname: "127.0.0.1", port: 0 }, (req, info) => {
@@ -77,6 +77,36 @@ for (const mode of ["native", "proxy"] as const) {
     });
   });
 
+  Deno.test(`conn guard (${mode}): a body trickled to a handler that never reads it is cut off`, async () => {
+    await withGuard(mode, async (port, seen) => {
+      const conn = await connectRaw(
+        port,
+        "POST /x HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: 1000\r\n\r\na",
+      );
+      let trickling = true;
+      const trickle = (async () => {
+        for (let i = 0; i < 40 && trickling; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          try {
+            await writeText(conn, "a");
+          } catch {
+            return;
+          }
+        }
+      })();
+      const got = await readUntilClosed(conn, 3500);
+      trickling = false;
+      await trickle;
+      assert.equal(parseResponse(got.text).status, 200, got.text);
+      // native: the idle deadline after the reply (0.3 s); proxy: the body backstop (0.3 + 1 s)
+      assert.ok(got.byServer && got.ms < 3000, `closed after ${got.ms.toFixed(0)} ms: ${got.byServer}`);
+      assert.ok(
+        seen.drops.includes(mode === "native" ? "http_idle_timeout" : "http_body_timeout"),
+        seen.drops.join(),
+      );
+    });
+  });
+
   Deno.test(`conn guard (${mode}): the cap refuses with 503 {code:1013} and recovers`, async () => {
     await withGuard(mode, async (port, seen, guard) => {
       const held = [await connectRaw(port), await connectRaw(port)];
@@ -91,7 +121,7 @@ for (const mode of ["native", "proxy"] as const) {
       const ok = await readUntilClosed(again, 3000, (t) => t.endsWith("ok"));
       again.close();
       assert.equal(parseResponse(ok.text).status, 200);
-    }, { headerTimeoutMs: 5000, idleTimeoutMs: 5000, maxConnections: 2 });
+    }, { headerTimeoutMs: 5000, idleTimeoutMs: 5000, bodyTimeoutMs: 5000, maxConnections: 2 });
   });
 }
 
