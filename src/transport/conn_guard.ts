@@ -32,6 +32,7 @@
  */
 import { Code } from "../protocol.ts";
 import { RequestHeads } from "./http_heads.ts";
+import { serveResilient } from "./resilient_serve.ts";
 
 /** Why the guard closed or refused a connection (the `reason` label of `im_drops_total`). */
 export type GuardDropReason =
@@ -54,6 +55,12 @@ export interface GuardOptions {
   /** HTTP connections held at once; upgraded (tunnel) connections are not counted. */
   maxConnections: number;
   /**
+   * Proxy mode: connections relayed at once, tunnels included. Each costs three descriptors
+   * (client, relay → inner listener, inner side), so this keeps the process under its fd limit
+   * (see {@linkcode relayCapacity}). Default: no limit.
+   */
+  maxRelayed?: number;
+  /**
    * Proxy mode: a request body must be through this soon after its head (ms; 0 = no limit).
    * The relay applies it one second later than the value, as a backstop behind the handler's
    * own deadline (`readParams`), which answers 408. Native mode needs no backstop: a body the
@@ -64,6 +71,8 @@ export interface GuardOptions {
   maxHeadBytes?: number;
   /** Told of every connection the guard closes or refuses (a metrics hook). */
   onDrop?: (reason: GuardDropReason) => void;
+  /** Told when a listener fails and comes back (a log hook). */
+  report?: (message: string) => void;
 }
 
 /** Where to listen. */
@@ -106,6 +115,22 @@ function serveOnConnection(): ServeOnConnection | undefined {
     : (Deno as unknown as Record<symbol, Record<string, unknown>>)[internal];
   const fn = internals?.serveHttpOnConnection;
   return typeof fn === "function" && fn.length === 5 ? fn as ServeOnConnection : undefined;
+}
+
+/**
+ * Relayed connections this process can hold: a third of its open-file limit (Linux
+ * `/proc/self/limits`), less `reserve` descriptors for everything else; undefined when unknown.
+ */
+export function relayCapacity(reserve = 1024): number | undefined {
+  try {
+    const line = Deno.readTextFileSync("/proc/self/limits").split("\n").find((l) =>
+      l.startsWith("Max open files")
+    );
+    const soft = Number(line?.split(/\s{2,}/)[1]);
+    return Number.isFinite(soft) && soft > 0 ? Math.max(1, Math.floor((soft - reserve) / 3)) : undefined;
+  } catch {
+    return undefined; // not Linux, or no read permission
+  }
 }
 
 /** True when this Deno has the internal single-connection server that native mode needs. */
@@ -192,7 +217,9 @@ export function serveGuarded(listen: GuardListen, handler: Handler, options: Gua
         closeQuietly(conn);
         break;
       }
-      if (core.open >= options.maxConnections) {
+      if (
+        core.open >= options.maxConnections || core.open + core.tunnels >= (options.maxRelayed ?? Infinity)
+      ) {
         onDrop("http_connection_cap");
         core.refuse(conn);
         continue;
@@ -388,7 +415,7 @@ class NativeBackend {
 /** A `Deno.serve` on a loopback port, fed by a relay per accepted connection. */
 class ProxyBackend {
   readonly #core: GuardCore;
-  readonly #inner: Deno.HttpServer<Deno.NetAddr>;
+  readonly #inner: { addr: Deno.NetAddr; shutdown(): Promise<void> };
   readonly #innerPort: number;
   /** Local port of a relay's loopback connection → its relay (the real client address). */
   readonly #peers = new Map<number, Relay>();
@@ -396,7 +423,8 @@ class ProxyBackend {
 
   constructor(handler: Handler, core: GuardCore) {
     this.#core = core;
-    this.#inner = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req, info) => {
+    // Resilient: Deno's serve loop dies on EMFILE; the relays' next connections need it back.
+    this.#inner = serveResilient({ hostname: "127.0.0.1", port: 0 }, (req, info) => {
       const relay = this.#peers.get(info.remoteAddr.port);
       // Only the relays may talk to the inner listener: a direct local connection would bypass the guard.
       if (!relay) return new Response("403 forbidden\n", { status: 403 });
@@ -411,7 +439,7 @@ class ProxyBackend {
         return r;
       };
       return res instanceof Promise ? res.then(check) : check(res);
-    });
+    }, core.options.report);
     this.#innerPort = this.#inner.addr.port;
   }
 
@@ -489,6 +517,10 @@ class Relay {
       let localPort = -1;
       try {
         this.#upstream = await Deno.connect({ hostname: "127.0.0.1", port: innerPort });
+        // Without TCP_NODELAY, Nagle + delayed ACK stall back-to-back small frames by ~40 ms
+        // (measured: rtt closed loop fell from 40k to 4k msgs/s, p99 49 ms).
+        this.#client.setNoDelay(true);
+        this.#upstream.setNoDelay(true);
         localPort = (this.#upstream.localAddr as Deno.NetAddr).port;
         peers.set(localPort, this);
         if (this.#closed) closeQuietly(this.#upstream);

@@ -19,7 +19,8 @@
  * @module
  */
 import type { Config } from "../config.ts";
-import { type GuardDropReason, nativeGuardAvailable, serveGuarded } from "./conn_guard.ts";
+import { type GuardDropReason, nativeGuardAvailable, relayCapacity, serveGuarded } from "./conn_guard.ts";
+import { serveResilient } from "./resilient_serve.ts";
 
 /** Which traffic a listener carries. */
 export type ListenerRole = "http" | "ws" | "shared";
@@ -58,7 +59,8 @@ export function serveListener(
           "connection cap); set http.guard: all or put a proxy with timeouts in front",
       );
     }
-    return Deno.serve({ hostname: app.hostname, port, reusePort: app.reusePort, onListen: () => {} }, h);
+    // Not Deno.serve itself: its loop dies on EMFILE and takes the process with it (resilient_serve.ts).
+    return serveResilient({ hostname: app.hostname, port, reusePort: app.reusePort }, h, hooks.warn);
   }
   const native = role === "http" && nativeGuardAvailable();
   if (role === "http" && !native) {
@@ -69,8 +71,10 @@ export function serveListener(
     headerTimeoutMs: http.headerTimeout * 1000,
     idleTimeoutMs: http.idleTimeout * 1000,
     maxConnections: http.maxConnections,
+    maxRelayed: native ? undefined : relayCapacity(),
     bodyTimeoutMs: http.bodyTimeout * 1000,
     onDrop: hooks.onDrop,
+    report: hooks.warn,
   });
 }
 
