@@ -229,6 +229,7 @@ export function serveGuarded(listen: GuardListen, handler: Handler, options: Gua
   const backend = serveOn ? new NativeBackend(serveOn, handler, core) : new ProxyBackend(handler, core);
   let closing = false;
   let backoff: ReturnType<typeof setTimeout> | undefined;
+  let wake: (() => void) | undefined;
 
   const acceptLoop = (async () => {
     while (!closing) {
@@ -238,7 +239,10 @@ export function serveGuarded(listen: GuardListen, handler: Handler, options: Gua
       } catch {
         if (closing) break;
         // EMFILE and friends: do not spin; the connections waiting in the backlog stay there.
-        await new Promise<void>((r) => backoff = setTimeout(r, 50));
+        await new Promise<void>((r) => {
+          wake = r;
+          backoff = setTimeout(r, 50);
+        });
         continue;
       }
       if (closing) {
@@ -263,6 +267,7 @@ export function serveGuarded(listen: GuardListen, handler: Handler, options: Gua
     stopping ??= (async () => {
       closing = true;
       clearTimeout(backoff);
+      wake?.();
       closeQuietly(listener);
       await acceptLoop;
       await backend.shutdown();
@@ -437,9 +442,15 @@ class NativeBackend {
         })
         : replied(res);
     };
+    try {
+      c.server = this.#serveOn(conn, c.abort.signal, handler, defaultOnError, () => {});
+    } catch {
+      clearTimeout(c.timer);
+      closeQuietly(conn);
+      return;
+    }
     core.open++;
     this.#conns.add(c);
-    c.server = this.#serveOn(conn, c.abort.signal, handler, defaultOnError, () => {});
     const finished = c.server.finished.catch(() => {}).finally(() => {
       c.closed = true;
       clearTimeout(c.timer);
@@ -699,7 +710,7 @@ class Relay {
     this.#done.finally(() => this.#core.tunnels--);
   }
 
-  /** One timer per relay, at the earlier of the head deadline and the idle deadline. */
+  /** One timer per relay, at the earliest of the head, body and idle deadlines. */
   #schedule(): void {
     if (this.#closed || this.tunnel) return;
     const { idleTimeoutMs } = this.#core.options;
