@@ -45,7 +45,8 @@ import { type Store, storePolicy } from "./store/store.ts";
 import { Admission } from "./transport/admission.ts";
 import { LoginAttempts } from "./transport/login_attempts.ts";
 import { RateLimiter } from "./transport/rate_limit.ts";
-import { serveOn } from "./transport/listen.ts";
+import { ListenError } from "./transport/listen.ts";
+import { type ListenerRole, type ServeListener, serveListener } from "./transport/listeners.ts";
 import { createWsHandler, WS_PATHS } from "./transport/ws_handler.ts";
 import { type Clock, systemClock } from "./util/clock.ts";
 import { IdGenerator } from "./util/ids.ts";
@@ -70,6 +71,8 @@ export interface RunningServer {
   /** Resolves when the server has shut down. */
   readonly finished: Promise<void>;
 }
+
+type Handler = (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>;
 
 /** Test and embedding hooks of {@linkcode startServer}. */
 export interface StartOptions {
@@ -262,6 +265,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     authorize: createApiAuthorizer(parseApiKeys(config.api.keys)),
     corsOrigin: config.http.corsOrigin,
     maxBodyBytes: config.http.maxBodyBytes,
+    bodyTimeoutMs: config.http.bodyTimeout * 1000,
     // A throwing hook must become a rejection (503 with the reason), not a 500.
     readiness: () =>
       new Promise((resolve) =>
@@ -283,20 +287,30 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     inboxStats: memory && (() => memory.inboxStats),
   });
 
-  const servers: Deno.HttpServer[] = [];
-  const listen = (port: number, setting: string, handler: Deno.ServeHandler) => {
-    const server = serveOn({ hostname: app.hostname, port, reusePort: app.reusePort }, setting, handler);
+  const servers: ServeListener[] = [];
+  // Header/idle deadlines and a connection cap per http.guard (transport/listeners.ts); a bind
+  // failure is one ListenError naming the setting.
+  const listen = (port: number, setting: string, role: ListenerRole, handler: Handler) => {
+    let server: ServeListener;
+    try {
+      server = serveListener(config, role, port, handler, {
+        onDrop: (reason) => counters.drops.inc({ reason }),
+        warn: (message) => log.warning(message),
+      });
+    } catch (error) {
+      throw new ListenError(app.hostname, port, setting, error);
+    }
     servers.push(server);
     return (server.addr as Deno.NetAddr).port;
   };
   try {
     if (app.httpPort === app.webSocketPort && app.httpPort !== 0) {
-      ports.http = ports.ws = listen(app.httpPort, "app.httpPort", (req, info) => {
+      ports.http = ports.ws = listen(app.httpPort, "app.httpPort", "shared", (req, info) => {
         return WS_PATHS.has(new URL(req.url).pathname) ? wsHandler(req, info) : httpHandler(req);
       });
     } else {
-      ports.http = listen(app.httpPort, "app.httpPort", (req) => httpHandler(req));
-      ports.ws = listen(app.webSocketPort, "app.webSocketPort", wsHandler);
+      ports.http = listen(app.httpPort, "app.httpPort", "http", (req) => httpHandler(req));
+      ports.ws = listen(app.webSocketPort, "app.webSocketPort", "ws", wsHandler);
     }
   } catch (error) {
     // Undo everything started so far: a failed start-up must not keep the process (or Redis) busy.
@@ -318,7 +332,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // One timer for all connections: heartbeat timeouts and the users' delivered marks.
   let sweepTimer: ReturnType<typeof setInterval> | undefined;
   const sweep = () => {
-    lifecycle.sweep(clock.now(), heartbeat.timeout * 1000);
+    lifecycle.sweep(clock.now(), heartbeat.timeout * 1000, heartbeat.loginTimeout * 1000);
     lifecycle.flushDelivered().catch(noop);
   };
   const firstSweep = setTimeout(() => {

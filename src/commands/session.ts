@@ -165,6 +165,8 @@ export function sessionCommands(d: SessionDeps): Routes {
   async function logout(conn: Connection): Promise<null> {
     await d.lifecycle.logout(conn);
     d.tokens.clear(conn);
+    // A logged-out connection gets the same grace to log in again as a new one (heartbeat.loginTimeout).
+    conn.touch(d.clock.now());
     return null;
   }
 

@@ -100,10 +100,41 @@ export const SCHEMA = {
     firstSweep: seconds(3, "Delay of the first sweep (s).", 0),
     onlineWindow: seconds(180, "A user counts as online with a heartbeat within this window (s).", 1),
     idleTimeout: seconds(120, "WebSocket-level ping/pong idle timeout (s); 0 disables.", 0),
+    loginTimeout: seconds(
+      30,
+      "Close (4009) a WebSocket not logged in this long after connect or logout (s); 0 disables.",
+      0,
+    ),
   },
   http: {
     corsOrigin: str("*", "Access-Control-Allow-Origin of HTTP replies; empty = no CORS header."),
     maxBodyBytes: int(256 * 1024, "Largest HTTP request body.", 1024),
+    bodyTimeout: seconds(
+      30,
+      "Longest HTTP API body upload; over it: HTTP 408, code 1001, connection closed (s); 0 = off.",
+      0,
+    ),
+    guard: {
+      type: "enum",
+      default: "http",
+      values: ["http", "all", "off"],
+      doc: "Guarded listeners: http = the HTTP API; all = WebSocket too (a costly relay); off.",
+    },
+    headerTimeout: seconds(
+      10,
+      "Guarded listeners: a complete request head must arrive within this of connecting (s); 0 = off.",
+      0,
+    ),
+    idleTimeout: seconds(
+      60,
+      "Guarded listeners: close a keep-alive connection idle this long between requests (s); 0 = off.",
+      0,
+    ),
+    maxConnections: int(
+      1024,
+      "Guarded listeners: HTTP connections at once (tunnels not counted); beyond: 503, code 1013.",
+      1,
+    ),
   },
   inbox: {
     maxEntries: int(1000, "Entries kept per user inbox; older ones are dropped.", 1),

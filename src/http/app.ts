@@ -16,7 +16,7 @@ import { Code, codeMessage } from "../protocol/codes.ts";
 import { ReplyError, STORAGE_RETRY_MS, STORAGE_UNAVAILABLE, StorageError } from "../protocol/errors.ts";
 import { appIdField } from "../protocol/validate.ts";
 import type { ApiAuthorizer } from "./api_keys.ts";
-import { readParams } from "./params.ts";
+import { BodyTimeoutError, readParams } from "./params.ts";
 import { type HttpRoute, RouteTable } from "./routes.ts";
 
 /** The Prometheus text content type. */
@@ -29,6 +29,8 @@ export interface HttpAppDeps {
   /** `Access-Control-Allow-Origin`; empty = no CORS headers. */
   corsOrigin: string;
   maxBodyBytes: number;
+  /** A body not complete within this long is answered 408 (ms; 0 = no limit). */
+  bodyTimeoutMs: number;
   /** Why the node is not ready (draining, Redis unreachable), or undefined when it is. */
   readiness: () => Promise<string | undefined>;
   metrics: Metrics;
@@ -100,11 +102,12 @@ export function createHttpApp(d: HttpAppDeps): (req: Request) => Promise<Respons
     }
     d.counters.http.inc({ path: route.path });
     try {
-      const params = await readParams(req, d.maxBodyBytes);
+      const params = await readParams(req, d.maxBodyBytes, d.bodyTimeoutMs);
       d.authorize(req, route.scope === "node" ? undefined : appIdField(params, "appId", true));
       const data = await route.handler(params, matched.path, req);
       return json(envelope(Code.Success, data ?? null), 200);
     } catch (error) {
+      if (error instanceof BodyTimeoutError) return error.response(cors);
       return fail(error, route.compat, path);
     }
   };

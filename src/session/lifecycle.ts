@@ -26,6 +26,7 @@ import type { Bus } from "./bus.ts";
 import { Channel } from "./channel.ts";
 import type { Connection, Identity } from "./connection.ts";
 import { type Hub, userKey } from "./hub.ts";
+import { closeForLoginTimeout, overdueLogins } from "./login_deadline.ts";
 import { type Presence, presenceOf } from "./presence.ts";
 import type { PresencePushes } from "./presence_pushes.ts";
 
@@ -123,14 +124,19 @@ export class Lifecycle {
 
   /**
    * Close every connection whose last heartbeat (or connect time, before the first) is older than
-   * `timeoutMs` at `now` (code 4001); returns how many. The node's one sweep timer calls it.
+   * `timeoutMs` at `now` (code 4001), and those not logged in within `loginTimeoutMs` (code 4009,
+   * session/login_deadline.ts; 0 = no deadline); returns how many. The node's one sweep timer calls it.
    */
-  sweep(now: number, timeoutMs: number): number {
+  sweep(now: number, timeoutMs: number, loginTimeoutMs = 0): number {
     const deadline = now - timeoutMs;
     let n = 0;
     for (const conn of [...this.#o.hub.connections()]) {
       if (conn.heartbeatAt >= deadline) continue;
       this.close(conn, CloseCode.HeartbeatTimeout, "heartbeat timeout");
+      n++;
+    }
+    for (const conn of overdueLogins(this.#o.hub.connections(), now, loginTimeoutMs)) {
+      closeForLoginTimeout(conn, () => this.unregister(conn).catch(() => {}));
       n++;
     }
     return n;

@@ -1,11 +1,6 @@
 /**
- * Binding the listeners: `Deno.serve` on the configured address, with a failure turned into one clear
- * {@linkcode ListenError} naming the address, port and setting (exit code 4 in main.ts).
- *
- * @example
- * ```ts
- * const server = serveOn({ hostname: "0.0.0.0", port: 8080, reusePort: false }, "app.httpPort", handler);
- * ```
+ * A listener that cannot bind, as one clear error naming the address, port and setting (exit code 4
+ * in main.ts).
  * @module
  */
 
@@ -45,24 +40,4 @@ function listenReason(port: number, cause: unknown): string {
     return "address not available on this host (app.hostname)";
   }
   return cause instanceof Error ? cause.message : String(cause);
-}
-
-/** Where and how to listen. */
-export interface ListenOptions {
-  hostname: string;
-  port: number;
-  reusePort: boolean;
-}
-
-/** `Deno.serve` on `options`; throws {@linkcode ListenError} (with `setting` named) when it cannot bind. */
-export function serveOn(
-  options: ListenOptions,
-  setting: string,
-  handler: Deno.ServeHandler,
-): Deno.HttpServer {
-  try {
-    return Deno.serve({ ...options, onListen: () => {} }, handler);
-  } catch (error) {
-    throw new ListenError(options.hostname, options.port, setting, error);
-  }
 }

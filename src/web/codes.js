@@ -87,4 +87,5 @@ export const CloseCode = /** @type {const} */ ({
   TooManyConnections: 4005,
   OriginRefused: 4006,
   LoginRateLimited: 4007,
+  LoginTimeout: 4009,
 });
