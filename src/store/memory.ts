@@ -243,6 +243,10 @@ export class MemoryStore implements Store {
     return Promise.resolve([...(this.#rooms.get(key(appId, room)) ?? [])]);
   }
 
+  userRooms(appId: number, userId: string): Promise<string[]> {
+    return Promise.resolve([...(this.#userRooms.get(key(appId, userId)) ?? [])]);
+  }
+
   /**
    * One bounded step of retention: look at up to {@linkcode PRUNE_BATCH} inboxes (continuing where the
    * last step stopped) and drop those with no entry younger than `maxAgeMs` whose user is not

@@ -117,6 +117,8 @@ export interface Store {
   leaveRoom(appId: number, room: string, userId: string): Promise<boolean>;
   /** Members of a room (empty for unknown rooms). */
   roomMembers(appId: number, room: string): Promise<string[]>;
+  /** Rooms a user is in (empty when none). */
+  userRooms(appId: number, userId: string): Promise<string[]>;
 
   /** Release connections and timers. */
   close(): Promise<void>;

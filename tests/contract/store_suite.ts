@@ -274,7 +274,7 @@ export function storeSuite(
     assert.equal(await store.claim("k1", "c"), "b");
   }, { dedupTtlMs: 1000 });
 
-  test("joinRoom limits, leaveRoom and roomMembers", async ({ store }) => {
+  test("joinRoom limits, leaveRoom, roomMembers and userRooms", async ({ store }) => {
     assert.equal(await store.joinRoom(APP, "r1", "a"), "joined");
     assert.equal(await store.joinRoom(APP, "r1", "a"), "already");
     assert.equal(await store.joinRoom(APP, "r1", "b"), "joined");
@@ -284,6 +284,8 @@ export function storeSuite(
     // "already" wins over the limits (re-joining a full room you are in is not an error)
     assert.equal(await store.joinRoom(APP, "r1", "a"), "already");
     assert.deepEqual((await store.roomMembers(APP, "r1")).sort(), ["a", "b"]);
+    assert.deepEqual((await store.userRooms(APP, "a")).sort(), ["r1", "r2"]);
+    assert.deepEqual(await store.userRooms(APP, "nobody"), []);
     assert.deepEqual(await store.roomMembers(APP, "nope"), []);
     // rooms are per app
     assert.deepEqual(await store.roomMembers(OTHER_APP, "r1"), []);
@@ -294,6 +296,7 @@ export function storeSuite(
     assert.equal(await store.leaveRoom(APP, "r1", "a"), false);
     assert.equal(await store.leaveRoom(APP, "nope", "a"), false);
     assert.deepEqual(await store.roomMembers(APP, "r1"), ["b"]);
+    assert.deepEqual(await store.userRooms(APP, "a"), ["r2"]);
     assert.equal(await store.joinRoom(APP, "r3", "a"), "joined");
     assert.equal(await store.joinRoom(APP, "r1", "c"), "joined");
     // the last member leaving empties the room

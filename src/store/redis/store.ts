@@ -328,6 +328,10 @@ export class RedisStore implements Store {
     return this.#call("roomMembers", () => this.client.sMembers(this.keys.room(appId, room)));
   }
 
+  userRooms(appId: number, userId: string): Promise<string[]> {
+    return this.#call("userRooms", () => this.client.sMembers(this.keys.userRooms(appId, userId)));
+  }
+
   /** Closes the connection only when the store owns it ({@linkcode RedisStore.open}); a node closes its own. */
   async close(): Promise<void> {
     if (!this.#owns || !this.client.isOpen) return;
