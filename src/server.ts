@@ -228,6 +228,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     state: (debug) =>
       nodeState({
         nodeId,
+        httpUrl: app.httpUrl,
         mode: cluster ? "cluster" : "embedded",
         store,
         hub,

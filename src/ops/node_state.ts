@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * const state = nodeState({ nodeId, mode: "embedded", store, hub, lifecycle, metrics, clock, startedAt,
+ * const state = nodeState({ nodeId, httpUrl, mode: "embedded", store, hub, lifecycle, metrics, clock, startedAt,
  *   draining: () => false }, false);
  * ```
  * @module
@@ -18,6 +18,8 @@ import type { Metrics } from "./metrics.ts";
 /** What the state is read from. */
 export interface NodeStateSources {
   nodeId: string;
+  /** `app.httpUrl`: the public address of the HTTP API. */
+  httpUrl: string;
   mode: "embedded" | "cluster";
   store: Store;
   hub: Hub;
@@ -32,6 +34,7 @@ export interface NodeStateSources {
 export function nodeState(s: NodeStateSources, debug: boolean): Record<string, unknown> {
   return {
     nodeId: s.nodeId,
+    httpUrl: s.httpUrl,
     mode: s.mode,
     store: s.store.kind,
     uptimeSeconds: Math.round((s.clock.now() - s.startedAt) / 1000),

@@ -81,7 +81,7 @@ export function serveListener(
 }
 
 /** Add `connection: close` to every reply but a 101, so the connection ends after it. */
-export function closeUnlessUpgraded(handler: Handler): Handler {
+function closeUnlessUpgraded(handler: Handler): Handler {
   const mark = (res: Response) => {
     if (res.status !== 101) {
       try {

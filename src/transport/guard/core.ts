@@ -84,7 +84,7 @@ export type Handler = (
 /** Refusals writing their 503 at once; beyond this a refused connection is closed without a reply. */
 export const MAX_REFUSING = 64;
 /** How long a refused connection may take to read its 503 (ms). */
-export const REFUSE_LINGER_MS = 1000;
+const REFUSE_LINGER_MS = 1000;
 /** How long shutdown lets requests in flight and tunnels finish before closing them (ms). */
 export const SHUTDOWN_GRACE_MS = 2000;
 /** Relay buffer per direction (proxy mode). */
