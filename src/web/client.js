@@ -30,6 +30,28 @@
  * @property {number} time server time (ms)
  * @property {string} type message type, "text" by default
  * @property {string} msg body (plain text: never render it as HTML)
+ * @property {number} [roomSeq] room messages: position in the room's own timeline (history by room pages by it)
+ * @property {boolean} [blocked] room messages from a user this user blocked (a client may hide them)
+ * @property {boolean} [recalled] history: the sender recalled it (a tombstone, no `msg`)
+ * @property {number} [editedAt] history: when it was last edited (ms)
+ */
+
+/**
+ * @typedef {object} Conversation One item of {@link ImClient.conversations}.
+ * @property {string} id `"u:<peer>"` or `"r:<room>"`
+ * @property {"direct" | "room"} kind
+ * @property {string} [peer] direct conversations: the other user
+ * @property {string} [room] room conversations: the room
+ * @property {number} time last activity (ms)
+ * @property {number} readSeq this user's read mark (an inbox seq)
+ * @property {number} unread messages from others after `readSeq`
+ * @property {{msgId: string, seq: number, from: string, msg?: string, type: string, time: number, recalled?: boolean}} [last]
+ *   the newest message, edits applied; a recalled one has `recalled: true` and no `msg`
+ */
+
+/**
+ * Where a typing signal goes: a user id (a 1:1 conversation), `{to}` or `{room}`.
+ * @typedef {string | {to: string} | {room: string}} TypingTarget
  */
 
 /**
@@ -53,6 +75,16 @@
  * @property {number} [ackDelayMs] ack received entries this long after the last one, so other
  *   devices know what was seen (default 1000; 0 = never ack)
  * @property {typeof WebSocket} [WebSocketImpl] for tests or non-browser runtimes
+ */
+
+/**
+ * Typing state sent to one conversation (see {@link ImClient.typing}).
+ * @typedef {object} TypingSlot
+ * @property {Record<string, string>} data `{to}` or `{room}`
+ * @property {"start" | "stop"} sent the last state sent
+ * @property {"start" | "stop"} wanted what the caller asked for last
+ * @property {number} at when the last signal went out (ms)
+ * @property {any} timer a deferred signal (the server would drop one sent sooner)
  */
 
 /** Close codes after which reconnecting would not help (kicked by a newer login, origin refused). */
@@ -88,6 +120,17 @@ export function newClientMsgId() {
 const TRANSIENT_CODES = new Set([1023, 1024]);
 
 /**
+ * Pushes that can be inbox entries (PROTOCOL.md §6): when their data has a `seq`, it is this user's
+ * inbox position: they replay on resume, are dropped when at or below `lastSeq` and advance it.
+ */
+const ENTRY_PUSHES = new Set(["msg", "read", "delivered", "msgEdited", "msgRecalled", "msgDeleted"]);
+
+/** The server forwards at most one typing signal per 2 s per conversation and sender (PROTOCOL.md C.5). */
+const TYPING_GAP_MS = 2000;
+/** A `start` counts for 6 s at the server: renew it after half of that while the user keeps typing. */
+const TYPING_RENEW_MS = 3000;
+
+/**
  * Options of a send.
  * @typedef {object} SendOptions
  * @property {string} [clientMsgId] resend with this id (see {@link newClientMsgId}); default a fresh one
@@ -103,7 +146,8 @@ const TRANSIENT_CODES = new Set([1023, 1024]);
 
 /**
  * The session. Events (use {@link ImClient.on}): `state` (ClientState), `login` (login reply
- * data), `msg` (MsgPush), `enter`, `exit`, `read`, `joinRoom`, `leaveRoom`, `kick` (push data),
+ * data), `msg` (MsgPush), `enter`, `exit`, `presence`, `read`, `delivered`, `readState`,
+ * `msgEdited`, `msgRecalled`, `msgDeleted`, `typing`, `joinRoom`, `leaveRoom`, `kick` (push data),
  * `gap` (an inbox gap: entries were trimmed), `reset` (the server's inbox epoch changed),
  * `closed` ({code, reason}), `retry` ({attempt, delayMs}: the next connection attempt is
  * scheduled), `error` (a failed reconnect or login).
@@ -154,6 +198,10 @@ export class ImClient extends EventTarget {
     this.onlineWaiters = [];
     /** Timers of requests waiting to resend (1023/1024); cut short by close(). @type {Set<() => void>} */
     this.sleepers = new Set();
+    /** Unread messages over all conversations, from the last login reply (0 if it had none). */
+    this.unreadTotal = 0;
+    /** Typing state per conversation ("u:<peer>" / "r:<room>"). @type {Map<string, TypingSlot>} */
+    this.typingSlots = new Map();
   }
 
   /**
@@ -323,16 +371,103 @@ export class ImClient extends EventTarget {
   }
 
   /**
-   * Past messages, newest first: `{messages, before, more}`.
+   * Past messages, newest first: `{messages, before, more}`; while `more`, ask again with `before`
+   * = the returned `before`. With `peer` they come from this user's inbox and `before` is an inbox
+   * seq; with `room` from the room's own timeline (earlier than this user joined, too) and
+   * `before` is a `roomSeq`.
    * @param {{peer?: string, room?: string, before?: number, limit?: number}} query
+   * @returns {Promise<{messages: MsgPush[], before: number, more: boolean}>}
    */
   history(query) {
     return this.request("history", query);
   }
 
-  /** Mark inbox entries up to `seq` read (senders of direct messages get a `read` push). */
-  read(/** @type {number} */ seq) {
-    return this.request("read", { seq });
+  /**
+   * Mark a conversation read up to the inbox `seq` of its newest message read: resolves with
+   * `{conversation, readSeq, unread}`; the other devices get `readState`, the senders a `read`
+   * receipt. The old form `read(seq)` marks every conversation read up to `seq` (reply `{seq}`).
+   * @param {string | number} conversation `"u:<peer>"` / `"r:<room>"`, or a seq (the old form)
+   * @param {number} [seq]
+   */
+  read(conversation, seq) {
+    if (typeof conversation === "number") return this.request("read", { seq: conversation });
+    return this.request("read", { conversation, seq });
+  }
+
+  /**
+   * Conversations, most recent activity first: `{conversations: Conversation[], more}`. Page with
+   * `before` = the `time` of the last item while `more` is true.
+   * @param {{limit?: number, before?: number}} [query]
+   * @returns {Promise<{conversations: Conversation[], more: boolean}>}
+   */
+  conversations(query = {}) {
+    return this.request("conversations", query);
+  }
+
+  /**
+   * Change the text of a message you sent (within the server's `im.editWindow`): resolves with
+   * `{msgId, editedAt}`; recipients and your other devices get `msgEdited`.
+   * @param {string} msgId
+   * @param {string} msg
+   */
+  editMsg(msgId, msg) {
+    return this.request("editMsg", { msgId, msg });
+  }
+
+  /**
+   * Recall a message you sent (within `im.recallWindow`): `{msgId, recalledAt}`; everyone who has
+   * it gets `msgRecalled` and sees a tombstone.
+   * @param {string} msgId
+   */
+  recallMsg(msgId) {
+    return this.request("recallMsg", { msgId });
+  }
+
+  /** Hide a message for this user only (all its devices get `msgDeleted`): `{msgId}`. @param {string} msgId */
+  deleteMsg(msgId) {
+    return this.request("deleteMsg", { msgId });
+  }
+
+  /** Refuse direct messages from `userId`: `{userId, blocked: true}`. @param {string} userId */
+  block(userId) {
+    return this.request("block", { userId });
+  }
+
+  /** Accept direct messages from `userId` again: `{userId, blocked: false}`. @param {string} userId */
+  unblock(userId) {
+    return this.request("unblock", { userId });
+  }
+
+  /** The users this user blocked: `{users}`. @returns {Promise<{users: string[]}>} */
+  blocked() {
+    return this.request("blocked", {});
+  }
+
+  /**
+   * Tell a peer or a room that this user is typing (`"start"`, while keys are pressed) or stopped
+   * (`"stop"`). Fire and forget, and cheap to call on every key: a `start` goes out at most every
+   * 3 s per conversation (the server keeps it for 6 s), no two signals closer than 2 s (the server
+   * drops those: a `stop` or `start` asked for sooner is sent when the 2 s are over, if still
+   * wanted), a `stop` only after a `start`. Nothing is sent while offline.
+   * @param {TypingTarget} target
+   * @param {"start" | "stop"} state
+   */
+  typing(target, state) {
+    /** @type {Record<string, string>} */
+    const data = typeof target === "string" ? { to: target } : { ...target };
+    const key = "room" in data ? `r:${data.room}` : `u:${data.to}`;
+    let slot = this.typingSlots.get(key);
+    if (!slot) {
+      if (state === "stop") return;
+      slot = { data, sent: "stop", wanted: state, at: -Infinity, timer: null };
+      this.typingSlots.set(key, slot);
+    }
+    slot.wanted = state;
+    if (state === slot.sent && (state === "stop" || Date.now() - slot.at < TYPING_RENEW_MS)) return;
+    if (slot.timer) return; // a deferred signal goes out soon and sends what is wanted then
+    const wait = slot.at + TYPING_GAP_MS - Date.now();
+    if (wait <= 0) this.#sendTyping(slot);
+    else slot.timer = setTimeout(() => this.#sendTyping(slot), wait);
   }
 
   /** Mark inbox entries up to `seq` delivered. */
@@ -341,6 +476,17 @@ export class ImClient extends EventTarget {
   }
 
   // ---- internals ----
+
+  /** Send what `slot` wants now, unless it is what was sent (and still fresh). @param {TypingSlot} slot */
+  #sendTyping(slot) {
+    slot.timer = null;
+    const now = Date.now();
+    if (slot.wanted === slot.sent && (slot.sent === "stop" || now - slot.at < TYPING_RENEW_MS)) return;
+    slot.sent = slot.wanted;
+    slot.at = now;
+    if (this.state !== "online") return;
+    this.request("typing", { ...slot.data, state: slot.sent }).catch(() => {});
+  }
 
   /** @param {SendOptions} opts */
   #sendTimeout(opts) {
@@ -476,6 +622,7 @@ export class ImClient extends EventTarget {
     this.epoch = reply.inboxEpoch;
     this.#save();
     this.session = reply;
+    this.unreadTotal = Number(reply.unreadTotal) || 0;
     this.ackedSeq = Number(reply.ackedSeq) || 0;
     this.attempt = 0;
     this.retryHintMs = null;
@@ -552,14 +699,14 @@ export class ImClient extends EventTarget {
       return;
     }
     const data = response.data ?? {};
-    if (cmd === "msg") {
+    if (ENTRY_PUSHES.has(cmd) && response.code === 200) {
       if (typeof data.seq === "number") {
-        if (data.seq <= this.lastSeq) return; // already shown (replay overlap)
+        if (data.seq <= this.lastSeq) return; // already seen (replay overlap)
         this.lastSeq = data.seq;
         this.#save();
         this.#scheduleAck();
       }
-      this.#emit("msg", data);
+      this.#emit(cmd, data);
     } else if (cmd === "sync" && response.code === 1016) {
       const expected = this.fullReplay && data.since === 0;
       this.fullReplay = false;
@@ -614,6 +761,8 @@ export class ImClient extends EventTarget {
     clearTimeout(this.refreshTimer);
     clearTimeout(this.ackTimer);
     this.ackTimer = null;
+    for (const slot of this.typingSlots.values()) clearTimeout(slot.timer);
+    this.typingSlots.clear(); // the peers' indicators expire by themselves
     globalThis.removeEventListener?.("online", this.#onNetworkBack);
     for (const [, w] of this.pending) {
       clearTimeout(w.timer);
