@@ -1,30 +1,23 @@
-// No `// @ts-check` pragma: like app.js, this is type-checked with the DOM lib by
+// No `// @ts-check` pragma on purpose: like app.js, this is type-checked with the DOM lib by
 // tests/browser/web_client_test.ts, not by the project-wide `deno check` (which has no DOM lib).
 /**
- * DOM rendering of the chat page: message lines, the user and room lists, the connection badge.
- * Every user-supplied string (message text, user ids, room names) goes through textContent or
- * dataset, never innerHTML.
+ * The message list of the open conversation: date separators, consecutive messages of one sender
+ * grouped (the name once, on the first), the "new messages" separator, delivery states, edited and
+ * recalled messages, and the per-message actions. Every user-supplied string (message text, user
+ * ids, room names) goes through textContent or dataset, never innerHTML.
  */
+import { clock, dayLabel, sameDay } from "./format.js";
 
-/**
- * @typedef {object} Line A message or event line of a conversation.
- * @property {string} key msgId, or a local key for pending and event lines
- * @property {string} from
- * @property {string} text
- * @property {number} time
- * @property {number} order sort key (epoch index × 2^40 + inbox seq)
- * @property {boolean} mine
- * @property {"pending" | "sent" | "read" | "failed" | "event" | ""} status
- * @property {number} seq inbox seq (0 = not in the inbox)
- * @property {string} [conv] own sends: the conversation ("u:<peer>" or "r:<room>")
- * @property {string} [clientMsgId] own sends: the id every attempt carries (server de-duplicates)
- * @property {string} [error] own sends that failed: why (shown as the retry button's tooltip)
- * @property {boolean} [transient] the failure may pass (offline, timed out, 1023/1024): resent after a reconnect
- */
+/** @typedef {import("./model.js").Line} Line */
+/** @typedef {import("./model.js").Conversation} Conversation */
+
+/** Messages of one sender closer than this are one group. */
+const GROUP_MS = 5 * 60_000;
 
 const STATUS_TEXT = {
   pending: "sending…",
   sent: "sent",
+  delivered: "delivered",
   read: "read",
   failed: "not sent — retry",
   event: "",
@@ -32,84 +25,156 @@ const STATUS_TEXT = {
 };
 
 /**
- * Replace the contents of `ol` with `lines` and scroll to the newest. A failed own message gets
- * a "not sent — retry" button that calls `onRetry` with the line.
- * @param {HTMLElement} ol
- * @param {Line[]} lines
- * @param {(line: Line) => void} [onRetry]
+ * @typedef {object} MessagesOptions
+ * @property {Set<string>} blocked room messages of these users are hidden
+ * @property {string | null} unreadKey the first unread line: a "new messages" separator goes before it
+ * @property {number} unreadCount what the separator says
+ * @property {string | null} menuKey the line whose actions are open
+ * @property {boolean} more older messages can be loaded
+ * @property {() => void} onMore load them
+ * @property {(line: Line) => void} onRetry a failed own send's "not sent — retry"
+ * @property {(line: Line | null) => void} onMenu open (or close, null) a line's actions
+ * @property {(action: "edit" | "recall" | "delete", line: Line) => void} onAction
  */
-export function renderMessages(ol, lines, onRetry) {
-  ol.replaceChildren();
-  for (const l of lines) {
-    const li = document.createElement("li");
-    li.className = `message${l.mine ? " mine" : ""}${l.status === "event" ? " event" : ""}`;
-    li.dataset.key = l.key;
-    if (l.status !== "event") {
-      const from = document.createElement("span");
-      from.className = "from";
-      from.textContent = l.mine ? "you" : l.from;
-      li.append(from);
-    }
-    const text = document.createElement("span");
-    text.className = "text";
-    text.textContent = l.text;
-    const time = document.createElement("time");
-    const date = new Date(l.time);
-    time.dateTime = date.toISOString();
-    time.title = date.toLocaleString();
-    time.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    li.append(text, time);
-    if (l.mine && l.status === "failed" && onRetry) {
-      const retry = document.createElement("button");
-      retry.type = "button";
-      retry.className = "status failed";
-      retry.textContent = STATUS_TEXT.failed;
-      retry.title = l.error ? `${l.error}. Send again` : "Send again";
-      retry.addEventListener("click", () => onRetry(l));
-      li.append(retry);
-    } else if (l.mine && l.status) {
-      const status = document.createElement("span");
-      status.className = `status ${l.status}`;
-      status.textContent = STATUS_TEXT[l.status];
-      li.append(status);
-    }
-    ol.append(li);
-  }
-  ol.scrollTop = ol.scrollHeight;
+
+/** @param {string} tag @param {string} className @param {string} [text] */
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+/** @param {string} text @param {string} className @param {() => void} onClick */
+function button(text, className, onClick) {
+  const b = /** @type {HTMLButtonElement} */ (el("button", className, text));
+  b.type = "button";
+  b.addEventListener("click", (e) => {
+    e.stopPropagation();
+    onClick();
+  });
+  return b;
+}
+
+/** The lines shown: room messages of blocked users are left out. @param {Conversation} conv @param {Set<string>} blocked */
+export function visibleLines(conv, blocked) {
+  return conv.kind === "room" ? conv.lines.filter((l) => l.mine || !blocked.has(l.from)) : conv.lines;
 }
 
 /**
- * Render a list of conversations as buttons with unread badges; `data-peer` / `data-room`
- * carry the name. Room "" is the app-wide "Everyone" conversation.
- * @param {HTMLElement} ul
- * @param {Array<{name: string, conv: string}>} items
- * @param {"peer" | "room"} kind
- * @param {{active: string, unread: Map<string, number>, online: Set<string>, onOpen: (conv: string) => void}} state
+ * Replace the contents of `ol` with the lines of `conv`.
+ * @param {HTMLElement} ol
+ * @param {Conversation} conv
+ * @param {MessagesOptions} o
  */
-export function renderList(ul, items, kind, state) {
-  ul.replaceChildren();
-  for (const { name, conv } of items) {
-    const li = document.createElement("li");
-    li.dataset[kind] = name;
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = conv === state.active ? "active" : "";
-    if (kind === "peer") button.classList.toggle("offline", !state.online.has(name));
-    const label = document.createElement("span");
-    label.textContent = kind === "peer" ? name : name === "" ? "Everyone" : `# ${name}`;
-    button.append(label);
-    const n = state.unread.get(conv) ?? 0;
-    if (n > 0) {
-      const badge = document.createElement("span");
-      badge.className = "unread";
-      badge.textContent = String(n);
-      badge.setAttribute("aria-label", `${n} unread`);
-      button.append(badge);
-    }
-    button.addEventListener("click", () => state.onOpen(conv));
-    li.append(button);
-    ul.append(li);
+export function renderMessages(ol, conv, o) {
+  const lines = visibleLines(conv, o.blocked);
+  const named = conv.kind === "room" || conv.kind === "all";
+  ol.replaceChildren();
+  if (o.more) {
+    const li = el("li", "load-more");
+    li.append(button("Load earlier messages", "link", o.onMore));
+    ol.append(li);
   }
+  /** @type {Line | null} */
+  let prev = null;
+  lines.forEach((l, i) => {
+    if (!prev || !sameDay(prev.time, l.time)) ol.append(separator("day", dayLabel(l.time)));
+    if (l.key === o.unreadKey) {
+      const n = o.unreadCount;
+      ol.append(separator("unread-sep", n === 1 ? "1 new message" : `${n} new messages`));
+    }
+    if (l.status === "event") {
+      const li = el("li", "message event");
+      li.dataset.key = l.key;
+      li.append(el("span", "text", l.text));
+      ol.append(li);
+      prev = null;
+      return;
+    }
+    const next = lines[i + 1];
+    const first = !joins(prev, l) || ol.lastElementChild?.classList.contains("unread-sep") === true;
+    const last = !next || !joins(l, next) || next.key === o.unreadKey;
+    ol.append(messageItem(l, { named: named && first && !l.mine, first, last }, o));
+    prev = l;
+  });
+}
+
+/** @param {Line | null} a @param {Line} b consecutive messages of one sender, same day, close in time */
+function joins(a, b) {
+  return !!a && a.status !== "event" && b.status !== "event" && a.from === b.from &&
+    sameDay(a.time, b.time) &&
+    Math.abs(b.time - a.time) < GROUP_MS;
+}
+
+/** @param {string} className @param {string} text */
+function separator(className, text) {
+  const li = el("li", className);
+  li.setAttribute("role", "separator");
+  li.append(el("span", "", text));
+  return li;
+}
+
+/**
+ * @param {Line} l
+ * @param {{named: boolean, first: boolean, last: boolean}} place
+ * @param {MessagesOptions} o
+ */
+function messageItem(l, place, o) {
+  const li = el("li", "message");
+  li.classList.toggle("mine", l.mine);
+  li.classList.toggle("first", place.first);
+  li.classList.toggle("last", place.last);
+  li.classList.toggle("recalled", !!l.recalled);
+  li.dataset.key = l.key;
+  if (l.msgId) li.dataset.msgId = l.msgId;
+  if (place.named) li.append(el("span", "from", l.from));
+  const text = l.recalled
+    ? el("span", "text tombstone", l.mine ? "You recalled this message" : "This message was recalled")
+    : el("span", "text", l.text);
+  li.append(text);
+  const meta = el("span", "meta");
+  if (l.edited && !l.recalled) meta.append(el("span", "edited", "edited"));
+  const time = /** @type {HTMLTimeElement} */ (el("time", "", clock(l.time)));
+  const date = new Date(l.time);
+  time.dateTime = date.toISOString();
+  time.title = date.toLocaleString();
+  meta.append(time);
+  if (l.mine && l.status === "failed") {
+    const retry = button(STATUS_TEXT.failed, "status failed", () => o.onRetry(l));
+    retry.title = l.error ? `${l.error}. Send again` : "Send again";
+    meta.append(retry);
+  } else if (l.mine && l.status && !l.recalled) {
+    meta.append(el("span", `status ${l.status}`, STATUS_TEXT[l.status]));
+  }
+  li.append(meta);
+  if (l.msgId) {
+    const open = o.menuKey === l.key;
+    const menu = button("⋯", "msg-menu", () => o.onMenu(open ? null : l));
+    menu.setAttribute("aria-label", "Message actions");
+    menu.setAttribute("aria-expanded", String(open));
+    li.append(menu);
+    if (open) li.append(actions(l, o));
+  }
+  return li;
+}
+
+/** @param {Line} l @param {MessagesOptions} o */
+function actions(l, o) {
+  const bar = el("div", "msg-actions");
+  bar.setAttribute("role", "menu");
+  if (l.mine && !l.recalled) {
+    bar.append(button("Edit", "edit", () => o.onAction("edit", l)));
+    bar.append(button("Recall", "recall", () => o.onAction("recall", l)));
+  }
+  bar.append(button("Delete for me", "delete", () => o.onAction("delete", l)));
+  for (const b of bar.children) b.setAttribute("role", "menuitem");
+  return bar;
+}
+
+/** The list is scrolled to (near) its end. @param {HTMLElement} ol */
+export function atBottom(ol) {
+  return ol.scrollHeight - ol.scrollTop - ol.clientHeight < 40;
 }
 
 /**

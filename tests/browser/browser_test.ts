@@ -2,161 +2,58 @@
  * End-to-end tests of the web client (src/web) in a real headless Chromium driven by
  * playwright-core: two pages as two users against a real server on loopback, plus one test per
  * page defect fixed (issue 11, item 20): failed sends and retry, leaving a room, connecting while
- * the server is down, join lines on reconnect. Screenshots go to test-artifacts/ (git-ignored).
- * Without /usr/bin/chromium the tests are ignored, unless IM_REQUIRE_BROWSER=1 (CI): then they fail.
+ * the server is down, join lines on reconnect. The chat-app features (issue 14) are in
+ * chat_app_test.ts. Screenshots go to test-artifacts/ (git-ignored).
  * @module
  */
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import { SignJWT } from "jose";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { StorageError } from "../../src/protocol/errors.ts";
 import { type RunningServer, startServer } from "../../src/server.ts";
 import { TestClient, testConfig } from "../support/helpers.ts";
-
-/** An element as the page functions below use it. */
-interface PageElement {
-  textContent: string | null;
-  className: string;
-  querySelector(selector: string): PageElement | null;
-}
+import {
+  attempts,
+  chatWith,
+  countText,
+  DESKTOP,
+  dropUser,
+  events,
+  httpSend,
+  ignoreBrowser,
+  joinRoom,
+  launch,
+  networkBack,
+  newUserPage,
+  openAs,
+  openConv,
+  ownStatuses,
+  PHONE,
+  reconnected,
+  scenario,
+  screenshot,
+  send,
+  showList,
+  texts,
+  until,
+  type UserPage,
+  WAIT,
+  waitForText,
+  waitOwnStatus,
+} from "./support.ts";
 
 /** The page's `document`, for functions that playwright runs inside the browser. */
 declare const document: {
-  querySelectorAll(selector: string): Iterable<PageElement>;
+  querySelectorAll(selector: string): Iterable<{ textContent: string | null; className: string }>;
   documentElement: { scrollWidth: number };
-  querySelector(selector: string): PageElement | null;
+  querySelector(selector: string): { textContent: string | null; className: string } | null;
 };
 /** The page's localStorage. */
 declare const localStorage: { getItem(key: string): string | null };
 
-const CHROMIUM = "/usr/bin/chromium";
-const haveChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
-const required = Deno.env.get("IM_REQUIRE_BROWSER") === "1";
-const WAIT = { timeout: 20_000 };
-
-/**
- * Import playwright-core. Its WSL probe calls `fs.existsSync("/proc/sys/fs/binfmt_misc/...")`
- * at load time, which Deno refuses without --allow-all (it throws instead of returning false):
- * answer false for /proc paths while the module loads, so the test task's flags suffice.
- */
-async function loadPlaywright(): Promise<typeof import("playwright-core")> {
-  const existsSync = fs.existsSync;
-  fs.existsSync = (path: fs.PathLike) => String(path).startsWith("/proc/") ? false : existsSync(path);
-  try {
-    return await import("playwright-core");
-  } finally {
-    fs.existsSync = existsSync;
-  }
-}
-
-/** Launch the system Chromium headless with a throwaway profile. */
-async function launch(): Promise<Browser> {
-  if (!haveChromium) throw new Error(`IM_REQUIRE_BROWSER=1 but ${CHROMIUM} is missing`);
-  const { chromium } = await loadPlaywright();
-  return await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-}
-
-/** A frame a page sent on its WebSocket. */
-// deno-lint-ignore no-explicit-any
-type SentFrame = { seq: string; cmd: string; data: any };
-
-/** A page as one user, counting the WebSockets it opens (one per (re)connect) and the frames it sends. */
-interface UserPage {
-  page: Page;
-  sockets: () => number;
-  /** Every frame sent so far, over all its sockets, in order. */
-  sent: SentFrame[];
-}
-
-/** A new page of `context` with the page's WebSocket traffic recorded; not logged in. */
-async function newUserPage(context: BrowserContext, name: string, pageErrors: string[]): Promise<UserPage> {
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT.timeout);
-  let sockets = 0;
-  const sent: SentFrame[] = [];
-  page.on("websocket", (ws) => {
-    sockets++;
-    ws.on("framesent", (f) => {
-      try {
-        sent.push(JSON.parse(String(f.payload)));
-      } catch {
-        // not JSON: not ours
-      }
-    });
-  });
-  page.on("pageerror", (e) => pageErrors.push(`${name}: ${e.message}`));
-  return { page, sockets: () => sockets, sent };
-}
-
-async function openAs(
-  context: BrowserContext,
-  base: string,
-  userId: string,
-  pageErrors: string[],
-  options: { token?: string; clock?: boolean } = {},
-): Promise<UserPage> {
-  const u = await newUserPage(context, userId, pageErrors);
-  const page = u.page;
-  // A fake clock that runs in real time until the test jumps it forward (clock.fastForward).
-  if (options.clock) await page.clock.install();
-  await page.goto(`${base}/home/index?appId=101`);
-  await page.fill("#login-user", userId);
-  if (options.token !== undefined) await page.fill("#login-token", options.token);
-  await page.click("#login-submit");
-  await page.waitForSelector('#conn-state[data-state="online"]');
-  await page.waitForSelector("#chat-view:not([hidden])");
-  return u;
-}
-
-/** Texts of the message lines (not join/leave events) of the open conversation. */
-function texts(page: Page): Promise<string[]> {
-  return page.$$eval("#messages li.message:not(.event) .text", (els) => els.map((e) => e.textContent ?? ""));
-}
-
-/** Wait until the open conversation shows `text` (polls the DOM in the page). */
-function waitForText(page: Page, text: string): Promise<unknown> {
-  return page.waitForFunction(
-    (t) => [...document.querySelectorAll("#messages .text")].some((e) => e.textContent === t),
-    text,
-    WAIT,
-  );
-}
-
-async function send(page: Page, text: string): Promise<void> {
-  await page.fill("#composer-text", text);
-  await page.press("#composer-text", "Enter");
-}
-
-/** Wait for a reconnect: more sockets opened than `before`, and online again. */
-async function reconnected(u: UserPage, before: number): Promise<void> {
-  const deadline = Date.now() + WAIT.timeout;
-  while (u.sockets() <= before && Date.now() < deadline) await u.page.waitForTimeout(50);
-  assert.ok(u.sockets() > before, "page did not reconnect");
-  await u.page.waitForSelector('#conn-state[data-state="online"]');
-}
-
 Deno.test({
   name: "browser: two users chat 1:1 and in rooms, XSS-safe, resume after drop and restart, jwt login",
-  ignore: !haveChromium && !required,
+  ignore: ignoreBrowser,
   async fn(t) {
     let server: RunningServer | undefined = await startServer(testConfig());
     const { httpPort, wsPort } = server;
@@ -164,8 +61,8 @@ Deno.test({
     const pageErrors: string[] = [];
     const browser = await launch();
     try {
-      const phone = await browser.newContext({ viewport: { width: 375, height: 740 } });
-      const desktop = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+      const phone = await browser.newContext(PHONE);
+      const desktop = await browser.newContext(DESKTOP);
       const alice = await openAs(phone, base, "alice", pageErrors);
       const bob = await openAs(desktop, base, "bob", pageErrors);
       const a = alice.page, b = bob.page;
@@ -174,18 +71,18 @@ Deno.test({
         const config = await (await fetch(`${base}/web/config.json`)).json();
         assert.equal(config.wsPort, wsPort);
         assert.equal(config.wsUrl, null);
-        await a.waitForSelector('#users li[data-peer="bob"] button:not(.offline)'); // enter push
-        await b.waitForSelector('#users li[data-peer="alice"] button:not(.offline)'); // users list
+        await a.waitForSelector('#online li[data-peer="bob"]'); // enter push
+        await b.waitForSelector('#online li[data-peer="alice"]'); // users list
       });
 
       await t.step("1:1 chat with unread count and read receipt", async () => {
-        await a.click('#users li[data-peer="bob"] button');
+        await a.click('#online li[data-peer="bob"] button');
         await send(a, "hello bob");
-        await b.waitForSelector('#users li[data-peer="alice"] .unread');
-        assert.equal(await b.textContent('#users li[data-peer="alice"] .unread'), "1");
-        await b.click('#users li[data-peer="alice"] button');
+        await b.waitForSelector('#convs li[data-conv="u:alice"] .unread');
+        assert.equal(await b.textContent('#convs li[data-conv="u:alice"] .unread'), "1");
+        await openConv(b, "u:alice");
         await waitForText(b, "hello bob");
-        assert.equal(await b.$('#users li[data-peer="alice"] .unread'), null);
+        assert.equal(await b.$('#convs li[data-conv="u:alice"] .unread'), null);
         await a.waitForSelector("#messages li.mine .status.read"); // bob read it
         await send(b, "hi alice");
         await waitForText(a, "hi alice");
@@ -194,9 +91,9 @@ Deno.test({
       });
 
       await t.step("rooms: join, chat, members, leave", async () => {
-        await b.fill("#room-name", "lobby");
-        await b.press("#room-name", "Enter");
-        await b.waitForSelector('#rooms li[data-room="lobby"]');
+        await joinRoom(b, "lobby");
+        await b.waitForSelector('#convs li[data-room="lobby"]');
+        await showList(a);
         await a.fill("#room-name", "lobby");
         await a.click("#room-form button");
         await a.waitForSelector("#chat-title:has-text('# lobby')");
@@ -209,17 +106,15 @@ Deno.test({
         await send(a, "hello room");
         await waitForText(b, "hello room");
         await b.click("#room-members-btn");
-        await b.waitForSelector("#room-members:not([hidden])");
-        const members = await b.textContent("#room-members");
-        assert.match(members ?? "", /alice/);
-        assert.match(members ?? "", /bob/);
-        await a.click('#users li[data-peer="bob"] button');
+        await b.waitForSelector('#members li[data-member="alice"]');
+        await b.waitForSelector('#members li[data-member="bob"]');
+        await openConv(a, "u:bob");
         assert.deepEqual(await texts(a), ["hello bob", "hi alice"]);
       });
 
       await t.step("message text is never parsed as HTML", async () => {
         const payload = `<img src=x onerror="window.__xss=1"><b>bold</b>`;
-        await b.click('#users li[data-peer="alice"] button');
+        await openConv(b, "u:alice");
         await send(b, payload);
         await waitForText(a, payload);
         assert.equal(await a.$("#messages img"), null);
@@ -232,9 +127,13 @@ Deno.test({
         try {
           await eve.login("<b>eve</b>");
           await eve.request("sendMsg", { to: "alice", msg: "hi from eve" });
-          await a.waitForSelector('#users li[data-peer="<b>eve</b>"] .unread');
-          assert.equal(await a.textContent('#users li[data-peer="<b>eve</b>"] span'), "<b>eve</b>");
-          assert.equal(await a.$("#users b"), null);
+          await showList(a);
+          await a.waitForSelector('#convs li[data-peer="<b>eve</b>"] .unread');
+          assert.equal(await a.textContent('#convs li[data-peer="<b>eve</b>"] .conv-name'), "<b>eve</b>");
+          assert.equal(await a.textContent('#online li[data-peer="<b>eve</b>"] .name'), "<b>eve</b>");
+          assert.equal(await a.$("#convs b"), null);
+          assert.equal(await a.$("#online b"), null);
+          await openConv(a, "u:bob");
         } finally {
           await eve.close();
         }
@@ -246,13 +145,7 @@ Deno.test({
         for (const c of server!.hub.connections()) {
           if (c.identity?.userId === "alice") c.close(4001, "test drop");
         }
-        for (let i = 1; i <= 3; i++) {
-          const r = await fetch(`${base}/user/sendMessage`, {
-            method: "POST",
-            body: new URLSearchParams({ appId: "101", userId: "alice", from: "bob", message: `away ${i}` }),
-          });
-          assert.equal((await r.json()).code, 200);
-        }
+        for (let i = 1; i <= 3; i++) await httpSend(base, "bob", "alice", `away ${i}`);
         await reconnected(alice, before);
         await waitForText(a, "away 3");
         await send(b, "live again");
@@ -293,27 +186,23 @@ Deno.test({
 
       await t.step("a new browser shows messages received while offline, unread once", async () => {
         for (const message of ["while you were out", "second"]) {
-          const r = await fetch(`${base}/user/sendMessage`, {
-            method: "POST",
-            body: new URLSearchParams({ appId: "101", userId: "carol", from: "dave", message }),
-          });
-          assert.equal((await r.json()).code, 200);
+          await httpSend(base, "dave", "carol", message);
         }
-        const first = await openAs(await browser.newContext(), base, "carol", pageErrors);
-        const badge = '#users li[data-peer="dave"] .unread';
+        const first = await openAs(await browser.newContext(DESKTOP), base, "carol", pageErrors);
+        const badge = '#convs li[data-conv="u:dave"] .unread';
         await first.page.waitForSelector(badge);
         assert.equal(await first.page.textContent(badge), "2");
-        await first.page.click('#users li[data-peer="dave"] button');
+        await openConv(first.page, "u:dave");
         assert.deepEqual(await texts(first.page), ["while you were out", "second"]);
         // The first page acked them: a second new browser lists them but not as unread.
         const deadline = Date.now() + WAIT.timeout;
         while (await server!.store.mark(101, "carol", "ack") < 2 && Date.now() < deadline) {
           await first.page.waitForTimeout(50);
         }
-        const second = await openAs(await browser.newContext(), base, "carol", pageErrors);
-        await second.page.waitForSelector('#users li[data-peer="dave"]');
+        const second = await openAs(await browser.newContext(DESKTOP), base, "carol", pageErrors);
+        await second.page.waitForSelector('#convs li[data-conv="u:dave"]');
         assert.equal(await second.page.$(badge), null);
-        await second.page.click('#users li[data-peer="dave"] button');
+        await openConv(second.page, "u:dave");
         assert.deepEqual(await texts(second.page), ["while you were out", "second"]);
       });
 
@@ -323,13 +212,14 @@ Deno.test({
           body: new URLSearchParams({ appId: "101", userId: "bob", message: "to everyone" }),
         });
         assert.equal((await r.json()).code, 200);
-        const everyone = '#rooms li[data-room=""] button';
+        const everyone = '#convs li[data-conv="all"]';
+        await showList(a);
         await a.waitForSelector(`${everyone} .unread`);
-        assert.equal(await a.textContent(`${everyone} span`), "Everyone");
-        await a.click(everyone);
+        assert.equal(await a.textContent(`${everyone} .conv-name`), "Everyone");
+        await openConv(a, "all");
         await waitForText(a, "to everyone");
         assert.equal(await a.isDisabled("#composer-text"), true); // no WebSocket command sends app-wide
-        await a.click('#users li[data-peer="bob"] button');
+        await openConv(a, "u:bob");
       });
 
       await t.step(
@@ -385,147 +275,14 @@ async function jwtPages(browser: Browser, pageErrors: string[]): Promise<void> {
 
 // ---- Page defects of issue 11, item 20: one scenario each, with a real server restarted on its ports. ----
 
-/** What a scenario gets: the browser, the server on fixed ports (stop/start it), page errors. */
-interface Scenario {
-  browser: Browser;
-  base: string;
-  /** The server running now (throws while stopped). */
-  server: () => RunningServer;
-  /** Shut the server down (its clients see the connection drop; nothing listens on its ports). */
-  stop: () => Promise<void>;
-  /** Start a fresh server (memory store: new inbox epoch, no rooms) on the same ports. */
-  start: () => Promise<RunningServer>;
-  pageErrors: string[];
-}
-
-/** A browser test with its own server and browser, always cleaned up; page errors fail it. */
-function scenario(name: string, fn: (s: Scenario, t: Deno.TestContext) => Promise<void>): void {
-  Deno.test({
-    name,
-    ignore: !haveChromium && !required,
-    async fn(t) {
-      let server: RunningServer | undefined = await startServer(testConfig());
-      const { httpPort, wsPort } = server;
-      const pageErrors: string[] = [];
-      const browser = await launch();
-      const s: Scenario = {
-        browser,
-        base: `http://127.0.0.1:${httpPort}`,
-        server: () => {
-          if (!server) throw new Error("server is stopped");
-          return server;
-        },
-        stop: async () => {
-          await server?.shutdown();
-          server = undefined;
-        },
-        start: async () => {
-          server = await startServer(testConfig({ app: { httpPort, webSocketPort: wsPort } }));
-          return server;
-        },
-        pageErrors,
-      };
-      try {
-        await fn(s, t);
-        assert.deepEqual(pageErrors, []);
-      } finally {
-        await browser.close();
-        await server?.shutdown();
-      }
-    },
-  });
-}
-
-/** Save a screenshot as test-artifacts/<name>.png. */
-async function screenshot(page: Page, name: string): Promise<void> {
-  await Deno.mkdir("test-artifacts", { recursive: true });
-  await page.screenshot({ path: `test-artifacts/${name}.png` });
-}
-
-/** Status classes of the own lines showing `text` in the open conversation, e.g. ["status sent"]. */
-function ownStatuses(page: Page, text: string): Promise<string[]> {
-  return page.evaluate(
-    (t) =>
-      [...document.querySelectorAll("#messages li.mine")]
-        .filter((li) => li.querySelector(".text")?.textContent === t)
-        .map((li) => li.querySelector(".status")?.className ?? ""),
-    text,
-  );
-}
-
-/** Wait until exactly one own line shows `text`, with one of the `statuses` (e.g. "sent", "read"). */
-async function waitOwnStatus(page: Page, text: string, ...statuses: string[]): Promise<void> {
-  try {
-    await page.waitForFunction(
-      ([t, wanted]) => {
-        const found = [...document.querySelectorAll("#messages li.mine")]
-          .filter((li) => li.querySelector(".text")?.textContent === t);
-        const classes = (found[0]?.querySelector(".status")?.className ?? "").split(" ");
-        return found.length === 1 && wanted.some((s) => classes.includes(s));
-      },
-      [text, statuses] as const,
-      WAIT,
-    );
-  } catch {
-    assert.fail(
-      `"${text}": wanted one line with status ${statuses}, got ${
-        JSON.stringify(await ownStatuses(page, text))
-      }`,
-    );
-  }
-}
-
-/** The clientMsgIds of the sendMsg/roomMsg frames a page sent for `text` (one per attempt). */
-function attempts(u: UserPage, text: string): string[] {
-  return u.sent.filter((f) => (f.cmd === "sendMsg" || f.cmd === "roomMsg") && f.data?.msg === text)
-    .map((f) => String(f.data.clientMsgId));
-}
-
-/** How many message lines of the open conversation show `text`. */
-async function countText(page: Page, text: string): Promise<number> {
-  return (await texts(page)).filter((x) => x === text).length;
-}
-
-/** Texts of the join/leave event lines of the open conversation. */
-function events(page: Page): Promise<string[]> {
-  return page.$$eval("#messages li.event .text", (els) => els.map((e) => e.textContent ?? ""));
-}
-
-/** Poll `check` (bounded by WAIT) until it is true. */
-async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT.timeout;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** The browser's `online` event: the page reconnects now instead of sitting out its backoff. */
-function networkBack(page: Page): Promise<void> {
-  return page.evaluate(() => void globalThis.dispatchEvent(new Event("online")));
-}
-
-/** Close every server-side connection of `userId` (a network drop as the server sees it). */
-function dropUser(server: RunningServer, userId: string, reason = "test drop"): void {
-  for (const c of server.hub.connections()) {
-    if (c.identity?.userId === userId) c.close(4001, reason);
-  }
-}
-
 scenario(
   "browser: send-retry: failed sends offer retry, resend with the same clientMsgId and arrive once",
   async (s, t) => {
-    const alice = await openAs(
-      await s.browser.newContext({ viewport: { width: 375, height: 740 } }),
-      s.base,
-      "alice",
-      s.pageErrors,
-      { clock: true },
-    );
-    const bob = await openAs(await s.browser.newContext(), s.base, "bob", s.pageErrors);
+    const alice = await s.user("alice", { clock: true });
+    const bob = await s.user("bob", DESKTOP);
     const a = alice.page, b = bob.page;
-    await a.click('#users li[data-peer="bob"] button');
-    await b.click('#users li[data-peer="alice"] button');
+    await chatWith(a, "bob");
+    await chatWith(b, "alice");
 
     await t.step(
       "store unavailable (1024): the send stays pending, is resent after retryMs, arrives once",
@@ -636,19 +393,10 @@ scenario(
 );
 
 scenario("browser: room-leave: leaving closes the room for sending and forgets it", async (s) => {
-  const alice = await openAs(
-    await s.browser.newContext({ viewport: { width: 375, height: 740 } }),
-    s.base,
-    "alice",
-    s.pageErrors,
-  );
-  const bob = await openAs(await s.browser.newContext(), s.base, "bob", s.pageErrors);
+  const alice = await s.user("alice");
+  const bob = await s.user("bob", DESKTOP);
   const a = alice.page, b = bob.page;
-  for (const p of [b, a]) {
-    await p.fill("#room-name", "lobby");
-    await p.press("#room-name", "Enter");
-    await p.waitForSelector("#chat-title:has-text('# lobby')");
-  }
+  for (const p of [b, a]) await joinRoom(p, "lobby");
   await send(a, "bye all");
   await waitForText(b, "bye all");
 
@@ -658,7 +406,7 @@ scenario("browser: room-leave: leaving closes the room for sending and forgets i
   assert.equal(await a.isDisabled("#composer-text"), true);
   assert.equal(await a.isDisabled("#composer-send"), true);
   assert.equal(await a.isVisible("#room-leave"), false);
-  assert.equal(await a.$('#rooms li[data-room="lobby"]'), null);
+  assert.equal(await a.$('#convs li[data-room="lobby"]'), null);
   assert.deepEqual(await texts(a), ["bye all"]); // still readable
   assert.deepEqual(
     await a.evaluate(() => JSON.parse(localStorage.getItem("imserver-rooms:101:alice") ?? "null")),
@@ -676,33 +424,26 @@ scenario("browser: room-leave: leaving closes the room for sending and forgets i
   await reconnected(alice, before);
   await a.waitForTimeout(300);
   assert.deepEqual(await s.server().store.roomMembers(101, "lobby"), ["bob"]);
-  assert.equal(await a.$('#rooms li[data-room="lobby"]'), null);
+  assert.equal(await a.$('#convs li[data-room="lobby"]'), null);
 
   // Joining again reopens it for sending.
-  await a.fill("#room-name", "lobby");
-  await a.press("#room-name", "Enter");
+  await joinRoom(a, "lobby");
   await a.waitForSelector("#conv-note", { state: "hidden" });
   assert.equal(await a.isDisabled("#composer-text"), false);
 
   // Membership is per user: a leave on another device of alice closes the room here too.
-  const other = await openAs(await s.browser.newContext(), s.base, "alice", s.pageErrors);
-  await other.page.fill("#room-name", "lobby"); // already a member: joined false, nothing pushed
-  await other.page.press("#room-name", "Enter");
-  await other.page.waitForSelector("#chat-title:has-text('# lobby')");
+  const other = await s.user("alice", DESKTOP);
+  await joinRoom(other.page, "lobby"); // already a member: joined false, nothing pushed
   await other.page.click("#room-leave");
   await a.waitForSelector("#conv-note:not([hidden])");
-  assert.equal(await a.$('#rooms li[data-room="lobby"]'), null);
+  assert.equal(await a.$('#convs li[data-room="lobby"]'), null);
   assert.equal(await a.isDisabled("#composer-text"), true);
 });
 
 scenario(
   "browser: connect-offline: connecting while the server is down shows retrying, can be cancelled",
   async (s) => {
-    const u = await newUserPage(
-      await s.browser.newContext({ viewport: { width: 375, height: 740 } }),
-      "frank",
-      s.pageErrors,
-    );
+    const u = await newUserPage(await s.browser.newContext(PHONE), "frank", s.pageErrors);
     const page = u.page;
     await page.goto(`${s.base}/home/index?appId=101`);
     await page.fill("#login-user", "frank");
@@ -740,7 +481,7 @@ scenario(
     assert.equal(await page.isVisible("#login-view"), false);
 
     // A refused login is shown on the form with its code, and the form is usable again.
-    const refused = await newUserPage(await s.browser.newContext(), "gina", s.pageErrors);
+    const refused = await newUserPage(await s.browser.newContext(PHONE), "gina", s.pageErrors);
     await refused.page.goto(`${s.base}/home/index?appId=999`);
     await refused.page.fill("#login-user", "gina");
     await refused.page.click("#login-submit");
@@ -758,19 +499,10 @@ scenario(
 scenario(
   "browser: room-join-lines: reconnects and restarts show no join lines, one per real join",
   async (s, t) => {
-    const alice = await openAs(
-      await s.browser.newContext({ viewport: { width: 375, height: 740 } }),
-      s.base,
-      "alice",
-      s.pageErrors,
-    );
-    const bob = await openAs(await s.browser.newContext(), s.base, "bob", s.pageErrors);
+    const alice = await s.user("alice");
+    const bob = await s.user("bob", DESKTOP);
     const a = alice.page, b = bob.page;
-    for (const p of [b, a]) {
-      await p.fill("#room-name", "lobby");
-      await p.press("#room-name", "Enter");
-      await p.waitForSelector("#chat-title:has-text('# lobby')");
-    }
+    for (const p of [b, a]) await joinRoom(p, "lobby");
     await b.waitForFunction(() =>
       document.querySelector("#messages .event .text")?.textContent === "alice joined"
     );

@@ -1,0 +1,381 @@
+// No `// @ts-check` pragma: like app.js, this is type-checked with the DOM lib by
+// tests/browser/web_client_test.ts, not by the project-wide `deno check`.
+/**
+ * The chat page's data, without the DOM: conversations with their lines, unread counts, receipts,
+ * edits, recalls, deletions, typing and presence. Every change goes through a method here; the
+ * views only read. Conversation ids are the server's (`"u:<peer>"`, `"r:<room>"`), plus `"all"`
+ * (app-wide messages) and `"system"` (backend messages without a sender).
+ */
+
+/** @typedef {import("./client.js").MsgPush} MsgPush */
+/** @typedef {import("./client.js").Conversation} ServerConversation */
+
+/**
+ * @typedef {object} Line A message or event line of a conversation.
+ * @property {string} key msgId, or a local key for pending and event lines
+ * @property {string} [msgId] the server's id (own sends get it with the reply)
+ * @property {string} from
+ * @property {string} text
+ * @property {number} time
+ * @property {number} order sort key within the conversation (epoch × 2^40 + inbox seq or roomSeq)
+ * @property {boolean} mine
+ * @property {"pending" | "sent" | "delivered" | "read" | "failed" | "event" | ""} status
+ * @property {number} seq inbox seq (0 = not in this user's inbox, e.g. room history before joining)
+ * @property {number} [roomSeq] room messages: position in the room's timeline
+ * @property {boolean} [edited]
+ * @property {boolean} [recalled] a tombstone: the sender recalled it
+ * @property {string} [conv] own sends: the conversation
+ * @property {string} [clientMsgId] own sends: the id every attempt carries (server de-duplicates)
+ * @property {string} [error] own sends that failed: why (shown as the retry button's tooltip)
+ * @property {boolean} [transient] the failure may pass (offline, timed out, 1023/1024): resent after a reconnect
+ */
+
+/**
+ * @typedef {object} Conversation
+ * @property {string} id
+ * @property {"direct" | "room" | "all" | "system"} kind
+ * @property {string} name the peer or the room ("" for all/system)
+ * @property {Line[]} lines sorted by `order`
+ * @property {number} unread
+ * @property {number} readSeq this user's read mark (inbox seq)
+ * @property {number} countedUpTo messages with an inbox seq up to this are already in `unread`
+ * @property {number} time last activity (ms)
+ * @property {ServerConversation["last"] | null} last the server's newest message (before lines load)
+ * @property {"none" | "loading" | "loaded"} history
+ * @property {boolean} more older messages exist on the server (history paging)
+ * @property {number} before history cursor for the next older page
+ * @property {Map<string, number>} typing who is typing here, until when (ms)
+ */
+
+export const PENDING = 2 ** 52;
+const EPOCH = 2 ** 40;
+const MAX_LINES = 500;
+const RANK = { "": 0, event: 0, failed: 0, pending: 0, sent: 1, delivered: 2, read: 3 };
+
+/** @param {string} id */
+export function kindOf(id) {
+  if (id === "all" || id === "system") return id;
+  return id.startsWith("r:") ? "room" : "direct";
+}
+
+export class ChatModel {
+  /** @param {string} me */
+  constructor(me) {
+    this.me = me;
+    /** Bumped when the server's inbox epoch changes: later seqs sort after earlier ones. */
+    this.epochIndex = 0;
+    /** @type {Map<string, Conversation>} */
+    this.convs = new Map();
+    /** msgIds already shown (dedupe across replays, history and other devices). */
+    this.seen = new Set();
+    /** Own and others' lines by msgId. @type {Map<string, {conv: Conversation, line: Line}>} */
+    this.byMsgId = new Map();
+    /** Receipts that arrived before their message's msgId was known. @type {Map<string, Line["status"]>} */
+    this.early = new Map();
+    this.online = new Set();
+    /** @type {Set<string>} */
+    this.blocked = new Set();
+    /** Entries up to this inbox seq were acked by some device before this login (servers without `conversations`). */
+    this.seenUpTo = 0;
+    /** The server answers `conversations`: its unread counts are the truth. */
+    this.serverCounts = false;
+    this.localKeys = 0;
+  }
+
+  /** The conversation `id`, created empty if new. @param {string} id */
+  conv(id) {
+    let c = this.convs.get(id);
+    if (!c) {
+      const kind = kindOf(id);
+      c = {
+        id,
+        kind,
+        name: kind === "direct" || kind === "room" ? id.slice(2) : "",
+        lines: [],
+        unread: 0,
+        readSeq: 0,
+        countedUpTo: 0,
+        time: 0,
+        last: null,
+        history: "none",
+        more: false,
+        before: 0,
+        typing: new Map(),
+      };
+      this.convs.set(id, c);
+    }
+    return c;
+  }
+
+  /** The conversation a message belongs to. @param {MsgPush} m */
+  convIdOf(m) {
+    if (m.target) return `r:${m.target}`;
+    if (m.to === "") return "all";
+    const peer = m.from === this.me ? m.to : m.from;
+    return peer ? `u:${peer}` : "system";
+  }
+
+  /** @param {Conversation} c @param {{seq?: number, roomSeq?: number}} m */
+  orderOf(c, m) {
+    const n = c.kind === "room" && typeof m.roomSeq === "number" ? m.roomSeq : (m.seq ?? 0);
+    if (c.kind === "room" && typeof m.roomSeq !== "number" && c.lines.some((l) => l.roomSeq)) {
+      // An own room send answered without a roomSeq: after everything shown (it is the newest).
+      return this.#afterLast(c) + 0.25;
+    }
+    return this.epochIndex * EPOCH + n;
+  }
+
+  /** @param {Conversation} c */
+  #afterLast(c) {
+    const orders = c.lines.map((l) => l.order).filter((o) => o < PENDING);
+    return Math.floor(Math.max(this.epochIndex * EPOCH, ...orders));
+  }
+
+  /**
+   * Add a pushed or history message. Returns its conversation and whether it is news (counts as
+   * unread unless its conversation is in view), or null for a message already shown.
+   * @param {MsgPush} m
+   * @param {boolean} [fromHistory]
+   */
+  addMessage(m, fromHistory = false) {
+    if (this.seen.has(m.msgId)) return null;
+    this.seen.add(m.msgId);
+    const c = this.conv(this.convIdOf(m));
+    const mine = m.from === this.me;
+    /** @type {Line} */
+    const line = {
+      key: m.msgId,
+      msgId: m.msgId,
+      from: m.from,
+      text: m.recalled ? "" : String(m.msg ?? ""),
+      time: m.time,
+      order: this.orderOf(c, m),
+      mine,
+      status: mine ? this.early.get(m.msgId) ?? "sent" : "",
+      seq: m.seq ?? 0,
+      roomSeq: m.roomSeq,
+      edited: m.editedAt !== undefined || undefined,
+      recalled: m.recalled || undefined,
+    };
+    this.early.delete(m.msgId);
+    this.byMsgId.set(m.msgId, { conv: c, line });
+    this.#insert(c, line);
+    c.typing.delete(m.from); // the message is what they were typing
+    const floor = Math.max(c.countedUpTo, c.readSeq, this.serverCounts ? 0 : this.seenUpTo);
+    const news = !fromHistory && !mine && !(line.seq > 0 && line.seq <= floor) && !this.blocked.has(m.from);
+    if (news) c.unread++;
+    return { conv: c, line, news };
+  }
+
+  /** @param {Conversation} c @param {Line} line */
+  #insert(c, line) {
+    c.lines.push(line);
+    c.lines.sort((a, b) => a.order - b.order);
+    if (c.lines.length > MAX_LINES) c.lines.splice(0, c.lines.length - MAX_LINES);
+    if (line.status !== "event") c.time = Math.max(c.time, line.time);
+  }
+
+  /** A local own line, "sending…" until the server answers. @param {string} convId @param {string} text @param {string} clientMsgId */
+  addPending(convId, text, clientMsgId) {
+    const c = this.conv(convId);
+    /** @type {Line} */
+    const line = {
+      key: `p${++this.localKeys}`,
+      from: this.me,
+      text,
+      time: Date.now(),
+      order: PENDING + this.localKeys,
+      mine: true,
+      status: "pending",
+      seq: 0,
+      conv: convId,
+      clientMsgId,
+    };
+    this.#insert(c, line);
+    return line;
+  }
+
+  /**
+   * The server stored an own send: give the line its msgId and place. Returns false when the
+   * message was shown already (a resume replayed the copy of an attempt whose reply was lost): the
+   * pending line is dropped then.
+   * @param {Line} line
+   * @param {{msgId: string, time: number, seq: number, senderSeq?: number, roomSeq?: number}} r
+   */
+  confirm(line, r) {
+    const c = this.conv(/** @type {string} */ (line.conv));
+    if (this.seen.has(r.msgId)) {
+      c.lines = c.lines.filter((l) => l !== line);
+      return false;
+    }
+    this.seen.add(r.msgId);
+    const seq = r.senderSeq ?? r.seq;
+    Object.assign(line, {
+      key: r.msgId,
+      msgId: r.msgId,
+      time: r.time,
+      status: "sent",
+      seq,
+      roomSeq: r.roomSeq,
+    });
+    line.order = this.orderOf(c, { seq, roomSeq: r.roomSeq });
+    const early = this.early.get(r.msgId);
+    if (early) line.status = early;
+    this.early.delete(r.msgId);
+    this.byMsgId.set(r.msgId, { conv: c, line });
+    c.lines.sort((a, b) => a.order - b.order);
+    c.time = Math.max(c.time, line.time);
+    return true;
+  }
+
+  /** An event line (join/leave) after every line shown so far. @param {string} convId @param {string} text @param {number} time */
+  addEvent(convId, text, time) {
+    const c = this.conv(convId);
+    /** @type {Line} */
+    const line = {
+      key: `e${++this.localKeys}`,
+      from: "",
+      text,
+      time,
+      order: this.#afterLast(c) + 0.5,
+      mine: false,
+      status: "event",
+      seq: 0,
+    };
+    this.#insert(c, line);
+  }
+
+  /**
+   * A receipt for own messages: `delivered` or `read` (never downgraded). Returns the conversations changed.
+   * @param {string[]} msgIds @param {"delivered" | "read"} status
+   */
+  receipt(msgIds, status) {
+    /** @type {Set<Conversation>} */
+    const changed = new Set();
+    for (const id of msgIds) {
+      const hit = this.byMsgId.get(id);
+      if (!hit) {
+        if (RANK[status] > RANK[this.early.get(id) ?? ""]) this.early.set(id, status);
+        if (this.early.size > 1000) this.early.delete(this.early.keys().next().value ?? "");
+        continue;
+      }
+      if (hit.line.mine && RANK[status] > RANK[hit.line.status]) {
+        hit.line.status = status;
+        changed.add(hit.conv);
+      }
+    }
+    return changed;
+  }
+
+  /** @param {string} msgId @param {string} [convId] */
+  #find(msgId, convId) {
+    const hit = this.byMsgId.get(msgId);
+    if (hit) return hit;
+    const conv = convId ? this.convs.get(convId) : undefined;
+    return conv ? { conv, line: undefined } : undefined;
+  }
+
+  /** @param {{msgId: string, msg: string, conversation?: string}} e */
+  edit(e) {
+    const hit = this.#find(e.msgId, e.conversation);
+    if (hit?.line && !hit.line.recalled) Object.assign(hit.line, { text: String(e.msg), edited: true });
+    if (hit?.conv.last?.msgId === e.msgId) hit.conv.last = { ...hit.conv.last, msg: String(e.msg) };
+    return hit?.conv;
+  }
+
+  /** @param {{msgId: string, conversation?: string}} e */
+  recall(e) {
+    const hit = this.#find(e.msgId, e.conversation);
+    if (hit?.line) {
+      if (!hit.line.mine && !hit.line.recalled && hit.line.seq > hit.conv.readSeq && hit.conv.unread > 0) {
+        hit.conv.unread--;
+      }
+      Object.assign(hit.line, { text: "", recalled: true, edited: undefined });
+    }
+    if (hit?.conv.last?.msgId === e.msgId) {
+      hit.conv.last = { ...hit.conv.last, msg: undefined, recalled: true };
+    }
+    return hit?.conv;
+  }
+
+  /** Deleted for this user: the line goes. @param {{msgId: string, conversation?: string}} e */
+  remove(e) {
+    this.seen.add(e.msgId);
+    const hit = this.#find(e.msgId, e.conversation);
+    if (hit?.line) {
+      hit.conv.lines = hit.conv.lines.filter((l) => l !== hit.line);
+      this.byMsgId.delete(e.msgId);
+    }
+    if (hit?.conv.last?.msgId === e.msgId) hit.conv.last = null;
+    return hit?.conv;
+  }
+
+  /**
+   * The server's view of a conversation (`conversations`): its unread count, plus messages of
+   * others this page received after the server counted.
+   * @param {ServerConversation} s
+   */
+  fromServer(s) {
+    const c = this.conv(s.id);
+    c.readSeq = Math.max(c.readSeq, Number(s.readSeq) || 0);
+    c.countedUpTo = Math.max(c.readSeq, s.last?.seq ?? 0);
+    c.unread = (Number(s.unread) || 0) +
+      c.lines.filter((l) => !l.mine && !l.recalled && l.seq > c.countedUpTo && l.status !== "event").length;
+    c.time = Math.max(c.time, Number(s.time) || 0);
+    if (s.last && !this.byMsgId.has(s.last.msgId) && !(s.last.msgId && this.seen.has(s.last.msgId))) {
+      c.last = s.last;
+    }
+    return c;
+  }
+
+  /** This conversation is read up to `readSeq` (here, or `readState` from another device). @param {string} id @param {number} readSeq @param {number} [unread] */
+  markRead(id, readSeq, unread = 0) {
+    const c = this.conv(id);
+    c.readSeq = Math.max(c.readSeq, readSeq);
+    c.countedUpTo = Math.max(c.countedUpTo, c.readSeq, ...c.lines.map((l) => l.seq));
+    c.unread = unread;
+  }
+
+  /** The newest inbox seq of a conversation (what `read` marks up to). @param {Conversation} c */
+  topSeq(c) {
+    return Math.max(0, ...c.lines.filter((l) => l.status !== "pending").map((l) => l.seq), c.last?.seq ?? 0);
+  }
+
+  /** Typing in a conversation: `start` counts for `expiresIn` ms. @param {string} id @param {string} from @param {string} state @param {number} [expiresIn] */
+  typing(id, from, state, expiresIn = 6000) {
+    const c = this.conv(id);
+    if (state === "start") c.typing.set(from, Date.now() + expiresIn);
+    else c.typing.delete(from);
+    return c;
+  }
+
+  /** Drop expired typing signals; returns when the next one expires (or Infinity). */
+  expireTyping(now = Date.now()) {
+    let next = Infinity;
+    for (const c of this.convs.values()) {
+      for (const [who, until] of c.typing) {
+        if (until <= now) c.typing.delete(who);
+        else next = Math.min(next, until);
+      }
+    }
+    return next;
+  }
+
+  /** Unread messages over all conversations (the tab title). */
+  unreadTotal() {
+    let n = 0;
+    for (const c of this.convs.values()) n += c.unread;
+    return n;
+  }
+
+  /** The newest line worth a preview, or the server's `last`. @param {Conversation} c */
+  preview(c) {
+    for (let i = c.lines.length - 1; i >= 0; i--) {
+      const l = c.lines[i];
+      if (l.status === "event" || (this.blocked.has(l.from) && c.kind === "room")) continue;
+      return { from: l.from, text: l.text, recalled: !!l.recalled, time: l.time };
+    }
+    if (!c.last) return null;
+    return { from: c.last.from, text: c.last.msg ?? "", recalled: !!c.last.recalled, time: c.last.time };
+  }
+}
