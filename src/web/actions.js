@@ -8,7 +8,7 @@
 import { ImRequestError } from "./client.js";
 
 /** @typedef {import("./client.js").ImClient} ImClient */
-/** @typedef {import("./model.js").Line} Line */
+/** @typedef {import("./conversation.js").Line} Line */
 /** @typedef {import("./chat.js").ChatPage} ChatPage */
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));

@@ -5,7 +5,7 @@
  * signals while keys are pressed.
  */
 
-/** @typedef {import("./model.js").Line} Line */
+/** @typedef {import("./conversation.js").Line} Line */
 
 /**
  * @typedef {object} ComposerHooks

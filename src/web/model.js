@@ -7,56 +7,24 @@
  * (app-wide messages) and `"system"` (backend messages without a sender).
  */
 
+import {
+  expireTyping,
+  fromServer,
+  insertLine,
+  markRead,
+  newConversation,
+  preview,
+  setTyping,
+} from "./conversation.js";
+
 /** @typedef {import("./client.js").MsgPush} MsgPush */
 /** @typedef {import("./client.js").Conversation} ServerConversation */
-
-/**
- * @typedef {object} Line A message or event line of a conversation.
- * @property {string} key msgId, or a local key for pending and event lines
- * @property {string} [msgId] the server's id (own sends get it with the reply)
- * @property {string} from
- * @property {string} text
- * @property {number} time
- * @property {number} order sort key within the conversation (epoch × 2^40 + inbox seq or roomSeq)
- * @property {boolean} mine
- * @property {"pending" | "sent" | "delivered" | "read" | "failed" | "event" | ""} status
- * @property {number} seq inbox seq (0 = not in this user's inbox, e.g. room history before joining)
- * @property {number} [roomSeq] room messages: position in the room's timeline
- * @property {boolean} [edited]
- * @property {boolean} [recalled] a tombstone: the sender recalled it
- * @property {string} [conv] own sends: the conversation
- * @property {string} [clientMsgId] own sends: the id every attempt carries (server de-duplicates)
- * @property {string} [error] own sends that failed: why (shown as the retry button's tooltip)
- * @property {boolean} [transient] the failure may pass (offline, timed out, 1023/1024): resent after a reconnect
- */
-
-/**
- * @typedef {object} Conversation
- * @property {string} id
- * @property {"direct" | "room" | "all" | "system"} kind
- * @property {string} name the peer or the room ("" for all/system)
- * @property {Line[]} lines sorted by `order`
- * @property {number} unread
- * @property {number} readSeq this user's read mark (inbox seq)
- * @property {number} countedUpTo messages with an inbox seq up to this are already in `unread`
- * @property {number} time last activity (ms)
- * @property {ServerConversation["last"] | null} last the server's newest message (before lines load)
- * @property {"none" | "loading" | "loaded"} history
- * @property {boolean} more older messages exist on the server (history paging)
- * @property {number} before history cursor for the next older page
- * @property {Map<string, number>} typing who is typing here, until when (ms)
- */
+/** @typedef {import("./conversation.js").Line} Line */
+/** @typedef {import("./conversation.js").Conversation} Conversation */
 
 export const PENDING = 2 ** 52;
 const EPOCH = 2 ** 40;
-const MAX_LINES = 500;
 const RANK = { "": 0, event: 0, failed: 0, pending: 0, sent: 1, delivered: 2, read: 3 };
-
-/** @param {string} id */
-export function kindOf(id) {
-  if (id === "all" || id === "system") return id;
-  return id.startsWith("r:") ? "room" : "direct";
-}
 
 export class ChatModel {
   /** @param {string} me */
@@ -85,25 +53,7 @@ export class ChatModel {
   /** The conversation `id`, created empty if new. @param {string} id */
   conv(id) {
     let c = this.convs.get(id);
-    if (!c) {
-      const kind = kindOf(id);
-      c = {
-        id,
-        kind,
-        name: kind === "direct" || kind === "room" ? id.slice(2) : "",
-        lines: [],
-        unread: 0,
-        readSeq: 0,
-        countedUpTo: 0,
-        time: 0,
-        last: null,
-        history: "none",
-        more: false,
-        before: 0,
-        typing: new Map(),
-      };
-      this.convs.set(id, c);
-    }
+    if (!c) this.convs.set(id, c = newConversation(id));
     return c;
   }
 
@@ -159,20 +109,12 @@ export class ChatModel {
     };
     this.early.delete(m.msgId);
     this.byMsgId.set(m.msgId, { conv: c, line });
-    this.#insert(c, line);
+    insertLine(c, line);
     c.typing.delete(m.from); // the message is what they were typing
     const floor = Math.max(c.countedUpTo, c.readSeq, this.serverCounts ? 0 : this.seenUpTo);
     const news = !fromHistory && !mine && !(line.seq > 0 && line.seq <= floor) && !this.blocked.has(m.from);
     if (news) c.unread++;
     return { conv: c, line, news };
-  }
-
-  /** @param {Conversation} c @param {Line} line */
-  #insert(c, line) {
-    c.lines.push(line);
-    c.lines.sort((a, b) => a.order - b.order);
-    if (c.lines.length > MAX_LINES) c.lines.splice(0, c.lines.length - MAX_LINES);
-    if (line.status !== "event") c.time = Math.max(c.time, line.time);
   }
 
   /** A local own line, "sending…" until the server answers. @param {string} convId @param {string} text @param {string} clientMsgId */
@@ -191,7 +133,7 @@ export class ChatModel {
       conv: convId,
       clientMsgId,
     };
-    this.#insert(c, line);
+    insertLine(c, line);
     return line;
   }
 
@@ -242,7 +184,7 @@ export class ChatModel {
       status: "event",
       seq: 0,
     };
-    this.#insert(c, line);
+    insertLine(c, line);
   }
 
   /**
@@ -310,55 +252,27 @@ export class ChatModel {
     return hit?.conv;
   }
 
-  /**
-   * The server's view of a conversation (`conversations`): its unread count, plus messages of
-   * others this page received after the server counted.
-   * @param {ServerConversation} s
-   */
+  /** The server's view of a conversation (`conversations`). @param {ServerConversation} s */
   fromServer(s) {
     const c = this.conv(s.id);
-    c.readSeq = Math.max(c.readSeq, Number(s.readSeq) || 0);
-    c.countedUpTo = Math.max(c.readSeq, s.last?.seq ?? 0);
-    c.unread = (Number(s.unread) || 0) +
-      c.lines.filter((l) => !l.mine && !l.recalled && l.seq > c.countedUpTo && l.status !== "event").length;
-    c.time = Math.max(c.time, Number(s.time) || 0);
-    if (s.last && !this.byMsgId.has(s.last.msgId) && !(s.last.msgId && this.seen.has(s.last.msgId))) {
-      c.last = s.last;
-    }
+    const known = s.last !== undefined && this.seen.has(s.last.msgId);
+    fromServer(c, s, known);
     return c;
   }
 
-  /** This conversation is read up to `readSeq` (here, or `readState` from another device). @param {string} id @param {number} readSeq @param {number} [unread] */
+  /** Conversation `id` is read up to `readSeq` (here, or `readState` from another device). @param {string} id @param {number} readSeq @param {number} [unread] */
   markRead(id, readSeq, unread = 0) {
-    const c = this.conv(id);
-    c.readSeq = Math.max(c.readSeq, readSeq);
-    c.countedUpTo = Math.max(c.countedUpTo, c.readSeq, ...c.lines.map((l) => l.seq));
-    c.unread = unread;
+    markRead(this.conv(id), readSeq, unread);
   }
 
-  /** The newest inbox seq of a conversation (what `read` marks up to). @param {Conversation} c */
-  topSeq(c) {
-    return Math.max(0, ...c.lines.filter((l) => l.status !== "pending").map((l) => l.seq), c.last?.seq ?? 0);
-  }
-
-  /** Typing in a conversation: `start` counts for `expiresIn` ms. @param {string} id @param {string} from @param {string} state @param {number} [expiresIn] */
-  typing(id, from, state, expiresIn = 6000) {
-    const c = this.conv(id);
-    if (state === "start") c.typing.set(from, Date.now() + expiresIn);
-    else c.typing.delete(from);
-    return c;
+  /** Someone is typing in conversation `id` (or stopped). @param {string} id @param {string} from @param {string} state @param {number} [expiresIn] */
+  typing(id, from, state, expiresIn) {
+    setTyping(this.conv(id), from, state, expiresIn);
   }
 
   /** Drop expired typing signals; returns when the next one expires (or Infinity). */
   expireTyping(now = Date.now()) {
-    let next = Infinity;
-    for (const c of this.convs.values()) {
-      for (const [who, until] of c.typing) {
-        if (until <= now) c.typing.delete(who);
-        else next = Math.min(next, until);
-      }
-    }
-    return next;
+    return Math.min(Infinity, ...[...this.convs.values()].map((c) => expireTyping(c, now)));
   }
 
   /** Unread messages over all conversations (the tab title). */
@@ -370,12 +284,6 @@ export class ChatModel {
 
   /** The newest line worth a preview, or the server's `last`. @param {Conversation} c */
   preview(c) {
-    for (let i = c.lines.length - 1; i >= 0; i--) {
-      const l = c.lines[i];
-      if (l.status === "event" || (this.blocked.has(l.from) && c.kind === "room")) continue;
-      return { from: l.from, text: l.text, recalled: !!l.recalled, time: l.time };
-    }
-    if (!c.last) return null;
-    return { from: c.last.from, text: c.last.msg ?? "", recalled: !!c.last.recalled, time: c.last.time };
+    return preview(c, this.blocked);
   }
 }

@@ -9,7 +9,7 @@ import { ImRequestError, newClientMsgId } from "./client.js";
 
 /** @typedef {import("./client.js").ImClient} ImClient */
 /** @typedef {import("./model.js").ChatModel} ChatModel */
-/** @typedef {import("./model.js").Line} Line */
+/** @typedef {import("./conversation.js").Line} Line */
 
 /**
  * @typedef {object} OutboxHost what sends need from the page

@@ -7,7 +7,7 @@
 import { convTitle, listTime } from "./format.js";
 
 /** @typedef {import("./model.js").ChatModel} ChatModel */
-/** @typedef {import("./model.js").Conversation} Conversation */
+/** @typedef {import("./conversation.js").Conversation} Conversation */
 
 /** @param {string} tag @param {string} className @param {string} [text] */
 function el(tag, className, text) {

@@ -8,8 +8,8 @@
  */
 import { clock, dayLabel, sameDay } from "./format.js";
 
-/** @typedef {import("./model.js").Line} Line */
-/** @typedef {import("./model.js").Conversation} Conversation */
+/** @typedef {import("./conversation.js").Line} Line */
+/** @typedef {import("./conversation.js").Conversation} Conversation */
 
 /** Messages of one sender closer than this are one group. */
 const GROUP_MS = 5 * 60_000;
