@@ -87,9 +87,12 @@ export class ChatPage {
     this.renderer = new PageRenderer(this);
     this.actions.bind();
     $("messages").addEventListener("scroll", () => {
-      if (!view.atBottom($("messages"))) return;
-      this.newBelow = 0;
-      $("jump-new").hidden = true;
+      const bottom = view.atBottom($("messages"));
+      if (bottom && this.newBelow > 0) {
+        this.newBelow = 0;
+        this.invalidate("messages");
+      }
+      $("jump-new").hidden = bottom;
     });
     $("jump-new").addEventListener("click", () => {
       const ol = $("messages");

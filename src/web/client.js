@@ -43,6 +43,7 @@
  * @property {string} [peer] direct conversations: the other user
  * @property {string} [room] room conversations: the room
  * @property {number} time last activity (ms)
+ * @property {number} seq inbox seq of its newest message: orders the list and pages it (`before`)
  * @property {number} readSeq this user's read mark (an inbox seq)
  * @property {number} unread messages from others after `readSeq`
  * @property {{msgId: string, seq: number, from: string, msg?: string, type: string, time: number, recalled?: boolean}} [last]
@@ -396,7 +397,7 @@ export class ImClient extends EventTarget {
 
   /**
    * Conversations, most recent activity first: `{conversations: Conversation[], more}`. Page with
-   * `before` = the `time` of the last item while `more` is true.
+   * `before` = the `seq` of the last item while `more` is true.
    * @param {{limit?: number, before?: number}} [query]
    * @returns {Promise<{conversations: Conversation[], more: boolean}>}
    */

@@ -102,7 +102,7 @@ async function loadConversations(page, client) {
       const r = await client.conversations(before === undefined ? {} : { before });
       for (const s of r.conversations) page.model.fromServer(s);
       page.model.serverCounts = true;
-      before = r.conversations.at(-1)?.time;
+      before = r.conversations.at(-1)?.seq;
       if (!r.more || before === undefined) break;
     }
   } catch {
