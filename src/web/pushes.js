@@ -97,10 +97,15 @@ async function afterLogin(page, client, login) {
 async function loadConversations(page, client) {
   /** @type {number | undefined} */
   let before;
+  /** Rooms with messages this page did not know of (joined on another device, or a new browser). */
+  const rooms = new Set();
   try {
     for (let n = 0; n < 25; n++) {
       const r = await client.conversations(before === undefined ? {} : { before });
-      for (const s of r.conversations) page.model.fromServer(s);
+      for (const s of r.conversations) {
+        page.model.fromServer(s);
+        if (s.kind === "room" && s.room !== undefined && !page.rooms.joined.has(s.room)) rooms.add(s.room);
+      }
       page.model.serverCounts = true;
       before = r.conversations.at(-1)?.seq;
       if (!r.more || before === undefined) break;
@@ -109,6 +114,8 @@ async function loadConversations(page, client) {
     // a server without `conversations` (1010): the page counts what it receives
   }
   page.countsLoaded = true;
+  // Listed only if still a member: a room left on another device keeps its conversation.
+  await Promise.all([...rooms].map((room) => page.rooms.adopt(client, room)));
   const open = page.model.convs.get(page.active);
   if (open) open.unread = 0;
 }

@@ -91,6 +91,16 @@ export class Rooms {
     }
   }
 
+  /**
+   * A room this page did not know of, seen in `conversations`: remembered if this user is still a
+   * member (joined on another device, or this browser is new).
+   * @param {ImClient} client @param {string} room
+   */
+  async adopt(client, room) {
+    const r = await this.load(client, room);
+    if (r?.members.includes(this.host.me())) this.remember(room);
+  }
+
   /** Join from the form; resolves once joined. @param {string} room */
   async join(room) {
     const client = this.host.client();

@@ -71,7 +71,7 @@ export function renderConversations(ul, model, state) {
     const main = el("span", "conv-main");
     const top = el("span", "conv-top");
     top.append(el("span", "conv-name", title));
-    const time = model.preview(c)?.time ?? c.time;
+    const time = model.preview(c)?.time;
     if (time) top.append(el("time", "conv-time", listTime(time)));
     const bottom = el("span", "conv-bottom");
     const p = previewText(model, c);
