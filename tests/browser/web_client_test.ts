@@ -344,3 +344,186 @@ Deno.test("client.js: retry events while the server is unreachable; close() canc
   assert.equal(retries.got.length, seen, "no attempts after close()");
   assert.equal(im.state, "closed");
 });
+
+// ---- Part C (PROTOCOL.md §5.4): these need the server's conversations, receipts, edits, typing,
+// room timelines and blocking. ----
+
+Deno.test("client.js (C.2, C.3): unreadTotal, conversations, read per conversation, readState, read receipt", async () => {
+  await withServer({}, async (server) => {
+    const bob = await TestClient.connect(server.wsPort);
+    await bob.login("bob");
+    for (const msg of ["one", "two"]) await bob.request("sendMsg", { to: "alice", msg });
+    const storage = new MemoryStorage();
+    const phone = client(server, "alice", storage, { fullResume: true });
+    const msgs = collect(phone, "msg");
+    await phone.connect();
+    assert.equal(phone.unreadTotal, 2);
+    await msgs.until(2);
+    const { conversations, more } = await phone.conversations();
+    assert.equal(more, false);
+    assert.deepEqual(conversations.map((c) => [c.id, c.kind, c.peer, c.unread, c.last?.msg]), [
+      ["u:bob", "direct", "bob", 2, "two"],
+    ]);
+    const laptop = client(server, "alice", new MemoryStorage());
+    const states = collect(laptop, "readState");
+    await laptop.connect();
+    const top = msgs.got[1].seq;
+    const r = await phone.read("u:bob", top);
+    assert.deepEqual(r, { conversation: "u:bob", readSeq: top, unread: 0 });
+    await states.until(1);
+    assert.deepEqual(states.got[0], { conversation: "u:bob", readSeq: top, unread: 0 });
+    const receipt = await bob.push("read");
+    assert.deepEqual(receipt.response.data.msgIds.sort(), msgs.got.map((m) => m.msgId).sort());
+    // The old form keeps its meaning and reply.
+    assert.deepEqual(await phone.read(top), { seq: top });
+    for (const c of [phone, laptop]) await c.close();
+    await bob.close();
+  });
+});
+
+Deno.test("client.js (C.3): delivered receipts live; a read receipt for an offline sender is an entry, replayed once", async () => {
+  await withServer({}, async (server) => {
+    const bob = await TestClient.connect(server.wsPort);
+    await bob.login("bob");
+    const storage = new MemoryStorage();
+    const alice = client(server, "alice", storage);
+    const delivered = collect(alice, "delivered");
+    await alice.connect();
+    const sent = await alice.sendMsg("bob", "hi bob");
+    const push = await bob.push("msg");
+    await bob.request("ack", { seq: push.response.data.seq });
+    await delivered.until(1);
+    assert.deepEqual(delivered.got[0].msgIds, [sent.msgId]);
+    assert.equal(delivered.got[0].by, "bob");
+    await alice.close();
+
+    // alice is offline when bob reads: the receipt waits in her inbox.
+    await bob.request("read", { conversation: "u:alice", seq: push.response.data.seq });
+    const again = client(server, "alice", storage);
+    const reads = collect(again, "read");
+    await again.connect();
+    await reads.until(1);
+    assert.deepEqual(reads.got[0].msgIds, [sent.msgId]);
+    assert.equal(typeof reads.got[0].seq, "number");
+    assert.equal(again.lastSeq, reads.got[0].seq); // an entry: it advanced the resume position
+    await again.close();
+    const third = client(server, "alice", storage);
+    const none = collect(third, "read");
+    await third.connect();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(none.got.length, 0, "replayed once, not on every login");
+    await third.close();
+    await bob.close();
+  });
+});
+
+Deno.test("client.js (C.4): editMsg, recallMsg, deleteMsg and their events; 1026, 1027", async () => {
+  await withServer({}, async (server) => {
+    const alice = client(server, "alice", new MemoryStorage());
+    const bob = client(server, "bob", new MemoryStorage());
+    const bob2 = client(server, "bob", new MemoryStorage());
+    const msgs = collect(bob, "msg");
+    const edited = collect(bob, "msgEdited");
+    const recalled = collect(bob, "msgRecalled");
+    const deleted = collect(bob2, "msgDeleted");
+    for (const c of [alice, bob, bob2]) await c.connect();
+    try {
+      const first = await alice.sendMsg("bob", "helo");
+      const second = await alice.sendMsg("bob", "oops");
+      await msgs.until(2);
+      const edit = await alice.editMsg(first.msgId, "hello");
+      assert.equal(edit.msgId, first.msgId);
+      assert.equal(typeof edit.editedAt, "number");
+      await edited.until(1);
+      assert.deepEqual([edited.got[0].msgId, edited.got[0].msg, edited.got[0].conversation], [
+        first.msgId,
+        "hello",
+        "u:alice",
+      ]);
+      assert.equal(bob.lastSeq, edited.got[0].seq, "an edit is an inbox entry");
+      await alice.recallMsg(second.msgId);
+      await recalled.until(1);
+      assert.equal(recalled.got[0].msgId, second.msgId);
+      assert.deepEqual(await bob.deleteMsg(first.msgId), { msgId: first.msgId });
+      await deleted.until(1);
+      assert.equal(deleted.got[0].msgId, first.msgId);
+      const h = await bob.history({ peer: "alice" });
+      assert.deepEqual(h.messages.map((m) => [m.msgId, m.msg, m.recalled]), [[
+        second.msgId,
+        undefined,
+        true,
+      ]]);
+      const third = await alice.sendMsg("bob", "not yours");
+      await assert.rejects(
+        bob.editMsg(third.msgId, "mine now"),
+        (e: unknown) => e instanceof ImRequestError && e.code === 1027,
+      );
+      await assert.rejects(
+        alice.recallMsg("no-such-message"),
+        (e: unknown) => e instanceof ImRequestError && e.code === 1026,
+      );
+    } finally {
+      for (const c of [alice, bob, bob2]) await c.close();
+    }
+  });
+});
+
+Deno.test("client.js (C.5): typing is rate-limited in the client; a stop waits out the server's 2 s", async () => {
+  await withServer({}, async (server) => {
+    const bob = await TestClient.connect(server.wsPort);
+    await bob.login("bob");
+    const alice = client(server, "alice", new MemoryStorage());
+    await alice.connect();
+    const frames = server.counters.frames;
+    for (let i = 0; i < 10; i++) alice.typing("bob", "start");
+    const start = await bob.push("typing");
+    assert.deepEqual(start.response.data, { from: "alice", to: "bob", state: "start", expiresIn: 6000 });
+    assert.equal(frames.get({ cmd: "typing" }), 1, "ten calls, one frame");
+    const asked = Date.now();
+    alice.typing({ to: "bob" }, "stop");
+    alice.typing({ to: "bob" }, "stop");
+    const stop = await bob.push("typing", 5000);
+    assert.equal(stop.response.data.state, "stop");
+    assert.ok(Date.now() - asked >= 1500, "the stop was held until 2 s after the start");
+    assert.equal(frames.get({ cmd: "typing" }), 2);
+    alice.typing("bob", "stop"); // nothing to stop
+    assert.deepEqual(await bob.drain("typing", 100), []);
+    await alice.close(); // pending typing timers end with the client
+    await bob.close();
+  });
+});
+
+Deno.test("client.js (C.6, C.7): room history by roomSeq for a later member; block, blocked, unblock", async () => {
+  await withServer({}, async (server) => {
+    const alice = client(server, "alice", new MemoryStorage());
+    const bob = client(server, "bob", new MemoryStorage());
+    await alice.connect();
+    await bob.connect();
+    await alice.joinRoom("lobby");
+    const roomSeqs = [];
+    for (let i = 1; i <= 5; i++) roomSeqs.push((await alice.roomMsg("lobby", `r${i}`)).roomSeq);
+    assert.deepEqual(roomSeqs, [1, 2, 3, 4, 5]);
+    await bob.joinRoom("lobby");
+    const page1 = await bob.history({ room: "lobby", limit: 2 });
+    assert.deepEqual(page1.messages.map((m) => [m.msg, m.roomSeq]), [["r5", 5], ["r4", 4]]);
+    assert.equal(page1.more, true);
+    const page2 = await bob.history({ room: "lobby", limit: 10, before: page1.before });
+    assert.deepEqual(page2.messages.map((m) => m.msg), ["r3", "r2", "r1"]);
+
+    assert.deepEqual(await bob.block("alice"), { userId: "alice", blocked: true });
+    assert.deepEqual(await bob.blocked(), { users: ["alice"] });
+    await assert.rejects(
+      alice.sendMsg("bob", "let me in"),
+      (e: unknown) => e instanceof ImRequestError && e.code === 1029,
+    );
+    const flagged = collect(bob, "msg");
+    await alice.roomMsg("lobby", "room while blocked");
+    await flagged.until(1);
+    assert.equal(flagged.got[0].blocked, true);
+    assert.deepEqual(await bob.unblock("alice"), { userId: "alice", blocked: false });
+    assert.deepEqual(await bob.blocked(), { users: [] });
+    await alice.sendMsg("bob", "welcome back");
+    await alice.close();
+    await bob.close();
+  });
+});
