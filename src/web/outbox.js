@@ -6,6 +6,7 @@
  * (offline, timed out, 1023/1024) are also resent after the next login.
  */
 import { ImRequestError, newClientMsgId } from "./client.js";
+import { Code } from "./codes.js";
 
 /** @typedef {import("./client.js").ImClient} ImClient */
 /** @typedef {import("./model.js").ChatModel} ChatModel */
@@ -20,7 +21,7 @@ import { ImRequestError, newClientMsgId } from "./client.js";
  */
 
 /** Codes after which the same send may pass later: resent after the next login. */
-const TRANSIENT = new Set([0, 1023, 1024]);
+const TRANSIENT = new Set([0, Code.LoginRateLimited, Code.Unavailable]);
 
 export class Outbox {
   /** @param {OutboxHost} host */

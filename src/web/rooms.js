@@ -9,6 +9,7 @@
  * server lost (memory store restart, rejoined on login), not a real join: no "X joined" line.
  */
 import { ImRequestError } from "./client.js";
+import { Code } from "./codes.js";
 
 /** @typedef {import("./client.js").ImClient} ImClient */
 
@@ -86,7 +87,7 @@ export class Rooms {
       this.host.changed(room);
       return r;
     } catch (error) {
-      if (check && error instanceof ImRequestError && error.code === 1018) this.forget(room); // no members
+      if (check && error instanceof ImRequestError && error.code === Code.RoomNotFound) this.forget(room); // no members
       return null;
     }
   }
@@ -117,7 +118,7 @@ export class Rooms {
     try {
       await client.leaveRoom(room);
     } catch (error) {
-      if (!(error instanceof ImRequestError && error.code === 1019)) throw error;
+      if (!(error instanceof ImRequestError && error.code === Code.NotRoomMember)) throw error;
     }
     this.forget(room);
   }
