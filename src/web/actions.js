@@ -7,9 +7,8 @@
  */
 import { ImRequestError } from "./client.js";
 
-/** @typedef {import("./client.js").ImClient} ImClient */
 /** @typedef {import("./conversation.js").Line} Line */
-/** @typedef {import("./chat.js").ChatPage} ChatPage */
+/** @typedef {import("./page_types.js").Page} Page */
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 
@@ -21,7 +20,7 @@ function failure(what, error) {
 }
 
 export class Actions {
-  /** @param {ChatPage} page */
+  /** @param {Page} page */
   constructor(page) {
     this.page = page;
     /** The message whose actions are open. @type {string | null} */
@@ -100,15 +99,6 @@ export class Actions {
     this.page.membersRoom = "";
     $("members-panel").hidden = true;
     $("chat-view").classList.remove("with-members");
-  }
-
-  /** The users this user blocked (a server without blocking answers 1010: nobody). @param {ImClient} client */
-  async loadBlocked(client) {
-    try {
-      this.page.model.blocked = new Set((await client.blocked()).users);
-    } catch {
-      // not supported, or dropped: keep what is known
-    }
   }
 
   async toggleBlock() {

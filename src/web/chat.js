@@ -18,7 +18,7 @@ import * as view from "./view.js";
 
 /** @typedef {import("./client.js").ImClient} ImClient */
 /** @typedef {import("./conversation.js").Conversation} Conversation */
-/** @typedef {"list" | "head" | "messages" | "typing" | "members"} Part */
+/** @typedef {import("./page_types.js").Part} Part */
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 
@@ -72,6 +72,7 @@ export class ChatPage {
       changed: (id) => this.changed(id),
       error: (text) => this.error(text),
     });
+    /** @type {Actions} */
     this.actions = new Actions(this);
     this.composer = new Composer({
       form: $("composer"),
@@ -84,6 +85,7 @@ export class ChatPage {
       onTyping: (state) => this.#typing(state),
     });
     this.notice = new Notice($("notice"), $("notice-text"), $("notice-close"));
+    /** @type {PageRenderer} */
     this.renderer = new PageRenderer(this);
     this.actions.bind();
     $("messages").addEventListener("scroll", () => {

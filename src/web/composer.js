@@ -58,6 +58,7 @@ export class Composer {
   startEdit(line) {
     this.editing = line;
     this.els.editBar.hidden = false;
+    this.els.send.textContent = "Save";
     this.els.input.value = line.text;
     this.#fit();
     this.els.input.focus();
@@ -71,6 +72,7 @@ export class Composer {
   clear() {
     this.editing = null;
     this.els.editBar.hidden = true;
+    this.els.send.textContent = "Send";
     this.els.input.value = "";
     this.#fit();
   }

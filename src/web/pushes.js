@@ -8,13 +8,13 @@ import * as view from "./view.js";
 
 /** @typedef {import("./client.js").ImClient} ImClient */
 /** @typedef {import("./client.js").MsgPush} MsgPush */
-/** @typedef {import("./chat.js").ChatPage} ChatPage */
+/** @typedef {import("./page_types.js").Page} Page */
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 
 /**
  * Listen to `client` for `page`; returns the functions that stop listening.
- * @param {ChatPage} page @param {ImClient} client
+ * @param {Page} page @param {ImClient} client
  */
 export function listen(page, client) {
   /** @type {Array<() => void>} */
@@ -48,7 +48,7 @@ export function listen(page, client) {
   return offs;
 }
 
-/** The connection badge, and "Reconnecting…" once the session was online. @param {ChatPage} page @param {string} s */
+/** The connection badge, and "Reconnecting…" once the session was online. @param {Page} page @param {string} s */
 function state(page, s) {
   view.showState($("conn-state"), s);
   if ((s === "reconnecting" || s === "connecting") && page.everOnline) {
@@ -60,7 +60,7 @@ function state(page, s) {
  * After every (re)login: the notice, rejoin the remembered rooms if the server may have lost them,
  * resend failed sends, then refresh presence, the blocked users and the conversations. Room
  * membership is per user and survives reconnects, so a plain reconnect rejoins nothing.
- * @param {ChatPage} page @param {ImClient} client @param {Record<string, any>} login
+ * @param {Page} page @param {ImClient} client @param {Record<string, any>} login
  */
 async function afterLogin(page, client, login) {
   if (page.im !== client) return;
@@ -84,7 +84,7 @@ async function afterLogin(page, client, login) {
     if (first) await Promise.all([...page.rooms.joined].map((room) => page.rooms.load(client, room, true)));
     const { userList } = await client.users();
     page.model.online = new Set(userList);
-    await page.actions.loadBlocked(client);
+    await loadBlocked(page, client);
     await loadConversations(page, client);
   } catch {
     // dropped again; the next login retries
@@ -93,7 +93,7 @@ async function afterLogin(page, client, login) {
   page.markRead();
 }
 
-/** Every page of `conversations` (bounded): unread counts, previews, the order of the list. @param {ChatPage} page @param {ImClient} client */
+/** Every page of `conversations` (bounded): unread counts, previews, the order of the list. @param {Page} page @param {ImClient} client */
 async function loadConversations(page, client) {
   /** @type {number | undefined} */
   let before;
@@ -120,7 +120,7 @@ async function loadConversations(page, client) {
   if (open) open.unread = 0;
 }
 
-/** The server's inbox epoch changed: seqs restart. @param {ChatPage} page */
+/** The server's inbox epoch changed: seqs restart. @param {Page} page */
 function reset(page) {
   page.model.epochIndex++;
   for (const c of page.model.convs.values()) {
@@ -131,7 +131,7 @@ function reset(page) {
   page.resetSeen = true;
 }
 
-/** @param {ChatPage} page @param {MsgPush} m */
+/** @param {Page} page @param {MsgPush} m */
 function message(page, m) {
   const r = page.model.addMessage(m);
   if (!r) return;
@@ -142,7 +142,7 @@ function message(page, m) {
   page.markRead();
 }
 
-/** @param {ChatPage} page @param {string[]} enter @param {string[]} exit @param {boolean} [truncated] */
+/** @param {Page} page @param {string[]} enter @param {string[]} exit @param {boolean} [truncated] */
 async function presence(page, enter, exit, truncated = false) {
   for (const u of enter) page.model.online.add(u);
   for (const u of exit) page.model.online.delete(u);
@@ -155,12 +155,12 @@ async function presence(page, enter, exit, truncated = false) {
   page.invalidate("list", "head", "members");
 }
 
-/** @param {ChatPage} page @param {string[]} msgIds @param {"delivered" | "read"} status */
+/** @param {Page} page @param {string[]} msgIds @param {"delivered" | "read"} status */
 function receipt(page, msgIds, status) {
   for (const c of page.model.receipt(msgIds, status)) page.changed(c.id);
 }
 
-/** @param {ChatPage} page @param {{from: string, to?: string, room?: string, state: string, expiresIn?: number}} d */
+/** @param {Page} page @param {{from: string, to?: string, room?: string, state: string, expiresIn?: number}} d */
 function peerTyping(page, d) {
   if (d.from === page.model.me || page.model.blocked.has(d.from)) return;
   page.model.typing(d.room ? `r:${d.room}` : `u:${d.from}`, d.from, d.state, Number(d.expiresIn) || 6000);
@@ -168,7 +168,7 @@ function peerTyping(page, d) {
   expireTyping(page);
 }
 
-/** Re-render when the next typing signal expires. @param {ChatPage} page */
+/** Re-render when the next typing signal expires. @param {Page} page */
 function expireTyping(page) {
   clearTimeout(page.typingTimer);
   const next = page.model.expireTyping();
@@ -177,4 +177,13 @@ function expireTyping(page) {
     page.invalidate("list", "typing");
     expireTyping(page);
   }, next - Date.now() + 20);
+}
+
+/** The users this user blocked (a server without blocking answers 1010: nobody). @param {Page} page @param {ImClient} client */
+async function loadBlocked(page, client) {
+  try {
+    page.model.blocked = new Set((await client.blocked()).users);
+  } catch {
+    // not supported, or dropped: keep what is known
+  }
 }

@@ -10,14 +10,14 @@ import { setTitle } from "./notices.js";
 import { renderConversations, renderMembers, renderOnline } from "./sidebar.js";
 import * as view from "./view.js";
 
-/** @typedef {import("./chat.js").ChatPage} ChatPage */
-/** @typedef {import("./chat.js").Part} Part */
+/** @typedef {import("./page_types.js").Page} Page */
+/** @typedef {import("./page_types.js").Part} Part */
 /** @typedef {import("./conversation.js").Conversation} Conversation */
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 
 export class PageRenderer {
-  /** @param {ChatPage} page */
+  /** @param {Page} page */
   constructor(page) {
     this.page = page;
   }
