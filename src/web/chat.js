@@ -117,6 +117,9 @@ export class ChatPage {
       everOnline: false,
       resetSeen: false,
       countsLoaded: false,
+      unreadMark: null,
+      readSent: new Map(),
+      drafts: new Map(),
     });
     this.offs = listen(this, client);
   }
