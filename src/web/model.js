@@ -22,7 +22,7 @@ import {
 /** @typedef {import("./conversation.js").Line} Line */
 /** @typedef {import("./conversation.js").Conversation} Conversation */
 
-export const PENDING = 2 ** 52;
+const PENDING = 2 ** 52;
 const EPOCH = 2 ** 40;
 const RANK = { "": 0, event: 0, failed: 0, pending: 0, sent: 1, delivered: 2, read: 3 };
 
