@@ -6,9 +6,21 @@
 import assert from "node:assert/strict";
 import { FakeClock } from "../../src/util/clock.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
+import { storeImSuite } from "./store_im_suite.ts";
 import { storeSuite, SUITE_POLICY } from "./store_suite.ts";
 
 storeSuite("memory store", (policy) => {
+  const clock = new FakeClock(1_700_000_000_000);
+  const store = new MemoryStore({ policy, clock, pruneIntervalMs: 0 });
+  return Promise.resolve({
+    store,
+    clock,
+    expireIdle: () => void store.prune(),
+    cleanup: () => store.close(),
+  });
+});
+
+storeImSuite("memory store", (policy) => {
   const clock = new FakeClock(1_700_000_000_000);
   const store = new MemoryStore({ policy, clock, pruneIntervalMs: 0 });
   return Promise.resolve({
