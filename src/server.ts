@@ -18,6 +18,8 @@ import { createAuthenticator } from "./auth/authenticator.ts";
 import { TokenExpiry } from "./auth/token_expiry.ts";
 import { nodeHandlers } from "./cluster/handlers.ts";
 import { ClusterNode } from "./cluster/node.ts";
+import { historyCommands } from "./commands/history.ts";
+import { imCommands } from "./commands/im.ts";
 import { messageCommands } from "./commands/messages.ts";
 import { roomCommands } from "./commands/rooms.ts";
 import { Router } from "./commands/router.ts";
@@ -28,6 +30,8 @@ import { createHttpApp } from "./http/app.ts";
 import { compatRoutes, type HttpDeps } from "./http/compat.ts";
 import { StaticFiles, webConfig } from "./http/static.ts";
 import { v1Routes } from "./http/v1.ts";
+import { MessageChanges } from "./messaging/changes.ts";
+import { Receipts } from "./messaging/receipts.ts";
 import { Messenger } from "./messaging/send.ts";
 import { createCounters, type ServerCounters } from "./ops/counters.ts";
 import { drain, type DrainOptions, type DrainReport } from "./ops/drain.ts";
@@ -167,6 +171,24 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   webhooks?.start(); // after the cluster start: nothing to stop if that fails
 
   const messenger = new Messenger({ store, bus, presence, ids, clock, counters });
+  const changes = new MessageChanges({
+    store,
+    bus,
+    ids,
+    clock,
+    editWindowMs: im.editWindow * 1000,
+    recallWindowMs: im.recallWindow * 1000,
+  });
+  const receipts = new Receipts({
+    store,
+    bus,
+    presence,
+    pushes,
+    ids,
+    clock,
+    delivered: config.receipts.delivered,
+    scanLimit: config.inbox.maxEntries,
+  });
   const tokens = new TokenExpiry(
     pushes,
     (conn) =>
@@ -196,7 +218,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       log,
       counters,
     }),
-    ...messageCommands({ config, messenger, store, bus, presence, pushes, clock }),
+    ...messageCommands({ config, messenger, receipts, store, bus, presence, pushes, clock }),
+    ...historyCommands({ config, store }),
+    ...imCommands({ config, store, bus, changes, pushes, clock }),
     ...roomCommands({ config, messenger, store, bus, presence, pushes, clock }),
   }, {
     counters,
@@ -241,7 +265,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   };
   const staticFiles = new StaticFiles(() => webConfig(config, ports.ws));
   const httpHandler = createHttpApp({
-    routes: [...compatRoutes(httpDeps), ...v1Routes({ ...httpDeps, store })],
+    routes: [...compatRoutes(httpDeps), ...v1Routes({ ...httpDeps, store, changes })],
     authorize: createApiAuthorizer(parseApiKeys(config.api.keys)),
     corsOrigin: config.http.corsOrigin,
     maxBodyBytes: config.http.maxBodyBytes,

@@ -105,6 +105,7 @@ export function roomCommands(d: RoomDeps): Routes {
       seq: r.seq,
       time: r.time,
       members: r.members,
+      ...(r.roomSeq !== undefined ? { roomSeq: r.roomSeq } : {}),
       ...(r.duplicate ? { duplicate: true } : {}),
     };
   }

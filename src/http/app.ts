@@ -88,15 +88,15 @@ export function createHttpApp(d: HttpAppDeps): (req: Request) => Promise<Respons
       const page = await d.serveStatic(path);
       if (page) return page;
     }
+    const method = req.method === "HEAD" ? "GET" : req.method;
     let matched;
     try {
-      matched = table.match(path);
+      matched = table.match(path, method);
     } catch (error) {
       return fail(error, false, path);
     }
     if (!matched) return json(envelope(Code.RouteNotExist, null, "not found"), 404);
     const { route } = matched;
-    const method = req.method === "HEAD" ? "GET" : req.method;
     if (route.method !== method && !(route.compat && (method === "GET" || method === "POST"))) {
       return json(envelope(Code.ParameterIllegal, null, `use ${route.method}`), 405);
     }

@@ -54,16 +54,22 @@ export class RouteTable {
     });
   }
 
-  /** The route for `pathname` with its decoded path parameters; undefined when none matches. */
-  match(pathname: string): { route: HttpRoute; path: Record<string, string> } | undefined {
+  /**
+   * The route for `pathname` and `method` with its decoded path parameters. When the path exists only
+   * under other methods, the first of them is returned (the caller answers 405); undefined when no path
+   * matches.
+   */
+  match(pathname: string, method?: string): { route: HttpRoute; path: Record<string, string> } | undefined {
+    let first: { route: HttpRoute; path: Record<string, string> } | undefined;
     for (const c of this.#compiled) {
       const m = c.pattern.exec(pathname);
       if (!m) continue;
       const path: Record<string, string> = {};
       c.names.forEach((name, i) => path[name] = decodeSegment(name, m[i + 1]));
-      return { route: c.route, path };
+      if (method === undefined || c.route.method === method) return { route: c.route, path };
+      first ??= { route: c.route, path };
     }
-    return undefined;
+    return first;
   }
 }
 

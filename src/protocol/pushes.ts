@@ -93,9 +93,39 @@ export class Pushes {
     return this.#push("kick", { target: "", type: "kick", msg: reason, from: "" });
   }
 
-  /** `read` receipt to a sender. */
-  read(r: { from: string; to: string; msgIds: string[]; time: number }): string {
-    return this.#push("read", { target: "", type: "read", msg: "", ...r });
+  /** `read` receipt to a sender (live; a stored one is an inbox entry, see {@linkcode eventFramePrefix}). */
+  read(
+    r: { from: string; to: string; conversation: string; msgIds: string[]; upTo: number; time: number },
+  ): string {
+    return this.#push("read", {
+      target: "",
+      type: "read",
+      msg: "",
+      from: r.from,
+      to: r.to,
+      by: r.from,
+      conversation: r.conversation,
+      msgIds: r.msgIds,
+      upTo: r.upTo,
+      time: r.time,
+    });
+  }
+
+  /** `delivered` receipt to a sender (live). */
+  delivered(r: { by: string; conversation: string; msgIds: string[]; time: number }): string {
+    return this.#push("delivered", r);
+  }
+
+  /** `readState` to the reader's other devices. */
+  readState(r: { conversation: string; readSeq: number; unread: number }): string {
+    return this.#push("readState", r);
+  }
+
+  /** `typing` to the peer's devices or a room's online members. */
+  typing(
+    r: { from: string; to?: string; room?: string; state: "start" | "stop"; expiresIn: number },
+  ): string {
+    return this.#push("typing", r);
   }
 
   /** `joinRoom`/`leaveRoom` event to a room's members. */

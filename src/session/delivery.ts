@@ -18,7 +18,7 @@
  * @example
  * ```ts
  * const delivery = new Delivery(sink, options);
- * delivery.open((after, n) => store.range(101, "bob", after, n), lastSeq); // login: queue live entries
+ * delivery.open((after, n) => store.range(101, "bob", after, n), lastSeq, "bob"); // login: queue live entries
  * sendLoginReply();
  * void delivery.replay();                                                // then catch up
  * delivery.deliver(entry, frame);                                        // live traffic
@@ -28,7 +28,7 @@
  * @module
  */
 import type { Clock } from "../util/clock.ts";
-import { entryFrame, entryFramePrefix, type Pushes } from "../protocol/pushes.ts";
+import { entryFrame, framePrefixFor, type Pushes } from "../protocol/pushes.ts";
 import type { InboxEntry } from "../store/store.ts";
 
 /** What a delivery writes to (a {@linkcode Connection} satisfies it; tests use fakes). */
@@ -96,6 +96,8 @@ export class Delivery {
   /** Bumped by open/stop: a replay of an older login stops by itself. */
   #gen = 0;
   #reader: InboxReader | undefined;
+  /** Whose inbox this is (event pushes name the conversation from the owner's side). */
+  #owner = "";
   #cursor = 0;
   /** Cursor value last reported by {@linkcode takeAdvance}. */
   #reported = 0;
@@ -140,9 +142,10 @@ export class Delivery {
    * Start delivering for a new login: the cursor is `fromSeq`, live entries queue until
    * {@linkcode replay} has caught up. Forgets everything of a previous login.
    */
-  open(reader: InboxReader, fromSeq: number): void {
+  open(reader: InboxReader, fromSeq: number, owner = ""): void {
     this.stop();
     this.#reader = reader;
+    this.#owner = owner;
     this.#cursor = this.#reported = fromSeq;
     this.#queueing = true;
   }
@@ -270,7 +273,7 @@ export class Delivery {
         if (page.length > 0 && page[0].seq > from + 1) this.#gap(result, page[0].seq);
         for (const entry of page) {
           if (entry.seq <= this.#cursor) continue;
-          this.#advance(entry, entryFrame(entryFramePrefix(entry), entry.seq));
+          this.#advance(entry, entryFrame(framePrefixFor(entry, this.#owner), entry.seq));
           result.replayed++;
         }
         if (!await this.#drained(live)) break;

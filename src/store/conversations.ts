@@ -2,7 +2,8 @@
  * How an inbox's conversation summaries follow its entries (PROTOCOL.md C.2–C.4), as pure rules the
  * engines written in TypeScript share (the Redis engine runs the same rules in its append script):
  *
- * - a message starts or moves its conversation: `last` is the message, `time` its time, and `unread` grows
+ * - a message starts or moves its conversation: `last` is the message, `time` its time, `seq` its inbox
+ *   seq (the order of the list), and `unread` grows
  *   when it is from someone else;
  * - an edit of the conversation's last message changes `last.msg`;
  * - a recall or a deletion (for the owner) makes the message dead: it stops counting as unread, a recalled
@@ -51,8 +52,8 @@ function conversation(id: string, time: number): Conversation {
   const room = id.startsWith("r:");
   const name = id.slice(2);
   return room
-    ? { id, kind: "room", room: name, time, readSeq: 0, unread: 0 }
-    : { id, kind: "direct", peer: name, time, readSeq: 0, unread: 0 };
+    ? { id, kind: "room", room: name, time, seq: 0, readSeq: 0, unread: 0 }
+    : { id, kind: "direct", peer: name, time, seq: 0, readSeq: 0, unread: 0 };
 }
 
 /**
@@ -72,6 +73,7 @@ export function applyEntry(
     let c = s.convs.get(conv);
     if (!c) s.convs.set(conv, c = conversation(conv, e.time));
     c.time = Math.max(c.time, e.time);
+    c.seq = e.seq;
     c.last = lastOf(e);
     if (e.from !== owner) c.unread++;
     s.index.set(e.msgId, { seq: e.seq, from: e.from, conv });
@@ -137,15 +139,15 @@ export function markRead(
   return changes;
 }
 
-/** A page of conversations, most recent first; `before` pages by time (exclusive). */
+/** A page of conversations, most recent first; `before` pages by seq (exclusive). */
 export function pageOf(
   s: Summaries,
   limit: number,
   before: number | undefined,
 ): { items: Conversation[]; more: boolean } {
   const sorted = [...s.convs.values()]
-    .filter((c) => before === undefined || c.time < before)
-    .sort((a, b) => b.time - a.time || (a.id < b.id ? -1 : 1));
+    .filter((c) => before === undefined || c.seq < before)
+    .sort((a, b) => b.seq - a.seq);
   return { items: sorted.slice(0, limit).map((c) => structuredClone(c)), more: sorted.length > limit };
 }
 

@@ -8,6 +8,9 @@
  * written again starts a new generation, so its epoch differs and clients resync instead of waiting for
  * seqs that will never come.
  *
+ * @size One method per Store operation over in-process maps; the IM tables live in memory_tables.ts and
+ * the conversation rules in conversations.ts, what remains is the inbox itself and its bounds.
+ *
  * @example
  * ```ts
  * const store = new MemoryStore({ policy });

@@ -69,6 +69,8 @@ export interface Conversation {
   room?: string;
   /** Time of the newest message (ms). */
   time: number;
+  /** Inbox seq of the newest message: orders the list (unique within an inbox) and pages it. */
+  seq: number;
   /** Read up to this inbox seq. */
   readSeq: number;
   /** Messages from others after `readSeq`, recalled and deleted ones excluded. */
@@ -185,7 +187,7 @@ export interface Store {
   // --- IM semantics (PROTOCOL.md C); the engine keeps each inbox's conversation summaries up to date on
   // every append (messages and events), see store/conversations.ts for the rules.
 
-  /** Conversations of an inbox, most recent activity first; `before` pages by `time` (exclusive). */
+  /** Conversations of an inbox, most recent activity first; `before` pages by `seq` (exclusive). */
   conversations(
     appId: number,
     userId: string,

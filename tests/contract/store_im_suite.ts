@@ -95,6 +95,7 @@ export function storeImSuite(
       assert.equal(alice.peer, "alice");
       assert.equal(alice.readSeq, 0);
       assert.equal(alice.time, t - 2000);
+      assert.equal(alice.seq, 2);
       assert.deepEqual(alice.last, {
         msgId: "m2",
         seq: 2,
@@ -105,11 +106,17 @@ export function storeImSuite(
       });
       assert.equal(items[0].room, "lobby");
       assert.equal(await store.unreadTotal(APP, "bob"), 3);
-      // paging by time
+      // paging by seq: unique within the inbox, so equal times neither repeat nor skip a conversation
       const first = await store.conversations(APP, "bob", 2);
       assert.equal(first.more, true);
-      const next = await store.conversations(APP, "bob", 2, first.items[1].time);
+      const next = await store.conversations(APP, "bob", 2, first.items[1].seq);
       assert.deepEqual(next.items.map((c) => c.id), ["u:alice"]);
+      await store.append(APP, "bob", msg("tie1", t, "erin"));
+      await store.append(APP, "bob", msg("tie2", t, "frank"));
+      const tied = await store.conversations(APP, "bob", 1);
+      assert.deepEqual(tied.items.map((c) => c.id), ["u:frank"]);
+      const afterTie = await store.conversations(APP, "bob", 1, tied.items[0].seq);
+      assert.deepEqual(afterTie.items.map((c) => c.id), ["u:erin"]);
       assert.deepEqual(await store.conversations(APP, "nobody", 10), { items: [], more: false });
       assert.equal(await store.unreadTotal(APP, "nobody"), 0);
     },
