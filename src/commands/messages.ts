@@ -19,13 +19,13 @@ import { appIdField, intField, stringField, userIdField } from "../protocol/vali
 import type { Bus } from "../session/bus.ts";
 import type { Connection } from "../session/connection.ts";
 import type { Presence } from "../session/presence.ts";
-import type { InboxEntry, Store } from "../store/store.ts";
+import type { Store } from "../store/store.ts";
 import type { Clock } from "../util/clock.ts";
 import type { Routes } from "./router.ts";
 
 /** What the messaging commands need. */
 export interface MessageDeps {
-  config: Pick<Config, "im" | "inbox" | "limits">;
+  config: Pick<Config, "im" | "limits">;
   messenger: Messenger;
   receipts: Receipts;
   store: Store;
@@ -67,7 +67,7 @@ const RECIPIENT_WINDOW_MS = 60_000;
 
 /** The messaging commands. */
 export function messageCommands(d: MessageDeps): Routes {
-  const { im, inbox, limits } = d.config;
+  const { im, limits } = d.config;
   /** Distinct recipients of each connection in the current minute (made-up ids cost inboxes). */
   const recipients = new WeakMap<Connection, { start: number; to: Set<string> }>();
 
