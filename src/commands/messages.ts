@@ -102,6 +102,8 @@ export function messageCommands(d: MessageDeps): Routes {
       onMsgId: (id) => conn.delivery.expectOwn(id),
       key: clientMsgId ? clientKey(appId, userId, clientMsgId) : undefined,
     });
+    // The reply's senderSeq must not run ahead of this connection's pushes (a safe resume point).
+    if (!r.duplicate) await conn.delivery.passed(r.senderSeq);
     return {
       msgId: r.msgId,
       seq: r.seq,

@@ -85,40 +85,47 @@ export class MessageChanges {
     };
   }
 
-  /** Replace the text of a message; resolves to the edit time. */
+  /**
+   * Replace the text of a message; resolves to the edit's version (`editedAt`, see Store.changeMessage):
+   * the version the store gave it, which the event carries so that every device keeps the same text.
+   */
   async edit(r: ChangeRequest & { msg: string }): Promise<{ msgId: string; editedAt: number }> {
     const m = await this.#message(r.appId, r.msgId);
     if (m.recalledAt !== undefined) throw new ReplyError(Code.UnknownMessage, "the message was recalled");
     this.#allowed(m, r, this.#d.editWindowMs, "edit");
-    const event = this.#event(m, "edit", r.by, r.msg);
-    await this.#d.store.changeMessage(r.appId, r.msgId, { msg: r.msg, editedAt: event.time });
-    await appendEvent(
-      this.#d.store,
-      this.#d.bus,
-      r.appId,
-      await this.#recipients(r.appId, m),
-      event,
-      r.originConnId,
-    );
-    return { msgId: r.msgId, editedAt: event.time };
+    const now = this.#d.clock.now();
+    const changed = await this.#d.store.changeMessage(r.appId, r.msgId, { msg: r.msg, editedAt: now });
+    if (!changed) throw new ReplyError(Code.UnknownMessage, "no such message");
+    if (changed.recalledAt !== undefined) {
+      throw new ReplyError(Code.UnknownMessage, "the message was recalled");
+    }
+    const event = { ...this.#event(m, "edit", r.by, r.msg), time: changed.editedAt! };
+    await this.#announce(r, m, event);
+    return { msgId: r.msgId, editedAt: changed.editedAt! };
   }
 
-  /** Recall a message: every inbox shows a tombstone from now on. */
+  /** Recall a message: every inbox shows a tombstone from now on. Recalling twice answers the first. */
   async recall(r: ChangeRequest): Promise<{ msgId: string; recalledAt: number }> {
     const m = await this.#message(r.appId, r.msgId);
     if (m.recalledAt !== undefined) return { msgId: r.msgId, recalledAt: m.recalledAt };
     this.#allowed(m, r, this.#d.recallWindowMs, "recall");
     const event = this.#event(m, "recall", r.by);
-    await this.#d.store.changeMessage(r.appId, r.msgId, { recalledAt: event.time, recalledBy: r.by });
-    await appendEvent(
-      this.#d.store,
-      this.#d.bus,
-      r.appId,
-      await this.#recipients(r.appId, m),
-      event,
-      r.originConnId,
-    );
+    const changed = await this.#d.store.changeMessage(r.appId, r.msgId, {
+      recalledAt: event.time,
+      recalledBy: r.by,
+    });
+    if (!changed) throw new ReplyError(Code.UnknownMessage, "no such message");
+    // a concurrent recall got there first: it announced the tombstone already
+    if (changed.recalledAt !== event.time || changed.recalledBy !== r.by) {
+      return { msgId: r.msgId, recalledAt: changed.recalledAt! };
+    }
+    await this.#announce(r, m, event);
     return { msgId: r.msgId, recalledAt: event.time };
+  }
+
+  async #announce(r: ChangeRequest, m: StoredMessage, event: EntryFields): Promise<void> {
+    const users = await this.#recipients(r.appId, m);
+    await appendEvent(this.#d.store, this.#d.bus, r.appId, users, event, r.originConnId);
   }
 
   /** Hide a message for the caller only (all of the caller's devices). */
@@ -128,6 +135,8 @@ export class MessageChanges {
       ? (await this.#d.store.userRooms(r.appId, r.by)).includes(m.target)
       : [m.from, m.to].includes(r.by);
     if (!reached) throw new ReplyError(Code.UnknownMessage, "the message is not in your inbox");
+    // deleting twice is one deletion: no second event for the caller's devices
+    if ((await this.#d.store.hiddenAmong(r.appId, r.by, [r.msgId])).has(r.msgId)) return { msgId: r.msgId };
     await appendEvent(
       this.#d.store,
       this.#d.bus,

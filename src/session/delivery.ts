@@ -8,7 +8,9 @@
  *   is a gap: it is queued and the inbox is read from the store until the hole is filled;
  * - while a replay runs, live entries queue and are released in order when it has caught up, so replayed
  *   and live messages are never reordered or repeated;
- * - the connection's own sends are passed, not pushed (it got the reply);
+ * - the connection's own sends are passed, not pushed (it got the reply), and a reply that carries the
+ *   sender's own seq waits until the cursor has reached it ({@linkcode Delivery.passed}), so the highest
+ *   seq a client has seen is always a safe resume point;
  * - memory is bounded: queued bytes plus the socket's unsent bytes never exceed `maxBytes` — beyond, the
  *   queue is dropped and re-read from the store (every entry is there); a socket whose buffer stays over
  *   half the budget for `stallTimeoutMs` is a slow consumer (`onStall`);
@@ -117,6 +119,8 @@ export class Delivery {
   #recentAt = 0;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #retries = 0;
+  /** Replies waiting for the cursor to reach their seq (see {@linkcode passed}). */
+  #waiters: Array<{ seq: number; done: () => void }> | undefined;
 
   constructor(sink: DeliverySink, options: DeliveryOptions) {
     this.#sink = sink;
@@ -165,6 +169,35 @@ export class Delivery {
     clearTimeout(this.#retry);
     this.#retry = undefined;
     this.#retries = 0;
+    this.#release(Infinity);
+  }
+
+  /**
+   * Resolves once the cursor is at or past `seq` — every earlier entry of the inbox has been pushed (or
+   * passed) on this connection — or delivery stops, or `stallTimeoutMs` passes. A reply that carries the
+   * connection's own inbox seq (`senderSeq`) waits for this: were it sent while earlier entries are still
+   * on their way (a replay after a gap), a client resuming from the highest seq it saw would skip them.
+   * Immediate in the common case, where the sender's own copy was passed before the reply.
+   */
+  passed(seq: number): Promise<void> {
+    if (seq <= this.#cursor || !this.#reader || !this.#sink.open) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(), this.#o.stallTimeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      (this.#waiters ??= []).push({ seq, done });
+    });
+  }
+
+  /** Resolve the waiters whose seq the cursor (or `upTo`) has reached. */
+  #release(upTo: number): void {
+    const waiters = this.#waiters;
+    if (!waiters) return;
+    const still = waiters.filter((w) => w.seq > upTo);
+    this.#waiters = still.length ? still : undefined;
+    for (const w of waiters) if (w.seq <= upTo) w.done();
   }
 
   /** Catch up from the store (or join the replay already running); resolves when live again. */
@@ -240,6 +273,7 @@ export class Delivery {
 
   #advance(entry: Pick<InboxEntry, "seq" | "msgId">, text: string | undefined): void {
     this.#cursor = entry.seq;
+    if (this.#waiters) this.#release(entry.seq);
     const seqs = this.#recentSeq ??= new Array(RECENT).fill(0);
     const ids = this.#recentId ??= new Array(RECENT).fill("");
     seqs[this.#recentAt] = entry.seq;
@@ -307,6 +341,7 @@ export class Delivery {
     result.firstSeq ||= firstSeq;
     this.#sink.send(this.#o.pushes.gap(this.#cursor, firstSeq, lost));
     this.#cursor = firstSeq - 1;
+    this.#release(this.#cursor);
   }
 
   /** Give up on entries the store no longer has: tell the client (1016) and move past them. */

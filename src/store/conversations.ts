@@ -5,7 +5,8 @@
  * - a message starts or moves its conversation: `last` is the message, `time` its time, `seq` its inbox
  *   seq (the order of the list), and `unread` grows
  *   when it is from someone else;
- * - an edit of the conversation's last message changes `last.msg`;
+ * - an edit of the conversation's last message changes `last.msg`, unless a later version (`editedAt`)
+ *   is already shown;
  * - a recall or a deletion (for the owner) makes the message dead: it stops counting as unread, a recalled
  *   last message becomes a tombstone, a deleted one gives way to the previous live message;
  * - receipts change nothing;
@@ -82,7 +83,11 @@ export function applyEntry(
   const c = s.convs.get(conv);
   const ref = e.ref ?? "";
   if (kind === "edit") {
-    if (c?.last?.msgId === ref && !c.last.recalled) c.last = { ...c.last, msg: e.msg, edited: true };
+    // edit events may arrive out of version order (two devices editing at once): the highest version wins
+    const last = c?.last;
+    if (last?.msgId === ref && !last.recalled && e.time > (last.editedAt ?? -Infinity)) {
+      c!.last = { ...last, msg: e.msg, editedAt: e.time };
+    }
     return;
   }
   if ((kind !== "recall" && kind !== "delete") || s.dead.has(ref)) return;

@@ -55,7 +55,11 @@ export class MemoryTables {
   changeMessage(appId: number, msgId: string, change: MessageChange): StoredMessage | undefined {
     const m = this.#messages.get(key(appId, msgId));
     if (!m || m.time < this.#clock.now() - this.#policy.maxAgeMs) return undefined;
-    Object.assign(m, change);
+    if (m.recalledAt !== undefined) return { ...m };
+    if ("msg" in change) {
+      m.msg = change.msg;
+      m.editedAt = Math.max(change.editedAt, (m.editedAt ?? -Infinity) + 1);
+    } else Object.assign(m, change);
     return { ...m };
   }
 

@@ -56,7 +56,8 @@ export interface LastMessage {
   time: number;
   /** Absent once recalled. */
   msg?: string;
-  edited?: true;
+  /** The version of the edit shown (see {@linkcode Store.changeMessage}); absent when never edited. */
+  editedAt?: number;
   recalled?: true;
 }
 
@@ -213,7 +214,13 @@ export interface Store {
   saveMessage(appId: number, message: StoredMessage): Promise<void>;
   /** Messages by msgId (missing ones are left out). */
   messages(appId: number, msgIds: string[]): Promise<Map<string, StoredMessage>>;
-  /** Apply an edit or a recall; resolves to the message as it is now (undefined when unknown). */
+  /**
+   * Apply an edit or a recall atomically; resolves to the message as it is now (undefined when unknown).
+   * A recall is final: on a recalled message an edit or another recall changes nothing. An edit's
+   * `editedAt` is its version: raised to one past the previous edit's when not later, so that versions
+   * strictly increase per message whatever the nodes' clocks — the edit with the highest `editedAt` is the
+   * text, in the store and on every device, in whatever order the edit events arrive.
+   */
   changeMessage(appId: number, msgId: string, change: MessageChange): Promise<StoredMessage | undefined>;
 
   /** Append a message to a room's timeline at most once per msgId; resolves to its `roomSeq`. */

@@ -153,8 +153,17 @@ export function storeImSuite(
     assert.equal(c.last?.msg, "text of m2");
     await store.append(APP, "bob", event("edit", "e2", "m2", t + 3));
     [c] = (await store.conversations(APP, "bob", 10)).items;
-    assert.deepEqual([c.last?.msgId, c.last?.msg, c.last?.edited, c.unread], ["m2", "edited text", true, 2]);
-    await store.append(APP, "bob", event("recall", "e3", "m2", t + 4));
+    assert.deepEqual([c.last?.msgId, c.last?.msg, c.last?.editedAt, c.unread], [
+      "m2",
+      "edited text",
+      t + 3,
+      2,
+    ]);
+    // an older version of the edit arriving later does not replace the newer text
+    await store.append(APP, "bob", { ...event("edit", "e2b", "m2", t + 2), msg: "older edit" });
+    [c] = (await store.conversations(APP, "bob", 10)).items;
+    assert.deepEqual([c.last?.msg, c.last?.editedAt], ["edited text", t + 3]);
+    await store.append(APP, "bob", event("recall", "e3", "m2", t + 4)); // seq 6
     await store.append(APP, "bob", event("recall", "e4", "m2", t + 5)); // twice: counted once
     [c] = (await store.conversations(APP, "bob", 10)).items;
     assert.deepEqual([c.last?.msgId, c.last?.recalled, "msg" in (c.last ?? {}), c.unread], [
@@ -163,7 +172,7 @@ export function storeImSuite(
       false,
       1,
     ]);
-    await store.append(APP, "bob", msg("m3", t + 6)); // 7
+    await store.append(APP, "bob", msg("m3", t + 6)); // 8
     await store.append(APP, "bob", event("delete", "e5", "m3", t + 7, { by: "bob" }));
     [c] = (await store.conversations(APP, "bob", 10)).items;
     assert.equal(c.last?.msgId, "m1", "a deleted last message gives way to the previous live one");
@@ -197,13 +206,21 @@ export function storeImSuite(
       assert.equal((await store.messages(202, ["m1"])).size, 0, "per app");
       const edited = await store.changeMessage(APP, "m1", { msg: "one!", editedAt: t + 1 });
       assert.deepEqual([edited?.msg, edited?.editedAt], ["one!", t + 1]);
-      const recalled = await store.changeMessage(APP, "m1", { recalledAt: t + 2, recalledBy: "alice" });
-      assert.deepEqual([recalled?.recalledAt, recalled?.recalledBy], [t + 2, "alice"]);
+      // versions strictly increase: an edit stamped no later than the last one is raised past it
+      const again = await store.changeMessage(APP, "m1", { msg: "one!!", editedAt: t });
+      assert.deepEqual([again?.msg, again?.editedAt], ["one!!", t + 2]);
+      const recalled = await store.changeMessage(APP, "m1", { recalledAt: t + 3, recalledBy: "alice" });
+      assert.deepEqual([recalled?.recalledAt, recalled?.recalledBy], [t + 3, "alice"]);
+      // a recall is final: neither an edit nor a second recall changes it
+      const late = await store.changeMessage(APP, "m1", { msg: "too late", editedAt: t + 4 });
+      assert.deepEqual([late?.msg, late?.recalledAt], ["one!!", t + 3]);
+      const twice = await store.changeMessage(APP, "m1", { recalledAt: t + 5, recalledBy: "mod" });
+      assert.deepEqual([twice?.recalledAt, twice?.recalledBy], [t + 3, "alice"]);
       assert.equal((await store.messages(APP, ["m1"])).get("m1")?.recalledBy, "alice");
       assert.equal(await store.changeMessage(APP, "nope", { msg: "x", editedAt: t }), undefined);
       // saving again does not overwrite (a retry of a send)
       await store.saveMessage(APP, { msgId: "m1", msg: "again", ...base });
-      assert.equal((await store.messages(APP, ["m1"])).get("m1")?.msg, "one!");
+      assert.equal((await store.messages(APP, ["m1"])).get("m1")?.msg, "one!!");
       if (clock) {
         clock.advance(SUITE_POLICY.maxAgeMs + 1);
         assert.equal((await store.messages(APP, ["m1", "m2"])).size, 0, "gone with the inboxes' retention");

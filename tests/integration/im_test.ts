@@ -156,6 +156,11 @@ Deno.test("im: deleteMsg hides a message for the caller's devices only", async (
     const conv = (await ok(b1, "conversations", {})).conversations[0];
     assert.equal(conv.last.msgId, one.msgId);
     assert.equal((await b1.request("deleteMsg", { msgId: "nope" })).response.code, 1026);
+    // deleting again answers the same and tells no device twice
+    const head = (await server.store.head(101, "bob")).lastSeq;
+    assert.deepEqual(await ok(b2, "deleteMsg", { msgId: two.msgId }), { msgId: two.msgId });
+    assert.equal((await server.store.head(101, "bob")).lastSeq, head);
+    assert.deepEqual(await b1.drain("msgDeleted", 100), []);
     await closeAll(alice, b1, b2);
   });
 });
