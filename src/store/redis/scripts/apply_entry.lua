@@ -1,6 +1,6 @@
 -- Prepended to append.lua (after im_entries.lua): applyEntry of store/conversations.ts on Redis keys.
 -- Summaries hash `c`: conversation id → cjson {time, readSeq, unread, last = {msgId, seq, from, type,
--- time, msg, edited, recalled}}; zset `ct`: conversation id → -time (ascending order = newest first,
+-- time, msg, edited, recalled, kept}}; zset `ct`: conversation id → -time (ascending order = newest first,
 -- ties by id); positions zset `ix` (im_entries.lua).
 
 -- Entries a deleted last message's replacement is looked for in, newest first (64 pages of 64).
@@ -69,9 +69,12 @@ local function applyEntry(ck, tk, ik, st, json, seq, owner, oldest)
     return
   end
   if (e.kind ~= 'recall' and e.kind ~= 'delete') or isDead(ik, ref) then return end
+  local s = loadSummary(ck, conv)
+  -- A tombstone of a message recalled when it was no longer in the inbox stays dead (`kept`): the memory
+  -- engine never forgets such a msgId, and this is the only place where remembering it shows.
+  if s and s.last and s.last.msgId == ref and s.last.kept then return end
   local pos = tonumber(redis.call('ZSCORE', ik, 'm:' .. ref))
   redis.call('ZADD', ik, pos or seq, 'd:' .. ref)
-  local s = loadSummary(ck, conv)
   if not s then return end
   local changed = false
   if pos and pos > s.readSeq then
@@ -87,6 +90,7 @@ local function applyEntry(ck, tk, ik, st, json, seq, owner, oldest)
     if e.kind == 'recall' then
       s.last.msg = nil
       s.last.recalled = true
+      if not pos then s.last.kept = true end
     else
       local p, pseq = previousLive(st, ik, conv, owner, s.last.seq, oldest)
       s.last = p and lastOf(p, pseq) or nil
