@@ -3,8 +3,9 @@
 -- time, msg, edited, recalled, kept}}; zset `ct`: conversation id → -time (ascending order = newest first,
 -- ties by id); positions zset `ix` (im_entries.lua).
 
--- Entries a deleted last message's replacement is looked for in, newest first (64 pages of 64).
-local PREVIOUS_PAGES, PAGE = 64, 64
+-- Entries a deleted last message's replacement is looked for in, newest first: pages of 4 (the
+-- previous message is usually close), then of 64, at most 4096 entries.
+local PREVIOUS_PAGES, PAGE = 65, 64
 
 local function lastOf(e, seq)
   return {msgId = str(e.msgId), seq = seq, from = str(e.from), type = str(e.type), time = tonumber(e.time) or 0,
@@ -23,9 +24,9 @@ end
 
 -- The newest live message of `conv` with seq < `before` (not older than `oldest`), and its seq.
 local function previousLive(st, ik, conv, owner, before, oldest)
-  local high = '(' .. before .. '-0'
+  local high, count = '(' .. before .. '-0', 4
   for _ = 1, PREVIOUS_PAGES do
-    local page = redis.call('XREVRANGE', st, high, '-', 'COUNT', PAGE)
+    local page = redis.call('XREVRANGE', st, high, '-', 'COUNT', count)
     for _, item in ipairs(page) do
       if tonumber(item[2][2]) >= oldest then
         local e = decodeEntry(item[2][4])
@@ -34,8 +35,8 @@ local function previousLive(st, ik, conv, owner, before, oldest)
         end
       end
     end
-    if #page < PAGE then return nil end
-    high = '(' .. page[#page][1]
+    if #page < count then return nil end
+    high, count = '(' .. page[#page][1], PAGE
   end
   return nil
 end
