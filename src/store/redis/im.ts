@@ -49,6 +49,9 @@ interface Summary {
 
 type StreamEntry = [string, string[]];
 
+/** Candidates looked up per `blockersOf` script call (a room's members can be thousands). */
+const BLOCKERS_CHUNK = 1000;
+
 /** Changes of a kept message, as HMGET answers them: j, msg, editedAt, recalledAt, recalledBy. */
 type MessageFields = (string | null)[];
 
@@ -226,14 +229,20 @@ export class RedisIm {
 
   async blockersOf(appId: number, sender: string, candidates: string[]): Promise<Set<string>> {
     const out = new Set<string>();
-    if (candidates.length === 0) return out;
-    const { client, keys } = this.#o;
-    // One command per candidate (each in its own slot), all in one pipeline.
-    const found = await this.#o.call(
-      "blockersOf",
-      () => Promise.all(candidates.map((c) => client.sIsMember(keys.blocked(appId, c), sender))),
+    const { keys } = this.#o;
+    // Script calls over declared keys, BLOCKERS_CHUNK candidates each, all in one pipeline.
+    const chunks: string[][] = [];
+    for (let i = 0; i < candidates.length; i += BLOCKERS_CHUNK) {
+      chunks.push(candidates.slice(i, i + BLOCKERS_CHUNK));
+    }
+    const found = await Promise.all(
+      chunks.map((chunk) =>
+        this.#o.run<number[]>("blockersOf", SCRIPTS.blockersOf, chunk.map((c) => keys.blocked(appId, c)), [
+          sender,
+        ])
+      ),
     );
-    candidates.forEach((c, i) => Number(found[i]) === 1 && out.add(c));
+    chunks.forEach((chunk, i) => chunk.forEach((c, j) => Number(found[i][j]) === 1 && out.add(c)));
     return out;
   }
 }

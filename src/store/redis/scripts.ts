@@ -15,6 +15,7 @@ import advanceMark from "./scripts/advance_mark.lua" with { type: "text" };
 import append from "./scripts/append.lua" with { type: "text" };
 import appendRoomTimeline from "./scripts/append_room_timeline.lua" with { type: "text" };
 import applyEntry from "./scripts/apply_entry.lua" with { type: "text" };
+import blockersOf from "./scripts/blockers_of.lua" with { type: "text" };
 import changeMessage from "./scripts/change_message.lua" with { type: "text" };
 import conversations from "./scripts/conversations.lua" with { type: "text" };
 import firstYoung from "./scripts/first_young.lua" with { type: "text" };
@@ -79,4 +80,5 @@ export const SCRIPTS = {
   saveMessage: new Script("saveMessage", saveMessage),
   changeMessage: new Script("changeMessage", changeMessage),
   appendRoomTimeline: new Script("appendRoomTimeline", firstYoung + appendRoomTimeline),
+  blockersOf: new Script("blockersOf", blockersOf),
 } as const;
