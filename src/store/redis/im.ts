@@ -27,9 +27,13 @@ import { type Script, SCRIPTS } from "./scripts.ts";
 
 /** What {@linkcode RedisIm} needs from its store. */
 export interface RedisImOptions {
+  /** The store's command connection. */
   client: Redis;
+  /** The store's key names. */
   keys: RedisKeys;
+  /** The store's retention and limits. */
   policy: StorePolicy;
+  /** The store's clock (ages are measured on it, as in the memory engine). */
   clock: Clock;
   /** TTL of per-inbox and per-room keys after their last append (ms). */
   keepMs: number;
@@ -49,6 +53,8 @@ interface Summary {
 
 type StreamEntry = [string, string[]];
 
+/** Page sizes beyond this are taken as this (Lua prints larger numbers in exponent form). */
+const MAX_LIMIT = 1e9;
 /** Candidates looked up per `blockersOf` script call (a room's members can be thousands). */
 const BLOCKERS_CHUNK = 1000;
 
@@ -59,6 +65,7 @@ type MessageFields = (string | null)[];
 export class RedisIm {
   readonly #o: RedisImOptions;
 
+  /** IM operations over the store's connection and helpers. */
   constructor(options: RedisImOptions) {
     this.#o = options;
   }
@@ -67,25 +74,28 @@ export class RedisIm {
     return this.#o.clock.now() - this.#o.policy.maxAgeMs;
   }
 
+  /** {@linkcode Store.conversations}: one script reads a page of `ct` and the summaries in `c`. */
   async conversations(
     appId: number,
     userId: string,
     limit: number,
     before?: number,
   ): Promise<{ items: Conversation[]; more: boolean }> {
+    if (Number.isNaN(before) || Number.isNaN(limit)) return { items: [], more: false };
     const k = this.#o.keys;
     const min = before === undefined ? "-inf" : `(${-before}`;
     const [more, ...flat] = await this.#o.run<[number, ...string[]]>(
       "conversations",
       SCRIPTS.conversations,
       [k.conversations(appId, userId), k.conversationTimes(appId, userId)],
-      [min, Math.max(0, Math.floor(limit))],
+      [min, Math.max(0, Math.min(Math.floor(limit), MAX_LIMIT))],
     );
     const items: Conversation[] = [];
     for (let i = 0; i < flat.length; i += 2) items.push(conversationFrom(flat[i], flat[i + 1]));
     return { items, more: Number(more) === 1 };
   }
 
+  /** {@linkcode Store.markRead}: scripts/mark_read.lua moves and recounts. */
   async markRead(
     appId: number,
     userId: string,
@@ -115,11 +125,13 @@ export class RedisIm {
     return changes;
   }
 
+  /** {@linkcode Store.unreadTotal}: the sum over the summaries, inside Redis. */
   async unreadTotal(appId: number, userId: string): Promise<number> {
     const key = this.#o.keys.conversations(appId, userId);
     return Number(await this.#o.run("unreadTotal", SCRIPTS.unreadTotal, [key], []));
   }
 
+  /** {@linkcode Store.hiddenAmong}: `h:<msgId>` members of the positions zset. */
   async hiddenAmong(appId: number, userId: string, msgIds: string[]): Promise<Set<string>> {
     const out = new Set<string>();
     if (msgIds.length === 0) return out;
@@ -132,6 +144,7 @@ export class RedisIm {
     return out;
   }
 
+  /** {@linkcode Store.saveMessage}: kept until `time + maxAgeMs`; a retry does not overwrite. */
   async saveMessage(appId: number, message: StoredMessage): Promise<void> {
     const ttl = Math.ceil(message.time + this.#o.policy.maxAgeMs - this.#o.clock.now());
     if (!(ttl > 0)) return; // already past retention: it would never be answered
@@ -142,6 +155,7 @@ export class RedisIm {
     ]);
   }
 
+  /** {@linkcode Store.messages}: aged-out ones are left out even before Redis expires them. */
   async messages(appId: number, msgIds: string[]): Promise<Map<string, StoredMessage>> {
     const out = new Map<string, StoredMessage>();
     if (msgIds.length === 0) return out;
@@ -160,6 +174,7 @@ export class RedisIm {
     return out;
   }
 
+  /** {@linkcode Store.changeMessage}: the change goes into the message's hash; its TTL stays. */
   async changeMessage(
     appId: number,
     msgId: string,
@@ -177,6 +192,7 @@ export class RedisIm {
     return reply ? messageFrom(reply) : undefined;
   }
 
+  /** {@linkcode Store.appendRoomTimeline}: at most once per msgId while its position is kept. */
   async appendRoomTimeline(appId: number, room: string, msgId: string, time: number): Promise<number> {
     const k = this.#o.keys;
     const { maxEntries, maxAgeMs } = this.#o.policy;
@@ -189,6 +205,7 @@ export class RedisIm {
     );
   }
 
+  /** {@linkcode Store.roomTimeline}: newest first, trimmed like inboxes. */
   async roomTimeline(
     appId: number,
     room: string,
@@ -204,7 +221,7 @@ export class RedisIm {
       "roomTimeline",
       SCRIPTS.rangeBefore,
       [k.roomTimelineHead(appId, room), k.roomTimeline(appId, room)],
-      [this.#oldest(), before, Math.floor(limit)],
+      [this.#oldest(), before, Math.min(Math.floor(limit), MAX_LIMIT)],
     );
     return page.map(([id, f]) => ({
       roomSeq: Number(id.slice(0, id.indexOf("-"))),
@@ -213,6 +230,7 @@ export class RedisIm {
     }));
   }
 
+  /** {@linkcode Store.setBlocked} */
   async setBlocked(appId: number, userId: string, other: string, blocked: boolean): Promise<boolean> {
     const key = this.#o.keys.blocked(appId, userId);
     const { client } = this.#o;
@@ -223,10 +241,12 @@ export class RedisIm {
     return Number(n) === 1;
   }
 
+  /** {@linkcode Store.blockedUsers} (in no particular order). */
   blockedUsers(appId: number, userId: string): Promise<string[]> {
     return this.#o.call("blockedUsers", () => this.#o.client.sMembers(this.#o.keys.blocked(appId, userId)));
   }
 
+  /** {@linkcode Store.blockersOf} */
   async blockersOf(appId: number, sender: string, candidates: string[]): Promise<Set<string>> {
     const out = new Set<string>();
     const { keys } = this.#o;
