@@ -17,7 +17,7 @@
  * const e = await store.append(101, "bob", entry);
  * ```
  * @size One method per Store operation (each a script call with its keys) plus the epoch and write-counter
- * checks that make a rollback visible.
+ * checks that make a rollback visible; the IM operations are one-line delegations to im.ts.
  * @module
  */
 import { StorageError } from "../../protocol/errors.ts";
@@ -35,6 +35,7 @@ import type {
 } from "../store.ts";
 import { Batcher } from "./batcher.ts";
 import { connectRedis, type Redis, type RedisOptions } from "./client.ts";
+import { RedisIm } from "./im.ts";
 import type { RedisKeys } from "./keys.ts";
 import { type Script, SCRIPTS } from "./scripts.ts";
 
@@ -85,6 +86,7 @@ export class RedisStore implements Store {
   readonly #latency: Counter | undefined;
   /** Appends issued while a batch is in flight leave together. */
   readonly #appends = new Batcher<PendingAppend, number>((items) => this.#flushAppends(items), 256);
+  readonly #im: RedisIm;
 
   constructor(client: Redis, options: RedisStoreOptions) {
     this.client = client;
@@ -100,6 +102,15 @@ export class RedisStore implements Store {
       "Summed latency of Redis store calls (ms); divide by im_redis_calls_total",
       ["op"],
     );
+    this.#im = new RedisIm({
+      client,
+      keys: this.keys,
+      policy: this.#policy,
+      clock: this.#clock,
+      keepMs: this.#policy.maxAgeMs + KEEP_EXTRA_MS,
+      call: (op, fn) => this.#call(op, fn),
+      run: (op, script, keys, args) => this.#run(op, script, keys, args),
+    });
   }
 
   /** A store with its own connection (tools and tests; cluster nodes share theirs via the node). */
@@ -229,8 +240,11 @@ export class RedisStore implements Store {
         k.marks(a.appId, a.userId),
         k.inbox(a.appId, a.userId),
         k.appended(a.appId, a.userId, a.entry.msgId),
+        k.conversations(a.appId, a.userId),
+        k.conversationTimes(a.appId, a.userId),
+        k.positions(a.appId, a.userId),
       );
-      args.push(a.entry.time, a.json, a.idempotent ? "1" : "0");
+      args.push(a.entry.time, a.json, a.idempotent ? "1" : "0", a.userId);
     }
     const [writes, epoch, ...seqs] = await this.#run<[number, string | null, ...number[]]>(
       "append",
@@ -333,6 +347,20 @@ export class RedisStore implements Store {
   userRooms(appId: number, userId: string): Promise<string[]> {
     return this.#call("userRooms", () => this.client.sMembers(this.keys.userRooms(appId, userId)));
   }
+
+  // --- IM semantics (im.ts)
+  readonly conversations: Store["conversations"] = (...a) => this.#im.conversations(...a);
+  readonly markRead: Store["markRead"] = (...a) => this.#im.markRead(...a);
+  readonly unreadTotal: Store["unreadTotal"] = (...a) => this.#im.unreadTotal(...a);
+  readonly hiddenAmong: Store["hiddenAmong"] = (...a) => this.#im.hiddenAmong(...a);
+  readonly saveMessage: Store["saveMessage"] = (...a) => this.#im.saveMessage(...a);
+  readonly messages: Store["messages"] = (...a) => this.#im.messages(...a);
+  readonly changeMessage: Store["changeMessage"] = (...a) => this.#im.changeMessage(...a);
+  readonly appendRoomTimeline: Store["appendRoomTimeline"] = (...a) => this.#im.appendRoomTimeline(...a);
+  readonly roomTimeline: Store["roomTimeline"] = (...a) => this.#im.roomTimeline(...a);
+  readonly setBlocked: Store["setBlocked"] = (...a) => this.#im.setBlocked(...a);
+  readonly blockedUsers: Store["blockedUsers"] = (...a) => this.#im.blockedUsers(...a);
+  readonly blockersOf: Store["blockersOf"] = (...a) => this.#im.blockersOf(...a);
 
   /** Closes the connection only when the store owns it ({@linkcode RedisStore.open}); a node closes its own. */
   async close(): Promise<void> {
