@@ -19,7 +19,7 @@
  * @module
  */
 import { StorageError } from "../../protocol/errors.ts";
-import type { Counter, Metrics } from "../../ops/metrics.ts";
+import type { Counter, Histogram, Metrics } from "../../ops/metrics.ts";
 import { type Clock, systemClock } from "../../util/clock.ts";
 import type {
   Appended,
@@ -81,6 +81,8 @@ export class RedisStore implements Store {
   readonly #ops: Counter | undefined;
   readonly #errors: Counter | undefined;
   readonly #latency: Counter | undefined;
+  /** `im_store_latency_ms`: what the admin console charts as store p50/p99 (admin/sampler.ts). */
+  readonly #histogram: Histogram | undefined;
   /** Appends issued while a batch is in flight leave together. */
   readonly #appends = new Batcher<PendingAppend, number>((items) => this.#flushAppends(items), 256);
 
@@ -98,6 +100,7 @@ export class RedisStore implements Store {
       "Summed latency of Redis store calls (ms); divide by im_redis_calls_total",
       ["op"],
     );
+    this.#histogram = m?.histogram("im_store_latency_ms", "Latency of store calls (ms)");
   }
 
   /** A store with its own connection (tools and tests; cluster nodes share theirs via the node). */
@@ -186,7 +189,9 @@ export class RedisStore implements Store {
       this.#errors?.inc({ op });
       throw new StorageError(op, error);
     } finally {
-      this.#latency?.inc({ op }, performance.now() - start);
+      const ms = performance.now() - start;
+      this.#latency?.inc({ op }, ms);
+      this.#histogram?.observe(ms);
     }
   }
 
