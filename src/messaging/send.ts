@@ -93,6 +93,8 @@ export interface MessengerDeps {
   ids: IdGenerator;
   clock: Clock;
   counters: Pick<ServerCounters, "messages" | "deliveries" | "drops">;
+  /** Told of every room message stored (not of repeats): the admin console's room activity. */
+  onRoomMessage?: (appId: number, room: string) => void;
 }
 
 interface Claimed {
@@ -218,6 +220,7 @@ export class Messenger {
       return { msgId: fields.msgId, seq: 0, time: fields.time, members: 0, duplicate: true };
     }
     const { seqs, duplicate } = await this.#append(s.appId, members, claimed, "room");
+    if (!duplicate) this.#d.onRoomMessage?.(s.appId, s.room);
     const senderSeq = await this.#fanOut(s.appId, members, seqs, fields, s.from, s.originConnId);
     return {
       msgId: fields.msgId,
