@@ -47,6 +47,7 @@ export const SERIES = [
   "msgsOut",
   "deliveries",
   "slowCloses",
+  "drops",
   "storeP50",
   "storeP99",
   "rss",
@@ -145,9 +146,11 @@ export class Sampler {
     const seconds = Math.max(0.001, (now - prev.at) / 1000);
     const rate = (a: number, b: number) => Math.max(0, a - b) / seconds;
     const drops = new Map<string, number>();
+    let dropped = 0;
     for (const [reason, n] of cur.drops) {
       const r = rate(n, prev.drops.get(reason) ?? 0);
       if (r > 0) drops.set(reason, r);
+      dropped += r;
     }
     const { p50, p99 } = this.#latency(cur.latency, prev.latency);
     const memory = this.#s.memory?.() ?? Deno.memoryUsage();
@@ -159,6 +162,7 @@ export class Sampler {
       msgsOut: rate(cur.msgsOut, prev.msgsOut),
       deliveries: rate(cur.deliveries, prev.deliveries),
       slowCloses: rate(cur.slowCloses, prev.slowCloses),
+      drops: dropped,
       storeP50: p50,
       storeP99: p99,
       rss: memory.rss,

@@ -224,7 +224,8 @@ export const SCHEMA = {
     keys: {
       type: "stringList",
       default: [],
-      doc: "Admin console keys (/admin, /api/v1/admin); empty = the console is off. api.keys are not admin keys.",
+      doc:
+        "Admin console keys (/admin, /api/v1/admin); empty = the console is off. api.keys are not admin keys.",
     },
     history: int(600, "Seconds of per-second samples kept for the console's charts.", 60, 3600),
   },
