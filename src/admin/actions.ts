@@ -129,7 +129,7 @@ export class AdminActions {
       keyFingerprint: caller.fingerprint,
       appId,
       userId,
-      connId,
+      connId: connId || "all",
       nodeId: this.#d.nodeId,
     };
     try {
