@@ -88,7 +88,7 @@ export class AdminConsole {
       drops: () => counters.drops.byLabel(),
       storeLatency: () => d.metrics.findHistogram("im_store_latency_ms"),
     }, { capacity: d.config.admin.history, now: d.now });
-    this.#actions = new AdminActions({ ...d, audit: d.audit });
+    this.#actions = new AdminActions(d);
     const views = new AdminViews({ ...d, snapshot: () => this.#snapshot() });
     this.routes = adminRoutes({
       config: d.config,
