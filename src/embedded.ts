@@ -17,7 +17,7 @@
 const fromSource = import.meta.url.endsWith("/src/embedded.ts");
 
 /** The default configuration shipped with the server. */
-export const shippedConfigUrl: URL = new URL(
+const shippedConfigUrl: URL = new URL(
   fromSource ? "../config/app.yaml" : "./config/app.yaml",
   import.meta.url,
 );

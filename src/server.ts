@@ -10,12 +10,15 @@
  * console.log(server.httpPort, server.wsPort);
  * await server.shutdown();
  * ```
+ * @size The composition root builds every component in dependency order in one function that reads
+ * top to bottom; its length is the number of components, not logic.
  * @module
  */
 import { AdminConsole } from "./admin/console.ts";
 import { RoomActivity } from "./admin/room_activity.ts";
 import { createAuthenticator } from "./auth/authenticator.ts";
 import { TokenExpiry } from "./auth/token_expiry.ts";
+import { nodeHandlers } from "./cluster/handlers.ts";
 import { ClusterNode } from "./cluster/node.ts";
 import { messageCommands } from "./commands/messages.ts";
 import { roomCommands } from "./commands/rooms.ts";
@@ -34,6 +37,7 @@ import { registerNodeGauges } from "./ops/gauges.ts";
 import { getLogger } from "./ops/log.ts";
 import { LoginShaper } from "./ops/login_shaping.ts";
 import { Metrics } from "./ops/metrics.ts";
+import { nodeState } from "./ops/node_state.ts";
 import { Webhooks } from "./ops/webhooks.ts";
 import { CloseCode } from "./protocol/codes.ts";
 import { Pushes } from "./protocol/pushes.ts";
@@ -47,9 +51,8 @@ import { type Store, storePolicy } from "./store/store.ts";
 import { Admission } from "./transport/admission.ts";
 import { LoginAttempts } from "./transport/login_attempts.ts";
 import { RateLimiter } from "./transport/rate_limit.ts";
-import { ListenError } from "./transport/listen.ts";
-import { type ListenerRole, type ServeListener, serveListener } from "./transport/listeners.ts";
-import { createWsHandler, WS_PATHS } from "./transport/ws_handler.ts";
+import { listenAll, type ServeListener } from "./transport/listeners.ts";
+import { createWsHandler } from "./transport/ws_handler.ts";
 import { type Clock, systemClock } from "./util/clock.ts";
 import { IdGenerator } from "./util/ids.ts";
 
@@ -74,8 +77,6 @@ export interface RunningServer {
   readonly finished: Promise<void>;
 }
 
-type Handler = (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>;
-
 /** Test and embedding hooks of {@linkcode startServer}. */
 export interface StartOptions {
   clock?: Clock;
@@ -85,7 +86,7 @@ export interface StartOptions {
   readiness?: () => string | undefined;
 }
 
-const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+const LOOPBACK: ReadonlySet<string> = new Set(["127.0.0.1", "::1", "localhost"]);
 const noop = () => {};
 
 /** Start one node with `config`. */
@@ -154,26 +155,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   if (cluster) {
     try {
       await cluster.start({
-        kick: (appId, userId, keep) => {
-          for (const conn of [...hub.connectionsOf(appId, userId) ?? []]) {
-            if (conn.id !== keep) lifecycle.kick(conn, "logged in elsewhere");
-          }
-        },
-        presence: (appId, changes) => presencePushes.remote(appId, changes),
-        reaped: (appId, userId) => {
-          webhooks?.enqueue("offline", appId, userId);
-          presencePushes.local(appId, userId, "exit");
-        },
-        storageReset: () => {
-          for (const conn of [...hub.connections()]) {
-            lifecycle.close(conn, CloseCode.ServiceRestart, "storage reset", "storage reset; reconnect");
-          }
-        },
-        replayAll: () => {
-          for (const conn of hub.connections()) {
-            if (conn.identity && conn.open) conn.delivery.replay().catch(noop);
-          }
-        },
+        ...nodeHandlers({
+          hub,
+          lifecycle,
+          presencePushes,
+          reaped: (appId, userId) => webhooks?.enqueue("offline", appId, userId),
+        }),
         disconnect: (appId, userId, connId) => late.admin?.closeLocal(appId, userId, connId),
         stats: () => late.admin?.snapshot(),
       });
@@ -254,24 +241,19 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     presence,
     messenger,
     localApps: () => hub.appIds(),
-    state: (debug) => ({
-      nodeId,
-      mode: cluster ? "cluster" : "embedded",
-      store: store.kind,
-      uptimeSeconds: Math.round((clock.now() - startedAt) / 1000),
-      connections: hub.size,
-      loggedIn: hub.loggedIn,
-      users: hub.users,
-      eventQueueLength: lifecycle.queueLength,
-      draining,
-      denoVersion: Deno.version.deno,
-      ...(debug
-        ? {
-          memory: Deno.memoryUsage(),
-          commands: metrics.render().split("\n").filter((l) => l.startsWith("im_frames_in_total")),
-        }
-        : {}),
-    }),
+    state: (debug) =>
+      nodeState({
+        nodeId,
+        httpUrl: app.httpUrl,
+        mode: cluster ? "cluster" : "embedded",
+        store,
+        hub,
+        lifecycle,
+        metrics,
+        clock,
+        startedAt,
+        draining: () => draining,
+      }, debug),
   };
   const staticFiles = new StaticFiles(() => webConfig(config, ports.ws));
   const adminConsole = new AdminConsole({
@@ -326,34 +308,17 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     inboxStats: memory && (() => memory.inboxStats),
   });
 
-  const servers: ServeListener[] = [];
-  // Header/idle deadlines and a connection cap per http.guard (transport/listeners.ts); a bind
-  // failure is one ListenError naming the setting.
-  const listen = (port: number, setting: string, role: ListenerRole, handler: Handler) => {
-    let server: ServeListener;
-    try {
-      server = serveListener(config, role, port, handler, {
-        onDrop: (reason) => counters.drops.inc({ reason }),
-        warn: (message) => log.warning(message),
-      });
-    } catch (error) {
-      throw new ListenError(app.hostname, port, setting, error);
-    }
-    servers.push(server);
-    return (server.addr as Deno.NetAddr).port;
-  };
+  let servers: ServeListener[];
   try {
-    if (app.httpPort === app.webSocketPort && app.httpPort !== 0) {
-      ports.http = ports.ws = listen(app.httpPort, "app.httpPort", "shared", (req, info) => {
-        return WS_PATHS.has(new URL(req.url).pathname) ? wsHandler(req, info) : httpHandler(req);
-      });
-    } else {
-      ports.http = listen(app.httpPort, "app.httpPort", "http", (req) => httpHandler(req));
-      ports.ws = listen(app.webSocketPort, "app.webSocketPort", "ws", wsHandler);
-    }
+    ({ servers, httpPort: ports.http, wsPort: ports.ws } = listenAll(config, {
+      ws: wsHandler,
+      http: httpHandler,
+    }, {
+      onDrop: (reason) => counters.drops.inc({ reason }),
+      warn: (message) => log.warning(message),
+    }));
   } catch (error) {
     // Undo everything started so far: a failed start-up must not keep the process (or Redis) busy.
-    await Promise.all(servers.map((s) => s.shutdown()));
     await lifecycle.stop();
     presencePushes.close();
     await webhooks?.close(0);

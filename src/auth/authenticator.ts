@@ -10,27 +10,9 @@
  * @module
  */
 import type { Config } from "../config/load.ts";
+import type { Authenticator, Credentials, Principal } from "./principal.ts";
 
-/** What a login claims. */
-export interface Credentials {
-  userId?: string;
-  appId?: number;
-  token?: string;
-}
-
-/** Who the login is, once verified. */
-export interface Principal {
-  userId: string;
-  appId: number;
-  /** When the credentials stop being valid (ms since epoch); Infinity when they do not expire. */
-  expiresAt: number;
-}
-
-/** Verifies login credentials; throws ReplyError(1003/1014) when refused. */
-export interface Authenticator {
-  readonly mode: string;
-  authenticate(credentials: Credentials): Promise<Principal>;
-}
+export type { Authenticator, Credentials, Principal } from "./principal.ts";
 
 /** Trusts the client (auth.mode: none); userId/appId were validated by the login handler. */
 export class TrustingAuthenticator implements Authenticator {

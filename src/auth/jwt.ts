@@ -24,7 +24,7 @@ import {
   jwtVerify,
   type JWTVerifyGetKey,
 } from "jose";
-import type { Authenticator, Credentials, Principal } from "./authenticator.ts";
+import type { Authenticator, Credentials, Principal } from "./principal.ts";
 import { type Config, ConfigError } from "../config/load.ts";
 import { ReplyError } from "../protocol/errors.ts";
 import { Code } from "../protocol/codes.ts";

@@ -41,8 +41,8 @@ export interface RedisBusOptions {
 export interface RemoteHandlers {
   /** Kick the local connections of a user except `keepConnId` (multiDevice: single). */
   kick(appId: number, userId: string, keepConnId: string): void;
-  /** An operator on another node closes the user's connection `connId` here ("" = every one). */
-  disconnect(appId: number, userId: string, connId: string): void;
+  /** An operator on another node closes the user's connection `connId` here ("" = every one; admin console). */
+  disconnect?(appId: number, userId: string, connId: string): void;
   /** Presence changes of an app made on another node. */
   presence(appId: number, changes: Record<string, PresenceKind>): void;
 }
@@ -193,7 +193,7 @@ export class RedisBus implements Bus {
       } else if (header[0] === "k") {
         this.#handlers?.kick(appId, userId, header[3]);
       } else if (header[0] === "x") {
-        this.#handlers?.disconnect(appId, userId, header[3]);
+        this.#handlers?.disconnect?.(appId, userId, header[3]);
       } else this.#o.log.warning("unknown cluster message kind {kind}", { kind });
     } catch (error) {
       this.#o.log.warning("bad cluster message: {error}", { error: String(error) });

@@ -37,7 +37,7 @@ export interface RoomDeps {
 }
 
 /** A room name from request data: 1..im.maxRoomBytes bytes, no control characters. */
-export function roomField(im: Config["im"], d: Record<string, unknown>): string {
+function roomField(im: Config["im"], d: Record<string, unknown>): string {
   const room = stringField(d, "room", im.maxRoomBytes)!;
   if (hasControlChars(room)) throw new ReplyError(Code.ParameterIllegal, "room contains control characters");
   return room;

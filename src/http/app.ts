@@ -20,7 +20,7 @@ import { BodyTimeoutError, readParams } from "./params.ts";
 import { type HttpRoute, type RouteCaller, RouteTable } from "./routes.ts";
 
 /** The Prometheus text content type. */
-export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 /** What the HTTP app needs. */
 export interface HttpAppDeps {
@@ -136,7 +136,7 @@ function corsHeaders(origin: string): Record<string, string> {
 }
 
 /** HTTP status of an `/api/v1` error code. */
-export function httpStatus(code: number): number {
+function httpStatus(code: number): number {
   switch (code) {
     case Code.Unauthorized:
       return 401;

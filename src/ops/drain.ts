@@ -60,12 +60,12 @@ export interface DrainTarget {
 }
 
 /** The reason text of the 1012 close: the hint is repeated for clients that only see the close. */
-export function drainCloseReason(retryMs: number): string {
+function drainCloseReason(retryMs: number): string {
   return `server restarting; retry in ${retryMs} ms`;
 }
 
 /** Tell every client to reconnect later and close it with 1012; returns how many were told. */
-export function sendReconnects(target: DrainTarget, windowMs: number, random = Math.random): number {
+function sendReconnects(target: DrainTarget, windowMs: number, random = Math.random): number {
   let n = 0;
   for (const conn of [...target.connections()]) {
     if (!conn.open) continue;

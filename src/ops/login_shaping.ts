@@ -20,7 +20,7 @@ import { Code } from "../protocol/codes.ts";
 import { ReplyError } from "../protocol/errors.ts";
 
 /** Longest retry hint given to a refused login (ms). */
-export const MAX_LOGIN_RETRY_MS = 60_000;
+const MAX_LOGIN_RETRY_MS = 60_000;
 
 /** A per-node token bucket on logins. */
 export class LoginShaper {

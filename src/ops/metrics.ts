@@ -15,7 +15,7 @@
 type Labels = Record<string, string>;
 
 /** Most label sets one counter keeps; more are folded into `"other"`. */
-export const MAX_SERIES = 200;
+const MAX_SERIES = 200;
 
 /** A monotonically increasing value per label set. */
 export class Counter {

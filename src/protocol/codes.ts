@@ -13,12 +13,6 @@ import { CloseCode, Code, CODE_MESSAGES } from "../web/codes.js";
 
 export { CloseCode, Code };
 
-/** One of the numeric values of {@linkcode Code}. */
-export type CodeValue = typeof Code[keyof typeof Code];
-
-/** One of the numeric values of {@linkcode CloseCode}. */
-export type CloseCodeValue = typeof CloseCode[keyof typeof CloseCode];
-
 /** English text of a code (`codeMsg`); unknown codes say "Unknown". */
 export function codeMessage(code: number): string {
   return (CODE_MESSAGES as Record<number, string>)[code] ?? "Unknown";

@@ -23,6 +23,8 @@
  * void delivery.replay();                                                // then catch up
  * delivery.deliver(entry, frame);                                        // live traffic
  * ```
+ * @size One owner of a connection's delivery state: the cursor, the queue and the replay loop share
+ * private fields, and splitting them would hand those fields to another module.
  * @module
  */
 import type { Clock } from "../util/clock.ts";

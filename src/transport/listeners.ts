@@ -19,8 +19,10 @@
  * @module
  */
 import type { Config } from "../config/load.ts";
-import { type GuardDropReason, nativeGuardAvailable, relayCapacity, serveGuarded } from "./conn_guard.ts";
+import { type GuardDropReason, nativeGuardAvailable, relayCapacity, serveGuarded } from "./guard/serve.ts";
+import { ListenError } from "./listen.ts";
 import { serveResilient } from "./resilient_serve.ts";
+import { WS_PATHS } from "./ws_handler.ts";
 
 /** Which traffic a listener carries. */
 export type ListenerRole = "http" | "ws" | "shared";
@@ -79,7 +81,7 @@ export function serveListener(
 }
 
 /** Add `connection: close` to every reply but a 101, so the connection ends after it. */
-export function closeUnlessUpgraded(handler: Handler): Handler {
+function closeUnlessUpgraded(handler: Handler): Handler {
   const mark = (res: Response) => {
     if (res.status !== 101) {
       try {
@@ -94,4 +96,44 @@ export function closeUnlessUpgraded(handler: Handler): Handler {
     const res = handler(req, info);
     return res instanceof Promise ? res.then(mark) : mark(res);
   };
+}
+
+/** The handlers behind the node's listeners. */
+export interface NodeHandlersByPort {
+  ws: Handler;
+  http: (req: Request) => Response | Promise<Response>;
+}
+
+/**
+ * Bind the node's listeners: one shared listener when `app.httpPort` equals `app.webSocketPort`, else
+ * two. A listener that cannot bind is a {@linkcode ListenError} naming the setting; those already bound
+ * are shut down first.
+ */
+export function listenAll(
+  config: Config,
+  handlers: NodeHandlersByPort,
+  hooks: ListenerHooks = {},
+): { servers: ServeListener[]; httpPort: number; wsPort: number } {
+  const { app } = config;
+  const servers: ServeListener[] = [];
+  const listen = (port: number, setting: string, role: ListenerRole, handler: Handler) => {
+    let server: ServeListener;
+    try {
+      server = serveListener(config, role, port, handler, hooks);
+    } catch (error) {
+      for (const s of servers) void s.shutdown();
+      throw new ListenError(app.hostname, port, setting, error);
+    }
+    servers.push(server);
+    return (server.addr as Deno.NetAddr).port;
+  };
+  if (app.httpPort === app.webSocketPort && app.httpPort !== 0) {
+    const port = listen(app.httpPort, "app.httpPort", "shared", (req, info) => {
+      return WS_PATHS.has(new URL(req.url).pathname) ? handlers.ws(req, info) : handlers.http(req);
+    });
+    return { servers, httpPort: port, wsPort: port };
+  }
+  const httpPort = listen(app.httpPort, "app.httpPort", "http", (req) => handlers.http(req));
+  const wsPort = listen(app.webSocketPort, "app.webSocketPort", "ws", handlers.ws);
+  return { servers, httpPort, wsPort };
 }

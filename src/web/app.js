@@ -4,6 +4,8 @@
 /**
  * The chat page: login, online users, 1:1 chats, rooms, unread counts and read receipts, on
  * top of client.js. Message text is only ever assigned with textContent (never innerHTML).
+ *
+ * @size The page controller; the chat-app rewrite splits it into views.
  */
 import { ImClient, ImRequestError, newClientMsgId } from "./client.js";
 import * as view from "./view.js";

@@ -16,6 +16,8 @@
  * await im.connect();
  * await im.sendMsg("bob", "hi");
  * ```
+ *
+ * @size One dependency-free file that apps copy as is (docs/WEB_CLIENT.md), by design.
  */
 
 /**
@@ -76,12 +78,6 @@ export class ImRequestError extends Error {
   }
 }
 
-let seqCounter = 0;
-/** A request seq in the Go clients' style: `<ms>-<counter>`. */
-function nextSeq() {
-  return `${Date.now()}-${++seqCounter}`;
-}
-
 /**
  * A fresh id for an idempotent send (`clientMsgId`): pass the same one again to resend a message
  * the server may already have (it answers the retry with the first result, `duplicate: true`).
@@ -116,6 +112,13 @@ const TRANSIENT_CODES = new Set([1023, 1024]);
  * scheduled), `error` (a failed reconnect or login).
  */
 export class ImClient extends EventTarget {
+  #seqs = 0;
+
+  /** A request seq in the Go clients' style: `<ms>-<counter>`. */
+  #nextSeq() {
+    return `${Date.now()}-${++this.#seqs}`;
+  }
+
   /** @param {ClientOptions} options */
   constructor(options) {
     super();
@@ -207,7 +210,7 @@ export class ImClient extends EventTarget {
     this.socket = null;
     if (socket?.readyState === 1) {
       try {
-        socket.send(JSON.stringify({ seq: nextSeq(), cmd: "logout", data: {} }));
+        socket.send(JSON.stringify({ seq: this.#nextSeq(), cmd: "logout", data: {} }));
       } catch {
         // closing anyway
       }
@@ -403,7 +406,7 @@ export class ImClient extends EventTarget {
   #roundTrip(cmd, data, timeoutMs) {
     const socket = this.socket;
     if (!socket || socket.readyState !== 1) return Promise.reject(new ImRequestError(0, "connection lost"));
-    const seq = nextSeq();
+    const seq = this.#nextSeq();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(seq);

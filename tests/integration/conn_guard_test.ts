@@ -4,7 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type GuardMode, nativeGuardAvailable, serveGuarded } from "../../src/transport/conn_guard.ts";
+import { type GuardMode, nativeGuardAvailable, serveGuarded } from "../../src/transport/guard/serve.ts";
 import { connectRaw, parseResponse, readUntilClosed, writeText } from "../support/raw_tcp.ts";
 
 const GET = "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";

@@ -3,7 +3,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { RequestHeads } from "../../src/transport/http_heads.ts";
+import { RequestHeads } from "../../src/transport/guard/http_heads.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 

@@ -16,6 +16,8 @@
  * await store.loadEpoch();
  * const e = await store.append(101, "bob", entry);
  * ```
+ * @size One method per Store operation (each a script call with its keys) plus the epoch and write-counter
+ * checks that make a rollback visible.
  * @module
  */
 import { StorageError } from "../../protocol/errors.ts";
