@@ -167,18 +167,24 @@ export class RedisStore implements Store {
 
   /** Compare the write counter with the highest value seen (after a reconnect, and periodically). */
   async checkWrites(): Promise<void> {
+    const floor = this.#maxWrites;
     const value = Number(await this.#call("writes", () => this.client.get(this.keys.writeCounter)) ?? 0);
-    this.#sawWrites(value);
+    this.#sawWrites(value, floor);
   }
 
-  #sawWrites(value: number): void {
-    if (value < this.#maxWrites) {
-      const seen = this.#maxWrites;
+  /**
+   * A counter value read by a call issued when `floor` was the highest value seen. Only a value below
+   * `floor` is a rollback: every write counted in `floor` was done before that call was sent. Replies
+   * handled out of order (an append's after a later check's, or the other way round) are not compared
+   * with each other.
+   */
+  #sawWrites(value: number, floor: number): void {
+    if (value < floor) {
       this.#maxWrites = value;
-      this.#events?.rollback(`write counter went back from ${seen} to ${value}`);
+      this.#events?.rollback(`write counter went back from ${floor} to ${value}`);
       return;
     }
-    this.#maxWrites = value;
+    if (value > this.#maxWrites) this.#maxWrites = value;
   }
 
   /** Run one Redis operation, counting it and mapping failures to StorageError. */
@@ -237,13 +243,14 @@ export class RedisStore implements Store {
       );
       args.push(a.entry.time, a.json, a.idempotent ? "1" : "0");
     }
+    const floor = this.#maxWrites;
     const [writes, epoch, ...seqs] = await this.#run<[number, string | null, ...number[]]>(
       "append",
       SCRIPTS.append,
       keys,
       args,
     );
-    this.#sawWrites(Number(writes));
+    this.#sawWrites(Number(writes), floor);
     if (epoch !== null && epoch !== this.#epoch) this.#adoptEpoch(epoch);
     return seqs.map(Number);
   }
