@@ -234,6 +234,15 @@ export const SCHEMA = {
     queueSize: int(10000, "Events buffered while the receiver is down.", 1),
     maxRetries: int(8, "Retries per event with exponential backoff.", 0),
   },
+  admin: {
+    keys: {
+      type: "stringList",
+      default: [],
+      doc:
+        "Admin console keys (/admin, /api/v1/admin); empty = the console is off. api.keys are not admin keys.",
+    },
+    history: int(600, "Seconds of per-second samples kept for the console's charts.", 60, 3600),
+  },
 } as const satisfies Record<string, Record<string, FieldSpec>>;
 
 type Leaf<F> = F extends { type: "int" | "number" } ? number

@@ -39,7 +39,8 @@ export function v1Routes(d: V1Deps): HttpRoute[] {
       handler: async (p, path) => {
         const appId = appOf(im, p);
         const userId = userIdField(path, "userId", im.maxUserIdBytes);
-        const connections = await d.presence.connections(appId, userId);
+        // The client address is for operators (the admin console), not for backends.
+        const connections = (await d.presence.connections(appId, userId)).map(({ ip: _, ...c }) => c);
         return { userId, appId, online: connections.length > 0, connections };
       },
     },

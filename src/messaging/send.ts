@@ -95,6 +95,8 @@ export interface MessengerDeps {
   ids: IdGenerator;
   clock: Clock;
   counters: Pick<ServerCounters, "messages" | "deliveries" | "drops">;
+  /** Told of every room message stored (not of repeats): the admin console's room activity. */
+  onRoomMessage?: (appId: number, room: string) => void;
 }
 
 interface Claimed {
@@ -238,6 +240,7 @@ export class Messenger {
       this.#d.store.saveMessage(s.appId, fields),
     ]);
     const { seqs, duplicate } = await this.#append(s.appId, members, { ...claimed, fields }, "room");
+    if (!duplicate) this.#d.onRoomMessage?.(s.appId, s.room);
     const senderSeq = await this.#fanOut(s.appId, members, seqs, fields, s.from, s.originConnId, blockers);
     return {
       msgId: fields.msgId,

@@ -97,11 +97,12 @@ export function applyEntry(
   if (pos && pos.seq > c.readSeq && pos.from !== owner) c.unread = Math.max(0, c.unread - 1);
   if (c.last?.msgId !== ref) return;
   if (kind === "recall") {
-    const { msg: _gone, ...rest } = c.last;
+    const { msg: _gone, editedAt: _version, ...rest } = c.last;
     c.last = { ...rest, recalled: true };
   } else {
     const previous = previousLive(conv, c.last.seq);
-    c.last = previous ? lastOf(previous) : undefined;
+    if (previous) c.last = lastOf(previous);
+    else delete c.last;
   }
 }
 
@@ -156,9 +157,16 @@ export function pageOf(
   return { items: sorted.slice(0, limit).map((c) => structuredClone(c)), more: sorted.length > limit };
 }
 
-/** Forget the position of a message entry trimmed from the inbox. */
+/**
+ * Forget what a trimmed entry left behind: a message's position and mark, or the mark a recall or deletion
+ * set for a message already gone (nothing reads it then, and keeping it would grow without bound).
+ */
 export function forget(s: Summaries, e: InboxEntry): void {
-  if ((e.kind ?? "msg") !== "msg") return;
-  s.index.delete(e.msgId);
-  s.dead.delete(e.msgId);
+  const kind = e.kind ?? "msg";
+  if (kind === "msg") {
+    s.index.delete(e.msgId);
+    s.dead.delete(e.msgId);
+  } else if ((kind === "recall" || kind === "delete") && e.ref && !s.index.has(e.ref)) {
+    s.dead.delete(e.ref);
+  }
 }

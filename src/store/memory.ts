@@ -48,6 +48,7 @@ import type {
 } from "./store.ts";
 
 interface Inbox {
+  appId: number;
   entries: InboxEntry[];
   /** Index of the first live entry in `entries` (trimmed ones are dropped lazily). */
   start: number;
@@ -102,10 +103,10 @@ export class MemoryStore implements Store {
   }
 
   /** Inboxes held and the entries in them, for `/metrics` (aged-out entries not yet trimmed count). */
-  get inboxStats(): { inboxes: number; entries: number } {
+  get inboxStats(): { inboxes: number; entries: number; keptMessages: number } {
     let entries = 0;
     for (const inbox of this.#inboxes.values()) entries += inbox.entries.length - inbox.start;
-    return { inboxes: this.#inboxes.size, entries };
+    return { inboxes: this.#inboxes.size, entries, keptMessages: this.#tables.sizes.messages };
   }
 
   append(appId: number, userId: string, entry: NewEntry): Promise<InboxEntry> {
@@ -128,6 +129,7 @@ export class MemoryStore implements Store {
     const inbox = this.#inbox(appId, userId, true)!;
     const stored: InboxEntry = { ...entry, seq: ++inbox.lastSeq };
     inbox.entries.push(stored);
+    if ((stored.kind ?? "msg") === "msg") this.#tables.retain(appId, stored.msgId);
     if (idempotent) (inbox.byMsgId ??= new Map()).set(entry.msgId, stored.seq);
     applyEntry(
       inbox.summaries,
@@ -139,11 +141,19 @@ export class MemoryStore implements Store {
     return stored;
   }
 
+  /** The entry leaves its inbox: forget what refers to it. */
+  #drop(inbox: Inbox, e: InboxEntry): void {
+    inbox.byMsgId?.delete(e.msgId);
+    forget(inbox.summaries, e);
+    if ((e.kind ?? "msg") === "msg") this.#tables.release(inbox.appId, e.msgId);
+  }
+
   #inbox(appId: number, userId: string, create: boolean): Inbox | undefined {
     const k = key(appId, userId);
     let inbox = this.#inboxes.get(k);
     if (!inbox && create) {
       inbox = {
+        appId,
         entries: [],
         start: 0,
         lastSeq: 0,
@@ -161,8 +171,7 @@ export class MemoryStore implements Store {
     const oldest = this.#clock.now() - this.#policy.maxAgeMs;
     const { entries } = inbox;
     while (entries.length - inbox.start > maxEntries || entries[inbox.start]?.time < oldest) {
-      inbox.byMsgId?.delete(entries[inbox.start].msgId);
-      forget(inbox.summaries, entries[inbox.start]);
+      this.#drop(inbox, entries[inbox.start]);
       inbox.start++;
     }
     if (inbox.start > 64 && inbox.start * 2 > entries.length) {
@@ -321,8 +330,10 @@ export class MemoryStore implements Store {
     const inbox = this.#inbox(appId, userId, false);
     const out = new Set<string>();
     if (!inbox) return Promise.resolve(out);
-    for (const e of inbox.entries.slice(inbox.start)) {
-      if (e.kind === "delete" && e.ref && msgIds.includes(e.ref)) out.add(e.ref);
+    const wanted = new Set(msgIds);
+    for (let i = inbox.start; i < inbox.entries.length; i++) {
+      const e = inbox.entries[i];
+      if (e.kind === "delete" && e.ref && wanted.has(e.ref)) out.add(e.ref);
     }
     return Promise.resolve(out);
   }
@@ -386,6 +397,7 @@ export class MemoryStore implements Store {
       if (newest && newest.time >= oldest) continue;
       const sep = k.indexOf("\u0000");
       if (this.#isActive(Number(k.slice(0, sep)), k.slice(sep + 1))) continue;
+      for (let j = inbox.start; j < inbox.entries.length; j++) this.#drop(inbox, inbox.entries[j]);
       this.#inboxes.delete(k);
       dropped++;
     }

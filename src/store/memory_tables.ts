@@ -1,7 +1,9 @@
 /**
  * The app-level tables of the memory store: messages kept once per app (edits, recalls, history), room
- * timelines, and blocks. Bounded like the inboxes: messages and timeline positions older than `maxAgeMs`
- * go, timelines keep at most `maxEntries` positions.
+ * timelines, and blocks. Bounded like the inboxes: a kept message lives while an inbox entry or a timeline
+ * position refers to it ({@linkcode MemoryTables.retain} / {@linkcode MemoryTables.release}; a full inbox
+ * that drops its oldest entries lets their texts go too), and no longer than `maxAgeMs`; timelines keep at
+ * most `maxEntries` positions.
  *
  * @example
  * ```ts
@@ -17,6 +19,7 @@ import type { MessageChange, RoomTimelineEntry, StoredMessage, StorePolicy } fro
 const key = (appId: number, id: string) => `${appId}\u0000${id}`;
 
 interface Timeline {
+  appId: number;
   entries: RoomTimelineEntry[];
   start: number;
   last: number;
@@ -29,6 +32,8 @@ export class MemoryTables {
   readonly #clock: Clock;
   /** Insertion order is time order: the oldest are at the front (pruned from there). */
   readonly #messages = new Map<string, StoredMessage>();
+  /** How many inbox entries and timeline positions refer to each msgId (absent: none). */
+  readonly #refs = new Map<string, number>();
   readonly #timelines = new Map<string, Timeline>();
   readonly #blocks = new Map<string, Set<string>>();
 
@@ -40,6 +45,26 @@ export class MemoryTables {
   saveMessage(appId: number, m: StoredMessage): void {
     const k = key(appId, m.msgId);
     if (!this.#messages.has(k)) this.#messages.set(k, { ...m });
+  }
+
+  /** An inbox entry or a timeline position now refers to the message. */
+  retain(appId: number, msgId: string): void {
+    const k = key(appId, msgId);
+    this.#refs.set(k, (this.#refs.get(k) ?? 0) + 1);
+  }
+
+  /** One reference fewer; with none left the kept message goes. */
+  release(appId: number, msgId: string): void {
+    const k = key(appId, msgId);
+    const n = (this.#refs.get(k) ?? 0) - 1;
+    if (n > 0) return void this.#refs.set(k, n);
+    this.#refs.delete(k);
+    this.#messages.delete(k);
+  }
+
+  /** Kept messages and msgIds referred to (metrics, bounds tests). */
+  get sizes(): { messages: number; refs: number } {
+    return { messages: this.#messages.size, refs: this.#refs.size };
   }
 
   messages(appId: number, msgIds: string[]): Map<string, StoredMessage> {
@@ -66,12 +91,13 @@ export class MemoryTables {
   appendRoomTimeline(appId: number, room: string, msgId: string, time: number): number {
     const k = key(appId, room);
     let t = this.#timelines.get(k);
-    if (!t) this.#timelines.set(k, t = { entries: [], start: 0, last: 0, byMsgId: new Map() });
+    if (!t) this.#timelines.set(k, t = { appId, entries: [], start: 0, last: 0, byMsgId: new Map() });
     const held = t.byMsgId.get(msgId);
     if (held !== undefined) return held;
     const roomSeq = ++t.last;
     t.entries.push({ roomSeq, msgId, time });
     t.byMsgId.set(msgId, roomSeq);
+    this.retain(appId, msgId);
     this.#trim(t);
     return roomSeq;
   }
@@ -91,6 +117,7 @@ export class MemoryTables {
     const oldest = this.#clock.now() - this.#policy.maxAgeMs;
     while (t.entries.length - t.start > this.#policy.maxEntries || t.entries[t.start]?.time < oldest) {
       t.byMsgId.delete(t.entries[t.start].msgId);
+      this.release(t.appId, t.entries[t.start].msgId);
       t.start++;
     }
     if (t.start > 64 && t.start * 2 > t.entries.length) {

@@ -96,4 +96,5 @@ export const CloseCode = /** @type {const} */ ({
   OriginRefused: 4006,
   LoginRateLimited: 4007,
   LoginTimeout: 4009,
+  AdminDisconnect: 4010,
 });

@@ -37,6 +37,7 @@ async function run(env: Record<string, string>, holdMs = 300): Promise<Outcome> 
 async function runWith(extraArgs: string[], env: Record<string, string>, holdMs: number): Promise<Outcome> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...START_FLAGS, MAIN, ...extraArgs],
+    // Without the harness switches (IM_REQUIRE_*, set by .ci/run): the server refuses unknown IM_* names.
     env: childEnv({ NO_COLOR: "1", ...env }),
     clearEnv: true,
     stdout: "piped",

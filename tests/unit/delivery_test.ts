@@ -86,7 +86,7 @@ Deno.test("delivery: passed(seq) waits until every earlier entry was pushed (a r
   const e2 = await store.append(101, "bob", entry("other-2"));
   delivery.expectOwn("own-3");
   const own = await store.append(101, "bob", entry("own-3"));
-  let replied = false;
+  let replied: string | false = false;
   const reply = delivery.passed(own.seq).then(() => replied = sink.msgIds.join(","));
   assert.equal(delivery.deliver(own, undefined), "gap");
   assert.equal(replied, false, "not before 1 and 2 were pushed");

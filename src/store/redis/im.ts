@@ -46,6 +46,7 @@ export interface RedisImOptions {
 /** A summary as the scripts keep it (cjson). */
 interface Summary {
   time: number;
+  seq: number;
   readSeq: number;
   unread: number;
   last?: LastMessage;
@@ -272,13 +273,13 @@ function conversationFrom(id: string, json: string): Conversation {
   const s = JSON.parse(json) as Summary;
   const name = id.slice(2);
   const c: Conversation = id.startsWith("r:")
-    ? { id, kind: "room", room: name, time: s.time, readSeq: s.readSeq, unread: s.unread }
-    : { id, kind: "direct", peer: name, time: s.time, readSeq: s.readSeq, unread: s.unread };
+    ? { id, kind: "room", room: name, time: s.time, seq: s.seq, readSeq: s.readSeq, unread: s.unread }
+    : { id, kind: "direct", peer: name, time: s.time, seq: s.seq, readSeq: s.readSeq, unread: s.unread };
   if (s.last) {
-    const { msgId, seq, from, type, time, msg, edited, recalled } = s.last;
+    const { msgId, seq, from, type, time, msg, editedAt, recalled } = s.last;
     c.last = { msgId, seq, from, type, time };
     if (!recalled && msg !== undefined) c.last.msg = msg;
-    if (edited) c.last.edited = true;
+    if (editedAt !== undefined && !recalled) c.last.editedAt = editedAt;
     if (recalled) c.last.recalled = true;
   }
   return c;

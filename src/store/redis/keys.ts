@@ -20,6 +20,7 @@
  * | `P{u:user}:ua` | zset | app → newest presence expiry of the user |
  * | `P{n:node}:nc` | hash | `<app>\|<conn>` → user: what a node holds (reaping, recovery) |
  * | `Pnodes` | zset | node → registration expiry |
+ * | `Pstats:<node>` | string | the node's stats snapshot for the admin console (JSON, PX presence ttl) |
  * | `Pd:<key>` | string | idempotency claim (PX de-dup TTL) |
  * | `Pepoch`, `Pwc` | string | deployment epoch; write counter (only grows; rollback detection) |
  *
@@ -105,6 +106,9 @@ export class RedisKeys {
   }
   get nodes(): string {
     return `${this.prefix}nodes`;
+  }
+  nodeStats(nodeId: string): string {
+    return `${this.prefix}stats:${nodeId}`;
   }
   claim(key: string): string {
     return `${this.prefix}d:${key}`;

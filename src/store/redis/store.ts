@@ -21,7 +21,7 @@
  * @module
  */
 import { StorageError } from "../../protocol/errors.ts";
-import type { Counter, Metrics } from "../../ops/metrics.ts";
+import type { Counter, Histogram, Metrics } from "../../ops/metrics.ts";
 import { type Clock, systemClock } from "../../util/clock.ts";
 import type {
   Appended,
@@ -84,6 +84,8 @@ export class RedisStore implements Store {
   readonly #ops: Counter | undefined;
   readonly #errors: Counter | undefined;
   readonly #latency: Counter | undefined;
+  /** `im_store_latency_ms`: what the admin console charts as store p50/p99 (admin/sampler.ts). */
+  readonly #histogram: Histogram | undefined;
   /** Appends issued while a batch is in flight leave together. */
   readonly #appends = new Batcher<PendingAppend, number>((items) => this.#flushAppends(items), 256);
   readonly #im: RedisIm;
@@ -111,6 +113,7 @@ export class RedisStore implements Store {
       call: (op, fn) => this.#call(op, fn),
       run: (op, script, keys, args) => this.#run(op, script, keys, args),
     });
+    this.#histogram = m?.histogram("im_store_latency_ms", "Latency of store calls (ms)");
   }
 
   /** A store with its own connection (tools and tests; cluster nodes share theirs via the node). */
@@ -175,18 +178,24 @@ export class RedisStore implements Store {
 
   /** Compare the write counter with the highest value seen (after a reconnect, and periodically). */
   async checkWrites(): Promise<void> {
+    const floor = this.#maxWrites;
     const value = Number(await this.#call("writes", () => this.client.get(this.keys.writeCounter)) ?? 0);
-    this.#sawWrites(value);
+    this.#sawWrites(value, floor);
   }
 
-  #sawWrites(value: number): void {
-    if (value < this.#maxWrites) {
-      const seen = this.#maxWrites;
+  /**
+   * A counter value read by a call issued when `floor` was the highest value seen. Only a value below
+   * `floor` is a rollback: every write counted in `floor` was done before that call was sent. Replies
+   * handled out of order (an append's after a later check's, or the other way round) are not compared
+   * with each other.
+   */
+  #sawWrites(value: number, floor: number): void {
+    if (value < floor) {
       this.#maxWrites = value;
-      this.#events?.rollback(`write counter went back from ${seen} to ${value}`);
+      this.#events?.rollback(`write counter went back from ${floor} to ${value}`);
       return;
     }
-    this.#maxWrites = value;
+    if (value > this.#maxWrites) this.#maxWrites = value;
   }
 
   /** Run one Redis operation, counting it and mapping failures to StorageError. */
@@ -199,7 +208,9 @@ export class RedisStore implements Store {
       this.#errors?.inc({ op });
       throw new StorageError(op, error);
     } finally {
-      this.#latency?.inc({ op }, performance.now() - start);
+      const ms = performance.now() - start;
+      this.#latency?.inc({ op }, ms);
+      this.#histogram?.observe(ms);
     }
   }
 
@@ -246,13 +257,14 @@ export class RedisStore implements Store {
       );
       args.push(a.entry.time, a.json, a.idempotent ? "1" : "0", a.userId);
     }
+    const floor = this.#maxWrites;
     const [writes, epoch, ...seqs] = await this.#run<[number, string | null, ...number[]]>(
       "append",
       SCRIPTS.append,
       keys,
       args,
     );
-    this.#sawWrites(Number(writes));
+    this.#sawWrites(Number(writes), floor);
     if (epoch !== null && epoch !== this.#epoch) this.#adoptEpoch(epoch);
     return seqs.map(Number);
   }

@@ -1,7 +1,7 @@
 -- Prepended to append.lua (after im_entries.lua): applyEntry of store/conversations.ts on Redis keys.
--- Summaries hash `c`: conversation id → cjson {time, readSeq, unread, last = {msgId, seq, from, type,
--- time, msg, edited, recalled, kept}}; zset `ct`: conversation id → -time (ascending order = newest first,
--- ties by id); positions zset `ix` (im_entries.lua).
+-- Summaries hash `c`: conversation id → cjson {time, seq, readSeq, unread, last = {msgId, seq, from, type,
+-- time, msg, editedAt, recalled, kept}}; zset `ct`: conversation id → -seq of its newest message (ascending
+-- order = newest first; seqs are unique in an inbox); positions zset `ix` (im_entries.lua).
 
 -- Entries a deleted last message's replacement is looked for in, newest first: pages of 4 (the
 -- previous message is usually close), then of 64, at most 4096 entries.
@@ -53,18 +53,20 @@ local function applyEntry(ck, tk, ik, st, json, seq, owner, oldest)
   if isMessage(e) then
     local s = loadSummary(ck, conv) or {time = time, readSeq = 0, unread = 0}
     s.time = math.max(s.time, time)
+    s.seq = seq
     s.last = lastOf(e, seq)
     if str(e.from) ~= owner then s.unread = s.unread + 1 end
     saveSummary(ck, conv, s)
-    redis.call('ZADD', tk, -s.time, conv)
+    redis.call('ZADD', tk, -seq, conv)
     redis.call('ZADD', ik, seq, 'm:' .. str(e.msgId))
     return
   end
   if e.kind == 'edit' then
     local s = loadSummary(ck, conv)
-    if s and s.last and s.last.msgId == ref and not s.last.recalled then
+    -- edit events may arrive out of version order (two devices at once): the highest editedAt wins
+    if s and s.last and s.last.msgId == ref and not s.last.recalled and time > (s.last.editedAt or -1) then
       s.last.msg = str(e.msg)
-      s.last.edited = true
+      s.last.editedAt = time
       saveSummary(ck, conv, s)
     end
     return

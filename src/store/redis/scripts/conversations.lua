@@ -1,5 +1,5 @@
--- A page of conversations, newest first (ties by id). KEYS[1] c (summaries hash), KEYS[2] ct (zset id →
--- -time); ARGV[1] lowest score ('-inf', or '(' .. -before: `before` is exclusive), ARGV[2] limit
+-- A page of conversations, newest first. KEYS[1] c (summaries hash), KEYS[2] ct (zset id → -seq of the
+-- newest message); ARGV[1] lowest score ('-inf', or '(' .. -before: `before` is an exclusive seq), ARGV[2] limit
 -- → {more (0|1), id, summary json, ...}
 local limit = tonumber(ARGV[2])
 local ids = redis.call('ZRANGE', KEYS[2], ARGV[1], '+inf', 'BYSCORE', 'LIMIT', 0, limit + 1)
