@@ -171,7 +171,7 @@ async function scenario(seed: number, wsPorts: number[], http: number): Promise<
     for (const room of d.rooms) await ok(d.conn!, "joinRoom", { room });
   }
   const users = [...new Set(devices.map((d) => d.user))];
-  let counts = { sent: 0, edits: 0, recalls: 0, deletes: 0, reads: 0, blocked: 0 };
+  const counts = { sent: 0, edits: 0, recalls: 0, deletes: 0, reads: 0, blocked: 0 };
   for (let step = 0; step < STEPS; step++) {
     const online = devices.filter((d) => d.conn);
     const offline = devices.filter((d) => !d.conn);
