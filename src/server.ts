@@ -14,10 +14,14 @@
  * top to bottom; its length is the number of components, not logic.
  * @module
  */
+import { AdminConsole } from "./admin/console.ts";
+import { RoomActivity } from "./admin/room_activity.ts";
 import { createAuthenticator } from "./auth/authenticator.ts";
 import { TokenExpiry } from "./auth/token_expiry.ts";
 import { nodeHandlers } from "./cluster/handlers.ts";
 import { ClusterNode } from "./cluster/node.ts";
+import { historyCommands } from "./commands/history.ts";
+import { imCommands } from "./commands/im.ts";
 import { messageCommands } from "./commands/messages.ts";
 import { roomCommands } from "./commands/rooms.ts";
 import { Router } from "./commands/router.ts";
@@ -28,6 +32,8 @@ import { createHttpApp } from "./http/app.ts";
 import { compatRoutes, type HttpDeps } from "./http/compat.ts";
 import { StaticFiles, webConfig } from "./http/static.ts";
 import { v1Routes } from "./http/v1.ts";
+import { MessageChanges } from "./messaging/changes.ts";
+import { Receipts } from "./messaging/receipts.ts";
 import { Messenger } from "./messaging/send.ts";
 import { createCounters, type ServerCounters } from "./ops/counters.ts";
 import { drain, type DrainOptions, type DrainReport } from "./ops/drain.ts";
@@ -149,14 +155,19 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     onOffline: webhooks && ((appId, userId) => webhooks.enqueue("offline", appId, userId)),
   });
   lifecycle.start();
+  const late: { admin?: AdminConsole } = {}; // the admin console, built below once the messenger exists
   if (cluster) {
     try {
-      await cluster.start(nodeHandlers({
-        hub,
-        lifecycle,
-        presencePushes,
-        reaped: (appId, userId) => webhooks?.enqueue("offline", appId, userId),
-      }));
+      await cluster.start({
+        ...nodeHandlers({
+          hub,
+          lifecycle,
+          presencePushes,
+          reaped: (appId, userId) => webhooks?.enqueue("offline", appId, userId),
+        }),
+        disconnect: (appId, userId, connId) => late.admin?.closeLocal(appId, userId, connId),
+        stats: () => late.admin?.snapshot(),
+      });
     } catch (error) {
       await lifecycle.stop();
       presencePushes.close();
@@ -166,7 +177,34 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   }
   webhooks?.start(); // after the cluster start: nothing to stop if that fails
 
-  const messenger = new Messenger({ store, bus, presence, ids, clock, counters });
+  const rooms = new RoomActivity({ now: () => clock.now() });
+  const messenger = new Messenger({
+    store,
+    bus,
+    presence,
+    ids,
+    clock,
+    counters,
+    onRoomMessage: (appId, room) => rooms.record(appId, room),
+  });
+  const changes = new MessageChanges({
+    store,
+    bus,
+    ids,
+    clock,
+    editWindowMs: im.editWindow * 1000,
+    recallWindowMs: im.recallWindow * 1000,
+  });
+  const receipts = new Receipts({
+    store,
+    bus,
+    presence,
+    pushes,
+    ids,
+    clock,
+    delivered: config.receipts.delivered,
+    scanLimit: config.inbox.maxEntries,
+  });
   const tokens = new TokenExpiry(
     pushes,
     (conn) =>
@@ -196,7 +234,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       log,
       counters,
     }),
-    ...messageCommands({ config, messenger, store, bus, presence, pushes, clock }),
+    ...messageCommands({ config, messenger, receipts, store, bus, presence, pushes, clock }),
+    ...historyCommands({ config, store }),
+    ...imCommands({ config, store, bus, changes, pushes, clock }),
     ...roomCommands({ config, messenger, store, bus, presence, pushes, clock }),
   }, {
     counters,
@@ -240,9 +280,34 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       }, debug),
   };
   const staticFiles = new StaticFiles(() => webConfig(config, ports.ws));
+  const adminConsole = new AdminConsole({
+    config,
+    nodeId,
+    mode: cluster ? "cluster" : "embedded",
+    startedAt,
+    now: () => clock.now(),
+    hub,
+    lifecycle,
+    presence,
+    store,
+    bus,
+    messenger,
+    pushes,
+    metrics,
+    counters,
+    rooms,
+    files: staticFiles,
+    draining: () => draining,
+    storeHealthy: () => cluster?.readiness() === undefined,
+    cluster,
+    log,
+    audit: getLogger(["imserver", "audit"]),
+  });
+  late.admin = adminConsole;
   const httpHandler = createHttpApp({
-    routes: [...compatRoutes(httpDeps), ...v1Routes({ ...httpDeps, store })],
+    routes: [...compatRoutes(httpDeps), ...v1Routes({ ...httpDeps, store, changes }), ...adminConsole.routes],
     authorize: createApiAuthorizer(parseApiKeys(config.api.keys)),
+    authorizeAdmin: (req) => adminConsole.authorize(req),
     corsOrigin: config.http.corsOrigin,
     maxBodyBytes: config.http.maxBodyBytes,
     bodyTimeoutMs: config.http.bodyTimeout * 1000,
@@ -254,7 +319,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     metrics,
     counters,
     log,
-    serveStatic: (path) => staticFiles.serve(path),
+    serveStatic: async (path) => await adminConsole.page(path) ?? staticFiles.serve(path),
   });
   registerNodeGauges(metrics, {
     clock,
@@ -281,10 +346,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await lifecycle.stop();
     presencePushes.close();
     await webhooks?.close(0);
+    adminConsole.stop();
     await cluster?.stop();
     await store.close();
     throw error;
   }
+  adminConsole.start(); // per-second samples for the console's charts (only with admin.keys)
   if (config.api.keys.length === 0 && !LOOPBACK.has(app.hostname)) {
     log.warning(
       "the HTTP API on {hostname}:{port} has no api.keys: anyone who can reach it may send as any user",
@@ -316,6 +383,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       clearTimeout(firstSweep);
       clearInterval(sweepTimer);
       clearInterval(expiryTimer);
+      adminConsole.stop();
       for (const conn of [...hub.connections()]) {
         conn.close(
           CloseCode.GoingAway,

@@ -41,6 +41,8 @@ export interface RedisBusOptions {
 export interface RemoteHandlers {
   /** Kick the local connections of a user except `keepConnId` (multiDevice: single). */
   kick(appId: number, userId: string, keepConnId: string): void;
+  /** An operator on another node closes the user's connection `connId` here ("" = every one; admin console). */
+  disconnect?(appId: number, userId: string, connId: string): void;
   /** Presence changes of an app made on another node. */
   presence(appId: number, changes: Record<string, PresenceKind>): void;
 }
@@ -126,6 +128,10 @@ export class RedisBus implements Bus {
     void this.#route("kick", appId, userId, encodeWire(["k", appId, userId, keepConnId]));
   }
 
+  disconnectElsewhere(appId: number, userId: string, connId: string): Promise<number> {
+    return this.#route("disconnect", appId, userId, encodeWire(["x", appId, userId, connId]));
+  }
+
   publishPresence(appId: number, changes: Record<string, PresenceKind>): void {
     this.reconcileApps();
     this.#published.inc({ kind: "presence" });
@@ -186,6 +192,8 @@ export class RedisBus implements Bus {
         this.#o.hub.sendToUser(appId, userId, body, header[3] || undefined);
       } else if (header[0] === "k") {
         this.#handlers?.kick(appId, userId, header[3]);
+      } else if (header[0] === "x") {
+        this.#handlers?.disconnect?.(appId, userId, header[3]);
       } else this.#o.log.warning("unknown cluster message kind {kind}", { kind });
     } catch (error) {
       this.#o.log.warning("bad cluster message: {error}", { error: String(error) });

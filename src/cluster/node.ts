@@ -10,6 +10,9 @@
  * - otherwise → stale presence of this node is dropped, presence rewritten, and every connection replays
  *   from its cursor (pushes published while Redis was away are in the inboxes).
  *
+ * It also publishes the node's stats snapshot for the admin console (`handlers.stats`, one SET with the
+ * registration's TTL per refresh) and reads every node's ({@linkcode ClusterNode.nodeStats}).
+ *
  * Offline bound for a crashed node's users: its registration expires ≤ ttl after its last refresh and a
  * live node reaps it within ttl/3 more, so ≤ 4/3 × ttl.
  *
@@ -33,9 +36,11 @@ import { RedisStore } from "../store/redis/store.ts";
 import { storePolicy } from "../store/store.ts";
 import type { Clock } from "../util/clock.ts";
 import { RedisBus, type RemoteHandlers } from "./bus.ts";
+import { deleteNodeStats, type NodeStatsEntry, pingMs, readNodeStats, writeNodeStats } from "./node_stats.ts";
 import { RedisPresence } from "./presence.ts";
 
 export { RedisUnreachableError } from "../store/redis/client.ts";
+export type { NodeStatsEntry };
 
 /** What the node needs from the layers above it, given at {@linkcode ClusterNode.start}. */
 export interface NodeHandlers extends RemoteHandlers {
@@ -45,6 +50,8 @@ export interface NodeHandlers extends RemoteHandlers {
   storageReset(): void;
   /** Redis came back: replay every local connection from its cursor. */
   replayAll(): void;
+  /** This node's stats snapshot for the admin console, published each refresh (undefined = none). */
+  stats?(): unknown;
 }
 
 /** Options of {@linkcode ClusterNode.connect}. */
@@ -136,6 +143,16 @@ export class ClusterNode {
     return this.#client.isReady ? undefined : "redis unreachable";
   }
 
+  /** Every registered node with its last stats snapshot (cluster/node_stats.ts). */
+  nodeStats(): Promise<NodeStatsEntry[]> {
+    return readNodeStats(this.#client, this.store.keys);
+  }
+
+  /** One PING round trip to Redis (ms). */
+  ping(): Promise<number> {
+    return pingMs(this.#client);
+  }
+
   /** Start routing, the registry, presence refresh and recovery. */
   async start(handlers: NodeHandlers): Promise<void> {
     this.#handlers = handlers;
@@ -167,6 +184,7 @@ export class ClusterNode {
     this.#sub.off("ready", this.#onReady);
     await this.bus.close();
     await this.presence.reap(this.#o.nodeId).catch(() => {});
+    await deleteNodeStats(this.#client, this.store.keys, this.#o.nodeId).catch(() => {});
     await closeClient(this.#sub);
     await closeClient(this.#client);
   }
@@ -197,11 +215,19 @@ export class ClusterNode {
       await Promise.all([
         this.#heartbeat(),
         this.#refreshPresence(),
+        this.#publishStats(),
         this.store.checkWrites(),
         this.store.loadEpoch(),
       ]);
     } catch (error) {
       this.#o.log.warning("cluster refresh failed: {error}", { error: String(error) });
+    }
+  }
+
+  async #publishStats(): Promise<void> {
+    const stats = this.#handlers?.stats?.();
+    if (stats !== undefined) {
+      await writeNodeStats(this.#client, this.store.keys, this.#o.nodeId, stats, this.#ttlMs);
     }
   }
 

@@ -7,6 +7,7 @@
  * | `["d", app, user, seq, origin, msgId]` | node channel | an inbox entry for the user's connections |
  * | `["u", app, user, except]` | node channel | an ephemeral frame (receipt, room event) |
  * | `["k", app, user, keep]` | node channel | kick the user's connections but `keep` |
+ * | `["x", app, user, conn]` | node channel | an operator closes the user's connection `conn` ("" = all; 4010) |
  * | `["p", app, fromNode]` | app channel | presence changes `{user: "enter"\|"exit"}` (the body) |
  *
  * @example
@@ -22,6 +23,7 @@ export type WireHeader =
   | ["d", number, string, number, string, string]
   | ["u", number, string, string]
   | ["k", number, string, string]
+  | ["x", number, string, string]
   | ["p", number, string];
 
 /** Header and body as one payload. */

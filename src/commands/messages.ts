@@ -9,6 +9,7 @@
  */
 import type { Config } from "../config/load.ts";
 import { clientKey } from "../messaging/dedup.ts";
+import type { Receipts } from "../messaging/receipts.ts";
 import type { Messenger } from "../messaging/send.ts";
 import { Code } from "../protocol/codes.ts";
 import type { Request } from "../protocol/envelope.ts";
@@ -18,14 +19,15 @@ import { appIdField, intField, stringField, userIdField } from "../protocol/vali
 import type { Bus } from "../session/bus.ts";
 import type { Connection } from "../session/connection.ts";
 import type { Presence } from "../session/presence.ts";
-import type { InboxEntry, Store } from "../store/store.ts";
+import type { Store } from "../store/store.ts";
 import type { Clock } from "../util/clock.ts";
 import type { Routes } from "./router.ts";
 
 /** What the messaging commands need. */
 export interface MessageDeps {
-  config: Pick<Config, "im" | "inbox" | "limits">;
+  config: Pick<Config, "im" | "limits">;
   messenger: Messenger;
+  receipts: Receipts;
   store: Store;
   bus: Bus;
   presence: Presence;
@@ -44,6 +46,15 @@ export function messageFields(im: Config["im"], d: Record<string, unknown>) {
   return { msg, type, clientMsgId };
 }
 
+/** A conversation id field: `u:<userId>` or `r:<room>` (1001 otherwise). */
+export function conversationField(d: Record<string, unknown>, name = "conversation"): string {
+  const v = stringField(d, name, 128)!;
+  if (!/^[ur]:./.test(v)) {
+    throw new ReplyError(Code.ParameterIllegal, `${name} must be "u:<userId>" or "r:<room>"`);
+  }
+  return v;
+}
+
 /** Refuse a request whose `appId` names another app than the connection's. */
 export function sameApp(d: Record<string, unknown>, appId: number): void {
   const asked = appIdField(d, "appId", true);
@@ -56,7 +67,7 @@ const RECIPIENT_WINDOW_MS = 60_000;
 
 /** The messaging commands. */
 export function messageCommands(d: MessageDeps): Routes {
-  const { im, inbox, limits } = d.config;
+  const { im, limits } = d.config;
   /** Distinct recipients of each connection in the current minute (made-up ids cost inboxes). */
   const recipients = new WeakMap<Connection, { start: number; to: Set<string> }>();
 
@@ -91,6 +102,8 @@ export function messageCommands(d: MessageDeps): Routes {
       onMsgId: (id) => conn.delivery.expectOwn(id),
       key: clientMsgId ? clientKey(appId, userId, clientMsgId) : undefined,
     });
+    // The reply's senderSeq must not run ahead of this connection's pushes (a safe resume point).
+    if (!r.duplicate) await conn.delivery.passed(r.senderSeq);
     return {
       msgId: r.msgId,
       seq: r.seq,
@@ -129,73 +142,26 @@ export function messageCommands(d: MessageDeps): Routes {
   async function ack(conn: Connection, req: Request) {
     const seq = intField(req.data, "seq")!;
     const { appId, userId } = conn.identity!;
-    const { current } = await d.store.advanceMark(appId, userId, "ack", seq);
-    return { seq: current };
+    return { seq: await d.receipts.ack(appId, userId, seq) };
   }
 
   /**
-   * Mark entries up to `seq` read and push a `read` receipt to the senders of the direct messages among
-   * them (live pushes, not inbox entries).
+   * `read {conversation, seq}` marks one conversation read (PROTOCOL.md C.3); the old `read {seq}` marks the
+   * whole inbox (every conversation) read up to `seq` and answers the inbox read mark.
    */
   async function read(conn: Connection, req: Request) {
     const seq = intField(req.data, "seq")!;
     const { appId, userId } = conn.identity!;
-    const { previous, current } = await d.store.advanceMark(appId, userId, "read", seq);
-    if (current > previous) {
-      const entries = await d.store.rangeBefore(
-        appId,
-        userId,
-        current + 1,
-        Math.min(current - previous, inbox.maxEntries),
-      );
-      const bySender = new Map<string, string[]>();
-      for (const e of entries) {
-        if (e.seq <= previous || e.target !== "" || e.from === userId || e.from === "") continue;
-        let ids = bySender.get(e.from);
-        if (!ids) bySender.set(e.from, ids = []);
-        ids.push(e.msgId);
-      }
-      const time = d.clock.now();
-      for (const [sender, msgIds] of bySender) {
-        d.bus.sendToUser(appId, sender, d.pushes.read({ from: userId, to: sender, msgIds, time }));
-      }
+    const conversation = req.data.conversation === undefined ? undefined : conversationField(req.data);
+    if (conversation === undefined) {
+      const { current } = await d.store.advanceMark(appId, userId, "read", seq);
+      await d.receipts.read(appId, userId, undefined, current, conn.id);
+      return { seq: current };
     }
-    return { seq: current };
-  }
-
-  /** Past messages with a peer or in a room, newest first, from the caller's own inbox. */
-  async function history(conn: Connection, req: Request) {
-    const data = req.data;
-    const { appId, userId } = conn.identity!;
-    const peer = data.peer === undefined
-      ? undefined
-      : userIdField(data, "peer", im.maxUserIdBytes, Code.RecipientUnknown);
-    const room = stringField(data, "room", im.maxRoomBytes, { optional: true });
-    if ((peer === undefined) === (room === undefined)) {
-      throw new ReplyError(Code.ParameterIllegal, "history needs exactly one of peer or room");
-    }
-    const limit = intField(data, "limit", { optional: true, max: im.historyMaxLimit }) ?? 20;
-    let before = intField(data, "before", { optional: true }) ?? Number.MAX_SAFE_INTEGER;
-    const matches = (e: InboxEntry) =>
-      room !== undefined
-        ? e.target === room
-        : e.target === "" && ((e.from === peer && e.to === userId) || (e.from === userId && e.to === peer));
-    const messages: InboxEntry[] = [];
-    const page = inbox.syncPageSize;
-    let scanned = 0;
-    while (messages.length < limit && scanned < inbox.maxEntries) {
-      const entries = await d.store.rangeBefore(appId, userId, before, page);
-      for (const e of entries) {
-        if (matches(e)) messages.push(e);
-        if (messages.length === limit) break;
-      }
-      scanned += entries.length;
-      if (entries.length < page) break;
-      before = entries[entries.length - 1].seq;
-    }
-    // limit 0 is valid input and finds nothing: no "more" (and no messages[-1] to read).
-    const more = messages.length > 0 && messages.length === limit;
-    return { messages, before: more ? messages[messages.length - 1].seq : 0, more };
+    const [change] = await d.receipts.read(appId, userId, conversation, seq, conn.id);
+    if (change) return { conversation, readSeq: change.readSeq, unread: change.unread };
+    const now = (await d.store.conversations(appId, userId, 1000)).items.find((c) => c.id === conversation);
+    return { conversation, readSeq: now?.readSeq ?? 0, unread: now?.unread ?? 0 };
   }
 
   async function users(conn: Connection) {
@@ -208,7 +174,6 @@ export function messageCommands(d: MessageDeps): Routes {
     sync: { handler: sync, auth: true },
     ack: { handler: ack, auth: true },
     read: { handler: read, auth: true },
-    history: { handler: history, auth: true },
     users: { handler: users, auth: true },
   };
 }

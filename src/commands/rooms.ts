@@ -100,11 +100,13 @@ export function roomCommands(d: RoomDeps): Routes {
       requireMember: true,
       key: clientMsgId ? clientKey(appId, userId, clientMsgId) : undefined,
     });
+    if (!r.duplicate) await conn.delivery.passed(r.seq); // as in sendMsg: a safe resume point
     return {
       msgId: r.msgId,
       seq: r.seq,
       time: r.time,
       members: r.members,
+      ...(r.roomSeq !== undefined ? { roomSeq: r.roomSeq } : {}),
       ...(r.duplicate ? { duplicate: true } : {}),
     };
   }

@@ -107,10 +107,11 @@ export function sessionCommands(d: SessionDeps): Routes {
     platform?: string;
   }): Promise<Reply> {
     const { userId, appId, lastSeq, epoch } = f;
-    const [head, delivered, acked] = await Promise.all([
+    const [head, delivered, acked, unreadTotal] = await Promise.all([
       d.store.head(appId, userId),
       lastSeq === undefined ? d.store.mark(appId, userId, "delivered") : 0,
       d.store.mark(appId, userId, "ack"),
+      d.store.unreadTotal(appId, userId),
     ]);
     const reset = lastSeq !== undefined &&
       ((epoch !== undefined && epoch !== head.epoch) || lastSeq > head.lastSeq);
@@ -125,7 +126,7 @@ export function sessionCommands(d: SessionDeps): Routes {
     } else from = reset ? 0 : lastSeq;
     const store = d.store;
     // Registered for live delivery before the replay reads the store: live entries queue meanwhile.
-    conn.delivery.open((after, n) => store.range(appId, userId, after, n), from);
+    conn.delivery.open((after, n) => store.range(appId, userId, after, n), from, userId);
     conn.touch(d.clock.now());
     try {
       await d.lifecycle.login(conn, {
@@ -154,6 +155,7 @@ export function sessionCommands(d: SessionDeps): Routes {
       firstSeq: head.firstSeq,
       inboxEpoch: head.epoch,
       ackedSeq: acked,
+      unreadTotal,
       resumeFrom: from,
       ...(reset ? { inboxReset: true } : {}),
       ...(Number.isFinite(f.expiresAt) ? { expiresAt: f.expiresAt } : {}),

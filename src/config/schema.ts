@@ -87,6 +87,8 @@ export const SCHEMA = {
       "Slow-consumer cap on a connection's unsent bytes, queued live entries included (close 4004).",
       1024,
     ),
+    editWindow: seconds(86_400, "How long after sending the sender may edit a message (s).", 0),
+    recallWindow: seconds(120, "How long after sending the sender may recall a message (s).", 0),
     sendStallTimeout: seconds(
       30,
       "A connection whose unsent bytes stay over half of im.sendBufferBytes this long is a slow consumer (4004) (s).",
@@ -145,6 +147,18 @@ export const SCHEMA = {
     enabled: bool(false, "false: embedded single node (memory store); true: Redis cluster mode."),
     nodeId: str("", "Node id; empty = derived from hostname and ports."),
     presenceTtl: seconds(30, "Deprecated: use presence.ttl (still read when presence.ttl is not set).", 2),
+  },
+  receipts: {
+    delivered: bool(
+      true,
+      "Senders get `delivered` receipts when recipients `ack` (read receipts are always on).",
+    ),
+  },
+  rooms: {
+    historyForNewMembers: bool(
+      true,
+      "history {room} reads the room's timeline, so later members see earlier messages; false: only the caller's inbox.",
+    ),
   },
   presence: {
     ttl: seconds(
@@ -219,6 +233,15 @@ export const SCHEMA = {
     url: str("", "POST online/offline events here; empty = off."),
     queueSize: int(10000, "Events buffered while the receiver is down.", 1),
     maxRetries: int(8, "Retries per event with exponential backoff.", 0),
+  },
+  admin: {
+    keys: {
+      type: "stringList",
+      default: [],
+      doc:
+        "Admin console keys (/admin, /api/v1/admin); empty = the console is off. api.keys are not admin keys.",
+    },
+    history: int(600, "Seconds of per-second samples kept for the console's charts.", 60, 3600),
   },
 } as const satisfies Record<string, Record<string, FieldSpec>>;
 

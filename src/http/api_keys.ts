@@ -56,7 +56,7 @@ export function parseApiKeys(entries: readonly string[]): ApiKey[] {
 }
 
 /** The key a request presents (`Authorization: Bearer <key>`), or undefined. */
-function presentedKey(req: Request): string | undefined {
+export function presentedKey(req: Request): string | undefined {
   const header = req.headers.get("authorization");
   const match = header?.match(/^\s*Bearer\s+(\S+)\s*$/i);
   return match?.[1];

@@ -17,7 +17,7 @@ import { ReplyError, STORAGE_RETRY_MS, STORAGE_UNAVAILABLE, StorageError } from 
 import { appIdField } from "../protocol/validate.ts";
 import type { ApiAuthorizer } from "./api_keys.ts";
 import { BodyTimeoutError, readParams } from "./params.ts";
-import { type HttpRoute, RouteTable } from "./routes.ts";
+import { type HttpRoute, type RouteCaller, RouteTable } from "./routes.ts";
 
 /** The Prometheus text content type. */
 const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -26,6 +26,8 @@ const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 export interface HttpAppDeps {
   routes: readonly HttpRoute[];
   authorize: ApiAuthorizer;
+  /** The admin key guard of `admin` routes (src/admin/keys.ts): the caller, or throws a ReplyError. */
+  authorizeAdmin?: (req: Request) => RouteCaller;
   /** `Access-Control-Allow-Origin`; empty = no CORS headers. */
   corsOrigin: string;
   maxBodyBytes: number;
@@ -61,7 +63,7 @@ export function createHttpApp(d: HttpAppDeps): (req: Request) => Promise<Respons
     }
     d.counters.errors.inc({ code: String(e.code) });
     const data = e.retryMs === undefined ? e.data ?? null : { ...e.data, retryMs: e.retryMs };
-    return json(envelope(e.code, data, e.message), compat ? 200 : httpStatus(e.code));
+    return json(envelope(e.code, data, e.message), compat ? 200 : e.status ?? httpStatus(e.code));
   };
 
   return async (req) => {
@@ -88,29 +90,36 @@ export function createHttpApp(d: HttpAppDeps): (req: Request) => Promise<Respons
       const page = await d.serveStatic(path);
       if (page) return page;
     }
+    const method = req.method === "HEAD" ? "GET" : req.method;
     let matched;
     try {
-      matched = table.match(path);
+      matched = table.match(path, method);
     } catch (error) {
       return fail(error, false, path);
     }
     if (!matched) return json(envelope(Code.RouteNotExist, null, "not found"), 404);
     const { route } = matched;
-    const method = req.method === "HEAD" ? "GET" : req.method;
     if (route.method !== method && !(route.compat && (method === "GET" || method === "POST"))) {
       return json(envelope(Code.ParameterIllegal, null, `use ${route.method}`), 405);
     }
     d.counters.http.inc({ path: route.path });
     try {
+      // Admin routes: the admin key is checked before the body is read; API keys do not count.
+      const caller = route.scope === "admin" ? adminCaller(d, req) : undefined;
       const params = await readParams(req, d.maxBodyBytes, d.bodyTimeoutMs);
-      d.authorize(req, route.scope === "node" ? undefined : appIdField(params, "appId", true));
-      const data = await route.handler(params, matched.path, req);
+      if (!caller) d.authorize(req, route.scope === "node" ? undefined : appIdField(params, "appId", true));
+      const data = await route.handler(params, matched.path, req, caller);
       return json(envelope(Code.Success, data ?? null), 200);
     } catch (error) {
       if (error instanceof BodyTimeoutError) return error.response(cors);
       return fail(error, route.compat, path);
     }
   };
+}
+
+function adminCaller(d: HttpAppDeps, req: Request): RouteCaller {
+  if (!d.authorizeAdmin) throw new ReplyError(Code.RouteNotExist, "not found", { status: 404 });
+  return d.authorizeAdmin(req);
 }
 
 function envelope(code: number, data: unknown, msg?: string) {

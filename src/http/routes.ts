@@ -1,8 +1,8 @@
 /**
  * HTTP route tables: each route has a method, a named path pattern (`/api/v1/users/:userId`, which is
  * also its metrics label), whether it is a Go-compatible endpoint (HTTP 200 whatever the code, GET or
- * POST accepted) and what an API key must cover (`app`: the request's appId; `node`: node-wide data,
- * unrestricted keys only). Tables are built per server instance (http/compat.ts, http/v1.ts).
+ * POST accepted) and what key it needs (`app`: an API key covering the request's appId; `node`: node-wide
+ * data, unrestricted API keys only; `admin`: an admin key, not an API key — src/admin/keys.ts). Tables are built per server instance (http/compat.ts, http/v1.ts).
  *
  * @example
  * ```ts
@@ -19,6 +19,12 @@ import { ReplyError } from "../protocol/errors.ts";
 /** Merged query and body parameters. */
 export type Params = Record<string, unknown>;
 
+/** Who called an `admin` route (the admin guard's answer). */
+export interface RouteCaller {
+  /** The admin key's fingerprint, for audit lines. */
+  fingerprint: string;
+}
+
 /** One endpoint. */
 export interface HttpRoute {
   method: "GET" | "POST" | "PATCH" | "DELETE";
@@ -26,10 +32,15 @@ export interface HttpRoute {
   path: string;
   /** Go-compatible endpoint: always HTTP 200, GET or POST. */
   compat: boolean;
-  /** What an API key must cover: the request's appId, or node-wide data. */
-  scope: "app" | "node";
-  /** Resolves to the reply's `data`; throws ReplyError for an error code. */
-  handler: (params: Params, path: Record<string, string>, req: Request) => unknown | Promise<unknown>;
+  /** What the key must cover: the request's appId, node-wide data, or admin (an admin key). */
+  scope: "app" | "node" | "admin";
+  /** Resolves to the reply's `data`; throws ReplyError for an error code. `caller` on admin routes. */
+  handler: (
+    params: Params,
+    path: Record<string, string>,
+    req: Request,
+    caller?: RouteCaller,
+  ) => unknown | Promise<unknown>;
 }
 
 interface Compiled {
@@ -54,16 +65,22 @@ export class RouteTable {
     });
   }
 
-  /** The route for `pathname` with its decoded path parameters; undefined when none matches. */
-  match(pathname: string): { route: HttpRoute; path: Record<string, string> } | undefined {
+  /**
+   * The route for `pathname` and `method` with its decoded path parameters. When the path exists only
+   * under other methods, the first of them is returned (the caller answers 405); undefined when no path
+   * matches.
+   */
+  match(pathname: string, method?: string): { route: HttpRoute; path: Record<string, string> } | undefined {
+    let first: { route: HttpRoute; path: Record<string, string> } | undefined;
     for (const c of this.#compiled) {
       const m = c.pattern.exec(pathname);
       if (!m) continue;
       const path: Record<string, string> = {};
       c.names.forEach((name, i) => path[name] = decodeSegment(name, m[i + 1]));
-      return { route: c.route, path };
+      if (method === undefined || c.route.method === method) return { route: c.route, path };
+      first ??= { route: c.route, path };
     }
-    return undefined;
+    return first;
   }
 }
 

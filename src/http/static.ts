@@ -16,7 +16,8 @@ const TYPES: Record<string, string> = {
   json: "application/json",
 };
 
-const HEADERS = {
+/** Headers of every file served to browsers: strict CSP (no inline script or style), no framing. */
+export const STATIC_HEADERS: Readonly<Record<string, string>> = {
   "cache-control": "no-cache",
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",
@@ -73,16 +74,23 @@ export class StaticFiles {
   constructor(readonly config: () => WebConfig) {}
 
   /** A Response for a client file, or undefined when `path` is not one. */
-  async serve(path: string): Promise<Response | undefined> {
+  serve(path: string): Promise<Response | undefined> {
     if (path === "/web/config.json") {
-      return new Response(JSON.stringify(this.config()), {
-        headers: { ...HEADERS, "content-type": TYPES.json },
-      });
+      return Promise.resolve(
+        new Response(JSON.stringify(this.config()), {
+          headers: { ...STATIC_HEADERS, "content-type": TYPES.json },
+        }),
+      );
     }
     let file: string;
     if (path === "/" || path === "/home/index" || path === "/index.html") file = "index.html";
     else if (/^\/web\/[a-z0-9_-]+\.(js|css|svg|json)$/.test(path)) file = path.slice(5);
-    else return undefined;
+    else return Promise.resolve(undefined);
+    return this.file(file);
+  }
+
+  /** A file of src/web by name (e.g. "admin.html"), or undefined when there is none. */
+  async file(file: string): Promise<Response | undefined> {
     let bytes = this.#cache.get(file);
     if (!bytes) {
       try {
@@ -94,7 +102,7 @@ export class StaticFiles {
     }
     const ext = file.slice(file.lastIndexOf(".") + 1);
     return new Response(bytes as Uint8Array<ArrayBuffer>, {
-      headers: { ...HEADERS, "content-type": TYPES[ext] ?? "application/octet-stream" },
+      headers: { ...STATIC_HEADERS, "content-type": TYPES[ext] ?? "application/octet-stream" },
     });
   }
 }

@@ -12,6 +12,7 @@ import type { Config } from "../config/load.ts";
 import { Code } from "../protocol/codes.ts";
 import { ReplyError } from "../protocol/errors.ts";
 import { intField, stringField, userIdField } from "../protocol/validate.ts";
+import type { MessageChanges } from "../messaging/changes.ts";
 import type { Store } from "../store/store.ts";
 import { appOf, bodyField, type HttpDeps, listUsers, sendOptions } from "./compat.ts";
 import type { HttpRoute } from "./routes.ts";
@@ -20,6 +21,8 @@ import type { HttpRoute } from "./routes.ts";
 export interface V1Deps extends HttpDeps {
   config: Pick<Config, "im">;
   store: Store;
+  /** Moderation: edits and recalls by a backend (PROTOCOL.md C.8). */
+  changes: MessageChanges;
 }
 
 /** The `/api/v1` route table. */
@@ -36,7 +39,8 @@ export function v1Routes(d: V1Deps): HttpRoute[] {
       handler: async (p, path) => {
         const appId = appOf(im, p);
         const userId = userIdField(path, "userId", im.maxUserIdBytes);
-        const connections = await d.presence.connections(appId, userId);
+        // The client address is for operators (the admin console), not for backends.
+        const connections = (await d.presence.connections(appId, userId)).map(({ ip: _, ...c }) => c);
         return { userId, appId, online: connections.length > 0, connections };
       },
     },
@@ -77,6 +81,49 @@ export function v1Routes(d: V1Deps): HttpRoute[] {
         const members = await d.store.roomMembers(appId, room(path.room));
         if (members.length === 0) throw new ReplyError(Code.RoomNotFound, "room not found");
         return { room: path.room, members };
+      },
+    },
+    {
+      method: "GET",
+      path: "/api/v1/conversations",
+      compat: false,
+      scope: "app",
+      handler: async (p) => {
+        const appId = appOf(im, p);
+        const userId = userIdField(p, "userId", im.maxUserIdBytes);
+        const limit = intField(p, "limit", { optional: true, max: im.historyMaxLimit }) ?? 20;
+        const before = intField(p, "before", { optional: true });
+        const { items, more } = await d.store.conversations(appId, userId, limit, before);
+        return {
+          userId,
+          appId,
+          conversations: items,
+          more,
+          unreadTotal: await d.store.unreadTotal(appId, userId),
+        };
+      },
+    },
+    {
+      method: "PATCH",
+      path: "/api/v1/messages/:msgId",
+      compat: false,
+      scope: "app",
+      handler: (p, path) => {
+        const appId = appOf(im, p);
+        const by = p.by === undefined ? "" : userIdField(p, "by", im.maxUserIdBytes);
+        const msg = stringField(p, "msg", im.maxMessageBytes, { tooLongCode: Code.MessageTooLarge })!;
+        return d.changes.edit({ appId, msgId: path.msgId, msg, by, moderator: true });
+      },
+    },
+    {
+      method: "DELETE",
+      path: "/api/v1/messages/:msgId",
+      compat: false,
+      scope: "app",
+      handler: (p, path) => {
+        const appId = appOf(im, p);
+        const by = p.by === undefined ? "" : userIdField(p, "by", im.maxUserIdBytes);
+        return d.changes.recall({ appId, msgId: path.msgId, by, moderator: true });
       },
     },
     {

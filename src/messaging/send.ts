@@ -73,6 +73,8 @@ export interface RoomResult {
   msgId: string;
   /** Seq in the sender's inbox (0 when the sender is not a member). */
   seq: number;
+  /** Position in the room's timeline (absent for a duplicate that was another message). */
+  roomSeq?: number;
   time: number;
   members: number;
   duplicate?: boolean;
@@ -93,6 +95,8 @@ export interface MessengerDeps {
   ids: IdGenerator;
   clock: Clock;
   counters: Pick<ServerCounters, "messages" | "deliveries" | "drops">;
+  /** Told of every room message stored (not of repeats): the admin console's room activity. */
+  onRoomMessage?: (appId: number, room: string) => void;
 }
 
 interface Claimed {
@@ -158,8 +162,14 @@ export class Messenger {
     return { seqs, duplicate };
   }
 
-  /** Append a direct message to the recipient's (and sender's) inbox and deliver it. */
+  /**
+   * Append a direct message to the recipient's (and sender's) inbox and deliver it. A recipient who blocked
+   * the sender gets nothing, and the sender 1029 (PROTOCOL.md C.7).
+   */
   async direct(s: DirectSend): Promise<DirectResult> {
+    if (s.from !== "" && (await this.#d.store.blockersOf(s.appId, s.from, [s.to])).size > 0) {
+      throw new ReplyError(Code.Blocked, `${s.to} does not accept messages from you`);
+    }
     const claimed = await this.#claim(s, "direct", s.to, "");
     const { fields } = claimed;
     if (!claimed.rerun) {
@@ -173,6 +183,7 @@ export class Messenger {
       };
     }
     const copy = s.copyToSender !== false && s.from !== "" && s.from !== s.to;
+    await this.#d.store.saveMessage(s.appId, fields);
     const { seqs, duplicate } = await this.#append(
       s.appId,
       copy ? [s.to, s.from] : [s.to],
@@ -213,15 +224,28 @@ export class Messenger {
       s.room,
       s.room,
     );
-    const { fields } = claimed;
     if (!claimed.rerun) {
-      return { msgId: fields.msgId, seq: 0, time: fields.time, members: 0, duplicate: true };
+      return { msgId: claimed.fields.msgId, seq: 0, time: claimed.fields.time, members: 0, duplicate: true };
     }
-    const { seqs, duplicate } = await this.#append(s.appId, members, claimed, "room");
-    const senderSeq = await this.#fanOut(s.appId, members, seqs, fields, s.from, s.originConnId);
+    // The room's own timeline first, so every member's entry carries its roomSeq (PROTOCOL.md C.6).
+    const roomSeq = await this.#d.store.appendRoomTimeline(
+      s.appId,
+      s.room,
+      claimed.fields.msgId,
+      claimed.fields.time,
+    );
+    const fields: EntryFields = { ...claimed.fields, roomSeq };
+    const [blockers] = await Promise.all([
+      s.from === "" ? new Set<string>() : this.#d.store.blockersOf(s.appId, s.from, members),
+      this.#d.store.saveMessage(s.appId, fields),
+    ]);
+    const { seqs, duplicate } = await this.#append(s.appId, members, { ...claimed, fields }, "room");
+    if (!duplicate) this.#d.onRoomMessage?.(s.appId, s.room);
+    const senderSeq = await this.#fanOut(s.appId, members, seqs, fields, s.from, s.originConnId, blockers);
     return {
       msgId: fields.msgId,
       seq: senderSeq,
+      roomSeq,
       time: fields.time,
       members: members.length,
       ...(duplicate ? { duplicate } : {}),
@@ -242,7 +266,10 @@ export class Messenger {
     return { msgId: fields.msgId, recipients: users.length, ...(duplicate ? { duplicate } : {}) };
   }
 
-  /** Deliver one entry to many users; resolves to the sender's seq among them (0 when not one). */
+  /**
+   * Deliver one entry to many users; resolves to the sender's seq among them (0 when not one). Members who
+   * blocked the sender get the push flagged `blocked: true`.
+   */
   async #fanOut(
     appId: number,
     users: string[],
@@ -250,22 +277,19 @@ export class Messenger {
     fields: EntryFields,
     from: string,
     originConnId: string | undefined,
+    blockers: ReadonlySet<string> = new Set(),
   ): Promise<number> {
     const prefix = entryFramePrefix(fields);
+    const flagged = blockers.size > 0 ? entryFramePrefix(fields, true) : prefix;
     let senderSeq = 0;
     const deliveries: Promise<boolean>[] = [];
     for (let i = 0; i < users.length; i++) {
       const seq = seqs[i];
       const own = users[i] === from;
       if (own) senderSeq = seq;
+      const text = entryFrame(blockers.has(users[i]) ? flagged : prefix, seq);
       deliveries.push(
-        this.#d.bus.deliver(
-          appId,
-          users[i],
-          { ...fields, seq },
-          entryFrame(prefix, seq),
-          own ? originConnId : undefined,
-        ),
+        this.#d.bus.deliver(appId, users[i], { ...fields, seq }, text, own ? originConnId : undefined),
       );
     }
     await Promise.all(deliveries);

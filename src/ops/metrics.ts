@@ -1,6 +1,6 @@
 /**
- * A small Prometheus registry: counters and gauges with labels, rendered in the text
- * exposition format at `/metrics`. (prom-client depends on Node internals we do not need.)
+ * A small Prometheus registry: counters and gauges with labels and unlabelled histograms, rendered in
+ * the text exposition format at `/metrics`. (prom-client depends on Node internals we do not need.)
  *
  * @example
  * ```ts
@@ -33,6 +33,21 @@ export class Counter {
     if (!this.values.has(k) && this.values.size >= MAX_SERIES) k = this.#overflowKey();
     this.values.set(k, (this.values.get(k) ?? 0) + by);
   }
+  /** Sum over every series. */
+  sum(): number {
+    let n = 0;
+    for (const v of this.values.values()) n += v;
+    return n;
+  }
+  /** Totals by label value, for a counter with one label (`{reason}` → count). */
+  byLabel(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [k, v] of this.values) {
+      const value = k.slice(k.indexOf('="') + 2, -1).replace(/\\(.)/g, (_, c) => c === "n" ? "\n" : c);
+      out.set(value, (out.get(value) ?? 0) + v);
+    }
+    return out;
+  }
   #overflowKey(): string {
     return labelKey(this.labelNames, Object.fromEntries(this.labelNames.map((n) => [n, "other"])));
   }
@@ -49,6 +64,78 @@ export class Counter {
       if (this.#keys.size < 1024) this.#keys.set(value, k);
     }
     return k;
+  }
+}
+
+/** Default bucket bounds of latency histograms (ms): about 1.5× apart from 50 µs to 10 s. */
+export const LATENCY_BUCKETS_MS: readonly number[] = [
+  0.05,
+  0.1,
+  0.2,
+  0.3,
+  0.5,
+  0.75,
+  1,
+  1.5,
+  2,
+  3,
+  5,
+  7.5,
+  10,
+  15,
+  20,
+  30,
+  50,
+  75,
+  100,
+  150,
+  200,
+  300,
+  500,
+  750,
+  1000,
+  2000,
+  5000,
+  10000,
+];
+
+/** Observations counted in fixed buckets (the last one is `+Inf`). */
+export class Histogram {
+  /** Per-bucket counts (not cumulative): `counts[i]` ≤ `bounds[i]`, the last one above every bound. */
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+  constructor(readonly name: string, readonly help: string, readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+  /** Count one observation. */
+  observe(value: number): void {
+    const b = this.bounds;
+    let i = 0;
+    while (i < b.length && value > b[i]) i++;
+    this.counts[i]++;
+    this.sum += value;
+    this.count++;
+  }
+  /**
+   * Estimate the `q` quantile of per-bucket `counts` (e.g. the difference of two snapshots), linear
+   * within the bucket; the `+Inf` bucket reports the last bound. Undefined when `counts` are all 0.
+   */
+  static quantile(bounds: readonly number[], counts: ArrayLike<number>, q: number): number | undefined {
+    let total = 0;
+    for (let i = 0; i < counts.length; i++) total += counts[i];
+    if (total === 0) return undefined;
+    const rank = q * total;
+    let below = 0;
+    for (let i = 0; i < counts.length; i++) {
+      if (counts[i] > 0 && below + counts[i] >= rank) {
+        if (i >= bounds.length) return bounds[bounds.length - 1];
+        const lower = i === 0 ? 0 : bounds[i - 1];
+        return lower + (bounds[i] - lower) * Math.max(0, rank - below) / counts[i];
+      }
+      below += counts[i];
+    }
+    return bounds[bounds.length - 1];
   }
 }
 
@@ -74,12 +161,25 @@ function escape(v: string): string {
 export class Metrics {
   readonly #counters = new Map<string, Counter>();
   readonly #gauges = new Map<string, Gauge>();
+  readonly #histograms = new Map<string, Histogram>();
 
   /** Get or create a counter. */
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
     let c = this.#counters.get(name);
     if (!c) this.#counters.set(name, c = new Counter(name, help, labelNames));
     return c;
+  }
+
+  /** Get or create a histogram (`bounds` apply when it is created). */
+  histogram(name: string, help: string, bounds: readonly number[] = LATENCY_BUCKETS_MS): Histogram {
+    let h = this.#histograms.get(name);
+    if (!h) this.#histograms.set(name, h = new Histogram(name, help, bounds));
+    return h;
+  }
+
+  /** A histogram if some part of the server created it (e.g. a store that reports its latency). */
+  findHistogram(name: string): Histogram | undefined {
+    return this.#histograms.get(name);
   }
 
   /** Register (or replace) a gauge read at scrape time. */
@@ -102,6 +202,19 @@ export class Metrics {
       else {for (const [labels, n] of v) {
           lines.push(`${g.name}{${labelKey(Object.keys(labels), labels)}} ${n}`);
         }}
+    }
+    for (const h of this.#histograms.values()) {
+      lines.push(`# HELP ${h.name} ${h.help}`, `# TYPE ${h.name} histogram`);
+      let cumulative = 0;
+      h.bounds.forEach((bound, i) => {
+        cumulative += h.counts[i];
+        lines.push(`${h.name}_bucket{le="${bound}"} ${cumulative}`);
+      });
+      lines.push(
+        `${h.name}_bucket{le="+Inf"} ${h.count}`,
+        `${h.name}_sum ${h.sum}`,
+        `${h.name}_count ${h.count}`,
+      );
     }
     return lines.join("\n") + "\n";
   }

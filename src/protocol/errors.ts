@@ -19,6 +19,8 @@ export interface ReplyErrorOptions {
   retryMs?: number;
   /** Extra reply data. */
   data?: Record<string, unknown>;
+  /** HTTP status on `/api/v1` when it is not the code's usual one (e.g. 403 for a key of the wrong kind). */
+  status?: number;
 }
 
 /** A request answered with a protocol code (PROTOCOL.md A.3/B.3). */
@@ -27,6 +29,8 @@ export class ReplyError extends Error {
   readonly code: number;
   readonly retryMs: number | undefined;
   readonly data: Record<string, unknown> | undefined;
+  /** HTTP status that overrides the code's usual one (http/app.ts), if any. */
+  readonly status: number | undefined;
 
   /** `code` and a human-readable `message` (sent to the client as `data.error`). */
   constructor(code: number, message: string, options: ReplyErrorOptions = {}) {
@@ -35,6 +39,7 @@ export class ReplyError extends Error {
     this.code = code;
     this.retryMs = options.retryMs;
     this.data = options.data;
+    this.status = options.status;
   }
 }
 

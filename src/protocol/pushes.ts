@@ -17,19 +17,39 @@
 import { Code } from "./codes.ts";
 import { encodeReply } from "./envelope.ts";
 
-/** The fields of a message that are the same for every recipient (an inbox entry without its seq). */
+/**
+ * What an inbox entry is: a message (the default), or an event that changes one (PROTOCOL.md C): an edit, a
+ * recall, a deletion for the inbox owner, or a stored receipt.
+ */
+export type EntryKind = "msg" | "edit" | "recall" | "delete" | "read" | "delivered";
+
+/** The fields of an entry that are the same for every recipient (an inbox entry without its seq). */
 export interface EntryFields {
+  /** Message id; for an event, the event's own id (the message it changes is `ref`). */
   msgId: string;
-  /** Sender userId ("" or a system name for backend sends). */
+  /** Sender userId ("" or a system name for backend sends); for an event, the sender of the message it changes. */
   from: string;
   /** Recipient userId for direct messages, the room for room messages, "" for app broadcasts. */
   to: string;
   /** "" for direct and app messages, the room name for room messages. */
   target: string;
   type: string;
+  /** Body; for an edit the new text; "" for other events. */
   msg: string;
   /** Server time of acceptance (ms since epoch). */
   time: number;
+  /** Absent for a message. */
+  kind?: EntryKind;
+  /** edit/recall/delete: the msgId of the message changed. */
+  ref?: string;
+  /** Who made the change (edit, recall, delete) or the receipt (read, delivered). */
+  by?: string;
+  /** read/delivered: the messages concerned. */
+  msgIds?: string[];
+  /** read: the reader's read position in its own inbox. */
+  upTo?: number;
+  /** A room message's position in the room's timeline. */
+  roomSeq?: number;
 }
 
 /** Net presence changes of an app in one flush (see session/presence_pushes.ts). */
@@ -73,9 +93,39 @@ export class Pushes {
     return this.#push("kick", { target: "", type: "kick", msg: reason, from: "" });
   }
 
-  /** `read` receipt to a sender. */
-  read(r: { from: string; to: string; msgIds: string[]; time: number }): string {
-    return this.#push("read", { target: "", type: "read", msg: "", ...r });
+  /** `read` receipt to a sender (live; a stored one is an inbox entry, see {@linkcode eventFramePrefix}). */
+  read(
+    r: { from: string; to: string; conversation: string; msgIds: string[]; upTo: number; time: number },
+  ): string {
+    return this.#push("read", {
+      target: "",
+      type: "read",
+      msg: "",
+      from: r.from,
+      to: r.to,
+      by: r.from,
+      conversation: r.conversation,
+      msgIds: r.msgIds,
+      upTo: r.upTo,
+      time: r.time,
+    });
+  }
+
+  /** `delivered` receipt to a sender (live). */
+  delivered(r: { by: string; conversation: string; msgIds: string[]; time: number }): string {
+    return this.#push("delivered", r);
+  }
+
+  /** `readState` to the reader's other devices. */
+  readState(r: { conversation: string; readSeq: number; unread: number }): string {
+    return this.#push("readState", r);
+  }
+
+  /** `typing` to the peer's devices or a room's online members. */
+  typing(
+    r: { from: string; to?: string; room?: string; state: "start" | "stop"; expiresIn: number },
+  ): string {
+    return this.#push("typing", r);
   }
 
   /** `joinRoom`/`leaveRoom` event to a room's members. */
@@ -106,6 +156,73 @@ export class Pushes {
   }
 }
 
+/** The conversation of an entry seen from the inbox owner: `u:<peer>`, `r:<room>`, or "" for none. */
+export function conversationOf(
+  e: Pick<EntryFields, "from" | "to" | "target" | "kind" | "by">,
+  owner: string,
+): string {
+  if (e.target !== "") return `r:${e.target}`;
+  if (e.kind === "read" || e.kind === "delivered") return e.by ? `u:${e.by}` : "";
+  if (e.from === "") return "";
+  if (e.from !== owner) return `u:${e.from}`;
+  return e.to !== "" && e.to !== owner ? `u:${e.to}` : "";
+}
+
+/** The push command of an entry kind. */
+const EVENT_CMDS: Readonly<Record<EntryKind, string>> = {
+  msg: "msg",
+  edit: "msgEdited",
+  recall: "msgRecalled",
+  delete: "msgDeleted",
+  read: "read",
+  delivered: "delivered",
+};
+
+/**
+ * The push of an event entry for the inbox `owner` (its `conversation` depends on the owner), without the
+ * recipient's `seq`; complete it with {@linkcode entryFrame} like a message prefix.
+ */
+export function eventFramePrefix(e: EntryFields, owner: string): string {
+  const conversation = conversationOf(e, owner);
+  let data: Record<string, unknown>;
+  switch (e.kind) {
+    case "edit":
+      data = { msgId: e.ref, msg: e.msg, editedAt: e.time, by: e.by, conversation };
+      break;
+    case "recall":
+      data = { msgId: e.ref, by: e.by, recalledAt: e.time, conversation };
+      break;
+    case "delete":
+      data = { msgId: e.ref, conversation };
+      break;
+    case "read":
+      data = {
+        target: "",
+        type: "read",
+        msg: "",
+        from: e.by,
+        to: owner,
+        by: e.by,
+        conversation,
+        msgIds: e.msgIds,
+        upTo: e.upTo,
+        time: e.time,
+      };
+      break;
+    default:
+      data = { by: e.by, conversation, msgIds: e.msgIds, time: e.time };
+  }
+  const json = JSON.stringify(data);
+  return `{"seq":${JSON.stringify(e.msgId)},"cmd":"${
+    EVENT_CMDS[e.kind ?? "msg"]
+  }","response":{"code":200,"codeMsg":"Ok","data":${json.slice(0, -1)},"seq":`;
+}
+
+/** The push prefix of any entry for the inbox `owner`: a `msg` push for messages, the event's push else. */
+export function framePrefixFor(e: EntryFields, owner: string): string {
+  return e.kind === undefined || e.kind === "msg" ? entryFramePrefix(e) : eventFramePrefix(e, owner);
+}
+
 /**
  * Everything of a `msg` push except the recipient's `seq`; complete it with {@linkcode entryFrame}.
  *
@@ -115,7 +232,7 @@ export class Pushes {
  * for (const [member, seq] of seqs) send(member, entryFrame(prefix, seq));
  * ```
  */
-export function entryFramePrefix(e: EntryFields): string {
+export function entryFramePrefix(e: EntryFields, blocked = false): string {
   const data = JSON.stringify({
     target: e.target,
     type: e.type,
@@ -124,6 +241,8 @@ export function entryFramePrefix(e: EntryFields): string {
     to: e.to,
     msgId: e.msgId,
     time: e.time,
+    ...(e.roomSeq !== undefined ? { roomSeq: e.roomSeq } : {}),
+    ...(blocked ? { blocked: true } : {}),
   });
   return `{"seq":${JSON.stringify(e.msgId)},"cmd":"msg","response":{"code":200,"codeMsg":"Ok","data":${
     data.slice(0, -1)

@@ -30,6 +30,11 @@ export interface Bus {
   sendToUser(appId: number, userId: string, text: string, exceptConnId?: string): void;
   /** Kick a user's connections on other nodes (multiDevice: single). */
   kickElsewhere(appId: number, userId: string, keepConnId: string): void;
+  /**
+   * Ask the other nodes holding the user to close its connection `connId` ("" = every one) with 4010 (an
+   * operator's disconnect, src/admin/actions.ts); resolves to how many nodes were told.
+   */
+  disconnectElsewhere(appId: number, userId: string, connId: string): Promise<number>;
   /** Tell the other nodes about presence changes of an app (they push them to their connections). */
   publishPresence(appId: number, changes: Record<string, "enter" | "exit">): void;
   /** Stop routing. */
@@ -56,6 +61,10 @@ export class LocalBus implements Bus {
 
   kickElsewhere(): void {
     // one node: the lifecycle already kicked the local connections
+  }
+
+  disconnectElsewhere(): Promise<number> {
+    return Promise.resolve(0); // one node: the admin actions closed the local connections
   }
 
   publishPresence(): void {

@@ -8,7 +8,9 @@
  *   is a gap: it is queued and the inbox is read from the store until the hole is filled;
  * - while a replay runs, live entries queue and are released in order when it has caught up, so replayed
  *   and live messages are never reordered or repeated;
- * - the connection's own sends are passed, not pushed (it got the reply);
+ * - the connection's own sends are passed, not pushed (it got the reply), and a reply that carries the
+ *   sender's own seq waits until the cursor has reached it ({@linkcode Delivery.passed}), so the highest
+ *   seq a client has seen is always a safe resume point;
  * - memory is bounded: queued bytes plus the socket's unsent bytes never exceed `maxBytes` — beyond, the
  *   queue is dropped and re-read from the store (every entry is there); a socket whose buffer stays over
  *   half the budget for `stallTimeoutMs` is a slow consumer (`onStall`);
@@ -18,7 +20,7 @@
  * @example
  * ```ts
  * const delivery = new Delivery(sink, options);
- * delivery.open((after, n) => store.range(101, "bob", after, n), lastSeq); // login: queue live entries
+ * delivery.open((after, n) => store.range(101, "bob", after, n), lastSeq, "bob"); // login: queue live entries
  * sendLoginReply();
  * void delivery.replay();                                                // then catch up
  * delivery.deliver(entry, frame);                                        // live traffic
@@ -28,7 +30,7 @@
  * @module
  */
 import type { Clock } from "../util/clock.ts";
-import { entryFrame, entryFramePrefix, type Pushes } from "../protocol/pushes.ts";
+import { entryFrame, framePrefixFor, type Pushes } from "../protocol/pushes.ts";
 import type { InboxEntry } from "../store/store.ts";
 
 /** What a delivery writes to (a {@linkcode Connection} satisfies it; tests use fakes). */
@@ -96,6 +98,8 @@ export class Delivery {
   /** Bumped by open/stop: a replay of an older login stops by itself. */
   #gen = 0;
   #reader: InboxReader | undefined;
+  /** Whose inbox this is (event pushes name the conversation from the owner's side). */
+  #owner = "";
   #cursor = 0;
   /** Cursor value last reported by {@linkcode takeAdvance}. */
   #reported = 0;
@@ -115,6 +119,8 @@ export class Delivery {
   #recentAt = 0;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #retries = 0;
+  /** Replies waiting for the cursor to reach their seq (see {@linkcode passed}). */
+  #waiters: Array<{ seq: number; done: () => void }> | undefined;
 
   constructor(sink: DeliverySink, options: DeliveryOptions) {
     this.#sink = sink;
@@ -140,9 +146,10 @@ export class Delivery {
    * Start delivering for a new login: the cursor is `fromSeq`, live entries queue until
    * {@linkcode replay} has caught up. Forgets everything of a previous login.
    */
-  open(reader: InboxReader, fromSeq: number): void {
+  open(reader: InboxReader, fromSeq: number, owner = ""): void {
     this.stop();
     this.#reader = reader;
+    this.#owner = owner;
     this.#cursor = this.#reported = fromSeq;
     this.#queueing = true;
   }
@@ -162,6 +169,35 @@ export class Delivery {
     clearTimeout(this.#retry);
     this.#retry = undefined;
     this.#retries = 0;
+    this.#release(Infinity);
+  }
+
+  /**
+   * Resolves once the cursor is at or past `seq` — every earlier entry of the inbox has been pushed (or
+   * passed) on this connection — or delivery stops, or `stallTimeoutMs` passes. A reply that carries the
+   * connection's own inbox seq (`senderSeq`) waits for this: were it sent while earlier entries are still
+   * on their way (a replay after a gap), a client resuming from the highest seq it saw would skip them.
+   * Immediate in the common case, where the sender's own copy was passed before the reply.
+   */
+  passed(seq: number): Promise<void> {
+    if (seq <= this.#cursor || !this.#reader || !this.#sink.open) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(), this.#o.stallTimeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      (this.#waiters ??= []).push({ seq, done });
+    });
+  }
+
+  /** Resolve the waiters whose seq the cursor (or `upTo`) has reached. */
+  #release(upTo: number): void {
+    const waiters = this.#waiters;
+    if (!waiters) return;
+    const still = waiters.filter((w) => w.seq > upTo);
+    this.#waiters = still.length ? still : undefined;
+    for (const w of waiters) if (w.seq <= upTo) w.done();
   }
 
   /** Catch up from the store (or join the replay already running); resolves when live again. */
@@ -237,6 +273,7 @@ export class Delivery {
 
   #advance(entry: Pick<InboxEntry, "seq" | "msgId">, text: string | undefined): void {
     this.#cursor = entry.seq;
+    if (this.#waiters) this.#release(entry.seq);
     const seqs = this.#recentSeq ??= new Array(RECENT).fill(0);
     const ids = this.#recentId ??= new Array(RECENT).fill("");
     seqs[this.#recentAt] = entry.seq;
@@ -270,7 +307,7 @@ export class Delivery {
         if (page.length > 0 && page[0].seq > from + 1) this.#gap(result, page[0].seq);
         for (const entry of page) {
           if (entry.seq <= this.#cursor) continue;
-          this.#advance(entry, entryFrame(entryFramePrefix(entry), entry.seq));
+          this.#advance(entry, entryFrame(framePrefixFor(entry, this.#owner), entry.seq));
           result.replayed++;
         }
         if (!await this.#drained(live)) break;
@@ -304,6 +341,7 @@ export class Delivery {
     result.firstSeq ||= firstSeq;
     this.#sink.send(this.#o.pushes.gap(this.#cursor, firstSeq, lost));
     this.#cursor = firstSeq - 1;
+    this.#release(this.#cursor);
   }
 
   /** Give up on entries the store no longer has: tell the client (1016) and move past them. */

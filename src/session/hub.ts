@@ -23,6 +23,7 @@ export class Hub {
   readonly #conns = new Map<string, Connection>();
   readonly #users = new Map<string, Set<Connection>>();
   readonly #apps = new Map<number, Set<Connection>>();
+  #pushed = 0;
 
   /** Open connections (logged in or not). */
   get size(): number {
@@ -39,6 +40,11 @@ export class Hub {
   /** Distinct (appId, userId) pairs with a connection here. */
   get users(): number {
     return this.#users.size;
+  }
+
+  /** Live inbox entries handed to connections so far (the admin console's "messages out"). */
+  get pushed(): number {
+    return this.#pushed;
   }
 
   /** Every open connection. */
@@ -127,7 +133,13 @@ export class Hub {
   ): number {
     const conns = this.#users.get(userKey(appId, userId));
     if (!conns) return 0;
-    for (const conn of conns) conn.delivery.deliver(entry, conn.id === originConnId ? undefined : text);
+    for (const conn of conns) {
+      if (conn.id === originConnId) conn.delivery.deliver(entry, undefined);
+      else {
+        conn.delivery.deliver(entry, text);
+        this.#pushed++;
+      }
+    }
     return conns.size;
   }
 

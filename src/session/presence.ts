@@ -30,6 +30,8 @@ export interface PresenceEntry {
   heartbeatAt: number;
   deviceId?: string;
   platform?: string;
+  /** Client address (the admin console shows it; the public API leaves it out). */
+  ip?: string;
 }
 
 /** Who is online. Writes come from the lifecycle only; reads from commands and the HTTP API. */
@@ -57,6 +59,7 @@ export function presenceOf(conn: Connection, identity: Identity, nodeId: string)
     heartbeatAt: conn.heartbeatAt,
     deviceId: identity.deviceId,
     platform: identity.platform,
+    ip: conn.ip,
   };
 }
 

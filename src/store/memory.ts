@@ -8,6 +8,9 @@
  * written again starts a new generation, so its epoch differs and clients resync instead of waiting for
  * seqs that will never come.
  *
+ * @size One method per Store operation over in-process maps; the IM tables live in memory_tables.ts and
+ * the conversation rules in conversations.ts, what remains is the inbox itself and its bounds.
+ *
  * @example
  * ```ts
  * const store = new MemoryStore({ policy });
@@ -18,18 +21,34 @@
  * @module
  */
 import { type Clock, systemClock } from "../util/clock.ts";
+import {
+  applyEntry,
+  forget,
+  isLiveMessage,
+  markRead,
+  newSummaries,
+  pageOf,
+  type Summaries,
+} from "./conversations.ts";
+import { MemoryTables } from "./memory_tables.ts";
 import type {
   Appended,
+  Conversation,
   InboxEntry,
   InboxHead,
   JoinResult,
   Mark,
+  MessageChange,
   NewEntry,
+  ReadChange,
+  RoomTimelineEntry,
   Store,
+  StoredMessage,
   StorePolicy,
 } from "./store.ts";
 
 interface Inbox {
+  appId: number;
   entries: InboxEntry[];
   /** Index of the first live entry in `entries` (trimmed ones are dropped lazily). */
   start: number;
@@ -39,6 +58,8 @@ interface Inbox {
   marks: Record<Mark, number>;
   /** msgId → seq of idempotent appends still in the inbox. */
   byMsgId?: Map<string, number>;
+  /** Conversation summaries (store/conversations.ts). */
+  summaries: Summaries;
 }
 
 /** Options of {@linkcode MemoryStore}. */
@@ -66,6 +87,7 @@ export class MemoryStore implements Store {
   readonly #claims = new Map<string, { value: string; expires: number }>();
   readonly #rooms = new Map<string, Set<string>>();
   readonly #userRooms = new Map<string, Set<string>>();
+  readonly #tables: MemoryTables;
   #claimsSweptAt = 0;
   #gens = 0;
   #pruneCursor: Iterator<[string, Inbox]> | undefined;
@@ -75,15 +97,16 @@ export class MemoryStore implements Store {
     this.#policy = options.policy;
     this.#clock = options.clock ?? systemClock;
     this.#isActive = options.isActive ?? (() => false);
+    this.#tables = new MemoryTables(this.#policy, this.#clock);
     const every = options.pruneIntervalMs ?? 10_000;
     if (every > 0) this.#timer = setInterval(() => this.prune(), every);
   }
 
   /** Inboxes held and the entries in them, for `/metrics` (aged-out entries not yet trimmed count). */
-  get inboxStats(): { inboxes: number; entries: number } {
+  get inboxStats(): { inboxes: number; entries: number; keptMessages: number } {
     let entries = 0;
     for (const inbox of this.#inboxes.values()) entries += inbox.entries.length - inbox.start;
-    return { inboxes: this.#inboxes.size, entries };
+    return { inboxes: this.#inboxes.size, entries, keptMessages: this.#tables.sizes.messages };
   }
 
   append(appId: number, userId: string, entry: NewEntry): Promise<InboxEntry> {
@@ -106,9 +129,23 @@ export class MemoryStore implements Store {
     const inbox = this.#inbox(appId, userId, true)!;
     const stored: InboxEntry = { ...entry, seq: ++inbox.lastSeq };
     inbox.entries.push(stored);
+    if ((stored.kind ?? "msg") === "msg") this.#tables.retain(appId, stored.msgId);
     if (idempotent) (inbox.byMsgId ??= new Map()).set(entry.msgId, stored.seq);
+    applyEntry(
+      inbox.summaries,
+      stored,
+      userId,
+      (conv, before) => this.#previousLive(inbox, userId, conv, before),
+    );
     this.#trim(inbox, this.#policy.maxEntries);
     return stored;
+  }
+
+  /** The entry leaves its inbox: forget what refers to it. */
+  #drop(inbox: Inbox, e: InboxEntry): void {
+    inbox.byMsgId?.delete(e.msgId);
+    forget(inbox.summaries, e);
+    if ((e.kind ?? "msg") === "msg") this.#tables.release(inbox.appId, e.msgId);
   }
 
   #inbox(appId: number, userId: string, create: boolean): Inbox | undefined {
@@ -116,11 +153,13 @@ export class MemoryStore implements Store {
     let inbox = this.#inboxes.get(k);
     if (!inbox && create) {
       inbox = {
+        appId,
         entries: [],
         start: 0,
         lastSeq: 0,
         gen: (++this.#gens).toString(36),
         marks: { ack: 0, read: 0, delivered: 0 },
+        summaries: newSummaries(),
       };
       this.#inboxes.set(k, inbox);
     }
@@ -132,7 +171,7 @@ export class MemoryStore implements Store {
     const oldest = this.#clock.now() - this.#policy.maxAgeMs;
     const { entries } = inbox;
     while (entries.length - inbox.start > maxEntries || entries[inbox.start]?.time < oldest) {
-      inbox.byMsgId?.delete(entries[inbox.start].msgId);
+      this.#drop(inbox, entries[inbox.start]);
       inbox.start++;
     }
     if (inbox.start > 64 && inbox.start * 2 > entries.length) {
@@ -247,12 +286,103 @@ export class MemoryStore implements Store {
     return Promise.resolve([...(this.#userRooms.get(key(appId, userId)) ?? [])]);
   }
 
+  #previousLive(inbox: Inbox, owner: string, conv: string, before: number): InboxEntry | undefined {
+    for (let i = inbox.entries.length - 1; i >= inbox.start; i--) {
+      const e = inbox.entries[i];
+      if (e.seq < before && isLiveMessage(inbox.summaries, e, conv, owner)) return e;
+    }
+    return undefined;
+  }
+
+  conversations(
+    appId: number,
+    userId: string,
+    limit: number,
+    before?: number,
+  ): Promise<{ items: Conversation[]; more: boolean }> {
+    const inbox = this.#inbox(appId, userId, false);
+    return Promise.resolve(inbox ? pageOf(inbox.summaries, limit, before) : { items: [], more: false });
+  }
+
+  markRead(
+    appId: number,
+    userId: string,
+    conversation: string | undefined,
+    seq: number,
+  ): Promise<ReadChange[]> {
+    const inbox = this.#inbox(appId, userId, false);
+    if (!inbox) return Promise.resolve([]);
+    const after = (s: number) => {
+      const from = inbox.start +
+        Math.max(0, s + 1 - (inbox.lastSeq - (inbox.entries.length - inbox.start) + 1));
+      return inbox.entries.slice(from);
+    };
+    return Promise.resolve(markRead(inbox.summaries, conversation, seq, inbox.lastSeq, userId, after));
+  }
+
+  unreadTotal(appId: number, userId: string): Promise<number> {
+    let n = 0;
+    for (const c of this.#inbox(appId, userId, false)?.summaries.convs.values() ?? []) n += c.unread;
+    return Promise.resolve(n);
+  }
+
+  hiddenAmong(appId: number, userId: string, msgIds: string[]): Promise<Set<string>> {
+    const inbox = this.#inbox(appId, userId, false);
+    const out = new Set<string>();
+    if (!inbox) return Promise.resolve(out);
+    const wanted = new Set(msgIds);
+    for (let i = inbox.start; i < inbox.entries.length; i++) {
+      const e = inbox.entries[i];
+      if (e.kind === "delete" && e.ref && wanted.has(e.ref)) out.add(e.ref);
+    }
+    return Promise.resolve(out);
+  }
+
+  saveMessage(appId: number, message: StoredMessage): Promise<void> {
+    this.#tables.saveMessage(appId, message);
+    return Promise.resolve();
+  }
+
+  messages(appId: number, msgIds: string[]): Promise<Map<string, StoredMessage>> {
+    return Promise.resolve(this.#tables.messages(appId, msgIds));
+  }
+
+  changeMessage(appId: number, msgId: string, change: MessageChange): Promise<StoredMessage | undefined> {
+    return Promise.resolve(this.#tables.changeMessage(appId, msgId, change));
+  }
+
+  appendRoomTimeline(appId: number, room: string, msgId: string, time: number): Promise<number> {
+    return Promise.resolve(this.#tables.appendRoomTimeline(appId, room, msgId, time));
+  }
+
+  roomTimeline(
+    appId: number,
+    room: string,
+    beforeRoomSeq: number,
+    limit: number,
+  ): Promise<RoomTimelineEntry[]> {
+    return Promise.resolve(this.#tables.roomTimeline(appId, room, beforeRoomSeq, limit));
+  }
+
+  setBlocked(appId: number, userId: string, other: string, blocked: boolean): Promise<boolean> {
+    return Promise.resolve(this.#tables.setBlocked(appId, userId, other, blocked));
+  }
+
+  blockedUsers(appId: number, userId: string): Promise<string[]> {
+    return Promise.resolve(this.#tables.blockedUsers(appId, userId));
+  }
+
+  blockersOf(appId: number, sender: string, candidates: string[]): Promise<Set<string>> {
+    return Promise.resolve(this.#tables.blockersOf(appId, sender, candidates));
+  }
+
   /**
    * One bounded step of retention: look at up to {@linkcode PRUNE_BATCH} inboxes (continuing where the
    * last step stopped) and drop those with no entry younger than `maxAgeMs` whose user is not
    * connected. Returns how many were dropped.
    */
   prune(): number {
+    this.#tables.prune();
     const oldest = this.#clock.now() - this.#policy.maxAgeMs;
     let dropped = 0;
     for (let i = 0; i < PRUNE_BATCH; i++) {
@@ -267,6 +397,7 @@ export class MemoryStore implements Store {
       if (newest && newest.time >= oldest) continue;
       const sep = k.indexOf("\u0000");
       if (this.#isActive(Number(k.slice(0, sep)), k.slice(sep + 1))) continue;
+      for (let j = inbox.start; j < inbox.entries.length; j++) this.#drop(inbox, inbox.entries[j]);
       this.#inboxes.delete(k);
       dropped++;
     }

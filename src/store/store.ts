@@ -47,6 +47,71 @@ export interface InboxHead {
  */
 export type Mark = "ack" | "read" | "delivered";
 
+/** The newest message of a conversation, as the conversation list shows it. */
+export interface LastMessage {
+  msgId: string;
+  seq: number;
+  from: string;
+  type: string;
+  time: number;
+  /** Absent once recalled. */
+  msg?: string;
+  /** The version of the edit shown (see {@linkcode Store.changeMessage}); absent when never edited. */
+  editedAt?: number;
+  recalled?: true;
+}
+
+/** One conversation of an inbox (PROTOCOL.md C.2). */
+export interface Conversation {
+  /** `u:<peer>` or `r:<room>`. */
+  id: string;
+  kind: "direct" | "room";
+  peer?: string;
+  room?: string;
+  /** Time of the newest message (ms). */
+  time: number;
+  /** Inbox seq of the newest message: orders the list (unique within an inbox) and pages it. */
+  seq: number;
+  /** Read up to this inbox seq. */
+  readSeq: number;
+  /** Messages from others after `readSeq`, recalled and deleted ones excluded. */
+  unread: number;
+  last?: LastMessage;
+}
+
+/** A conversation whose read position moved. */
+export interface ReadChange {
+  id: string;
+  previous: number;
+  readSeq: number;
+  unread: number;
+}
+
+/** A message as kept once per app (for edits, recalls, history and room timelines). */
+export interface StoredMessage {
+  msgId: string;
+  from: string;
+  to: string;
+  target: string;
+  type: string;
+  msg: string;
+  time: number;
+  roomSeq?: number;
+  editedAt?: number;
+  recalledAt?: number;
+  recalledBy?: string;
+}
+
+/** What an edit or a recall changes in a {@linkcode StoredMessage}. */
+export type MessageChange = { msg: string; editedAt: number } | { recalledAt: number; recalledBy: string };
+
+/** One position of a room's timeline. */
+export interface RoomTimelineEntry {
+  roomSeq: number;
+  msgId: string;
+  time: number;
+}
+
 /** Outcome of a room join. */
 export type JoinResult = "joined" | "already" | "tooManyRooms" | "roomFull";
 
@@ -119,6 +184,61 @@ export interface Store {
   roomMembers(appId: number, room: string): Promise<string[]>;
   /** Rooms a user is in (empty when none). */
   userRooms(appId: number, userId: string): Promise<string[]>;
+
+  // --- IM semantics (PROTOCOL.md C); the engine keeps each inbox's conversation summaries up to date on
+  // every append (messages and events), see store/conversations.ts for the rules.
+
+  /** Conversations of an inbox, most recent activity first; `before` pages by `seq` (exclusive). */
+  conversations(
+    appId: number,
+    userId: string,
+    limit: number,
+    before?: number,
+  ): Promise<{ items: Conversation[]; more: boolean }>;
+  /**
+   * Move the read position of one conversation (or of every conversation, `conversation` undefined) to
+   * `seq` (never back, never past the inbox head); resolves to the conversations that changed.
+   */
+  markRead(
+    appId: number,
+    userId: string,
+    conversation: string | undefined,
+    seq: number,
+  ): Promise<ReadChange[]>;
+  /** Unread messages over all conversations of an inbox. */
+  unreadTotal(appId: number, userId: string): Promise<number>;
+  /** Messages of this inbox's owner hidden for the owner (deleted for me) among `msgIds`. */
+  hiddenAmong(appId: number, userId: string, msgIds: string[]): Promise<Set<string>>;
+
+  /** Keep a message once per app (at send time), for the message's lifetime in the inboxes (`maxAgeMs`). */
+  saveMessage(appId: number, message: StoredMessage): Promise<void>;
+  /** Messages by msgId (missing ones are left out). */
+  messages(appId: number, msgIds: string[]): Promise<Map<string, StoredMessage>>;
+  /**
+   * Apply an edit or a recall atomically; resolves to the message as it is now (undefined when unknown).
+   * A recall is final: on a recalled message an edit or another recall changes nothing. An edit's
+   * `editedAt` is its version: raised to one past the previous edit's when not later, so that versions
+   * strictly increase per message whatever the nodes' clocks — the edit with the highest `editedAt` is the
+   * text, in the store and on every device, in whatever order the edit events arrive.
+   */
+  changeMessage(appId: number, msgId: string, change: MessageChange): Promise<StoredMessage | undefined>;
+
+  /** Append a message to a room's timeline at most once per msgId; resolves to its `roomSeq`. */
+  appendRoomTimeline(appId: number, room: string, msgId: string, time: number): Promise<number>;
+  /** Up to `limit` timeline positions with roomSeq < `beforeRoomSeq`, newest first (trimmed like inboxes). */
+  roomTimeline(
+    appId: number,
+    room: string,
+    beforeRoomSeq: number,
+    limit: number,
+  ): Promise<RoomTimelineEntry[]>;
+
+  /** Block or unblock `other` for `userId`; true when it changed. */
+  setBlocked(appId: number, userId: string, other: string, blocked: boolean): Promise<boolean>;
+  /** Users `userId` blocked. */
+  blockedUsers(appId: number, userId: string): Promise<string[]>;
+  /** Who among `candidates` blocked `sender`. */
+  blockersOf(appId: number, sender: string, candidates: string[]): Promise<Set<string>>;
 
   /** Release connections and timers. */
   close(): Promise<void>;

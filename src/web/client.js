@@ -88,8 +88,11 @@
  * @property {any} timer a deferred signal (the server would drop one sent sooner)
  */
 
-/** Close codes after which reconnecting would not help (kicked by a newer login, origin refused). */
-const TERMINAL_CLOSES = new Set([4000, 4006]);
+/**
+ * Close codes after which reconnecting by itself would not help or is not wanted: kicked by a newer login,
+ * origin refused, disconnected by an operator (4010).
+ */
+const TERMINAL_CLOSES = new Set([4000, 4006, 4010]);
 /** Close code for an expired token: reconnect only if the app supplies a new token. */
 const TOKEN_EXPIRED = 4002;
 

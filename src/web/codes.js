@@ -38,6 +38,10 @@ export const Code = /** @type {const} */ ({
   LoginRateLimited: 1023,
   Unavailable: 1024,
   SendToSelf: 1025,
+  UnknownMessage: 1026,
+  NotSender: 1027,
+  WindowPassed: 1028,
+  Blocked: 1029,
   IdempotencyConflict: 1030,
 });
 
@@ -67,6 +71,10 @@ export const CODE_MESSAGES = /** @type {const} */ ({
   1023: "Too many login attempts",
   1024: "Service unavailable",
   1025: "Cannot send to yourself",
+  1026: "Unknown message",
+  1027: "Not the sender",
+  1028: "Window passed",
+  1029: "Blocked",
   1030: "clientMsgId already used for a different message",
 });
 
@@ -88,4 +96,5 @@ export const CloseCode = /** @type {const} */ ({
   OriginRefused: 4006,
   LoginRateLimited: 4007,
   LoginTimeout: 4009,
+  AdminDisconnect: 4010,
 });

@@ -28,6 +28,11 @@ Deno.test("deno task bench --quick completes without loss or duplicates", async 
     const json = files.find((f) => f.endsWith(".json"));
     assert.ok(json, `no JSON result in ${files}`);
     assert.ok(files.some((f) => f.endsWith(".md")), "no markdown result");
+    const html = files.find((f) => f.endsWith(".html"));
+    assert.ok(html, "no HTML report");
+    const page = await Deno.readTextFile(`${out}/${html}`);
+    assert.match(page, /uPlot/, "uPlot is embedded");
+    assert.doesNotMatch(page, /<(script|link)[^>]+(src|href)=/i, "nothing loaded from elsewhere");
     const doc = JSON.parse(await Deno.readTextFile(`${out}/${json}`));
     assert.ok(doc.machine.cores > 0 && doc.machine.memoryBytes > 0 && doc.machine.deno);
     const scenarios = new Set(doc.rows.map((r: { scenario: string }) => r.scenario));

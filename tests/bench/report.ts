@@ -1,10 +1,11 @@
 /**
- * Result output: the markdown table (stdout and `bench-results/*.md`) and the JSON file with
- * machine info, the command line and every row.
+ * Result output: the markdown table (stdout and `bench-results/*.md`), the JSON file with
+ * machine info, the command line and every row, and the HTML report with charts (report_html.ts).
  * @module
  */
 import type { Row } from "./common.ts";
 import type { Json } from "./proc.ts";
+import { htmlReport } from "./report_html.ts";
 
 /** Fill `ratio` of every imserver row from the baseline row of the same scenario. */
 export function addRatios(rows: Row[]): void {
@@ -86,7 +87,7 @@ export function markdownTable(rows: Row[]): string {
   return lines.join("\n");
 }
 
-/** Write `bench-results/bench-<time>.{json,md}`; returns the JSON path. */
+/** Write `bench-results/bench-<time>.{json,md,html}`; returns the JSON path. */
 export async function writeResults(dir: string, doc: Json, table: string): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
@@ -107,5 +108,6 @@ export async function writeResults(dir: string, doc: Json, table: string): Promi
     "",
   ].join("\n");
   await Deno.writeTextFile(`${base}.md`, md);
+  await Deno.writeTextFile(`${base}.html`, htmlReport(doc));
   return `${base}.json`;
 }

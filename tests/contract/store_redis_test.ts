@@ -10,10 +10,11 @@ import type { PresenceEntry } from "../../src/session/presence.ts";
 import { connectRedis } from "../../src/store/redis/client.ts";
 import { RedisKeys } from "../../src/store/redis/keys.ts";
 import { RedisStore } from "../../src/store/redis/store.ts";
-import type { NewEntry } from "../../src/store/store.ts";
+import type { NewEntry, StorePolicy } from "../../src/store/store.ts";
 import { FakeClock } from "../../src/util/clock.ts";
 import { redisAvailable, RedisServer, redisTest } from "../support/redis_helper.ts";
-import { storeSuite, SUITE_POLICY } from "./store_suite.ts";
+import { storeImSuite } from "./store_im_suite.ts";
+import { storeSuite, SUITE_POLICY, type SuiteStore } from "./store_suite.ts";
 
 const entry = (msg: string, time: number): NewEntry => ({
   msgId: `m-${msg}`,
@@ -25,8 +26,8 @@ const entry = (msg: string, time: number): NewEntry => ({
   time,
 });
 
-// The shared contract, on a fresh redis-server per test (fake clock for ages and windows).
-storeSuite("redis store", async (policy) => {
+// The shared contracts, on a fresh redis-server per test (fake clock for ages and windows).
+const freshStore = async (policy: StorePolicy): Promise<SuiteStore> => {
   if (!redisAvailable) throw new Error("redis-server not installed and IM_REQUIRE_REDIS=1");
   const redis = await RedisServer.start();
   const clock = new FakeClock(1_700_000_000_000);
@@ -44,9 +45,12 @@ storeSuite("redis store", async (policy) => {
     await redis.dispose();
     throw error;
   }
-}, {
+};
+const suiteOptions = {
   ignore: !redisAvailable && Deno.env.get("IM_REQUIRE_REDIS") !== "1" ? "redis-server not installed" : false,
-});
+};
+storeSuite("redis store", freshStore, suiteOptions);
+storeImSuite("redis store", freshStore, suiteOptions);
 
 redisTest("redis store: outage fails with StorageError, data loss changes the epoch", async (redis) => {
   const store = await RedisStore.open({ url: redis.url }, {

@@ -10,9 +10,9 @@
  */
 import assert from "node:assert/strict";
 import { type RunningServer, startServer } from "../../src/server.ts";
-import { MemoryStore } from "../../src/store/memory.ts";
-import { type Frame, TestClient, testConfig, testPolicy, withServer } from "../support/helpers.ts";
+import { type Frame, TestClient, testConfig, withServer } from "../support/helpers.ts";
 import { redisTest } from "../support/redis_helper.ts";
+import { prng, seeded, slowStore } from "../support/seeded.ts";
 
 const USERS = 20;
 const STEPS = 300;
@@ -20,16 +20,6 @@ const ROOMS = ["r0", "r1", "r2"];
 const FAST = { messagesPerSecond: 100_000, messageBurst: 100_000 };
 /** Small replay pages: resumes cross page boundaries often. */
 const INBOX = { syncPageSize: 4 };
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One device of a user: a sequence of connections that each resume where the last stopped. */
 interface Device {
@@ -170,16 +160,6 @@ async function scenario(seed: number, wsPorts: number[], http: number): Promise<
   assert.ok(total > STEPS / 2, `only ${total} inbox entries`);
 }
 
-async function seeded(name: string, fn: (seed: number) => Promise<void>) {
-  const seed = Number(Deno.env.get("IM_TEST_SEED") ?? Date.now() % 1_000_000);
-  try {
-    await fn(seed);
-  } catch (error) {
-    console.error(`${name} failed; repeat with IM_TEST_SEED=${seed}`);
-    throw error;
-  }
-}
-
 Deno.test("property: random sends, disconnects and reconnects — each device receives its inbox exactly", async () => {
   await seeded(
     "property (embedded)",
@@ -211,22 +191,6 @@ redisTest("property: the same on a 2-node Redis cluster, reconnecting to random 
     }
   });
 });
-
-/** Latency injection: every store call takes 0–3 ms, like a remote store, so more interleavings happen. */
-function slowStore(rand: () => number): MemoryStore {
-  const store = new MemoryStore({ policy: testPolicy() });
-  return new Proxy(store, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target);
-      if (typeof value !== "function") return value;
-      if (prop === "close") return value.bind(target);
-      return async (...args: unknown[]) => {
-        await new Promise((r) => setTimeout(r, Math.floor(rand() * 4)));
-        return value.apply(target, args);
-      };
-    },
-  });
-}
 
 Deno.test("property: the same with store latency injected (embedded)", async () => {
   await seeded("property (slow store)", (seed) =>

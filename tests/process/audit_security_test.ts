@@ -7,7 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { MAIN, quietEnv, START_FLAGS } from "../support/node_process.ts";
+import { childEnv, MAIN, quietEnv, START_FLAGS } from "../support/node_process.ts";
 
 const SECRET = "audit-secret-of-enough-length-0123456789";
 
@@ -37,7 +37,9 @@ async function run(env: Record<string, string>, holdMs = 300): Promise<Outcome> 
 async function runWith(extraArgs: string[], env: Record<string, string>, holdMs: number): Promise<Outcome> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...START_FLAGS, MAIN, ...extraArgs],
-    env: { NO_COLOR: "1", ...env },
+    // Without the harness switches (IM_REQUIRE_*, set by .ci/run): the server refuses unknown IM_* names.
+    env: childEnv({ NO_COLOR: "1", ...env }),
+    clearEnv: true,
     stdout: "piped",
     stderr: "piped",
   }).spawn();

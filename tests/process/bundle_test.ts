@@ -3,7 +3,7 @@
  * permissions, from another working directory (the shipped config and web client are found next to
  * the bundle); `deno task compile` → `dist/imserver` the same way, only when `DENORT_BIN` names a
  * local denort (it cannot be downloaded here); without one, `deno task compile` fails with one
- * paragraph that says what to do, not a DNS error and a backtrace.
+ * paragraph that says what to do, not a DNS error and a backtrace. Both serve the admin console with uPlot.
  * @module
  */
 import assert from "node:assert/strict";
@@ -12,6 +12,7 @@ import { TestClient } from "../support/helpers.ts";
 import { childEnv, quietEnv, spawnServer, START_FLAGS, stopServer } from "../support/node_process.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
+const ADMIN_KEY = "bundle-admin-key-0000001";
 
 async function task(name: string, env: Record<string, string> = {}): Promise<void> {
   const out = await new Deno.Command(Deno.execPath(), { args: ["task", name], cwd: ROOT, env }).output();
@@ -23,7 +24,7 @@ async function task(name: string, env: Record<string, string> = {}): Promise<voi
 async function exercise(cmd: string, args: string[], appId: number): Promise<void> {
   const cwd = await Deno.makeTempDir({ prefix: "im-pkg-" });
   try {
-    const proc = await spawnServer(cmd, args, quietEnv(), 60_000, cwd);
+    const proc = await spawnServer(cmd, args, quietEnv({ IM_ADMIN_KEYS: ADMIN_KEY }), 60_000, cwd);
     const base = `http://127.0.0.1:${proc.httpPort}`;
     const client = await TestClient.connect(proc.wsPort);
     await client.login("alice", appId);
@@ -35,6 +36,16 @@ async function exercise(cmd: string, args: string[], appId: number): Promise<voi
     const js = await fetch(`${base}/web/client.js`);
     assert.equal(js.status, 200);
     await js.body?.cancel();
+    // The admin console and its chart library (a text import of uPlot's npm file) travel with the build.
+    const admin = await fetch(`${base}/admin`);
+    assert.equal(admin.status, 200);
+    assert.match(await admin.text(), /admin\.js/);
+    const uplot = await fetch(`${base}/admin/uplot.js`);
+    assert.match(await uplot.text(), /uPlot/);
+    const overview = await fetch(`${base}/api/v1/admin/overview`, {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    });
+    assert.equal((await overview.json()).data.nodes[0].connections, 1);
     const ready = await fetch(`${base}/readyz`);
     assert.equal(ready.status, 200);
     await ready.body?.cancel();

@@ -77,6 +77,31 @@ Deno.test("delivery: a replay passes the connection's own in-flight send (it get
   delivery.stop();
 });
 
+Deno.test("delivery: passed(seq) waits until every earlier entry was pushed (a reply's safe resume point)", async () => {
+  const { store, sink, delivery, reader, frame } = setup();
+  delivery.open(reader, 0);
+  await delivery.replay();
+  // others' entries 1 and 2 are appended, then bob's own send (3); its live copy arrives first: a gap
+  const e1 = await store.append(101, "bob", entry("other-1"));
+  const e2 = await store.append(101, "bob", entry("other-2"));
+  delivery.expectOwn("own-3");
+  const own = await store.append(101, "bob", entry("own-3"));
+  let replied: string | false = false;
+  const reply = delivery.passed(own.seq).then(() => replied = sink.msgIds.join(","));
+  assert.equal(delivery.deliver(own, undefined), "gap");
+  assert.equal(replied, false, "not before 1 and 2 were pushed");
+  delivery.deliver(e1, frame(e1));
+  delivery.deliver(e2, frame(e2));
+  await reply;
+  assert.equal(replied, "other-1,other-2");
+  assert.equal(delivery.position, 3);
+  await delivery.passed(2); // already passed: immediate
+  // a wait that cannot be met ends with the delivery
+  const never = delivery.passed(99);
+  delivery.stop();
+  await never;
+});
+
 Deno.test("delivery: a gap found just as a replay finishes starts a new replay (no deaf connection)", async () => {
   const { store, sink, delivery, reader, frame } = setup();
   await store.append(101, "dave", entry("1"));

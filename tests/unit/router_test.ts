@@ -4,6 +4,8 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { historyCommands } from "../../src/commands/history.ts";
+import { imCommands } from "../../src/commands/im.ts";
 import { messageCommands } from "../../src/commands/messages.ts";
 import { roomCommands } from "../../src/commands/rooms.ts";
 import { Reply, Router, type Routes } from "../../src/commands/router.ts";
@@ -206,6 +208,8 @@ Deno.test("router: the server's commands that need a login refuse before it", as
     ...sessionCommands({ config: testConfig() } as never),
     ...messageCommands({ config: testConfig() } as never),
     ...roomCommands({ config: testConfig() } as never),
+    ...historyCommands({ config: testConfig() } as never),
+    ...imCommands({ config: testConfig() } as never),
   };
   for (const cmd of ["login", "heartbeat", "ping", "logout", "sendMsg", "joinRoom", "sync"]) {
     assert.ok(cmd in all, cmd);
@@ -217,7 +221,18 @@ Deno.test("router: the server's commands that need a login refuse before it", as
     log: getLogger(["t"]),
     disconnect: () => {},
   });
-  for (const cmd of ["heartbeat", "logout", "sendMsg", "joinRoom", "sync", "users", "history"]) {
+  const needLogin = ["heartbeat", "logout", "sendMsg", "joinRoom", "sync", "users", "history"];
+  needLogin.push(
+    "conversations",
+    "editMsg",
+    "recallMsg",
+    "deleteMsg",
+    "typing",
+    "block",
+    "unblock",
+    "blocked",
+  );
+  for (const cmd of needLogin) {
     await router.dispatch(conn, JSON.stringify({ seq: "1", cmd }));
     assert.equal(JSON.parse(socket.sent.at(-1)!).response.code, Code.NotLoggedIn, cmd);
   }

@@ -13,10 +13,17 @@ import { createHash } from "node:crypto";
 import type { Redis } from "./client.ts";
 import advanceMark from "./scripts/advance_mark.lua" with { type: "text" };
 import append from "./scripts/append.lua" with { type: "text" };
+import appendRoomTimeline from "./scripts/append_room_timeline.lua" with { type: "text" };
+import applyEntry from "./scripts/apply_entry.lua" with { type: "text" };
+import blockersOf from "./scripts/blockers_of.lua" with { type: "text" };
+import changeMessage from "./scripts/change_message.lua" with { type: "text" };
+import conversations from "./scripts/conversations.lua" with { type: "text" };
 import firstYoung from "./scripts/first_young.lua" with { type: "text" };
 import head from "./scripts/head.lua" with { type: "text" };
+import imEntries from "./scripts/im_entries.lua" with { type: "text" };
 import joinRoom from "./scripts/join_room.lua" with { type: "text" };
 import leaveRoom from "./scripts/leave_room.lua" with { type: "text" };
+import markRead from "./scripts/mark_read.lua" with { type: "text" };
 import nodeHeartbeat from "./scripts/node_heartbeat.lua" with { type: "text" };
 import onlineUsers from "./scripts/online_users.lua" with { type: "text" };
 import presence from "./scripts/presence.lua" with { type: "text" };
@@ -25,6 +32,8 @@ import rangeBefore from "./scripts/range_before.lua" with { type: "text" };
 import removePresence from "./scripts/remove_presence.lua" with { type: "text" };
 import rotateEpoch from "./scripts/rotate_epoch.lua" with { type: "text" };
 import route from "./scripts/route.lua" with { type: "text" };
+import saveMessage from "./scripts/save_message.lua" with { type: "text" };
+import unreadTotal from "./scripts/unread_total.lua" with { type: "text" };
 import upsertPresence from "./scripts/upsert_presence.lua" with { type: "text" };
 import userApps from "./scripts/user_apps.lua" with { type: "text" };
 
@@ -50,7 +59,7 @@ export class Script {
 
 /** Every script, by name. */
 export const SCRIPTS = {
-  append: new Script("append", firstYoung + append),
+  append: new Script("append", firstYoung + imEntries + applyEntry + append),
   head: new Script("head", firstYoung + head),
   range: new Script("range", firstYoung + range),
   rangeBefore: new Script("rangeBefore", firstYoung + rangeBefore),
@@ -65,4 +74,11 @@ export const SCRIPTS = {
   userApps: new Script("userApps", userApps),
   nodeHeartbeat: new Script("nodeHeartbeat", nodeHeartbeat),
   route: new Script("route", route),
+  markRead: new Script("markRead", imEntries + markRead),
+  conversations: new Script("conversations", conversations),
+  unreadTotal: new Script("unreadTotal", unreadTotal),
+  saveMessage: new Script("saveMessage", saveMessage),
+  changeMessage: new Script("changeMessage", changeMessage),
+  appendRoomTimeline: new Script("appendRoomTimeline", firstYoung + appendRoomTimeline),
+  blockersOf: new Script("blockersOf", blockersOf),
 } as const;

@@ -17,11 +17,11 @@
  * const e = await store.append(101, "bob", entry);
  * ```
  * @size One method per Store operation (each a script call with its keys) plus the epoch and write-counter
- * checks that make a rollback visible.
+ * checks that make a rollback visible; the IM operations are one-line delegations to im.ts.
  * @module
  */
 import { StorageError } from "../../protocol/errors.ts";
-import type { Counter, Metrics } from "../../ops/metrics.ts";
+import type { Counter, Histogram, Metrics } from "../../ops/metrics.ts";
 import { type Clock, systemClock } from "../../util/clock.ts";
 import type {
   Appended,
@@ -35,6 +35,7 @@ import type {
 } from "../store.ts";
 import { Batcher } from "./batcher.ts";
 import { connectRedis, type Redis, type RedisOptions } from "./client.ts";
+import { RedisIm } from "./im.ts";
 import type { RedisKeys } from "./keys.ts";
 import { type Script, SCRIPTS } from "./scripts.ts";
 
@@ -83,8 +84,11 @@ export class RedisStore implements Store {
   readonly #ops: Counter | undefined;
   readonly #errors: Counter | undefined;
   readonly #latency: Counter | undefined;
+  /** `im_store_latency_ms`: what the admin console charts as store p50/p99 (admin/sampler.ts). */
+  readonly #histogram: Histogram | undefined;
   /** Appends issued while a batch is in flight leave together. */
   readonly #appends = new Batcher<PendingAppend, number>((items) => this.#flushAppends(items), 256);
+  readonly #im: RedisIm;
 
   constructor(client: Redis, options: RedisStoreOptions) {
     this.client = client;
@@ -100,6 +104,16 @@ export class RedisStore implements Store {
       "Summed latency of Redis store calls (ms); divide by im_redis_calls_total",
       ["op"],
     );
+    this.#im = new RedisIm({
+      client,
+      keys: this.keys,
+      policy: this.#policy,
+      clock: this.#clock,
+      keepMs: this.#policy.maxAgeMs + KEEP_EXTRA_MS,
+      call: (op, fn) => this.#call(op, fn),
+      run: (op, script, keys, args) => this.#run(op, script, keys, args),
+    });
+    this.#histogram = m?.histogram("im_store_latency_ms", "Latency of store calls (ms)");
   }
 
   /** A store with its own connection (tools and tests; cluster nodes share theirs via the node). */
@@ -164,18 +178,24 @@ export class RedisStore implements Store {
 
   /** Compare the write counter with the highest value seen (after a reconnect, and periodically). */
   async checkWrites(): Promise<void> {
+    const floor = this.#maxWrites;
     const value = Number(await this.#call("writes", () => this.client.get(this.keys.writeCounter)) ?? 0);
-    this.#sawWrites(value);
+    this.#sawWrites(value, floor);
   }
 
-  #sawWrites(value: number): void {
-    if (value < this.#maxWrites) {
-      const seen = this.#maxWrites;
+  /**
+   * A counter value read by a call issued when `floor` was the highest value seen. Only a value below
+   * `floor` is a rollback: every write counted in `floor` was done before that call was sent. Replies
+   * handled out of order (an append's after a later check's, or the other way round) are not compared
+   * with each other.
+   */
+  #sawWrites(value: number, floor: number): void {
+    if (value < floor) {
       this.#maxWrites = value;
-      this.#events?.rollback(`write counter went back from ${seen} to ${value}`);
+      this.#events?.rollback(`write counter went back from ${floor} to ${value}`);
       return;
     }
-    this.#maxWrites = value;
+    if (value > this.#maxWrites) this.#maxWrites = value;
   }
 
   /** Run one Redis operation, counting it and mapping failures to StorageError. */
@@ -188,7 +208,9 @@ export class RedisStore implements Store {
       this.#errors?.inc({ op });
       throw new StorageError(op, error);
     } finally {
-      this.#latency?.inc({ op }, performance.now() - start);
+      const ms = performance.now() - start;
+      this.#latency?.inc({ op }, ms);
+      this.#histogram?.observe(ms);
     }
   }
 
@@ -229,16 +251,20 @@ export class RedisStore implements Store {
         k.marks(a.appId, a.userId),
         k.inbox(a.appId, a.userId),
         k.appended(a.appId, a.userId, a.entry.msgId),
+        k.conversations(a.appId, a.userId),
+        k.conversationTimes(a.appId, a.userId),
+        k.positions(a.appId, a.userId),
       );
-      args.push(a.entry.time, a.json, a.idempotent ? "1" : "0");
+      args.push(a.entry.time, a.json, a.idempotent ? "1" : "0", a.userId);
     }
+    const floor = this.#maxWrites;
     const [writes, epoch, ...seqs] = await this.#run<[number, string | null, ...number[]]>(
       "append",
       SCRIPTS.append,
       keys,
       args,
     );
-    this.#sawWrites(Number(writes));
+    this.#sawWrites(Number(writes), floor);
     if (epoch !== null && epoch !== this.#epoch) this.#adoptEpoch(epoch);
     return seqs.map(Number);
   }
@@ -333,6 +359,20 @@ export class RedisStore implements Store {
   userRooms(appId: number, userId: string): Promise<string[]> {
     return this.#call("userRooms", () => this.client.sMembers(this.keys.userRooms(appId, userId)));
   }
+
+  // --- IM semantics (im.ts)
+  readonly conversations: Store["conversations"] = (...a) => this.#im.conversations(...a);
+  readonly markRead: Store["markRead"] = (...a) => this.#im.markRead(...a);
+  readonly unreadTotal: Store["unreadTotal"] = (...a) => this.#im.unreadTotal(...a);
+  readonly hiddenAmong: Store["hiddenAmong"] = (...a) => this.#im.hiddenAmong(...a);
+  readonly saveMessage: Store["saveMessage"] = (...a) => this.#im.saveMessage(...a);
+  readonly messages: Store["messages"] = (...a) => this.#im.messages(...a);
+  readonly changeMessage: Store["changeMessage"] = (...a) => this.#im.changeMessage(...a);
+  readonly appendRoomTimeline: Store["appendRoomTimeline"] = (...a) => this.#im.appendRoomTimeline(...a);
+  readonly roomTimeline: Store["roomTimeline"] = (...a) => this.#im.roomTimeline(...a);
+  readonly setBlocked: Store["setBlocked"] = (...a) => this.#im.setBlocked(...a);
+  readonly blockedUsers: Store["blockedUsers"] = (...a) => this.#im.blockedUsers(...a);
+  readonly blockersOf: Store["blockersOf"] = (...a) => this.#im.blockersOf(...a);
 
   /** Closes the connection only when the store owns it ({@linkcode RedisStore.open}); a node closes its own. */
   async close(): Promise<void> {

@@ -1,0 +1,165 @@
+/**
+ * The app-level tables of the memory store: messages kept once per app (edits, recalls, history), room
+ * timelines, and blocks. Bounded like the inboxes: a kept message lives while an inbox entry or a timeline
+ * position refers to it ({@linkcode MemoryTables.retain} / {@linkcode MemoryTables.release}; a full inbox
+ * that drops its oldest entries lets their texts go too), and no longer than `maxAgeMs`; timelines keep at
+ * most `maxEntries` positions.
+ *
+ * @example
+ * ```ts
+ * const tables = new MemoryTables(policy, clock);
+ * tables.saveMessage(101, message);
+ * tables.appendRoomTimeline(101, "lobby", message.msgId, message.time); // 1
+ * ```
+ * @module
+ */
+import type { Clock } from "../util/clock.ts";
+import type { MessageChange, RoomTimelineEntry, StoredMessage, StorePolicy } from "./store.ts";
+
+const key = (appId: number, id: string) => `${appId}\u0000${id}`;
+
+interface Timeline {
+  appId: number;
+  entries: RoomTimelineEntry[];
+  start: number;
+  last: number;
+  byMsgId: Map<string, number>;
+}
+
+/** Messages, room timelines and blocks of the memory store. */
+export class MemoryTables {
+  readonly #policy: StorePolicy;
+  readonly #clock: Clock;
+  /** Insertion order is time order: the oldest are at the front (pruned from there). */
+  readonly #messages = new Map<string, StoredMessage>();
+  /** How many inbox entries and timeline positions refer to each msgId (absent: none). */
+  readonly #refs = new Map<string, number>();
+  readonly #timelines = new Map<string, Timeline>();
+  readonly #blocks = new Map<string, Set<string>>();
+
+  constructor(policy: StorePolicy, clock: Clock) {
+    this.#policy = policy;
+    this.#clock = clock;
+  }
+
+  saveMessage(appId: number, m: StoredMessage): void {
+    const k = key(appId, m.msgId);
+    if (!this.#messages.has(k)) this.#messages.set(k, { ...m });
+  }
+
+  /** An inbox entry or a timeline position now refers to the message. */
+  retain(appId: number, msgId: string): void {
+    const k = key(appId, msgId);
+    this.#refs.set(k, (this.#refs.get(k) ?? 0) + 1);
+  }
+
+  /** One reference fewer; with none left the kept message goes. */
+  release(appId: number, msgId: string): void {
+    const k = key(appId, msgId);
+    const n = (this.#refs.get(k) ?? 0) - 1;
+    if (n > 0) return void this.#refs.set(k, n);
+    this.#refs.delete(k);
+    this.#messages.delete(k);
+  }
+
+  /** Kept messages and msgIds referred to (metrics, bounds tests). */
+  get sizes(): { messages: number; refs: number } {
+    return { messages: this.#messages.size, refs: this.#refs.size };
+  }
+
+  messages(appId: number, msgIds: string[]): Map<string, StoredMessage> {
+    const out = new Map<string, StoredMessage>();
+    const oldest = this.#clock.now() - this.#policy.maxAgeMs;
+    for (const id of msgIds) {
+      const m = this.#messages.get(key(appId, id));
+      if (m && m.time >= oldest) out.set(id, { ...m });
+    }
+    return out;
+  }
+
+  changeMessage(appId: number, msgId: string, change: MessageChange): StoredMessage | undefined {
+    const m = this.#messages.get(key(appId, msgId));
+    if (!m || m.time < this.#clock.now() - this.#policy.maxAgeMs) return undefined;
+    if (m.recalledAt !== undefined) return { ...m };
+    if ("msg" in change) {
+      m.msg = change.msg;
+      m.editedAt = Math.max(change.editedAt, (m.editedAt ?? -Infinity) + 1);
+    } else Object.assign(m, change);
+    return { ...m };
+  }
+
+  appendRoomTimeline(appId: number, room: string, msgId: string, time: number): number {
+    const k = key(appId, room);
+    let t = this.#timelines.get(k);
+    if (!t) this.#timelines.set(k, t = { appId, entries: [], start: 0, last: 0, byMsgId: new Map() });
+    const held = t.byMsgId.get(msgId);
+    if (held !== undefined) return held;
+    const roomSeq = ++t.last;
+    t.entries.push({ roomSeq, msgId, time });
+    t.byMsgId.set(msgId, roomSeq);
+    this.retain(appId, msgId);
+    this.#trim(t);
+    return roomSeq;
+  }
+
+  roomTimeline(appId: number, room: string, beforeRoomSeq: number, limit: number): RoomTimelineEntry[] {
+    const t = this.#timelines.get(key(appId, room));
+    if (!t || limit <= 0) return [];
+    this.#trim(t);
+    const out: RoomTimelineEntry[] = [];
+    for (let i = t.entries.length - 1; i >= t.start && out.length < limit; i--) {
+      if (t.entries[i].roomSeq < beforeRoomSeq) out.push({ ...t.entries[i] });
+    }
+    return out;
+  }
+
+  #trim(t: Timeline): void {
+    const oldest = this.#clock.now() - this.#policy.maxAgeMs;
+    while (t.entries.length - t.start > this.#policy.maxEntries || t.entries[t.start]?.time < oldest) {
+      t.byMsgId.delete(t.entries[t.start].msgId);
+      this.release(t.appId, t.entries[t.start].msgId);
+      t.start++;
+    }
+    if (t.start > 64 && t.start * 2 > t.entries.length) {
+      t.entries.splice(0, t.start);
+      t.start = 0;
+    }
+  }
+
+  setBlocked(appId: number, userId: string, other: string, blocked: boolean): boolean {
+    const k = key(appId, userId);
+    let set = this.#blocks.get(k);
+    if (!blocked) {
+      const changed = set?.delete(other) ?? false;
+      if (set?.size === 0) this.#blocks.delete(k);
+      return changed;
+    }
+    if (!set) this.#blocks.set(k, set = new Set());
+    if (set.has(other)) return false;
+    set.add(other);
+    return true;
+  }
+
+  blockedUsers(appId: number, userId: string): string[] {
+    return [...this.#blocks.get(key(appId, userId)) ?? []];
+  }
+
+  blockersOf(appId: number, sender: string, candidates: string[]): Set<string> {
+    const out = new Set<string>();
+    for (const c of candidates) if (this.#blocks.get(key(appId, c))?.has(sender)) out.add(c);
+    return out;
+  }
+
+  /**
+   * Drop messages older than `maxAgeMs` (insertion order is time order) and trim timelines. A timeline
+   * keeps its counter when empty: roomSeqs are never reused.
+   */
+  prune(): void {
+    const oldest = this.#clock.now() - this.#policy.maxAgeMs;
+    for (const [k, m] of this.#messages) {
+      if (m.time >= oldest) break;
+      this.#messages.delete(k);
+    }
+    for (const t of this.#timelines.values()) this.#trim(t);
+  }
+}

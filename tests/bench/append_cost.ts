@@ -1,0 +1,117 @@
+/**
+ * What an inbox append costs inside Redis (docs/CLUSTER.md "Cost of an append"): runs appends through
+ * `RedisStore` against a throw-away redis-server and reads `INFO commandstats` (commands a script runs
+ * are counted there one by one) after each scenario: Redis commands per appended entry, by command, and
+ * the server time of the append script per entry.
+ *
+ * ```sh
+ * deno run -A tests/bench/append_cost.ts                       # this checkout
+ * git archive <commit> src | tar -x -C /tmp/base               # an older version of the store …
+ * deno run -A tests/bench/append_cost.ts --root=/tmp/base      # … measured the same way
+ * ```
+ * @module
+ */
+import type { NewEntry, Store, StorePolicy } from "../../src/store/store.ts";
+import { RedisServer } from "../support/redis_helper.ts";
+
+const root = Deno.args.find((a) => a.startsWith("--root="))?.slice(7);
+const base = root ? `file://${root.replace(/\/$/, "")}/src/` : new URL("../../src/", import.meta.url).href;
+const { RedisStore } = await import(`${base}store/redis/store.ts`);
+const { RedisKeys } = await import(`${base}store/redis/keys.ts`);
+
+const APP = 101;
+const policy: StorePolicy = {
+  maxEntries: 1000,
+  maxAgeMs: 7 * 86_400_000,
+  dedupTtlMs: 60_000,
+  maxRoomsPerUser: 10,
+  maxRoomMembers: 1000,
+};
+
+let n = 0;
+const message = (from: string, to: string, target = ""): NewEntry => ({
+  msgId: `m${++n}`,
+  from,
+  to,
+  target,
+  type: "text",
+  msg: "a message of a typical length, some forty bytes",
+  time: Date.now(),
+});
+const event = (kind: "edit" | "recall" | "delete", ref: NewEntry): NewEntry => ({
+  ...ref,
+  msgId: `e${++n}`,
+  type: kind,
+  msg: kind === "edit" ? "edited" : "",
+  time: Date.now(),
+  kind,
+  ref: ref.msgId,
+  by: kind === "delete" ? ref.to : ref.from,
+});
+
+interface Stats {
+  calls: Map<string, number>;
+  usec: Map<string, number>;
+}
+
+async function stats(store: { client: { sendCommand(a: string[]): Promise<unknown> } }): Promise<Stats> {
+  const text = String(await store.client.sendCommand(["INFO", "commandstats"]));
+  const calls = new Map<string, number>(), usec = new Map<string, number>();
+  for (const m of text.matchAll(/cmdstat_([\w|]+):calls=(\d+),usec=(\d+)/g)) {
+    calls.set(m[1], Number(m[2]));
+    usec.set(m[1], Number(m[3]));
+  }
+  return { calls, usec };
+}
+
+async function scenario(
+  store: Store & { client: { sendCommand(a: string[]): Promise<unknown> } },
+  name: string,
+  entries: number,
+  run: () => Promise<void>,
+): Promise<void> {
+  await store.client.sendCommand(["CONFIG", "RESETSTAT"]);
+  await run();
+  const s = await stats(store);
+  const script = ["evalsha", "eval"].reduce((t, c) => t + (s.usec.get(c) ?? 0), 0);
+  const inner = [...s.calls].filter(([c]) => !["evalsha", "eval", "config|resetstat", "info"].includes(c));
+  const total = inner.reduce((t, [, v]) => t + v, 0);
+  const by = inner.sort((a, b) => b[1] - a[1]).map(([c, v]) => `${c} ${(v / entries).toFixed(2)}`).join(", ");
+  console.log(
+    `${name.padEnd(34)} ${(total / entries).toFixed(2).padStart(6)} commands/entry  ` +
+      `${(script / entries).toFixed(1).padStart(6)} µs/entry   (${by})`,
+  );
+}
+
+const redis = await RedisServer.start();
+const store = await RedisStore.open({ url: redis.url }, { keys: new RedisKeys("b:"), policy });
+try {
+  console.log(`store code: ${base}`);
+  // Warm up: conversations exist, scripts are cached.
+  for (let i = 0; i < 10; i++) await store.append(APP, "bob", message("alice", "bob"));
+  await scenario(store, "1:1 message, inbox not full", 500, async () => {
+    for (let i = 0; i < 500; i++) await store.append(APP, "bob", message("alice", "bob"));
+  });
+  for (let i = 0; i < 1000; i++) await store.append(APP, "bob", message("alice", "bob"));
+  await scenario(store, "1:1 message, full inbox (trims)", 500, async () => {
+    for (let i = 0; i < 500; i++) await store.append(APP, "bob", message("alice", "bob"));
+  });
+  const members = Array.from({ length: 100 }, (_, i) => `u${i}`);
+  await scenario(store, "room message, 100 members", 20 * 100, async () => {
+    for (let i = 0; i < 20; i++) await store.appendMany(APP, members, message("u0", "lobby", "lobby"));
+  });
+  const last = () => {
+    const m = message("alice", "bob");
+    return store.append(APP, "bob", m).then(() => m);
+  };
+  for (const kind of ["edit", "recall", "delete"] as const) {
+    const refs: NewEntry[] = [];
+    for (let i = 0; i < 100; i++) refs.push(await last());
+    await scenario(store, `${kind} (100 newest, newest first)`, 100, async () => {
+      for (const ref of refs.reverse()) await store.append(APP, "bob", event(kind, ref));
+    });
+  }
+} finally {
+  await store.close();
+  await redis.dispose();
+}
