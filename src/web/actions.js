@@ -153,8 +153,8 @@ export class Actions {
     const page = this.page;
     if (!page.im || !line.msgId || text === line.text) return;
     try {
-      await page.im.editMsg(line.msgId, text);
-      page.changed(page.model.edit({ msgId: line.msgId, msg: text })?.id);
+      const { editedAt } = await page.im.editMsg(line.msgId, text);
+      page.changed(page.model.edit({ msgId: line.msgId, msg: text, editedAt })?.id);
       page.error("");
     } catch (error) {
       page.error(failure("Cannot edit", error));

@@ -33,7 +33,7 @@
  * @property {number} [roomSeq] room messages: position in the room's own timeline (history by room pages by it)
  * @property {boolean} [blocked] room messages from a user this user blocked (a client may hide them)
  * @property {boolean} [recalled] history: the sender recalled it (a tombstone, no `msg`)
- * @property {number} [editedAt] history: when it was last edited (ms)
+ * @property {number} [editedAt] history: when it was last edited (ms): the edit's version, the highest wins
  */
 
 /**
@@ -46,8 +46,8 @@
  * @property {number} seq inbox seq of its newest message: orders the list and pages it (`before`)
  * @property {number} readSeq this user's read mark (an inbox seq)
  * @property {number} unread messages from others after `readSeq`
- * @property {{msgId: string, seq: number, from: string, msg?: string, type: string, time: number, recalled?: boolean}} [last]
- *   the newest message, edits applied; a recalled one has `recalled: true` and no `msg`
+ * @property {{msgId: string, seq: number, from: string, msg?: string, type: string, time: number, editedAt?: number, recalled?: boolean}} [last]
+ *   the newest message, edits applied (`editedAt` when edited); a recalled one has `recalled: true` and no `msg`
  */
 
 /**

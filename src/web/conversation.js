@@ -19,7 +19,7 @@
  * @property {"pending" | "sent" | "delivered" | "read" | "failed" | "event" | ""} status
  * @property {number} seq inbox seq (0 = not in this user's inbox, e.g. room history before joining)
  * @property {number} [roomSeq] room messages: position in the room's timeline
- * @property {boolean} [edited]
+ * @property {number} [editedAt] the version of its text: an edit only applies over an older one
  * @property {boolean} [recalled] a tombstone: the sender recalled it
  * @property {string} [conv] own sends: the conversation
  * @property {string} [clientMsgId] own sends: the id every attempt carries (server de-duplicates)

@@ -104,7 +104,7 @@ export class ChatModel {
       status: mine ? this.early.get(m.msgId) ?? "sent" : "",
       seq: m.seq ?? 0,
       roomSeq: m.roomSeq,
-      edited: m.editedAt !== undefined || undefined,
+      editedAt: m.recalled ? undefined : m.editedAt,
       recalled: m.recalled || undefined,
     };
     this.early.delete(m.msgId);
@@ -217,12 +217,23 @@ export class ChatModel {
     return conv ? { conv, line: undefined } : undefined;
   }
 
-  /** @param {{msgId: string, msg: string, conversation?: string}} e */
+  /**
+   * An edit (`msgEdited`, or the reply to this page's own): applies unless the message is recalled
+   * or shows a newer edit already (`editedAt` is the edit's version; edits from two devices can
+   * arrive in either order).
+   * @param {{msgId: string, msg: string, editedAt: number, conversation?: string}} e
+   */
   edit(e) {
     const hit = this.#find(e.msgId, e.conversation);
-    if (hit?.line && !hit.line.recalled) Object.assign(hit.line, { text: String(e.msg), edited: true });
-    if (hit?.conv.last?.msgId === e.msgId) hit.conv.last = { ...hit.conv.last, msg: String(e.msg) };
-    return hit?.conv;
+    if (!hit) return undefined;
+    const newer = (/** @type {{editedAt?: number, recalled?: boolean}} */ m) =>
+      !m.recalled && !(Number(m.editedAt) >= e.editedAt);
+    if (hit.line && newer(hit.line)) Object.assign(hit.line, { text: String(e.msg), editedAt: e.editedAt });
+    const last = hit.conv.last;
+    if (last?.msgId === e.msgId && newer(last)) {
+      hit.conv.last = { ...last, msg: String(e.msg), editedAt: e.editedAt };
+    }
+    return hit.conv;
   }
 
   /** @param {{msgId: string, conversation?: string}} e */
@@ -232,7 +243,7 @@ export class ChatModel {
       if (!hit.line.mine && !hit.line.recalled && hit.line.seq > hit.conv.readSeq && hit.conv.unread > 0) {
         hit.conv.unread--;
       }
-      Object.assign(hit.line, { text: "", recalled: true, edited: undefined });
+      Object.assign(hit.line, { text: "", recalled: true, editedAt: undefined });
     }
     if (hit?.conv.last?.msgId === e.msgId) {
       hit.conv.last = { ...hit.conv.last, msg: undefined, recalled: true };

@@ -134,7 +134,7 @@ function messageItem(l, place, o) {
     : el("span", "text", l.text);
   li.append(text);
   const meta = el("span", "meta");
-  if (l.edited && !l.recalled) meta.append(el("span", "edited", "edited"));
+  if (l.editedAt !== undefined && !l.recalled) meta.append(el("span", "edited", "edited"));
   const time = /** @type {HTMLTimeElement} */ (el("time", "", clock(l.time)));
   const date = new Date(l.time);
   time.dateTime = date.toISOString();
