@@ -204,6 +204,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     clock,
     delivered: config.receipts.delivered,
     scanLimit: config.inbox.maxEntries,
+    coalesceMs: config.receipts.coalesce * 1000,
+    onError: (error) => log.warning("a receipt could not be sent: {error}", { error: String(error) }),
   });
   const tokens = new TokenExpiry(
     pushes,
@@ -345,6 +347,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     // Undo everything started so far: a failed start-up must not keep the process (or Redis) busy.
     await lifecycle.stop();
     presencePushes.close();
+    await receipts.close();
     await webhooks?.close(0);
     adminConsole.stop();
     await cluster?.stop();
@@ -395,6 +398,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await lifecycle.flushDelivered().catch(noop);
       await lifecycle.stop();
       presencePushes.close();
+      await receipts.close(); // receipts still coalescing go out (or into inboxes) before the store closes
       // Offline events of the connections just closed: a bounded last chance to deliver them.
       await webhooks?.close(2000);
       await bus.close();

@@ -153,6 +153,10 @@ export const SCHEMA = {
       true,
       "Senders get `delivered` receipts when recipients `ack` (read receipts are always on).",
     ),
+    coalesce: seconds(
+      0.05,
+      "Receipts to one sender from one reader within this window go out as one; 0 = each at once (s).",
+    ),
   },
   rooms: {
     historyForNewMembers: bool(

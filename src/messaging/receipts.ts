@@ -4,11 +4,15 @@
  * message now read a `read` receipt; `ack` moves the delivered mark and sends `delivered` receipts. A
  * receipt is pushed live when its sender has a connection, else kept as an inbox entry so that the sender's
  * devices get it on resume. Receipts are never receipted; a sender who blocked the reader gets none.
+ * Receipts to one sender from one reader are coalesced over `coalesceMs` (messaging/receipt_batch.ts):
+ * one `read` for a run of messages, and no `delivered` for messages already read.
  *
  * @example
  * ```ts
- * const receipts = new Receipts({ store, bus, presence, pushes, ids, clock, delivered: true, scanLimit: 1000 });
+ * const receipts = new Receipts({ store, bus, presence, pushes, ids, clock, delivered: true, scanLimit: 1000,
+ *   coalesceMs: 50, onError: console.error });
  * await receipts.read(101, "bob", "u:alice", 7, conn.id);
+ * await receipts.close(); // sends what is still coalescing
  * ```
  * @module
  */
@@ -19,6 +23,7 @@ import type { InboxEntry, ReadChange, Store } from "../store/store.ts";
 import type { Clock } from "../util/clock.ts";
 import type { IdGenerator } from "../util/ids.ts";
 import { appendEvent } from "./events.ts";
+import { type CoalescedReceipts, ReceiptBatch } from "./receipt_batch.ts";
 
 /** What receipts need. */
 export interface ReceiptDeps {
@@ -32,14 +37,30 @@ export interface ReceiptDeps {
   delivered: boolean;
   /** Most entries read back to find the messages concerned (`inbox.maxEntries`). */
   scanLimit: number;
+  /** Receipts to one sender from one reader within this window go out as one (`receipts.coalesce`). */
+  coalesceMs: number;
+  /** A receipt that could not be sent (the store failed): logged, the read or ack itself stands. */
+  onError: (error: unknown) => void;
 }
 
 /** Read positions and receipts of one server. */
 export class Receipts {
   readonly #d: ReceiptDeps;
+  readonly #batch: ReceiptBatch;
 
   constructor(deps: ReceiptDeps) {
     this.#d = deps;
+    this.#batch = new ReceiptBatch(deps.coalesceMs, (r) => this.#send(r), deps.onError);
+  }
+
+  /** Receipts still coalescing (a gauge). */
+  get pending(): number {
+    return this.#batch.size;
+  }
+
+  /** Send the receipts still coalescing (shutdown: before the store closes). */
+  close(): Promise<void> {
+    return this.#batch.close();
   }
 
   /** `read {conversation?, seq}`: resolves to the conversations whose read position moved. */
@@ -63,18 +84,7 @@ export class Receipts {
       const c = moved.get(conversationOf(e, reader));
       return c !== undefined && e.seq > c.previous && e.seq <= c.readSeq;
     });
-    const time = this.#d.clock.now();
-    await this.#notify(appId, reader, read, (sender, msgIds) => ({
-      live: this.#d.pushes.read({
-        from: reader,
-        to: sender,
-        conversation: `u:${reader}`,
-        msgIds,
-        upTo: to,
-        time,
-      }),
-      stored: this.#receipt("read", reader, sender, msgIds, time, to),
-    }));
+    await this.#queue(appId, reader, read, "read", to);
     return changes;
   }
 
@@ -83,11 +93,7 @@ export class Receipts {
     const { previous, current } = await this.#d.store.advanceMark(appId, user, "ack", seq);
     if (!this.#d.delivered || current <= previous) return current;
     const acked = await this.#between(appId, user, previous, current);
-    const time = this.#d.clock.now();
-    await this.#notify(appId, user, acked, (sender, msgIds) => ({
-      live: this.#d.pushes.delivered({ by: user, conversation: `u:${user}`, msgIds, time }),
-      stored: this.#receipt("delivered", user, sender, msgIds, time),
-    }));
+    await this.#queue(appId, user, acked, "delivered");
     return current;
   }
 
@@ -101,15 +107,70 @@ export class Receipts {
     );
   }
 
-  #receipt(
+  /** One receipt per sender of `entries`, into the coalescing window. */
+  async #queue(
+    appId: number,
+    by: string,
+    entries: InboxEntry[],
+    kind: "read" | "delivered",
+    upTo?: number,
+  ): Promise<void> {
+    const bySender = new Map<string, string[]>();
+    for (const e of entries) {
+      let ids = bySender.get(e.from);
+      if (!ids) bySender.set(e.from, ids = []);
+      ids.push(e.msgId);
+    }
+    const time = this.#d.clock.now();
+    await Promise.all(
+      [...bySender].map(([sender, msgIds]) =>
+        this.#batch.add({ appId, sender, by, kind, msgIds, upTo, time })
+      ),
+    );
+  }
+
+  /** Send what the window gathered for one sender: live when connected, else as inbox entries. */
+  async #send(r: CoalescedReceipts): Promise<void> {
+    const { appId, sender, by, time } = r;
+    // receipts from a user the sender blocked are dropped
+    if ((await this.#d.store.blockersOf(appId, by, [sender])).has(sender)) return;
+    const online = (await this.#d.presence.connections(appId, sender)).length > 0;
+    const conversation = `u:${by}`;
+    if (r.delivered.length > 0) {
+      if (online) {
+        this.#d.bus.sendToUser(
+          appId,
+          sender,
+          this.#d.pushes.delivered({ by, conversation, msgIds: r.delivered, time }),
+        );
+      } else await this.#store(appId, "delivered", by, sender, r.delivered, time);
+    }
+    if (r.read.length > 0) {
+      if (online) {
+        const push = this.#d.pushes.read({
+          from: by,
+          to: sender,
+          conversation,
+          msgIds: r.read,
+          upTo: r.upTo,
+          time,
+        });
+        this.#d.bus.sendToUser(appId, sender, push);
+      } else await this.#store(appId, "read", by, sender, r.read, time, r.upTo);
+    }
+  }
+
+  /** A receipt kept as an inbox entry of its (offline) sender. */
+  #store(
+    appId: number,
     kind: "read" | "delivered",
     by: string,
     sender: string,
     msgIds: string[],
     time: number,
     upTo?: number,
-  ): EntryFields {
-    return {
+  ): Promise<void> {
+    const fields: EntryFields = {
       msgId: this.#d.ids.msgId(),
       from: by,
       to: sender,
@@ -122,29 +183,6 @@ export class Receipts {
       msgIds,
       ...(upTo !== undefined ? { upTo } : {}),
     };
-  }
-
-  /** One receipt per sender: live when the sender has a connection, else an inbox entry. */
-  async #notify(
-    appId: number,
-    by: string,
-    entries: InboxEntry[],
-    make: (sender: string, msgIds: string[]) => { live: string; stored: EntryFields },
-  ): Promise<void> {
-    const bySender = new Map<string, string[]>();
-    for (const e of entries) {
-      let ids = bySender.get(e.from);
-      if (!ids) bySender.set(e.from, ids = []);
-      ids.push(e.msgId);
-    }
-    if (bySender.size === 0) return;
-    const blockers = await this.#d.store.blockersOf(appId, by, [...bySender.keys()]);
-    await Promise.all([...bySender].map(async ([sender, msgIds]) => {
-      if (blockers.has(sender)) return; // receipts from a user the sender blocked are dropped
-      const { live, stored } = make(sender, msgIds);
-      const online = (await this.#d.presence.connections(appId, sender)).length > 0;
-      if (online) this.#d.bus.sendToUser(appId, sender, live);
-      else await appendEvent(this.#d.store, this.#d.bus, appId, [sender], stored);
-    }));
+    return appendEvent(this.#d.store, this.#d.bus, appId, [sender], fields);
   }
 }

@@ -10,7 +10,7 @@
  */
 import * as hdr from "hdr-histogram-js";
 import { type ClientImpl, openSocket } from "./ws_client.ts";
-import { type Conn, counters, emit, newHistogram, now, request, send } from "./loader_state.ts";
+import { type Conn, counters, emit, newHistogram, now, request, send, sendReceipt } from "./loader_state.ts";
 import { readLines } from "./proc.ts";
 import type { Json } from "./proc.ts";
 
@@ -25,6 +25,8 @@ let expect: number[] = [];
 let nextN: number[] = [];
 let streamConn: Conn[] = [];
 let rttClosed = false;
+/** rtt with receipts: every recipient acks and reads each message (PROTOCOL.md C.3). */
+let rttReceipts = false;
 let running = false;
 let lastRecvAt = 0;
 
@@ -38,6 +40,10 @@ function onText(conn: Conn, text: string): void {
   // Fire-and-forget replies (seq "m…") are only counted: skip JSON.parse on the common success.
   if (text.startsWith('{"seq":"m') && text.includes('"response":{"code":200,')) {
     counters.replies++;
+    return;
+  }
+  if (text.startsWith('{"seq":"k') && text.includes('"response":{"code":200,')) {
+    counters.receiptReplies++;
     return;
   }
   let f: Json;
@@ -56,6 +62,7 @@ function onText(conn: Conn, text: string): void {
     counters.replyErrors++;
     counters.firstError ??= `${f.cmd}: ${JSON.stringify(f.response)}`.slice(0, 300);
   } else if (f.cmd === "sendMsg" || f.cmd === "roomMsg" || f.cmd === "heartbeat") counters.replies++;
+  else if (f.cmd === "read" || f.cmd === "delivered") counters.receiptsIn++;
   else counters.otherFrames++;
 }
 
@@ -84,7 +91,14 @@ function onBench(conn: Conn, text: string, m: number): void {
     if (n > expect[stream]) counters.gaps += n - expect[stream];
     expect[stream] = n + 1;
   }
+  // The answer first, then the receipts (as a chat client shows the message, then marks it read).
   if (running && rttClosed) sendRtt(stream ^ 1, 0);
+  if (rttReceipts) {
+    // the push ends with the recipient's inbox seq: `…,"seq":<n>}}}`
+    const seq = Number(text.slice(text.lastIndexOf('"seq":') + 6, -3));
+    sendReceipt(conn, "ack", { seq });
+    sendReceipt(conn, "read", { conversation: `u:${streamConn[stream].user}`, seq });
+  }
 }
 
 function sendRtt(stream: number, padding: number): void {
@@ -185,6 +199,7 @@ async function rtt(a: Json): Promise<Json> {
   expect = streamConn.map(() => 1);
   nextN = streamConn.map(() => 1);
   rttClosed = a.mode === "closed";
+  rttReceipts = a.receipts === true;
   resetCounters();
   running = true;
   const t0 = now();
@@ -206,6 +221,9 @@ async function rtt(a: Json): Promise<Json> {
   const stoppedAt = now();
   await settle(() => counters.received + counters.gaps >= counters.sent, 10_000);
   await settle(() => counters.replies + counters.replyErrors >= counters.sent, 5_000);
+  if (rttReceipts) {
+    await settle(() => counters.receiptReplies + counters.replyErrors >= 2 * counters.received, 5_000);
+  }
   return result({ elapsedMs: stoppedAt - t0, recvMs: lastRecvAt - t0 });
 }
 

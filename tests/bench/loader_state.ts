@@ -27,6 +27,9 @@ export const counters = {
   gaps: 0,
   replies: 0,
   replyErrors: 0,
+  /** rtt with receipts: replies to `ack`/`read` (seq `k…`), and `read`/`delivered` receipts received. */
+  receiptReplies: 0,
+  receiptsIn: 0,
   otherFrames: 0,
   badFrames: 0,
   unexpectedCloses: 0,
@@ -52,6 +55,11 @@ let fireSeq = 0;
 /** Send a request whose reply is only counted (seq `m…`). */
 export function send(conn: Conn, cmd: string, data: Json): void {
   conn.socket.send(JSON.stringify({ seq: `m${++fireSeq}`, cmd, data }));
+}
+
+/** Send an `ack` or `read` whose reply is counted apart from the sends' (seq `k…`). */
+export function sendReceipt(conn: Conn, cmd: "ack" | "read", data: Json): void {
+  conn.socket.send(JSON.stringify({ seq: `k${++fireSeq}`, cmd, data }));
 }
 
 /** Send a request and resolve with its reply frame (a fake 408 frame on timeout). */

@@ -1,7 +1,10 @@
 /**
  * Scenario `rtt`: N pairs of logged-in users exchange 1:1 `sendMsg`, first in a closed loop
  * (each delivery triggers the answer: the maximum rate) and then at a fixed offered rate
- * (latency under a known load). Latency is one-way, sender → recipient's push.
+ * (latency under a known load). Latency is one-way, sender → recipient's push. Against imserver a third
+ * phase, `rtt-receipts`, runs the closed loop with receipts on: every recipient `ack`s and `read`s each
+ * message (PROTOCOL.md C.3), so each message also moves two marks, recounts a conversation and sends the
+ * sender a `delivered` and a `read` receipt; its row gives msgs/s and the ratio to the plain closed loop.
  * @module
  */
 import {
@@ -45,8 +48,9 @@ export async function rttPhase(
   serverPids: number[],
   loaders: LineProcess[],
   slices: [string, string][][],
-  mode: { closed: true } | { closed: false; rate: number },
+  mode: { closed: true; receipts?: boolean } | { closed: false; rate: number },
 ): Promise<Row> {
+  const receipts = mode.closed && mode.receipts === true;
   const cpu = new CpuMeter([...serverPids, ...loaders.map((l) => l.pid)]);
   const results: Json[] = await Promise.all(loaders.map((l, i) =>
     l.call("rtt", {
@@ -55,6 +59,7 @@ export async function rttPhase(
       rate: mode.closed ? 0 : mode.rate / loaders.length,
       durationMs: o.durationMs,
       padding: o.padding,
+      receipts,
     }, o.durationMs + 60_000)
   ));
   const usage = cpu.read();
@@ -67,7 +72,8 @@ export async function rttPhase(
   const rate = seconds > 0 ? Math.round(received / seconds) : 0;
   const duplicates = sum(results, "duplicates");
   const lost = sent - received + duplicates;
-  const errors = sum(results, "replyErrors") + (sum(results, "replies") === sent ? 0 : 1);
+  const receiptsMissing = receipts && sum(results, "receiptReplies") !== 2 * received ? 1 : 0;
+  const errors = sum(results, "replyErrors") + (sum(results, "replies") === sent ? 0 : 1) + receiptsMissing;
   const row: Row = {
     ...label,
     metric: mode.closed ? "msgs/s" : "p99 ms",
@@ -86,6 +92,7 @@ export async function rttPhase(
       serverUsPerMsg: received ? Math.round(serverSeconds * 1e6 / received) : undefined,
       loaderUsPerMsg: received ? Math.round(loaderSeconds * 1e6 / received) : undefined,
       offered: mode.closed ? undefined : mode.rate,
+      receiptsIn: receipts ? sum(results, "receiptsIn") : undefined,
       firstError: results.find((r) => r.firstError)?.firstError,
     },
   };
@@ -123,7 +130,23 @@ export async function runRtt(
       slices,
       { closed: false, rate: offered },
     );
-    return [closed, fixed];
+    if (target.kind !== "imserver") return [closed, fixed];
+    const withReceipts = await rttPhase(
+      o,
+      {
+        ...label,
+        scenario: "rtt-receipts",
+        params: `${o.pairs} pairs, closed loop, every message acked and read`,
+      },
+      [target.pid],
+      loaders,
+      slices,
+      { closed: true, receipts: true },
+    );
+    const ratio = closed.value > 0 ? withReceipts.value / closed.value : 0;
+    withReceipts.params += ` (${ratio.toFixed(2)} × rtt)`;
+    withReceipts.extra.ratioToRtt = Number(ratio.toFixed(3));
+    return [closed, fixed, withReceipts];
   } finally {
     await stopLoaders(loaders);
     await target.stop();

@@ -70,7 +70,9 @@ Deno.test("im: receipts reach an offline sender as inbox entries; ack sends deli
     const bob = await online(server.wsPort, "bob", { lastSeq: 0 });
     const push = (await bob.push("msg")).response.data;
     assert.deepEqual(await ok(bob, "ack", { seq: push.seq }), { seq: push.seq });
+    await new Promise((r) => setTimeout(r, 150)); // past receipts.coalesce (50 ms): two receipts
     await ok(bob, "read", { conversation: "u:alice", seq: push.seq });
+    await new Promise((r) => setTimeout(r, 150)); // the read receipt leaves its window while alice is away
     // alice comes back: both receipts are in her inbox, after her own copy
     const back = await online(server.wsPort, "alice", { lastSeq: aliceSeq });
     const delivered = (await back.push("delivered")).response.data;
@@ -87,6 +89,30 @@ Deno.test("im: receipts reach an offline sender as inbox entries; ack sends deli
     const live = (await back.push("delivered")).response.data;
     assert.deepEqual([live.msgIds, live.seq], [[second.msgId], undefined]);
     await closeAll(bob, back);
+  });
+});
+
+Deno.test("im: receipts within receipts.coalesce go out as one; read implies delivered", async () => {
+  await withServer(fast, async (server) => {
+    const alice = await online(server.wsPort, "alice");
+    const bob = await online(server.wsPort, "bob");
+    const ids = [];
+    for (const m of ["one", "two", "three"]) {
+      ids.push((await ok(alice, "sendMsg", { to: "bob", msg: m })).msgId);
+    }
+    const seqs = [];
+    for (let i = 0; i < 3; i++) seqs.push((await bob.push("msg")).response.data.seq);
+    // bob acks and reads each message as it shows it: three acks and three reads within the window
+    for (const seq of seqs) {
+      await ok(bob, "ack", { seq });
+      await ok(bob, "read", { conversation: "u:alice", seq });
+    }
+    const read = (await alice.push("read")).response.data;
+    assert.deepEqual(read.msgIds, ids, "one read receipt for the three");
+    assert.equal(read.upTo, seqs[2]);
+    assert.deepEqual(await alice.drain("read", 150), []);
+    assert.deepEqual(await alice.drain("delivered", 50), [], "read implies delivered");
+    await closeAll(alice, bob);
   });
 });
 
