@@ -387,33 +387,42 @@ Deno.test("client.js (C.3): delivered receipts live; a read receipt for an offli
     await bob.login("bob");
     const storage = new MemoryStorage();
     const alice = client(server, "alice", storage);
+    const again = client(server, "alice", storage);
+    const third = client(server, "alice", storage);
     const delivered = collect(alice, "delivered");
     await alice.connect();
-    const sent = await alice.sendMsg("bob", "hi bob");
-    const push = await bob.push("msg");
-    await bob.request("ack", { seq: push.response.data.seq });
-    await delivered.until(1);
-    assert.deepEqual(delivered.got[0].msgIds, [sent.msgId]);
-    assert.equal(delivered.got[0].by, "bob");
-    await alice.close();
+    try {
+      const sent = await alice.sendMsg("bob", "hi bob");
+      const push = await bob.push("msg");
+      await bob.request("ack", { seq: push.response.data.seq });
+      await delivered.until(1);
+      assert.deepEqual(delivered.got[0].msgIds, [sent.msgId]);
+      assert.equal(delivered.got[0].by, "bob");
+      await alice.close();
 
-    // alice is offline when bob reads: the receipt waits in her inbox.
-    await bob.request("read", { conversation: "u:alice", seq: push.response.data.seq });
-    const again = client(server, "alice", storage);
-    const reads = collect(again, "read");
-    await again.connect();
-    await reads.until(1);
-    assert.deepEqual(reads.got[0].msgIds, [sent.msgId]);
-    assert.equal(typeof reads.got[0].seq, "number");
-    assert.equal(again.lastSeq, reads.got[0].seq); // an entry: it advanced the resume position
-    await again.close();
-    const third = client(server, "alice", storage);
-    const none = collect(third, "read");
-    await third.connect();
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal(none.got.length, 0, "replayed once, not on every login");
-    await third.close();
-    await bob.close();
+      // alice is offline when bob reads: the receipt waits in her inbox (stored once the server's
+      // receipts.coalesce interval is over).
+      const head = (await server.store.head(101, "alice")).lastSeq;
+      await bob.request("read", { conversation: "u:alice", seq: push.response.data.seq });
+      const deadline = Date.now() + 5000;
+      while ((await server.store.head(101, "alice")).lastSeq === head && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const reads = collect(again, "read");
+      await again.connect();
+      await reads.until(1);
+      assert.deepEqual(reads.got[0].msgIds, [sent.msgId]);
+      assert.equal(typeof reads.got[0].seq, "number");
+      assert.equal(again.lastSeq, reads.got[0].seq); // an entry: it advanced the resume position
+      await again.close();
+      const none = collect(third, "read");
+      await third.connect();
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(none.got.length, 0, "replayed once, not on every login");
+    } finally {
+      for (const c of [alice, again, third]) await c.close();
+      await bob.close();
+    }
   });
 });
 
