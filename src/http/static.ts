@@ -44,6 +44,9 @@ export interface WebConfig {
   authMode: string;
   /** Allowed appIds (empty = any). */
   appIds: number[];
+  /** How long after sending a message its sender may edit / recall it (s): the page offers it only then. */
+  editWindow: number;
+  recallWindow: number;
 }
 
 /**
@@ -63,6 +66,8 @@ export function webConfig(
     heartbeatInterval: heartbeat.interval,
     authMode: auth.mode,
     appIds: im.appIds,
+    editWindow: im.editWindow,
+    recallWindow: im.recallWindow,
   };
 }
 

@@ -45,6 +45,8 @@ export class ChatPage {
     this.countsLoaded = false;
     /** The newest seq `read` was sent for, per conversation. @type {Map<string, number>} */
     this.readSent = new Map();
+    /** How long own messages may be edited / recalled (`/web/config.json`). */
+    this.windows = { editMs: 86_400_000, recallMs: 120_000 };
     /** Unsent text per conversation. @type {Map<string, string>} */
     this.drafts = new Map();
     /** @type {Set<Part>} */
@@ -105,9 +107,13 @@ export class ChatPage {
 
   // ---- the session (login.js drives these) ----
 
-  /** A new session for `me`: listen to the client before it connects. @param {ImClient} client @param {string} me */
-  attach(client, me) {
+  /**
+   * A new session for `me`: listen to the client before it connects.
+   * @param {ImClient} client @param {string} me @param {{editMs: number, recallMs: number}} [windows]
+   */
+  attach(client, me, windows = this.windows) {
     this.detach();
+    this.windows = windows;
     this.im = client;
     this.model = new ChatModel(me);
     this.rooms.reset(`imserver-rooms:${client.options.appId}:${me}`, client.epoch === undefined);

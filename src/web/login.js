@@ -5,7 +5,10 @@
  */
 import { ImClient, ImRequestError } from "./client.js";
 
-/** @typedef {{wsUrl?: string | null, wsPort: number, wsPath: string, authMode: string}} WebConfig */
+/**
+ * @typedef {{wsUrl?: string | null, wsPort: number, wsPath: string, authMode: string, editWindow?: number,
+ *   recallWindow?: number}} WebConfig
+ */
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 
@@ -42,7 +45,8 @@ function loginErrorText(error, lastClose) {
 
 /**
  * @typedef {object} SessionHost the chat page, as the login form drives it
- * @property {(client: ImClient, userId: string) => void} attach before connect(): listen to the client
+ * @property {(client: ImClient, userId: string, windows: {editMs: number, recallMs: number}) => void} attach
+ *   before connect(): listen to the client; `windows` say how long own messages may be edited and recalled
  * @property {() => void} detach the attempt was cancelled or refused
  * @property {(userId: string, appId: number) => void} show logged in: show the chat
  * @property {(close: {code: number, reason: string}) => void} ended the session closed for good
@@ -110,7 +114,8 @@ export class LoginForm {
         $("login-status").textContent = retryText(r, lastError);
       }
     });
-    this.host.attach(client, userId);
+    const { editWindow = 86400, recallWindow = 120 } = this.config;
+    this.host.attach(client, userId, { editMs: editWindow * 1000, recallMs: recallWindow * 1000 });
     try {
       await client.connect();
     } catch (error) {

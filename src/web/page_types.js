@@ -41,6 +41,7 @@
  * @property {boolean} resetSeen the server's inbox epoch changed in the login under way
  * @property {boolean} countsLoaded `conversations` answered (or is not supported)
  * @property {Map<string, number>} readSent the newest seq `read` was sent for, per conversation
+ * @property {{editMs: number, recallMs: number}} windows how long own messages may be edited / recalled
  * @property {any} typingTimer when the next typing signal expires
  * @property {(id: string) => Promise<void>} open
  * @property {() => void} close

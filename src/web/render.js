@@ -101,6 +101,8 @@ export class PageRenderer {
       onRetry: (line) => page.outbox.deliver(line),
       onMenu: (line) => page.actions.menu(line),
       onAction: (action, line) => page.actions.run(action, line),
+      windows: page.windows,
+      now: Date.now(),
     });
     const sep = ol.querySelector(".unread-sep");
     if (page.scrollOnOpen && c.history !== "loading") {

@@ -35,6 +35,8 @@ const STATUS_TEXT = {
  * @property {(line: Line) => void} onRetry a failed own send's "not sent — retry"
  * @property {(line: Line | null) => void} onMenu open (or close, null) a line's actions
  * @property {(action: "edit" | "recall" | "delete", line: Line) => void} onAction
+ * @property {{editMs: number, recallMs: number}} windows own messages offer Edit / Recall only this long
+ * @property {number} now the time the menu is drawn at (ms)
  */
 
 /** @param {string} tag @param {string} className @param {string} [text] */
@@ -164,8 +166,9 @@ function actions(l, o) {
   const bar = el("div", "msg-actions");
   bar.setAttribute("role", "menu");
   if (l.mine && !l.recalled) {
-    bar.append(button("Edit", "edit", () => o.onAction("edit", l)));
-    bar.append(button("Recall", "recall", () => o.onAction("recall", l)));
+    const age = o.now - l.time;
+    if (age < o.windows.editMs) bar.append(button("Edit", "edit", () => o.onAction("edit", l)));
+    if (age < o.windows.recallMs) bar.append(button("Recall", "recall", () => o.onAction("recall", l)));
   }
   bar.append(button("Delete for me", "delete", () => o.onAction("delete", l)));
   for (const b of bar.children) b.setAttribute("role", "menuitem");

@@ -67,6 +67,8 @@ Deno.test("web: /web/config.json tells the page where the WebSocket is", async (
       heartbeatInterval: 30,
       authMode: "none",
       appIds: [101, 102, 103, 104],
+      editWindow: 86400,
+      recallWindow: 120,
     });
   });
   await withServer(
