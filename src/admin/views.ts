@@ -143,8 +143,10 @@ export class AdminViews {
   /** One user: connections on every node (this node's with IP and buffered bytes), inbox, rooms. */
   async user(appId: number, userId: string) {
     const { store, hub, nodeId } = this.#d;
-    const local = [...hub.connectionsOf(appId, userId) ?? []].map((conn) => ({
-      ...presenceOf(conn, conn.identity!, nodeId),
+    const local = [...hub.connectionsOf(appId, userId) ?? []].flatMap((conn) =>
+      conn.identity ? [{ conn, identity: conn.identity }] : []
+    ).map(({ conn, identity }) => ({
+      ...presenceOf(conn, identity, nodeId),
       connectedAt: conn.connectedAt,
       buffered: conn.buffered,
       local: true,

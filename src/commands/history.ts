@@ -16,7 +16,7 @@ import { Code } from "../protocol/codes.ts";
 import type { Request } from "../protocol/envelope.ts";
 import { ReplyError } from "../protocol/errors.ts";
 import { intField, stringField, userIdField } from "../protocol/validate.ts";
-import type { Connection } from "../session/connection.ts";
+import type { Connection, Identity } from "../session/connection.ts";
 import type { InboxEntry, Store, StoredMessage } from "../store/store.ts";
 import type { Routes } from "./router.ts";
 
@@ -91,9 +91,9 @@ export function historyCommands(d: HistoryDeps): Routes {
     return found.map(({ kind: _k, ...e }) => e);
   }
 
-  async function history(conn: Connection, req: Request) {
+  async function history(_conn: Connection, req: Request, me: Identity) {
     const data = req.data;
-    const { appId, userId } = conn.identity!;
+    const { appId, userId } = me;
     const peer = data.peer === undefined
       ? undefined
       : userIdField(data, "peer", im.maxUserIdBytes, Code.RecipientUnknown);

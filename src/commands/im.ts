@@ -16,7 +16,7 @@ import { ReplyError } from "../protocol/errors.ts";
 import type { Pushes } from "../protocol/pushes.ts";
 import { intField, stringField, userIdField } from "../protocol/validate.ts";
 import type { Bus } from "../session/bus.ts";
-import type { Connection } from "../session/connection.ts";
+import type { Connection, Identity } from "../session/connection.ts";
 import type { Store } from "../store/store.ts";
 import type { Clock } from "../util/clock.ts";
 import { messageFields } from "./messages.ts";
@@ -45,33 +45,33 @@ export function imCommands(d: ImDeps): Routes {
 
   const msgIdOf = (data: Record<string, unknown>) => stringField(data, "msgId", 64)!;
 
-  async function conversations(conn: Connection, req: Request) {
-    const { appId, userId } = conn.identity!;
+  async function conversations(_conn: Connection, req: Request, me: Identity) {
+    const { appId, userId } = me;
     const limit = intField(req.data, "limit", { optional: true, max: im.historyMaxLimit }) ?? 20;
     const before = intField(req.data, "before", { optional: true });
     const { items, more } = await d.store.conversations(appId, userId, limit, before);
     return { conversations: items, more };
   }
 
-  function editMsg(conn: Connection, req: Request) {
-    const { appId, userId } = conn.identity!;
+  function editMsg(conn: Connection, req: Request, me: Identity) {
+    const { appId, userId } = me;
     const { msg } = messageFields(im, req.data);
     return d.changes.edit({ appId, by: userId, msgId: msgIdOf(req.data), msg, originConnId: conn.id });
   }
 
-  function recallMsg(conn: Connection, req: Request) {
-    const { appId, userId } = conn.identity!;
+  function recallMsg(conn: Connection, req: Request, me: Identity) {
+    const { appId, userId } = me;
     return d.changes.recall({ appId, by: userId, msgId: msgIdOf(req.data), originConnId: conn.id });
   }
 
-  function deleteMsg(conn: Connection, req: Request) {
-    const { appId, userId } = conn.identity!;
+  function deleteMsg(conn: Connection, req: Request, me: Identity) {
+    const { appId, userId } = me;
     return d.changes.delete({ appId, by: userId, msgId: msgIdOf(req.data), originConnId: conn.id });
   }
 
   /** Ephemeral: forwarded at most once per 2 s per conversation; dropped silently for blockers. */
-  async function typing(conn: Connection, req: Request) {
-    const { appId, userId } = conn.identity!;
+  async function typing(conn: Connection, req: Request, me: Identity) {
+    const { appId, userId } = me;
     const data = req.data;
     const state = data.state;
     if (state !== "start" && state !== "stop") {
@@ -108,16 +108,16 @@ export function imCommands(d: ImDeps): Routes {
     return null;
   }
 
-  async function setBlocked(conn: Connection, req: Request, blocked: boolean) {
-    const { appId, userId } = conn.identity!;
+  async function setBlocked(me: Identity, req: Request, blocked: boolean) {
+    const { appId, userId } = me;
     const other = userIdField(req.data, "userId", im.maxUserIdBytes, Code.RecipientUnknown);
     if (other === userId) throw new ReplyError(Code.ParameterIllegal, "you cannot block yourself");
     await d.store.setBlocked(appId, userId, other, blocked);
     return { userId: other, blocked };
   }
 
-  async function blocked(conn: Connection) {
-    const { appId, userId } = conn.identity!;
+  async function blocked(_conn: Connection, _req: Request, me: Identity) {
+    const { appId, userId } = me;
     return { users: await d.store.blockedUsers(appId, userId) };
   }
 
@@ -127,8 +127,8 @@ export function imCommands(d: ImDeps): Routes {
     recallMsg: { handler: recallMsg, auth: true },
     deleteMsg: { handler: deleteMsg, auth: true },
     typing: { handler: typing, auth: true },
-    block: { handler: (conn, req) => setBlocked(conn, req, true), auth: true },
-    unblock: { handler: (conn, req) => setBlocked(conn, req, false), auth: true },
+    block: { handler: (_conn, req, me) => setBlocked(me, req, true), auth: true },
+    unblock: { handler: (_conn, req, me) => setBlocked(me, req, false), auth: true },
     blocked: { handler: blocked, auth: true },
   };
 }

@@ -17,7 +17,7 @@ import { ReplyError } from "../protocol/errors.ts";
 import type { Pushes } from "../protocol/pushes.ts";
 import { appIdField, intField, stringField, userIdField } from "../protocol/validate.ts";
 import type { Bus } from "../session/bus.ts";
-import type { Connection } from "../session/connection.ts";
+import type { Connection, Identity } from "../session/connection.ts";
 import type { Presence } from "../session/presence.ts";
 import type { Store } from "../store/store.ts";
 import type { Clock } from "../util/clock.ts";
@@ -84,8 +84,8 @@ export function messageCommands(d: MessageDeps): Routes {
     w.to.add(to);
   }
 
-  async function sendMsg(conn: Connection, req: Request) {
-    const { userId, appId } = conn.identity!;
+  async function sendMsg(conn: Connection, req: Request, me: Identity) {
+    const { userId, appId } = me;
     const data = req.data;
     sameApp(data, appId);
     const to = userIdField(data, "to", im.maxUserIdBytes, Code.RecipientUnknown);
@@ -114,9 +114,9 @@ export function messageCommands(d: MessageDeps): Routes {
     };
   }
 
-  async function sync(conn: Connection, req: Request) {
+  async function sync(conn: Connection, req: Request, me: Identity) {
     const since = intField(req.data, "since", { optional: true }) ?? 0;
-    const { appId, userId } = conn.identity!;
+    const { appId, userId } = me;
     const head = await d.store.head(appId, userId);
     if (since > head.lastSeq) {
       throw new ReplyError(Code.ParameterIllegal, "since is past the inbox head", {
@@ -139,9 +139,9 @@ export function messageCommands(d: MessageDeps): Routes {
     return data;
   }
 
-  async function ack(conn: Connection, req: Request) {
+  async function ack(_conn: Connection, req: Request, me: Identity) {
     const seq = intField(req.data, "seq")!;
-    const { appId, userId } = conn.identity!;
+    const { appId, userId } = me;
     return { seq: await d.receipts.ack(appId, userId, seq) };
   }
 
@@ -149,9 +149,9 @@ export function messageCommands(d: MessageDeps): Routes {
    * `read {conversation, seq}` marks one conversation read (PROTOCOL.md C.3); the old `read {seq}` marks the
    * whole inbox (every conversation) read up to `seq` and answers the inbox read mark.
    */
-  async function read(conn: Connection, req: Request) {
+  async function read(conn: Connection, req: Request, me: Identity) {
     const seq = intField(req.data, "seq")!;
-    const { appId, userId } = conn.identity!;
+    const { appId, userId } = me;
     const conversation = req.data.conversation === undefined ? undefined : conversationField(req.data);
     if (conversation === undefined) {
       const { current } = await d.store.advanceMark(appId, userId, "read", seq);
@@ -164,8 +164,8 @@ export function messageCommands(d: MessageDeps): Routes {
     return { conversation, readSeq: now?.readSeq ?? 0, unread: now?.unread ?? 0 };
   }
 
-  async function users(conn: Connection) {
-    const userList = await d.presence.onlineUsers(conn.identity!.appId);
+  async function users(_conn: Connection, _req: Request, me: Identity) {
+    const userList = await d.presence.onlineUsers(me.appId);
     return { userCount: userList.length, userList };
   }
 

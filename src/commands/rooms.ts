@@ -18,7 +18,7 @@ import { ReplyError } from "../protocol/errors.ts";
 import type { Pushes } from "../protocol/pushes.ts";
 import { hasControlChars, stringField } from "../protocol/validate.ts";
 import type { Bus } from "../session/bus.ts";
-import type { Connection } from "../session/connection.ts";
+import type { Connection, Identity } from "../session/connection.ts";
 import type { Presence } from "../session/presence.ts";
 import type { Store } from "../store/store.ts";
 import type { Clock } from "../util/clock.ts";
@@ -58,8 +58,8 @@ export function roomCommands(d: RoomDeps): Routes {
     for (const member of members) d.bus.sendToUser(appId, member, text);
   }
 
-  async function joinRoom(conn: Connection, req: Request) {
-    const { appId, userId } = conn.identity!;
+  async function joinRoom(_conn: Connection, req: Request, me: Identity) {
+    const { appId, userId } = me;
     sameApp(req.data, appId);
     const room = roomField(im, req.data);
     const result = await d.store.joinRoom(appId, room, userId);
@@ -72,8 +72,8 @@ export function roomCommands(d: RoomDeps): Routes {
     return { room, members: members.length, joined: result === "joined" };
   }
 
-  async function leaveRoom(conn: Connection, req: Request) {
-    const { appId, userId } = conn.identity!;
+  async function leaveRoom(_conn: Connection, req: Request, me: Identity) {
+    const { appId, userId } = me;
     sameApp(req.data, appId);
     const room = roomField(im, req.data);
     if (!await d.store.leaveRoom(appId, room, userId)) {
@@ -84,8 +84,8 @@ export function roomCommands(d: RoomDeps): Routes {
     return { room, members: members.length };
   }
 
-  async function roomMsg(conn: Connection, req: Request) {
-    const { appId, userId } = conn.identity!;
+  async function roomMsg(conn: Connection, req: Request, me: Identity) {
+    const { appId, userId } = me;
     sameApp(req.data, appId);
     const room = roomField(im, req.data);
     const { msg, type, clientMsgId } = messageFields(im, req.data);
@@ -111,8 +111,8 @@ export function roomCommands(d: RoomDeps): Routes {
     };
   }
 
-  async function roomMembers(conn: Connection, req: Request) {
-    const { appId } = conn.identity!;
+  async function roomMembers(_conn: Connection, req: Request, me: Identity) {
+    const { appId } = me;
     sameApp(req.data, appId);
     const room = roomField(im, req.data);
     const members = await d.store.roomMembers(appId, room);

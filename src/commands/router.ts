@@ -29,7 +29,7 @@ import {
 } from "../protocol/errors.ts";
 import type { Logger } from "../ops/log.ts";
 import type { ServerCounters } from "../ops/counters.ts";
-import type { Connection } from "../session/connection.ts";
+import type { Connection, Identity } from "../session/connection.ts";
 
 /** A reply whose `after` runs once the reply has been written (e.g. start a replay after the login reply). */
 export class Reply {
@@ -39,12 +39,11 @@ export class Reply {
 /** What a handler gets; its value becomes the reply's `data`. */
 export type Handler = (conn: Connection, req: Request) => unknown | Promise<unknown>;
 
-/** One command. */
-export interface Route {
-  handler: Handler;
-  /** The command needs a logged-in connection (code 1000 otherwise). */
-  auth?: boolean;
-}
+/** A handler of a command that needs a login: it also gets who is logged in. */
+export type AuthHandler = (conn: Connection, req: Request, me: Identity) => unknown | Promise<unknown>;
+
+/** One command: `auth` ones need a logged-in connection (code 1000 otherwise) and get its identity. */
+export type Route = { handler: Handler; auth?: false } | { handler: AuthHandler; auth: true };
 
 /** Commands by name. */
 export type Routes = Record<string, Route>;
@@ -80,8 +79,12 @@ export class Router {
       const route = this.#routes.get(req.cmd);
       this.#deps.counters.frames.inc({ cmd: route ? req.cmd : "(unknown)" });
       if (!route) throw new ReplyError(Code.RouteNotExist, `unknown cmd "${req.cmd.slice(0, 64)}"`);
-      if (route.auth && !conn.identity) throw new ReplyError(Code.NotLoggedIn, "login first");
-      const value = await route.handler(conn, req);
+      let value: unknown;
+      if (route.auth) {
+        const me = conn.identity;
+        if (!me) throw new ReplyError(Code.NotLoggedIn, "login first");
+        value = await route.handler(conn, req, me);
+      } else value = await route.handler(conn, req);
       const reply = value instanceof Reply ? value : new Reply(value);
       conn.send(encodeReply(req.seq, req.cmd, Code.Success, reply.data ?? null));
       reply.after?.();

@@ -22,7 +22,7 @@ import { Code } from "../protocol/codes.ts";
 import { echoKey, type Request } from "../protocol/envelope.ts";
 import { ReplyError } from "../protocol/errors.ts";
 import { appIdField, intField, stringField, userIdField } from "../protocol/validate.ts";
-import type { Connection } from "../session/connection.ts";
+import type { Connection, Identity } from "../session/connection.ts";
 import type { Hub } from "../session/hub.ts";
 import type { Lifecycle } from "../session/lifecycle.ts";
 import type { Store } from "../store/store.ts";
@@ -176,9 +176,9 @@ export function sessionCommands(d: SessionDeps): Routes {
    * `refresh {token}`: a new token for the same userId/appId extends the connection's life (auth.mode:
    * jwt). The reply carries the new `expiresAt` (null when it does not expire).
    */
-  async function refresh(conn: Connection, req: Request) {
+  async function refresh(conn: Connection, req: Request, me: Identity) {
     const token = stringField(req.data, "token", 16 * 1024)!;
-    const { userId, appId } = conn.identity!;
+    const { userId, appId } = me;
     const principal = await d.auth.authenticate({ userId, appId, token });
     // Re-check after the await: the connection may have logged out or closed meanwhile.
     const now = conn.identity;

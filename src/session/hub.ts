@@ -116,7 +116,7 @@ export class Hub {
   /** Users of an app with a local connection. */
   appUsers(appId: number): Set<string> {
     const out = new Set<string>();
-    for (const conn of this.#apps.get(appId) ?? []) out.add(conn.identity!.userId);
+    for (const conn of this.#apps.get(appId) ?? []) if (conn.identity) out.add(conn.identity.userId);
     return out;
   }
 

@@ -88,7 +88,7 @@ export class LocalPresence implements Presence {
   connections(appId: number, userId: string): Promise<PresenceEntry[]> {
     const out: PresenceEntry[] = [];
     for (const conn of this.hub.connectionsOf(appId, userId) ?? []) {
-      if (this.#fresh(conn)) out.push(presenceOf(conn, conn.identity!, this.nodeId));
+      if (conn.identity && this.#fresh(conn)) out.push(presenceOf(conn, conn.identity, this.nodeId));
     }
     return Promise.resolve(out);
   }
@@ -96,7 +96,7 @@ export class LocalPresence implements Presence {
   onlineUsers(appId: number): Promise<string[]> {
     const users = new Set<string>();
     for (const conn of this.hub.appConnections(appId) ?? []) {
-      if (this.#fresh(conn)) users.add(conn.identity!.userId);
+      if (conn.identity && this.#fresh(conn)) users.add(conn.identity.userId);
     }
     return Promise.resolve([...users]);
   }

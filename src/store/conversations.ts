@@ -85,8 +85,8 @@ export function applyEntry(
   if (kind === "edit") {
     // edit events may arrive out of version order (two devices editing at once): the highest version wins
     const last = c?.last;
-    if (last?.msgId === ref && !last.recalled && e.time > (last.editedAt ?? -Infinity)) {
-      c!.last = { ...last, msg: e.msg, editedAt: e.time };
+    if (c && last?.msgId === ref && !last.recalled && e.time > (last.editedAt ?? -Infinity)) {
+      c.last = { ...last, msg: e.msg, editedAt: e.time };
     }
     return;
   }

@@ -4,7 +4,9 @@
  * - no module-level mutable state in the server's modules (`let`/`var` at top level, or an empty
  *   top-level Map/Set/array/object that something fills later; constant lookup tables are fine); the browser page scripts in `src/web/` keep page
  *   state in their own module by design and are not server modules;
- * - no file over ~300 lines without a stated reason (`@size` in its module doc).
+ * - no file over ~300 lines without a stated reason (`@size` in its module doc);
+ * - no `!` assertion on a connection's context (`identity!`, `conn!`): commands that need a login get the
+ *   identity from the router, other code checks it.
  * @module
  */
 import assert from "node:assert/strict";
@@ -86,4 +88,17 @@ Deno.test("architecture: files over ~300 lines state why (@size in the module do
     }
   }
   assert.deepEqual(long, []);
+});
+
+Deno.test("architecture: no ! assertion on a connection's context", async () => {
+  const offenders: string[] = [];
+  for (const f of await sourceFiles(SRC)) {
+    const lines = (await Deno.readTextFile(f)).split("\n");
+    lines.forEach((line, i) => {
+      if (/\b(identity|conn|connection|me|ctx|context)!(\.|\[|;|,|\))/.test(line)) {
+        offenders.push(`${f.slice(SRC.pathname.length)}:${i + 1}: ${line.trim()}`);
+      }
+    });
+  }
+  assert.deepEqual(offenders, []);
 });
