@@ -1,6 +1,6 @@
 /**
- * A small Prometheus registry: counters and gauges with labels, rendered in the text
- * exposition format at `/metrics`. (prom-client depends on Node internals we do not need.)
+ * A small Prometheus registry: counters and gauges with labels and label-less histograms, rendered in
+ * the text exposition format at `/metrics`. (prom-client depends on Node internals we do not need.)
  *
  * @example
  * ```ts
@@ -61,6 +61,69 @@ export class Gauge {
   ) {}
 }
 
+/**
+ * Observations counted into fixed buckets (Prometheus `histogram`, no labels): O(buckets) per
+ * observation, nothing kept per value.
+ *
+ * @example
+ * ```ts
+ * const commits = new Metrics().histogram("im_store_commit_ms", "Commit latency (ms)", [0.5, 1, 5]);
+ * commits.observe(0.7);
+ * commits.quantile(0.99); // 1 (the upper bound of the bucket the 99th percentile falls in)
+ * ```
+ */
+export class Histogram {
+  /** Upper bounds, ascending; a last `+Inf` bucket is implied. */
+  readonly bounds: readonly number[];
+  /** Observations per bucket (not cumulative); the last one is `+Inf`. */
+  readonly #counts: number[];
+  #sum = 0;
+  #count = 0;
+  constructor(readonly name: string, readonly help: string, bounds: readonly number[]) {
+    this.bounds = [...bounds].sort((a, b) => a - b);
+    this.#counts = new Array(this.bounds.length + 1).fill(0);
+  }
+  /** Count one value. */
+  observe(value: number): void {
+    let i = 0;
+    while (i < this.bounds.length && value > this.bounds[i]) i++;
+    this.#counts[i]++;
+    this.#sum += value;
+    this.#count++;
+  }
+  /** Observations so far. */
+  get count(): number {
+    return this.#count;
+  }
+  /** Sum of the observed values. */
+  get sum(): number {
+    return this.#sum;
+  }
+  /** Upper bound of the bucket holding quantile `q` (0..1); 0 when empty, Infinity past the last bound. */
+  quantile(q: number): number {
+    if (this.#count === 0) return 0;
+    const rank = Math.max(1, Math.ceil(q * this.#count));
+    let seen = 0;
+    for (let i = 0; i < this.#counts.length; i++) {
+      seen += this.#counts[i];
+      if (seen >= rank) return this.bounds[i] ?? Infinity;
+    }
+    return Infinity;
+  }
+  /** The exposition lines of this histogram. */
+  lines(): string[] {
+    const out: string[] = [];
+    let cumulative = 0;
+    this.bounds.forEach((bound, i) => {
+      cumulative += this.#counts[i];
+      out.push(`${this.name}_bucket{le="${bound}"} ${cumulative}`);
+    });
+    out.push(`${this.name}_bucket{le="+Inf"} ${this.#count}`);
+    out.push(`${this.name}_sum ${this.#sum}`, `${this.name}_count ${this.#count}`);
+    return out;
+  }
+}
+
 function labelKey(names: readonly string[], labels: Labels): string {
   if (names.length === 0) return "";
   return names.map((n) => `${n}="${escape(labels[n] ?? "")}"`).join(",");
@@ -74,12 +137,20 @@ function escape(v: string): string {
 export class Metrics {
   readonly #counters = new Map<string, Counter>();
   readonly #gauges = new Map<string, Gauge>();
+  readonly #histograms = new Map<string, Histogram>();
 
   /** Get or create a counter. */
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
     let c = this.#counters.get(name);
     if (!c) this.#counters.set(name, c = new Counter(name, help, labelNames));
     return c;
+  }
+
+  /** Get or create a histogram with the given bucket upper bounds. */
+  histogram(name: string, help: string, bounds: readonly number[]): Histogram {
+    let h = this.#histograms.get(name);
+    if (!h) this.#histograms.set(name, h = new Histogram(name, help, bounds));
+    return h;
   }
 
   /** Register (or replace) a gauge read at scrape time. */
@@ -94,6 +165,9 @@ export class Metrics {
       lines.push(`# HELP ${c.name} ${c.help}`, `# TYPE ${c.name} counter`);
       if (c.values.size === 0 && c.labelNames.length === 0) lines.push(`${c.name} 0`);
       for (const [k, v] of c.values) lines.push(k ? `${c.name}{${k}} ${v}` : `${c.name} ${v}`);
+    }
+    for (const h of this.#histograms.values()) {
+      lines.push(`# HELP ${h.name} ${h.help}`, `# TYPE ${h.name} histogram`, ...h.lines());
     }
     for (const g of this.#gauges.values()) {
       lines.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`);
