@@ -1,0 +1,64 @@
+/**
+ * Every SQL statement of the SQLite store, prepared once per connection (schema.ts has the tables).
+ *
+ * @example
+ * ```ts
+ * const s = prepareStatements(db);
+ * s.insertEntry.run(101, "bob", 1, Date.now(), null, "{}");
+ * ```
+ * @module
+ */
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { Mark } from "../store.ts";
+
+/** The prepared statements of one connection. */
+export interface Statements {
+  insertEntry: StatementSync;
+  entryBody: StatementSync;
+  deleteEntry: StatementSync;
+  insertInbox: StatementSync;
+  deleteInbox: StatementSync;
+  raiseFloor: StatementSync;
+  setMark: Record<Mark, StatementSync>;
+  claimGet: StatementSync;
+  claimPut: StatementSync;
+  claimsExpire: StatementSync;
+  isMember: StatementSync;
+  roomCount: StatementSync;
+  userRoomCount: StatementSync;
+  join: StatementSync;
+  leave: StatementSync;
+  members: StatementSync;
+  rooms: StatementSync;
+  pageCount: StatementSync;
+  pageSize: StatementSync;
+}
+
+/** Prepare the store's statements on `db`. */
+export function prepareStatements(db: DatabaseSync): Statements {
+  const p = (sql: string) => db.prepare(sql);
+  const mark = (column: string) => p(`UPDATE inboxes SET ${column} = max(${column}, ?) WHERE gen = ?`);
+  return {
+    insertEntry: p("INSERT INTO entries (app, user, seq, time, mid, body) VALUES (?, ?, ?, ?, ?, ?)"),
+    entryBody: p("SELECT body FROM entries WHERE id = ?"),
+    deleteEntry: p("DELETE FROM entries WHERE id = ?"),
+    insertInbox: p("INSERT INTO inboxes (app, user) VALUES (?, ?)"),
+    deleteInbox: p("DELETE FROM inboxes WHERE gen = ?"),
+    raiseFloor: p("UPDATE inboxes SET last_seq = max(last_seq, ?) WHERE gen = ?"),
+    setMark: { ack: mark("ack_seq"), read: mark("read_seq"), delivered: mark("delivered_seq") },
+    claimGet: p("SELECT value, expires FROM claims WHERE key = ?"),
+    claimPut: p("INSERT OR REPLACE INTO claims (key, value, expires) VALUES (?, ?, ?)"),
+    claimsExpire: p(
+      "DELETE FROM claims WHERE key IN (SELECT key FROM claims WHERE expires <= ? ORDER BY expires LIMIT ?)",
+    ),
+    isMember: p("SELECT 1 AS m FROM room_members WHERE app = ? AND room = ? AND user = ?"),
+    roomCount: p("SELECT count(*) AS n FROM room_members WHERE app = ? AND room = ?"),
+    userRoomCount: p("SELECT count(*) AS n FROM room_members WHERE app = ? AND user = ?"),
+    join: p("INSERT INTO room_members (app, room, user) VALUES (?, ?, ?)"),
+    leave: p("DELETE FROM room_members WHERE app = ? AND room = ? AND user = ?"),
+    members: p("SELECT user FROM room_members WHERE app = ? AND room = ?"),
+    rooms: p("SELECT room FROM room_members WHERE app = ? AND user = ?"),
+    pageCount: p("PRAGMA page_count"),
+    pageSize: p("PRAGMA page_size"),
+  };
+}

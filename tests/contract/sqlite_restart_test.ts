@@ -1,0 +1,158 @@
+/**
+ * The SQLite store across restarts on a real file: seqs continue, the epoch holds, claims still
+ * de-duplicate, rooms and marks stay, trimmed entries stay trimmed; a file the store cannot use is
+ * refused with a reason; only what is durable is visible.
+ * @module
+ */
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { setImmediate } from "node:timers";
+import { StoreOpenError } from "../../src/store/sqlite/open.ts";
+import { SqliteStore } from "../../src/store/sqlite/store.ts";
+import { FakeClock } from "../../src/util/clock.ts";
+import { testPolicy } from "../support/helpers.ts";
+import { entry, tempDb } from "../support/sqlite_helper.ts";
+
+Deno.test("sqlite restart: seqs, epoch, claims, rooms, marks and trims survive a close and reopen", async () => {
+  const db = await tempDb(testPolicy({ inbox: { maxEntries: 5, maxAge: 3600, syncPageSize: 200 } }));
+  try {
+    const a = db.open();
+    for (let i = 1; i <= 7; i++) await a.append(101, "bob", entry(`${i}`));
+    await a.appendOnce(101, ["bob", "carol"], entry("keyed"));
+    const before = await a.head(101, "bob");
+    assert.deepEqual([before.firstSeq, before.lastSeq], [4, 8]);
+    assert.equal(await a.claim("k1", "first"), null);
+    assert.equal(await a.joinRoom(101, "r1", "bob"), "joined");
+    await a.advanceMark(101, "bob", "ack", 6);
+    await a.advanceMark(101, "bob", "read", 5);
+    await a.maintain();
+    await a.close();
+
+    const b = db.open();
+    const after = await b.head(101, "bob");
+    assert.deepEqual(after, before, "same bounds and epoch after a restart");
+    assert.deepEqual((await b.range(101, "bob", 0, 10)).map((e) => e.msg), ["4", "5", "6", "7", "keyed"]);
+    assert.equal((await b.append(101, "bob", entry("9"))).seq, 9, "seqs continue");
+    assert.deepEqual(await b.appendOnce(101, ["bob", "carol"], entry("keyed")), [
+      { seq: 8, repeated: true },
+      { seq: 1, repeated: true },
+    ]);
+    assert.equal(await b.claim("k1", "second"), "first", "the claim still de-duplicates");
+    assert.deepEqual(await b.roomMembers(101, "r1"), ["bob"]);
+    assert.deepEqual(await b.userRooms(101, "bob"), ["r1"]);
+    assert.equal(await b.mark(101, "bob", "ack"), 6);
+    assert.equal(await b.mark(101, "bob", "read"), 5);
+    await b.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite restart: an inbox whose entries all aged out keeps its seq (the floor)", async () => {
+  const clock = new FakeClock(1_700_000_000_000);
+  const db = await tempDb(testPolicy({ inbox: { maxEntries: 100, maxAge: 10, syncPageSize: 200 } }));
+  try {
+    const a = db.open({ clock, isActive: () => true });
+    for (let i = 1; i <= 3; i++) await a.append(101, "bob", entry(`${i}`, clock.now()));
+    const epoch = (await a.head(101, "bob")).epoch;
+    clock.advance(60_000);
+    await a.maintain(); // rows deleted from the file; the connected user's inbox stays
+    assert.deepEqual(a.inboxStats, { inboxes: 1, entries: 0 });
+    await a.close();
+    const b = db.open({ clock });
+    const head = await b.head(101, "bob");
+    assert.deepEqual(head, { firstSeq: 4, lastSeq: 3, epoch });
+    assert.equal((await b.append(101, "bob", entry("4", clock.now()))).seq, 4);
+    await b.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite restart: rows over the bound that a crash left behind are trimmed at load", async () => {
+  const db = await tempDb(testPolicy());
+  try {
+    const a = db.open();
+    await a.appendMany(101, Array.from({ length: 20 }, () => "bob"), entry("x"));
+    await a.close();
+    const b = db.open({ policy: testPolicy({ inbox: { maxEntries: 5, maxAge: 3600, syncPageSize: 200 } }) });
+    assert.deepEqual(await b.head(101, "bob").then((h) => [h.firstSeq, h.lastSeq]), [16, 20]);
+    await b.maintain();
+    await b.close();
+    const raw = new DatabaseSync(db.path);
+    assert.equal((raw.prepare("SELECT count(*) AS n FROM entries").get() as { n: number }).n, 5);
+    raw.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite open: a second store on the same file is refused (locked), the first keeps working", async () => {
+  const db = await tempDb();
+  try {
+    const a = db.open();
+    assert.throws(
+      () => db.open(),
+      (e) => e instanceof StoreOpenError && e.reason === "locked" && /cluster mode/.test(e.message),
+    );
+    assert.equal((await a.append(101, "bob", entry("1"))).seq, 1);
+    await a.close();
+    const b = db.open();
+    assert.equal((await b.head(101, "bob")).lastSeq, 1);
+    await b.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite open: garbage, another application's database and a newer schema are refused", async () => {
+  const db = await tempDb();
+  try {
+    await Deno.writeFile(db.path, crypto.getRandomValues(new Uint8Array(8192)));
+    assert.throws(() => db.open(), (e) => e instanceof StoreOpenError && e.reason === "corrupt");
+    await Deno.remove(db.path);
+    const other = new DatabaseSync(db.path);
+    other.exec("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)");
+    other.close();
+    assert.throws(() => db.open(), (e) => e instanceof StoreOpenError && e.reason === "foreign");
+    await Deno.remove(db.path);
+    await db.open().close();
+    const newer = new DatabaseSync(db.path);
+    newer.exec("INSERT INTO schema_version (version, name, applied_at) VALUES (99, 'future', 0)");
+    newer.close();
+    assert.throws(() => db.open(), (e) => e instanceof StoreOpenError && e.reason === "newer");
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite sync full: an entry is visible to readers only once its append is acknowledged", async () => {
+  const db = await tempDb();
+  try {
+    const store = db.open({ sync: "full" });
+    await store.head(101, "bob");
+    const appended = store.append(101, "bob", entry("1"));
+    // Runs right after the writer's flush (queued before it): committed, the fdatasync still in flight.
+    const between = await new Promise<number>((r) =>
+      setImmediate(() => store.head(101, "bob").then((h) => r(h.lastSeq)))
+    );
+    assert.equal(between, 0);
+    assert.equal((await appended).seq, 1);
+    assert.equal((await store.head(101, "bob")).lastSeq, 1);
+    assert.equal((await store.range(101, "bob", 0, 10)).length, 1);
+    await store.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite open: SqliteStore.open creates the directory", async () => {
+  const db = await tempDb();
+  try {
+    const store = SqliteStore.open({ path: `${db.dir}/a/b/im.db`, policy: testPolicy(), maintenanceMs: 0 });
+    await store.close();
+    assert.ok((await Deno.stat(`${db.dir}/a/b/im.db`)).isFile);
+  } finally {
+    await db.dispose();
+  }
+});
