@@ -13,7 +13,7 @@
  */
 import type { Mark, NewEntry } from "../store.ts";
 import { type Inbox, type InboxIndex, inboxKey } from "./inboxes.ts";
-import type { Statements } from "./statements.ts";
+import { ENTRY_COLUMNS, ROWS_PER_INSERT, type Statements } from "./statements.ts";
 import type { Tx } from "./writer.ts";
 
 /** An inbox as one transaction sees it. */
@@ -33,16 +33,24 @@ export interface Pending {
   marks?: Partial<Record<Mark, number>>;
 }
 
-/** The per-transaction view of the inboxes; owns nothing across transactions. */
+/**
+ * The per-transaction view of the inboxes, and the entry rowids: chosen here (max + 1 at start, never
+ * reused; a rolled-back transaction leaves a harmless gap) so rows can be buffered and written several
+ * per INSERT just before COMMIT.
+ */
 export class Overlay {
   readonly #index: InboxIndex;
   readonly #s: Statements;
   #tx: Tx | undefined;
   #pending = new Map<string, Pending>();
+  /** Entry rows of the current transaction, flat, {@linkcode ENTRY_COLUMNS} values each. */
+  #rows: (number | string | null)[] = [];
+  #nextId: number;
 
   constructor(index: InboxIndex, statements: Statements) {
     this.#index = index;
     this.#s = statements;
+    this.#nextId = Number((statements.maxEntryId.get() as { id: number }).id) + 1;
   }
 
   /** The transaction's view of an inbox; `create` inserts the inbox row when there is none. */
@@ -80,9 +88,9 @@ export class Overlay {
     const p = this.slot(tx, app, user, true)!;
     const seq = ++p.lastSeq;
     const mid = idempotent ? entry.msgId : undefined;
-    p.ids.push(
-      Number(this.#s.insertEntry.run(app, user, seq, entry.time, mid ?? null, json).lastInsertRowid),
-    );
+    const id = this.#nextId++;
+    this.#rows.push(id, app, user, seq, entry.time, mid ?? null, json);
+    p.ids.push(id);
     p.times.push(entry.time);
     p.mids.push(mid);
     return seq;
@@ -111,11 +119,21 @@ export class Overlay {
     if (this.#tx === tx) return this.#pending;
     this.#tx = tx;
     const pending = this.#pending = new Map<string, Pending>();
+    const rows = this.#rows = [];
+    tx.beforeCommit(() => this.#write(rows));
     tx.onCommit(() => this.#commit(pending));
     tx.onDurable(() => {
       for (const p of pending.values()) if (p.inbox) p.inbox.shown = Math.max(p.inbox.shown, p.lastSeq);
     });
     return pending;
+  }
+
+  /** The transaction's entry rows, {@linkcode ROWS_PER_INSERT} per statement, the rest one by one. */
+  #write(rows: (number | string | null)[]): void {
+    const many = ENTRY_COLUMNS * ROWS_PER_INSERT;
+    let i = 0;
+    for (; i + many <= rows.length; i += many) this.#s.insertEntries.run(...rows.slice(i, i + many));
+    for (; i < rows.length; i += ENTRY_COLUMNS) this.#s.insertEntry.run(...rows.slice(i, i + ENTRY_COLUMNS));
   }
 
   #commit(pending: Map<string, Pending>): void {

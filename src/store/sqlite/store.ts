@@ -116,6 +116,7 @@ export class SqliteStore implements Store {
     this.#maintenance = new Maintenance({
       db,
       writer: this.#writer,
+      path: options.path,
       walPath: `${options.path}-wal`,
       clock: this.#clock,
       metrics: options.metrics,
@@ -183,13 +184,15 @@ export class SqliteStore implements Store {
   }
 
   /** One writer operation per {@linkcode CHUNK} users; results in the order given. */
-  async #chunked<T>(name: string, users: string[], run: (tx: Tx, users: string[]) => T[]): Promise<T[]> {
+  #chunked<T>(name: string, users: string[], run: (tx: Tx, users: string[]) => T[]): Promise<T[]> {
+    if (users.length === 0) return Promise.resolve([]);
+    if (users.length <= CHUNK) return this.#writer.submit(name, users.length, (tx) => run(tx, users));
     const parts: Promise<T[]>[] = [];
     for (let i = 0; i < users.length; i += CHUNK) {
       const slice = users.slice(i, i + CHUNK);
       parts.push(this.#writer.submit(name, slice.length, (tx) => run(tx, slice)));
     }
-    return (await Promise.all(parts)).flat();
+    return Promise.all(parts).then((all) => all.flat());
   }
 
   /** Entries of `inbox` with seq in [from, to] (shown, kept, not aged), oldest first. */
@@ -349,6 +352,7 @@ export class SqliteStore implements Store {
     await this.#writer.close();
     this.#maintenance.finish();
     this.#db.close();
+    this.#maintenance.release();
   }
 }
 

@@ -30,6 +30,8 @@ import { sqliteCode } from "./open.ts";
 
 /** What an operation sees of its transaction. */
 export interface Tx {
+  /** Run inside the transaction after every operation, just before COMMIT (buffered row writes). */
+  beforeCommit(fn: () => void): void;
   /** Run right after COMMIT, before any later transaction starts (apply the new state to memory). */
   onCommit(fn: () => void): void;
   /** Run once the transaction is durable (as `sync` defines it), just before the operations resolve. */
@@ -87,6 +89,7 @@ export class Writer {
   #probe: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #rowsCommitted = 0;
+  #held: Promise<unknown> | undefined;
   readonly #latency: Histogram | undefined;
   readonly #txnMs: Histogram | undefined;
   readonly #rows: Histogram | undefined;
@@ -150,10 +153,28 @@ export class Writer {
     });
   }
 
+  /**
+   * Start no transaction until `until` settles (maintenance: a checkpoint's fsync of the database must
+   * finish before a new transaction may reuse the WAL). Queued operations wait; the event loop does not.
+   */
+  hold(until: Promise<unknown>): void {
+    const held = this.#held = until.catch(() => {}).finally(() => {
+      if (this.#held !== held) return;
+      this.#held = undefined;
+      if (this.#head < this.#queue.length) this.#schedule();
+    });
+  }
+
+  /** True while a {@linkcode Writer.hold} is in force. */
+  get held(): boolean {
+    return this.#held !== undefined;
+  }
+
   #schedule(): void {
+    if (this.#held) return;
     this.#scheduled ??= setImmediate(() => {
       this.#scheduled = undefined;
-      this.#flush();
+      if (!this.#held) this.#flush();
     });
   }
 
@@ -175,14 +196,20 @@ export class Writer {
     }
     if (this.#head < this.#queue.length) this.#schedule();
     if (batch.length === 0) return;
+    const before: (() => void)[] = [];
     const commits: (() => void)[] = [];
     const durable: (() => void)[] = [];
-    const tx: Tx = { onCommit: (fn) => commits.push(fn), onDurable: (fn) => durable.push(fn) };
+    const tx: Tx = {
+      beforeCommit: (fn) => before.push(fn),
+      onCommit: (fn) => commits.push(fn),
+      onDurable: (fn) => durable.push(fn),
+    };
     const start = performance.now();
     const results: unknown[] = [];
     try {
       this.#db.exec("BEGIN");
       for (const op of batch) results.push(op.run(tx));
+      for (const fn of before) fn();
       this.#db.exec("COMMIT");
     } catch (error) {
       this.#rollback();
@@ -282,6 +309,7 @@ export class Writer {
     this.#probe = undefined;
     if (this.#scheduled) clearImmediate(this.#scheduled);
     this.#scheduled = undefined;
+    while (this.#held) await this.#held;
     while (this.#head < this.#queue.length) this.#flush();
     if (this.#scheduled) clearImmediate(this.#scheduled);
     this.#scheduled = undefined;
