@@ -12,6 +12,7 @@ import type { Config } from "../config/load.ts";
 import { Code } from "../protocol/codes.ts";
 import { ReplyError } from "../protocol/errors.ts";
 import { intField, stringField, userIdField } from "../protocol/validate.ts";
+import type { BackupResult } from "../store/sqlite/backup.ts";
 import type { Store } from "../store/store.ts";
 import { appOf, bodyField, type HttpDeps, listUsers, sendOptions } from "./compat.ts";
 import type { HttpRoute } from "./routes.ts";
@@ -20,6 +21,8 @@ import type { HttpRoute } from "./routes.ts";
 export interface V1Deps extends HttpDeps {
   config: Pick<Config, "im">;
   store: Store;
+  /** An online backup of the store (SQLite engine only). */
+  backup?: () => Promise<BackupResult>;
 }
 
 /** The `/api/v1` route table. */
@@ -77,6 +80,17 @@ export function v1Routes(d: V1Deps): HttpRoute[] {
         const members = await d.store.roomMembers(appId, room(path.room));
         if (members.length === 0) throw new ReplyError(Code.RoomNotFound, "room not found");
         return { room: path.room, members };
+      },
+    },
+    {
+      // Node-wide and it writes a file: unrestricted API keys only.
+      method: "POST",
+      path: "/api/v1/store/backup",
+      compat: false,
+      scope: "node",
+      handler: () => {
+        if (!d.backup) throw new ReplyError(Code.OperationFailure, "backups need store.engine: sqlite");
+        return d.backup();
       },
     },
     {

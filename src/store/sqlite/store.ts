@@ -341,7 +341,9 @@ export class SqliteStore implements Store {
   backup(): Promise<BackupResult> {
     const run = this.#backups.then(() =>
       backupDatabase({ db: this.#db, path: this.path, dir: this.#backupDir, maintenance: this.#maintenance })
-    );
+    ).catch((error) => {
+      throw new StorageError("backup", error);
+    });
     this.#backups = run.catch(() => {});
     return run;
   }
