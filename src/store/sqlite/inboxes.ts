@@ -178,17 +178,13 @@ export class InboxIndex {
       const inbox = this.add(row[1], row[2], row[0], row[3]);
       inbox.marks = { ack: row[4], read: row[5], delivered: row[6] };
     }
-    const entries = db.prepare("SELECT id, app, user, seq, time, mid FROM entries ORDER BY id");
+    const byGen = new Map<number, Inbox>();
+    for (const inbox of this.#inboxes.values()) byGen.set(inbox.gen, inbox);
+    const entries = db.prepare("SELECT id, gen, seq, time, mid FROM entries ORDER BY id");
     returnArrays(entries);
-    let last: Inbox | undefined;
-    let lastKey = "";
-    for (
-      const row of entries.iterate() as Iterable<[number, number, string, number, number, string | null]>
-    ) {
-      const [id, app, user, seq, time, mid] = row;
-      const k = inboxKey(app, user);
-      const inbox = k === lastKey ? last : this.#inboxes.get(k);
-      [last, lastKey] = [inbox, k];
+    for (const row of entries.iterate() as Iterable<[number, number, number, number, string | null]>) {
+      const [id, gen, seq, time, mid] = row;
+      const inbox = byGen.get(gen);
       if (!inbox || seq <= inbox.lastSeq) {
         orphan(id);
         continue;

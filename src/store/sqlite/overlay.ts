@@ -89,7 +89,7 @@ export class Overlay {
     const seq = ++p.lastSeq;
     const mid = idempotent ? entry.msgId : undefined;
     const id = this.#nextId++;
-    this.#rows.push(id, app, user, seq, entry.time, mid ?? null, json);
+    this.#rows.push(id, p.gen, seq, entry.time, mid ?? null, json);
     p.ids.push(id);
     p.times.push(entry.time);
     p.mids.push(mid);

@@ -11,8 +11,9 @@
  *   pages (measured 3× the CPU per append). The (inbox, seq) → rowid map is held in memory
  *   (inboxes.ts) and rebuilt by one scan at start-up.
  * - An entry is stored as JSON (`body`, the fields without `seq`), so later entry kinds need no new
- *   columns; `time` and `mid` (the msgId of idempotent appends) are the only fields the start-up scan
- *   needs besides the inbox and seq.
+ *   columns. Its inbox is the integer `gen` (not app + user: the start-up scan then creates no string per
+ *   row); `time` and `mid` (the msgId of idempotent appends) are the only other fields the scan needs.
+ *   Rows whose `gen` has no inbox row (a dropped inbox whose deletion was cut short) are deleted at load.
  * - `inboxes.last_seq` is a floor, written when entries are deleted: the head is the larger of it and
  *   the newest entry's seq, so seqs never restart under the same generation even when every entry is
  *   gone. `gen` (AUTOINCREMENT, never reused) is the inbox generation in the epoch.
@@ -55,8 +56,7 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE TABLE entries (
         id INTEGER PRIMARY KEY,
-        app INTEGER NOT NULL,
-        user TEXT NOT NULL,
+        gen INTEGER NOT NULL,
         seq INTEGER NOT NULL,
         time INTEGER NOT NULL,
         mid TEXT,

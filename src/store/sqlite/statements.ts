@@ -42,17 +42,17 @@ export interface Statements {
 export const ROWS_PER_INSERT = 8;
 
 /** Columns of an entry row, in the order the insert statements bind them. */
-export const ENTRY_COLUMNS = 7;
+export const ENTRY_COLUMNS = 6;
 
 /** Prepare the store's statements on `db`. */
 export function prepareStatements(db: DatabaseSync): Statements {
   const p = (sql: string) => db.prepare(sql);
   const mark = (column: string) => p(`UPDATE inboxes SET ${column} = max(${column}, ?) WHERE gen = ?`);
   return {
-    insertEntry: p("INSERT INTO entries (id, app, user, seq, time, mid, body) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+    insertEntry: p("INSERT INTO entries (id, gen, seq, time, mid, body) VALUES (?, ?, ?, ?, ?, ?)"),
     insertEntries: p(
-      `INSERT INTO entries (id, app, user, seq, time, mid, body) VALUES ${
-        Array.from({ length: ROWS_PER_INSERT }, () => "(?, ?, ?, ?, ?, ?, ?)").join(", ")
+      `INSERT INTO entries (id, gen, seq, time, mid, body) VALUES ${
+        Array.from({ length: ROWS_PER_INSERT }, () => "(?, ?, ?, ?, ?, ?)").join(", ")
       }`,
     ),
     maxEntryId: p("SELECT coalesce(max(id), 0) AS id FROM entries"),
