@@ -2,7 +2,7 @@
  * Background upkeep of the SQLite store, off the send path and in small steps so the event loop is
  * never held for long:
  * - WAL checkpoints: automatic ones are off (they would run inside a send's COMMIT); a timer copies the
- *   WAL back into the database once ~1000 rows were written (or 2 s after the last write). The copy is
+ *   WAL back into the database once ~4000 rows were written (or 2 s after the last write). The copy is
  *   cheap (~0.1 ms per 1000 rows without syncing); the fsync of the database that must follow is not
  *   (~10 ms, measured), so it runs off the event loop (`FsFile.syncData`) while the writer holds new
  *   transactions: the WAL is reused only once the checkpointed pages are on disk, so a power cut never
@@ -51,7 +51,7 @@ export interface MaintenanceOptions {
   pending: () => number;
 }
 
-const CHECKPOINT_ROWS = 1000;
+const CHECKPOINT_ROWS = 4000;
 const CHECKPOINT_IDLE_MS = 2000;
 const DROPS_EVERY_MS = 1000;
 const PRUNE_EVERY_MS = 10_000;
