@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { setImmediate } from "node:timers";
+import { Metrics } from "../../src/ops/metrics.ts";
 import { StoreOpenError } from "../../src/store/sqlite/open.ts";
 import { SqliteStore } from "../../src/store/sqlite/store.ts";
 import { FakeClock } from "../../src/util/clock.ts";
@@ -152,6 +153,26 @@ Deno.test("sqlite open: SqliteStore.open creates the directory", async () => {
     const store = SqliteStore.open({ path: `${db.dir}/a/b/im.db`, policy: testPolicy(), maintenanceMs: 0 });
     await store.close();
     assert.ok((await Deno.stat(`${db.dir}/a/b/im.db`)).isFile);
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite retention: the background deletes keep up with full inboxes trimming on every append", async () => {
+  const db = await tempDb(testPolicy({ inbox: { maxEntries: 10, maxAge: 3600, syncPageSize: 200 } }));
+  const metrics = new Metrics();
+  try {
+    const store = db.open({ maintenanceMs: 10, metrics, sync: "normal" });
+    const users = Array.from({ length: 10 }, (_, i) => `u${i}`);
+    for (let i = 0; i < 2000; i++) await store.appendMany(101, users, entry(`${i}`));
+    const pending = () => Number(metrics.render().match(/^im_store_pending_deletes (\d+)/m)?.[1]);
+    for (let i = 0; i < 200 && pending() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(pending(), 0, "19,900 trimmed rows deleted within 4 s");
+    assert.match(metrics.render(), /im_store_pruned_rows_total\{kind="entries"\} 19900/);
+    await store.close();
+    const raw = new DatabaseSync(db.path);
+    assert.equal((raw.prepare("SELECT count(*) AS n FROM entries").get() as { n: number }).n, 100);
+    raw.close();
   } finally {
     await db.dispose();
   }

@@ -294,9 +294,10 @@ export class SqliteStore implements Store {
     return this.#records.userRooms(appId, userId);
   }
 
-  /** Delete up to 500 trimmed rows, raising each inbox's seq floor so seqs never restart. */
+  /** Delete a batch of trimmed rows (500–5000), raising each inbox's seq floor so seqs never restart. */
   async #dropStep(): Promise<number> {
-    const batch = this.#drops.splice(0, 1500);
+    const pending = this.#drops.length / 3;
+    const batch = this.#drops.splice(0, 3 * Math.min(5000, Math.max(500, Math.ceil(pending / 8))));
     if (batch.length === 0) return 0;
     try {
       await this.#writer.submit("prune", batch.length / 3, () => {
