@@ -63,6 +63,8 @@ export function benchConfigYaml(o: ImserverOptions, storePath = o.storePath ?? "
     "  maxConnections: 1000000",
     "  maxConnectionsPerIp: 1000000",
     "  loginsPerIpPerMinute: 10000000",
+    // fanout's setup logs in thousands of members one after another on each of 20 connections
+    "  loginsPerConnectionPerMinute: 1000000",
     `  maxRoomMembers: ${Math.max(10_000, (o.maxRoomMembers ?? 0) + 10)}`,
     "store:",
     `  engine: ${o.engine ?? "sqlite"}`,
