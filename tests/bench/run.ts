@@ -138,6 +138,9 @@ export async function runBench(scenarios: string[], o: BenchOptions): Promise<Ro
   }
   addRatios(rows);
   addMemoryRatios(rows);
+  for (const r of rows) {
+    if (r.extra.store) progress(`${r.scenario} ${r.target} store: ${JSON.stringify(r.extra.store)}`);
+  }
   return rows;
 }
 

@@ -219,3 +219,38 @@ export async function stopLoaders(loaders: LineProcess[]): Promise<void> {
     await l.stop();
   }));
 }
+
+/** Figures of the SQLite store from a running imserver's `/metrics` (averages and bucket p99s, ms). */
+export interface StoreFigures {
+  commitAvgMs: number;
+  commitP99Ms: number;
+  syncAvgMs: number;
+  transactionAvgMs: number;
+  rowsPerTransaction: number;
+  checkpoints: number;
+  checkpointAvgMs: number;
+}
+
+/**
+ * Read the store histograms of `target` (undefined for the baseline and the memory store). Cumulative
+ * since the server started: call it just before stopping the target.
+ */
+export async function storeFigures(target: Target): Promise<StoreFigures | undefined> {
+  if (!target.httpPort) return undefined;
+  const text = await fetch(`http://127.0.0.1:${target.httpPort}/metrics`).then((r) => r.text(), () => "");
+  const value = (name: string) => Number(text.match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1] ?? NaN);
+  const count = value("im_store_commit_ms_count");
+  if (!(count > 0)) return undefined;
+  const avg = (h: string) => Math.round(value(`${h}_sum`) / value(`${h}_count`) * 100) / 100;
+  const buckets = [...text.matchAll(/^im_store_commit_ms_bucket\{le="([^"]+)"\} (\d+)$/gm)];
+  const p99 = buckets.find(([, , n]) => Number(n) >= count * 0.99)?.[1];
+  return {
+    commitAvgMs: avg("im_store_commit_ms"),
+    commitP99Ms: p99 === "+Inf" ? Infinity : Number(p99),
+    syncAvgMs: avg("im_store_sync_ms"),
+    transactionAvgMs: avg("im_store_transaction_ms"),
+    rowsPerTransaction: avg("im_store_batch_rows"),
+    checkpoints: value("im_store_checkpoint_ms_count"),
+    checkpointAvgMs: avg("im_store_checkpoint_ms"),
+  };
+}

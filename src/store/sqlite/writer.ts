@@ -106,6 +106,7 @@ export class Writer {
   readonly #latency: Histogram | undefined;
   readonly #txnMs: Histogram | undefined;
   readonly #rows: Histogram | undefined;
+  readonly #syncMs: Histogram | undefined;
   readonly #errors: Counter | undefined;
 
   constructor(options: WriterOptions) {
@@ -126,6 +127,7 @@ export class Writer {
       LATENCY_MS,
     );
     this.#rows = m?.histogram("im_store_batch_rows", "Rows written per store transaction", BATCH_ROWS);
+    this.#syncMs = m?.histogram("im_store_sync_ms", "fdatasync of the WAL (store.sync full) (ms)", LATENCY_MS);
     this.#errors = m?.counter(
       "im_store_write_errors_total",
       "Store transactions that failed and were rolled back",
@@ -291,7 +293,9 @@ export class Writer {
 
   async #syncWal(): Promise<void> {
     this.#wal ??= await Deno.open(this.#walPath, { read: true });
+    const start = performance.now();
     await this.#wal.syncData();
+    this.#syncMs?.observe(performance.now() - start);
   }
 
   #failed(ops: Op[], error: unknown): void {
