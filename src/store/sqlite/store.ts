@@ -201,16 +201,15 @@ export class SqliteStore implements Store {
     if (!inbox) return [];
     this.#index.trimAge(inbox, this.#oldest());
     const lo = Math.max(from, this.#index.firstKept(inbox));
-    const out: InboxEntry[] = [];
+    const ids = this.#index.ids(inbox, lo, to);
+    if (ids.length === 0) return [];
+    let rows: { i: number; body: string }[];
     try {
-      this.#index.ids(inbox, lo, to).forEach((id, i) => {
-        const row = this.#s.entryBody.get(id) as { body: string } | undefined;
-        if (row) out.push({ ...JSON.parse(row.body) as NewEntry, seq: lo + i });
-      });
+      rows = this.#s.entryBodies.all(JSON.stringify(ids)) as { i: number; body: string }[];
     } catch (error) {
       throw new StorageError(op, error);
     }
-    return out;
+    return rows.map((r) => ({ ...JSON.parse(r.body) as NewEntry, seq: lo + Number(r.i) }));
   }
 
   range(appId: number, userId: string, afterSeq: number, limit: number): Promise<InboxEntry[]> {

@@ -127,7 +127,11 @@ export class Writer {
       LATENCY_MS,
     );
     this.#rows = m?.histogram("im_store_batch_rows", "Rows written per store transaction", BATCH_ROWS);
-    this.#syncMs = m?.histogram("im_store_sync_ms", "fdatasync of the WAL (store.sync full) (ms)", LATENCY_MS);
+    this.#syncMs = m?.histogram(
+      "im_store_sync_ms",
+      "fdatasync of the WAL (store.sync full) (ms)",
+      LATENCY_MS,
+    );
     this.#errors = m?.counter(
       "im_store_write_errors_total",
       "Store transactions that failed and were rolled back",
