@@ -51,7 +51,13 @@ async function prefill(path: string, count: number, users: number): Promise<numb
 /** Start the server on `path` and wait until `/readyz` answers 200; resolves to the target and ms. */
 async function startTimed(path: string): Promise<{ target: Target; ms: number }> {
   const t0 = performance.now();
-  const target = await startImserver({ engine: "sqlite", storePath: path, label: "imserver" });
+  // No trimming: every acknowledged message must still be there to be counted as recovered.
+  const target = await startImserver({
+    engine: "sqlite",
+    storePath: path,
+    label: "imserver",
+    maxInboxEntries: 1_000_000,
+  });
   for (let i = 0; i < 600; i++) {
     const ok = await fetch(`http://127.0.0.1:${target.httpPort}/readyz`).then((r) => r.ok, () => false);
     if (ok) return { target, ms: performance.now() - t0 };

@@ -37,6 +37,8 @@ export interface ImserverOptions {
   storePath?: string;
   /** Row label (default "imserver", or "imserver (memory)"). */
   label?: string;
+  /** inbox.maxEntries (default the server's). */
+  maxInboxEntries?: number;
 }
 
 const root = new URL("../../", import.meta.url).pathname;
@@ -66,6 +68,7 @@ export function benchConfigYaml(o: ImserverOptions, storePath = o.storePath ?? "
     // fanout's setup logs in thousands of members one after another on each of 20 connections
     "  loginsPerConnectionPerMinute: 1000000",
     `  maxRoomMembers: ${Math.max(10_000, (o.maxRoomMembers ?? 0) + 10)}`,
+    ...(o.maxInboxEntries ? ["inbox:", `  maxEntries: ${o.maxInboxEntries}`] : []),
     "store:",
     `  engine: ${o.engine ?? "sqlite"}`,
     `  path: ${JSON.stringify(storePath)}`,
