@@ -1,7 +1,9 @@
 /**
  * Sending, shared by WebSocket commands and the HTTP API: every accepted message is appended to each
  * recipient's inbox (the store assigns the seq) and only then delivered live and acknowledged — a `200`
- * means stored. Sends with an idempotency key go through messaging/dedup.ts (claim first, idempotent
+ * means stored. The live delivery needs the commit; the acknowledgement also waits until the store says
+ * the commit is on disk (`Store.synced`: SQLite with `store.sync: full`), so the push to the recipient
+ * does not wait for the disk. Sends with an idempotency key go through messaging/dedup.ts (claim first, idempotent
  * appends), so a retry never duplicates and never answers something other than the first result.
  *
  * @example
@@ -163,6 +165,7 @@ export class Messenger {
     const claimed = await this.#claim(s, "direct", s.to, "");
     const { fields } = claimed;
     if (!claimed.rerun) {
+      await this.#durable();
       return {
         msgId: fields.msgId,
         seq: 0,
@@ -191,6 +194,7 @@ export class Messenger {
         s.originConnId,
       ),
     ]);
+    await this.#durable();
     return {
       msgId: fields.msgId,
       seq: seqs[0],
@@ -215,10 +219,12 @@ export class Messenger {
     );
     const { fields } = claimed;
     if (!claimed.rerun) {
+      await this.#durable();
       return { msgId: fields.msgId, seq: 0, time: fields.time, members: 0, duplicate: true };
     }
     const { seqs, duplicate } = await this.#append(s.appId, members, claimed, "room");
     const senderSeq = await this.#fanOut(s.appId, members, seqs, fields, s.from, s.originConnId);
+    await this.#durable();
     return {
       msgId: fields.msgId,
       seq: senderSeq,
@@ -236,10 +242,19 @@ export class Messenger {
     const users = (await this.#d.presence.onlineUsers(s.appId)).filter((u) => u !== s.from);
     const claimed = await this.#claim(s, "app", "", "");
     const { fields } = claimed;
-    if (!claimed.rerun) return { msgId: fields.msgId, recipients: 0, duplicate: true };
+    if (!claimed.rerun) {
+      await this.#durable();
+      return { msgId: fields.msgId, recipients: 0, duplicate: true };
+    }
     const { seqs, duplicate } = await this.#append(s.appId, users, claimed, "app");
     await this.#fanOut(s.appId, users, seqs, fields, s.from, undefined);
+    await this.#durable();
     return { msgId: fields.msgId, recipients: users.length, ...(duplicate ? { duplicate } : {}) };
+  }
+
+  /** Before a send is acknowledged: its writes are on disk (a no-op for stores durable at commit). */
+  #durable(): Promise<void> {
+    return this.#d.store.synced?.() ?? Promise.resolve();
   }
 
   /** Deliver one entry to many users; resolves to the sender's seq among them (0 when not one). */

@@ -65,6 +65,13 @@ export function openEmbeddedStore(config: Config, d: EmbeddedDeps): EmbeddedStor
           failure,
         }),
   });
+  if (sqlite.rebooted) {
+    d.log.warning(
+      "store {path}: the last run ended without a clean stop and the machine has rebooted since; commits " +
+        "not yet on disk may be gone, so the inbox epoch changed: clients resync",
+      { path: config.store.path },
+    );
+  }
   const { inboxes, entries } = sqlite.inboxStats;
   d.log.info("store: sqlite {path} (sync {sync}): {inboxes} inboxes, {entries} entries, opened in {ms} ms", {
     path: config.store.path,

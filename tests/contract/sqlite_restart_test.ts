@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { setImmediate } from "node:timers";
 import { Metrics } from "../../src/ops/metrics.ts";
 import { StoreOpenError } from "../../src/store/sqlite/open.ts";
 import { SqliteStore } from "../../src/store/sqlite/store.ts";
@@ -127,21 +126,66 @@ Deno.test("sqlite open: garbage, another application's database and a newer sche
   }
 });
 
-Deno.test("sqlite sync full: an entry is visible to readers only once its append is acknowledged", async () => {
+Deno.test("sqlite sync full: an append resolves at commit (readable at once); synced() once on disk", async () => {
   const db = await tempDb();
   try {
     const store = db.open({ sync: "full" });
-    await store.head(101, "bob");
-    const appended = store.append(101, "bob", entry("1"));
-    // Runs right after the writer's flush (queued before it): committed, the fdatasync still in flight.
-    const between = await new Promise<number>((r) =>
-      setImmediate(() => store.head(101, "bob").then((h) => r(h.lastSeq)))
-    );
-    assert.equal(between, 0);
-    assert.equal((await appended).seq, 1);
+    assert.equal((await store.append(101, "bob", entry("1"))).seq, 1);
+    // committed: every reader sees it, while its fdatasync is still in flight
+    let synced = false;
+    const durable = store.synced().then(() => synced = true);
     assert.equal((await store.head(101, "bob")).lastSeq, 1);
     assert.equal((await store.range(101, "bob", 0, 10)).length, 1);
+    assert.equal(synced, false, "the sync started at the commit needs a turn of the event loop");
+    await durable;
+    assert.equal(synced, true);
+    await store.synced(); // nothing new: resolves at once
     await store.close();
+    const normal = db.open({ sync: "normal" });
+    await normal.append(101, "bob", entry("2"));
+    let immediate = false;
+    const done = normal.synced().then(() => immediate = true);
+    await Promise.resolve();
+    assert.equal(immediate, true, "sync normal: nothing to wait for");
+    await done;
+    await normal.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+/** A crash image of the open store: the database and WAL copied as they are (what a kill -9 leaves). */
+async function crashImage(path: string, to: string): Promise<void> {
+  await Deno.copyFile(path, to);
+  await Deno.copyFile(`${path}-wal`, `${to}-wal`);
+}
+
+Deno.test("sqlite open: a crash across a reboot changes the epoch; a crash without one, or a clean stop, does not", async () => {
+  const db = await tempDb();
+  const boot = 1_790_000_000_000;
+  try {
+    const live = db.open({ bootTime: boot });
+    await live.append(101, "bob", entry("1"));
+    const epoch = (await live.head(101, "bob")).epoch;
+    await crashImage(db.path, `${db.dir}/crash-a.db`);
+    await crashImage(db.path, `${db.dir}/crash-b.db`);
+    await live.close();
+    const open = (path: string, bootTime: number) =>
+      SqliteStore.open({ path, policy: testPolicy(), maintenanceMs: 0, bootTime });
+    const sameBoot = open(`${db.dir}/crash-a.db`, boot + 2000);
+    assert.equal(sameBoot.rebooted, false);
+    assert.equal((await sameBoot.head(101, "bob")).epoch, epoch, "kill -9: the OS had every commit");
+    await sameBoot.close();
+    const afterReboot = open(`${db.dir}/crash-b.db`, boot + 600_000);
+    assert.equal(afterReboot.rebooted, true);
+    const head = await afterReboot.head(101, "bob");
+    assert.notEqual(head.epoch, epoch, "commits not on disk may be gone: clients resync");
+    assert.equal(head.lastSeq, 1, "what is on disk is kept");
+    await afterReboot.close();
+    const clean = open(db.path, boot + 600_000);
+    assert.equal(clean.rebooted, false, "a clean stop lost nothing, whatever happened since");
+    assert.equal((await clean.head(101, "bob")).epoch, epoch);
+    await clean.close();
   } finally {
     await db.dispose();
   }

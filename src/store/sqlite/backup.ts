@@ -20,7 +20,7 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import { rotateEpoch } from "./open.ts";
+import { markClean, rotateEpoch } from "./open.ts";
 import { APPLICATION_ID } from "./schema.ts";
 
 /** What a backup produced. */
@@ -73,6 +73,7 @@ export async function backupDatabase(o: BackupOptions): Promise<BackupResult> {
         (copy.prepare("PRAGMA application_id").get() as { application_id: number }).application_id;
       if (Number(appId) !== APPLICATION_ID) throw new Error("the copy is not an imserver database");
       epoch = rotateEpoch(copy);
+      markClean(copy);
       copy.exec("PRAGMA journal_mode = DELETE");
     } finally {
       copy.close();

@@ -29,8 +29,6 @@ export interface Inbox {
   readonly gen: number;
   /** Highest seq committed; the next append gets lastSeq + 1. */
   lastSeq: number;
-  /** Highest seq readers see: durable per `store.sync` (trails lastSeq while a sync is in flight). */
-  shown: number;
   /** Rowids of kept entries, oldest first; [start, length) are live (trimmed ones are dropped lazily). */
   ids: number[];
   times: number[];
@@ -81,7 +79,6 @@ export class InboxIndex {
       user,
       gen,
       lastSeq,
-      shown: lastSeq,
       ids: [],
       times: [],
       start: 0,
@@ -153,10 +150,10 @@ export class InboxIndex {
     if (inbox.byMsgId.size === 0) inbox.byMsgId = undefined;
   }
 
-  /** Rowids of the shown entries with seq in [from, to], oldest first. */
+  /** Rowids of the kept entries with seq in [from, to], oldest first. */
   ids(inbox: Inbox, from: number, to: number): number[] {
     const first = this.firstKept(inbox);
-    const lo = Math.max(from, first), hi = Math.min(to, inbox.shown, inbox.lastSeq);
+    const lo = Math.max(from, first), hi = Math.min(to, inbox.lastSeq);
     if (hi < lo) return [];
     const base = inbox.start - first;
     return inbox.ids.slice(base + lo, base + hi + 1);
@@ -200,10 +197,7 @@ export class InboxIndex {
       this.push(inbox, id, time, mid ?? undefined);
     }
     const oldest = now - this.#policy.maxAgeMs;
-    for (const inbox of this.#inboxes.values()) {
-      inbox.shown = inbox.lastSeq;
-      this.trimAge(inbox, oldest);
-    }
+    for (const inbox of this.#inboxes.values()) this.trimAge(inbox, oldest);
   }
 }
 

@@ -8,7 +8,14 @@
  *   processes handing out the same seqs. A killed process's lock goes with it (the kernel drops it).
  * - WAL journal, `synchronous=OFF` and no automatic checkpoints: a commit only appends to the WAL; the
  *   writer (writer.ts) makes it durable with its own fdatasync off the event loop (`store.sync: full`),
- *   and checkpoints run from maintenance.ts with `synchronous=NORMAL` (so the file is always consistent).
+ *   and checkpoints sync the database before the WAL is reused (maintenance.ts), so the file is always
+ *   consistent.
+ * - A crash across a reboot changes the epoch: committed entries are readable (and pushed) before their
+ *   fdatasync, and a power cut or OS crash can take those back; their seqs would then be handed out again
+ *   for other messages to clients that already saw them. The file records the boot time of the machine
+ *   (now − `Deno.osUptime()`) and whether the last run closed cleanly; when it did not and the machine
+ *   has booted since, the epoch is replaced and every client resyncs. A `kill -9` or crash without a
+ *   reboot loses nothing (the OS still had every commit) and keeps the epoch.
  *
  * @example
  * ```ts
@@ -44,7 +51,29 @@ export interface Opened {
   epoch: string;
   /** Migrations applied by this open. */
   migrated: number[];
+  /** The last run did not close cleanly and the machine has rebooted since: the epoch was replaced. */
+  rebooted: boolean;
 }
+
+/**
+ * Boot time of the machine (ms since the epoch), or undefined when it cannot be read (no
+ * `--allow-sys=osUptime`): then a crash across a reboot is not detected.
+ *
+ * @example
+ * ```ts
+ * const booted = machineBootTime(); // e.g. 1796120000000
+ * ```
+ */
+export function machineBootTime(): number | undefined {
+  try {
+    return Date.now() - Deno.osUptime() * 1000;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Boot times closer than this are the same boot (uptime has a second's resolution; clocks drift). */
+const SAME_BOOT_MS = 60_000;
 
 /** SQLite's own text of the primary result codes the store tells apart. */
 const MESSAGES: readonly [RegExp, number][] = [
@@ -75,8 +104,15 @@ export function sqliteCode(error: unknown): number | undefined {
 
 const BUSY = 5, READONLY = 8, IOERR = 10, CORRUPT = 11, CANTOPEN = 14, NOTADB = 26;
 
-/** Open `path` as this build's store: lock, pragmas, migrations, epoch. Throws {@linkcode StoreOpenError}. */
-export function openDatabase(path: string, now: number): Opened {
+/**
+ * Open `path` as this build's store: lock, pragmas, migrations, epoch (replaced after a crash across a
+ * reboot). Throws {@linkcode StoreOpenError}.
+ */
+export function openDatabase(
+  path: string,
+  now: number,
+  bootTime: number | undefined = machineBootTime(),
+): Opened {
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
   let db: DatabaseSync | undefined;
   try {
@@ -91,8 +127,12 @@ export function openDatabase(path: string, now: number): Opened {
     db.exec("PRAGMA wal_autocheckpoint = 0");
     db.exec("PRAGMA journal_size_limit = 67108864");
     const migrated = migrate(db, now);
-    const epoch = readEpoch(db);
-    return { db, epoch, migrated };
+    let epoch = readEpoch(db);
+    const rebooted = crashedAcrossReboot(db, bootTime);
+    if (rebooted) epoch = rotateEpoch(db);
+    setMeta(db, "clean", "0");
+    if (bootTime !== undefined) setMeta(db, "boot", String(Math.round(bootTime)));
+    return { db, epoch, migrated, rebooted };
   } catch (error) {
     try {
       db?.close();
@@ -112,10 +152,32 @@ function readEpoch(db: DatabaseSync): string {
   return epoch;
 }
 
+function getMeta(db: DatabaseSync, key: string): string | undefined {
+  return (db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined)
+    ?.value;
+}
+
+function setMeta(db: DatabaseSync, key: string, value: string): void {
+  db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(key, value);
+}
+
+/** True when the last run did not close cleanly and the machine booted again since it started. */
+function crashedAcrossReboot(db: DatabaseSync, bootTime: number | undefined): boolean {
+  const clean = getMeta(db, "clean");
+  const boot = Number(getMeta(db, "boot"));
+  if (clean !== "0" || bootTime === undefined || !Number.isFinite(boot)) return false;
+  return Math.abs(bootTime - boot) > SAME_BOOT_MS;
+}
+
+/** Record a clean close (the last write before the connection closes). */
+export function markClean(db: DatabaseSync): void {
+  setMeta(db, "clean", "1");
+}
+
 /** Replace the epoch kept in `db` (a backup copy: clients of the restored file must resync). */
 export function rotateEpoch(db: DatabaseSync): string {
   const epoch = crypto.randomUUID().slice(0, 8);
-  db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('epoch', ?)").run(epoch);
+  setMeta(db, "epoch", epoch);
   return epoch;
 }
 

@@ -1,8 +1,8 @@
 /**
  * What one writer transaction sees of the inboxes: the committed state (inboxes.ts) plus what earlier
  * operations of the same transaction appended, created, marked or dropped. Operations write rows and
- * record them here; memory is updated from the overlay only after COMMIT (and made visible once
- * durable), so a rolled-back transaction leaves nothing behind in memory either.
+ * record them here; memory is updated from the overlay only after COMMIT, so a rolled-back
+ * transaction leaves nothing behind in memory either.
  *
  * @example
  * ```ts
@@ -122,9 +122,6 @@ export class Overlay {
     const rows = this.#rows = [];
     tx.beforeCommit(() => this.#write(rows));
     tx.onCommit(() => this.#commit(pending));
-    tx.onDurable(() => {
-      for (const p of pending.values()) if (p.inbox) p.inbox.shown = Math.max(p.inbox.shown, p.lastSeq);
-    });
     return pending;
   }
 

@@ -1,7 +1,7 @@
 /**
  * The {@linkcode Store} on SQLite (`node:sqlite`): the embedded default, durable across restarts and
  * `kill -9`. One process owns the file (open.ts); writes go through the group-commit writer (writer.ts)
- * and resolve only once committed (and synced, with `sync: "full"`); reads are synchronous — the inbox
+ * and resolve once committed, {@linkcode SqliteStore.synced} once on disk; reads are synchronous — the inbox
  * bounds from memory (inboxes.ts), entry bodies by rowid, rooms by index. Retention runs in small
  * background batches (maintenance.ts), never on the send path.
  *
@@ -12,7 +12,8 @@
  * @example
  * ```ts
  * const store = SqliteStore.open({ path: "data/imserver.db", policy });
- * const e = await store.append(101, "bob", entry); // committed and synced
+ * const e = await store.append(101, "bob", entry); // committed
+ * await store.synced(); // and on disk
  * await store.close();
  * ```
  * @module
@@ -34,7 +35,7 @@ import type {
 import { backupDatabase, type BackupResult } from "./backup.ts";
 import { type Inbox, InboxIndex } from "./inboxes.ts";
 import { Maintenance } from "./maintenance.ts";
-import { openDatabase } from "./open.ts";
+import { machineBootTime, markClean, openDatabase } from "./open.ts";
 import { Overlay } from "./overlay.ts";
 import { Records } from "./records.ts";
 import { prepareStatements, type Statements } from "./statements.ts";
@@ -57,6 +58,8 @@ export interface SqliteStoreOptions {
   backupDir?: string;
   /** Told when writes start failing (the reason) and work again (undefined). */
   onHealth?: (failure: string | undefined) => void;
+  /** The machine's boot time (ms; default now − `Deno.osUptime()`); tests simulate a reboot with it. */
+  bootTime?: number;
 }
 
 /** Users per append operation: bounds one operation's share of a transaction. */
@@ -66,6 +69,8 @@ const CHUNK = 500;
 export class SqliteStore implements Store {
   readonly kind = "sqlite";
   readonly path: string;
+  /** The last run crashed and the machine rebooted since: the epoch was replaced (open.ts). */
+  readonly rebooted: boolean;
   readonly #db: DatabaseSync;
   readonly #s: Statements;
   readonly #policy: StorePolicy;
@@ -88,9 +93,14 @@ export class SqliteStore implements Store {
     this.#clock = options.clock ?? systemClock;
     this.#isActive = options.isActive ?? (() => false);
     this.#backupDir = options.backupDir ?? `${dirOf(options.path)}backups`;
-    const { db, epoch } = openDatabase(options.path, this.#clock.now());
+    const { db, epoch, rebooted } = openDatabase(
+      options.path,
+      this.#clock.now(),
+      "bootTime" in options ? options.bootTime : machineBootTime(),
+    );
     this.#db = db;
     this.#epoch = epoch;
+    this.rebooted = rebooted;
     try {
       this.#s = prepareStatements(db);
       this.#index = new InboxIndex(options.policy, (id, inbox, seq) => this.#drops.push(id, inbox.gen, seq));
@@ -195,7 +205,7 @@ export class SqliteStore implements Store {
     return Promise.all(parts).then((all) => all.flat());
   }
 
-  /** Entries of `inbox` with seq in [from, to] (shown, kept, not aged), oldest first. */
+  /** Entries of `inbox` with seq in [from, to] (committed, kept, not aged), oldest first. */
   #read(op: string, appId: number, userId: string, from: number, to: number): InboxEntry[] {
     const inbox = this.#index.get(appId, userId);
     if (!inbox) return [];
@@ -221,7 +231,7 @@ export class SqliteStore implements Store {
   rangeBefore(appId: number, userId: string, beforeSeq: number, limit: number): Promise<InboxEntry[]> {
     const inbox = this.#index.get(appId, userId);
     if (!inbox || limit <= 0) return Promise.resolve([]);
-    const to = Math.min(Math.floor(beforeSeq) - 1, inbox.shown);
+    const to = Math.min(Math.floor(beforeSeq) - 1, inbox.lastSeq);
     return new Promise((resolve) =>
       resolve(this.#read("rangeBefore", appId, userId, Math.max(1, to - limit + 1), to).reverse())
     );
@@ -230,8 +240,8 @@ export class SqliteStore implements Store {
   #head(inbox: Inbox): InboxHead {
     this.#index.trimAge(inbox, this.#oldest());
     return {
-      firstSeq: Math.min(this.#index.firstKept(inbox), inbox.shown + 1),
-      lastSeq: inbox.shown,
+      firstSeq: Math.min(this.#index.firstKept(inbox), inbox.lastSeq + 1),
+      lastSeq: inbox.lastSeq,
       epoch: `${this.#epoch}.${inbox.gen.toString(36)}`,
     };
   }
@@ -255,18 +265,23 @@ export class SqliteStore implements Store {
     const target = Math.floor(seq);
     if (!inbox) return Promise.resolve({ previous: 0, current: 0 });
     const held = inbox.marks[mark];
-    if (Math.min(target, inbox.shown) <= held) return Promise.resolve({ previous: held, current: held });
+    if (Math.min(target, inbox.lastSeq) <= held) return Promise.resolve({ previous: held, current: held });
     return this.#writer.submit("advanceMark", 1, (tx) => {
       const p = this.#overlay.slot(tx, appId, userId, false);
       if (!p?.inbox) return { previous: 0, current: 0 };
       const previous = p.marks?.[mark] ?? p.inbox.marks[mark];
-      const current = Math.max(previous, Math.min(target, p.inbox.shown));
+      const current = Math.max(previous, Math.min(target, p.inbox.lastSeq));
       if (current > previous) {
         (p.marks ??= {})[mark] = current;
         this.#s.setMark[mark].run(current, p.gen);
       }
       return { previous, current };
     });
+  }
+
+  /** Resolves once everything committed so far is on disk (see `Store.synced`). */
+  synced(): Promise<void> {
+    return this.#writer.synced();
   }
 
   mark(appId: number, userId: string, mark: Mark): Promise<number> {
@@ -352,6 +367,11 @@ export class SqliteStore implements Store {
     await this.#backups;
     await this.#maintenance.stop();
     await this.#writer.close();
+    try {
+      markClean(this.#db);
+    } catch {
+      // a full disk: the next start treats this run as a crash, which only matters after a reboot
+    }
     this.#maintenance.finish();
     this.#db.close();
     this.#maintenance.release();

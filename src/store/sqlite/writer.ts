@@ -2,11 +2,15 @@
  * Group commit for the SQLite store: every write is an operation queued here; at the end of the
  * event-loop turn (`setImmediate`) the queued operations run in one transaction, at most
  * {@linkcode WriterOptions.maxBatchRows} rows per transaction (the rest go in the next turn, so other I/O
- * runs between). An operation's promise resolves only after its transaction committed — and, with
- * `sync: "full"`, after an fdatasync of the WAL has reached the disk — so a `200` to a send means stored.
+ * runs between). An operation's promise resolves once its transaction committed; {@linkcode Writer.synced}
+ * resolves once everything committed before the call is durable — with `sync: "full"` after an
+ * fdatasync of the WAL has reached the disk. A send is acknowledged after both (messaging/send.ts), so a
+ * `200` means stored; the live push to the recipient needs only the commit and does not wait for the disk
+ * (a power cut that takes a pushed but unsynced entry back is detected at the next start, which then
+ * changes the epoch: open.ts).
  *
  * The fdatasync runs off the event loop (`FsFile.syncData`, on Deno's blocking pool) instead of inside
- * COMMIT (SQLite's `synchronous=FULL` would block the loop ~0.2 ms per commit): while one sync is in
+ * COMMIT (SQLite's `synchronous=FULL` would block the loop ~0.2–1 ms per commit): while one sync is in
  * flight, later transactions commit and wait for the next one, so one sync covers many commits.
  *
  * A failed transaction (disk full, read-only file, I/O error) is rolled back whole — nothing is half
@@ -17,7 +21,8 @@
  * @example
  * ```ts
  * const writer = new Writer({ db, sync: "full", walPath: "data/imserver.db-wal" });
- * const id = await writer.submit("append", 1, (tx) => Number(insert.run(json).lastInsertRowid));
+ * const n = await writer.submit("append", 1, (tx) => insert.run(json).changes); // committed
+ * await writer.synced(); // and on disk
  * await writer.close();
  * ```
  * @module
@@ -34,8 +39,6 @@ export interface Tx {
   beforeCommit(fn: () => void): void;
   /** Run right after COMMIT, before any later transaction starts (apply the new state to memory). */
   onCommit(fn: () => void): void;
-  /** Run once the transaction is durable (as `sync` defines it), just before the operations resolve. */
-  onDurable(fn: () => void): void;
 }
 
 /** Options of {@linkcode Writer}. */
@@ -61,10 +64,12 @@ interface Op {
   submitted: number;
 }
 
-interface Done {
-  ops: Op[];
-  results: unknown[];
-  durable: (() => void)[];
+/** A {@linkcode Writer.synced} call waiting for the sync that covers commit `no`. */
+interface SyncWaiter {
+  no: number;
+  since: number;
+  resolve: () => void;
+  reject: (error: unknown) => void;
 }
 
 /** Bucket bounds of the commit latency histogram (ms). */
@@ -89,8 +94,9 @@ export class Writer {
   #scheduled: ReturnType<typeof setImmediate> | undefined;
   #wal: Deno.FsFile | undefined;
   readonly #walPath: string;
-  /** Committed transactions waiting for durability, in commit order, numbered. */
-  readonly #unsynced: (Done & { no: number })[] = [];
+  /** {@linkcode Writer.synced} calls waiting, in commit order. */
+  readonly #waiters: SyncWaiter[] = [];
+  /** Number of the last transaction committed. */
   #committed = 0;
   /** Number of the last transaction known synced. */
   #synced = 0;
@@ -107,6 +113,7 @@ export class Writer {
   readonly #txnMs: Histogram | undefined;
   readonly #rows: Histogram | undefined;
   readonly #syncMs: Histogram | undefined;
+  readonly #durableMs: Histogram | undefined;
   readonly #errors: Counter | undefined;
 
   constructor(options: WriterOptions) {
@@ -118,7 +125,12 @@ export class Writer {
     const m = options.metrics;
     this.#latency = m?.histogram(
       "im_store_commit_ms",
-      "Time from a store write being queued to its acknowledgement (committed and, with store.sync full, synced) (ms)",
+      "Time from a store write being queued to its commit (ms)",
+      LATENCY_MS,
+    );
+    this.#durableMs = m?.histogram(
+      "im_store_durable_wait_ms",
+      "Time an acknowledgement waited after the commit until it was on disk (store.sync full) (ms)",
       LATENCY_MS,
     );
     this.#txnMs = m?.histogram(
@@ -155,7 +167,7 @@ export class Writer {
 
   /**
    * Queue `run` (which executes synchronously inside the transaction and writes about `weight` rows);
-   * resolves to its result once durable, rejects with `StorageError` when its transaction failed.
+   * resolves to its result once committed, rejects with `StorageError` when its transaction failed.
    */
   submit<T>(name: string, weight: number, run: (tx: Tx) => T): Promise<T> {
     if (this.#closed) return Promise.reject(new StorageError(name, new Error("store closed")));
@@ -217,12 +229,7 @@ export class Writer {
     if (batch.length === 0) return;
     const before: (() => void)[] = [];
     const commits: (() => void)[] = [];
-    const durable: (() => void)[] = [];
-    const tx: Tx = {
-      beforeCommit: (fn) => before.push(fn),
-      onCommit: (fn) => commits.push(fn),
-      onDurable: (fn) => durable.push(fn),
-    };
+    const tx: Tx = { beforeCommit: (fn) => before.push(fn), onCommit: (fn) => commits.push(fn) };
     const start = performance.now();
     const results: unknown[] = [];
     try {
@@ -240,12 +247,25 @@ export class Writer {
     this.#txnMs?.observe(performance.now() - start);
     this.#rows?.observe(rows);
     this.#healthy();
-    const done = { ops: batch, results, durable };
-    if (this.#sync === "normal") this.#resolve(done);
-    else {
-      this.#unsynced.push({ ...done, no: ++this.#committed });
+    this.#committed++;
+    const now = performance.now();
+    batch.forEach((op, i) => {
+      this.#latency?.observe(now - op.submitted);
+      op.resolve(results[i]);
+    });
+    if (this.#sync === "full") this.#startSync();
+  }
+
+  /**
+   * Resolves once every transaction committed before this call is durable (`full`: its WAL frames
+   * fdatasync'd; `normal`: at once, the OS has them). Rejects with `StorageError` when that sync failed.
+   */
+  synced(): Promise<void> {
+    if (this.#sync === "normal" || this.#synced >= this.#committed) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ no: this.#committed, since: performance.now(), resolve, reject });
       this.#startSync();
-    }
+    });
   }
 
   #rollback(): void {
@@ -257,35 +277,29 @@ export class Writer {
     }
   }
 
-  #resolve(done: Done): void {
-    for (const fn of done.durable) fn();
-    const now = performance.now();
-    done.ops.forEach((op, i) => {
-      this.#latency?.observe(now - op.submitted);
-      op.resolve(done.results[i]);
-    });
-  }
-
   /**
    * An fdatasync covers every transaction committed before it started. Up to {@linkcode MAX_SYNCS} run
-   * at once (a commit does not wait for a sync that started before it, only for its own); whichever
-   * finishes resolves, in commit order, every transaction up to where it started.
+   * at once; whichever finishes resolves, in commit order, every waiter up to where it started.
    */
   #startSync(): void {
-    const last = this.#unsynced.at(-1)?.no ?? 0;
+    const last = this.#committed;
     if (last <= this.#started || this.#syncing.size >= MAX_SYNCS) return;
     const upTo = this.#started = last;
     const sync: Promise<void> = this.#syncWal().then(
       () => {
         this.#synced = Math.max(this.#synced, upTo);
-        while (this.#unsynced.length > 0 && this.#unsynced[0].no <= this.#synced) {
-          this.#resolve(this.#unsynced.shift()!);
+        const now = performance.now();
+        while (this.#waiters.length > 0 && this.#waiters[0].no <= this.#synced) {
+          const w = this.#waiters.shift()!;
+          this.#durableMs?.observe(now - w.since);
+          w.resolve();
         }
       },
       (error) => {
-        // Committed, durability unknown: those not covered by another sync fail, callers retry.
-        while (this.#unsynced.length > 0 && this.#unsynced[0].no <= upTo) {
-          this.#failed(this.#unsynced.shift()!.ops, error);
+        // Committed, durability unknown: whoever waits on it fails (callers retry) and health says why.
+        this.#failed([], error);
+        while (this.#waiters.length > 0 && this.#waiters[0].no <= upTo) {
+          this.#waiters.shift()!.reject(new StorageError("sync", error));
         }
       },
     ).finally(() => {
