@@ -232,6 +232,8 @@ export interface StoreFigures {
   rowsPerTransaction: number;
   checkpoints: number;
   checkpointAvgMs: number;
+  /** The database fsync after each checkpoint (transactions wait for it). */
+  checkpointSyncAvgMs: number;
 }
 
 /**
@@ -255,5 +257,6 @@ export async function storeFigures(target: Target): Promise<StoreFigures | undef
     rowsPerTransaction: avg("im_store_batch_rows"),
     checkpoints: value("im_store_checkpoint_ms_count"),
     checkpointAvgMs: avg("im_store_checkpoint_ms"),
+    checkpointSyncAvgMs: avg("im_store_checkpoint_sync_ms"),
   };
 }

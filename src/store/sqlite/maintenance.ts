@@ -70,6 +70,7 @@ export class Maintenance {
   #file: Deno.FsFile | undefined;
   readonly #pruned: Counter | undefined;
   readonly #checkpoints: Histogram | undefined;
+  readonly #fileSyncs: Histogram | undefined;
 
   constructor(options: MaintenanceOptions) {
     this.#o = options;
@@ -78,19 +79,16 @@ export class Maintenance {
     this.#rowsAtCheckpoint = options.writer.rowsCommitted;
     const m = options.metrics;
     this.#pruned = m?.counter("im_store_pruned_rows_total", "Rows the store deleted by retention", ["kind"]);
+    const ms = [0.5, 1, 2, 5, 10, 25, 50, 100, 250];
     this.#checkpoints = m?.histogram(
       "im_store_checkpoint_ms",
       "WAL checkpoints and how long each held the event loop (ms)",
-      [
-        0.5,
-        1,
-        2,
-        5,
-        10,
-        25,
-        50,
-        100,
-      ],
+      ms,
+    );
+    this.#fileSyncs = m?.histogram(
+      "im_store_checkpoint_sync_ms",
+      "fdatasync of the database after a checkpoint; new transactions wait for it (ms)",
+      ms,
     );
     m?.gauge(
       "im_store_db_bytes",
@@ -179,7 +177,9 @@ export class Maintenance {
 
   async #syncFile(): Promise<void> {
     this.#file ??= await Deno.open(this.#o.path, { read: true });
+    const start = performance.now();
     await this.#file.syncData();
+    this.#fileSyncs?.observe(performance.now() - start);
   }
 
   /** Hold checkpoints (the database file then does not change); call the result to resume. */
