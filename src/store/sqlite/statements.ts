@@ -20,7 +20,8 @@ export interface Statements {
   maxEntryId: StatementSync;
   /** Bodies of a JSON array of rowids, with each one's index in the array: one statement per page. */
   entryBodies: StatementSync;
-  deleteEntry: StatementSync;
+  /** Delete the rowids of a JSON array (one statement per batch: ~1 µs per row instead of ~4). */
+  deleteEntries: StatementSync;
   insertInbox: StatementSync;
   deleteInbox: StatementSync;
   raiseFloor: StatementSync;
@@ -61,7 +62,7 @@ export function prepareStatements(db: DatabaseSync): Statements {
     entryBodies: p(
       "SELECT j.key AS i, e.body AS body FROM json_each(?) AS j JOIN entries AS e ON e.id = j.value ORDER BY j.key",
     ),
-    deleteEntry: p("DELETE FROM entries WHERE id = ?"),
+    deleteEntries: p("DELETE FROM entries WHERE id IN (SELECT value FROM json_each(?))"),
     insertInbox: p("INSERT INTO inboxes (app, user) VALUES (?, ?)"),
     deleteInbox: p("DELETE FROM inboxes WHERE gen = ?"),
     raiseFloor: p("UPDATE inboxes SET last_seq = max(last_seq, ?) WHERE gen = ?"),

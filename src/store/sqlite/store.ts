@@ -315,13 +315,15 @@ export class SqliteStore implements Store {
     if (batch.length === 0) return 0;
     try {
       await this.#writer.submit("prune", batch.length / 3, () => {
+        const ids: number[] = [];
         const floors = new Map<number, number>();
         for (let i = 0; i < batch.length; i += 3) {
-          this.#s.deleteEntry.run(batch[i]);
+          ids.push(batch[i]);
           if (batch[i + 1] > 0) {
             floors.set(batch[i + 1], Math.max(floors.get(batch[i + 1]) ?? 0, batch[i + 2]));
           }
         }
+        this.#s.deleteEntries.run(JSON.stringify(ids));
         for (const [gen, seq] of floors) this.#s.raiseFloor.run(seq, gen);
       });
     } catch (error) {
