@@ -164,6 +164,20 @@ Deno.test("sqlite process: SIGTERM restart keeps seqs, epoch, claims, rooms and 
       assert.deepEqual(members.response.data.members, ["bob"]);
       assert.equal((await send(second, { to: "bob", msg: "m6" })).json.data.seq, 6, "seqs continue");
       await back.close();
+      // deno task backup asks the running server for an online copy (written under its data/backups)
+      const task = await new Deno.Command(Deno.execPath(), {
+        args: ["task", "-q", "backup", "--url", `http://127.0.0.1:${second.httpPort}`],
+        cwd: new URL("../..", import.meta.url).pathname,
+        env: childEnv(),
+        clearEnv: true,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const printed = new TextDecoder().decode(task.stdout);
+      assert.equal(task.code, 0, new TextDecoder().decode(task.stderr));
+      const result = JSON.parse(printed);
+      assert.match(result.path, /^data\/backups\/imserver-.*\.db$/);
+      assert.equal((await Deno.stat(`${cwd}/${result.path}`)).size, result.bytes);
     } finally {
       await stopServer(second);
     }
