@@ -40,7 +40,14 @@ export interface EmbeddedDeps {
   log: Logger;
 }
 
-/** Open the configured embedded store; a SQLite file that cannot be used throws `StoreOpenError`. */
+/**
+ * Open the configured embedded store; a SQLite file that cannot be used throws `StoreOpenError`.
+ *
+ * @example
+ * ```ts
+ * const { store, readiness } = openEmbeddedStore(config, { clock, isActive, metrics, log });
+ * ```
+ */
 export function openEmbeddedStore(config: Config, d: EmbeddedDeps): EmbeddedStore {
   const policy = storePolicy(config);
   if (config.store.engine === "memory") {

@@ -45,7 +45,14 @@ export interface BackupOptions {
   maintenance: { pause(): () => void };
 }
 
-/** Copy the live database into `dir` without stopping it. */
+/**
+ * Copy the live database into `dir` without stopping it.
+ *
+ * @example
+ * ```ts
+ * const { path, bytes } = await backupDatabase({ db, path: "data/imserver.db", dir: "data/backups", maintenance });
+ * ```
+ */
 export async function backupDatabase(o: BackupOptions): Promise<BackupResult> {
   const start = performance.now();
   await Deno.mkdir(o.dir, { recursive: true });

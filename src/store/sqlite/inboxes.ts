@@ -41,7 +41,14 @@ export interface Inbox {
 /** The map key of an inbox. */
 export const inboxKey = (app: number, user: string): string => `${app}\u0000${user}`;
 
-/** Every inbox of the store, in memory. */
+/**
+ * Every inbox of the store, in memory.
+ *
+ * @example
+ * ```ts
+ * const index = new InboxIndex(policy, (id, inbox, seq) => retention.trimmed(id, inbox.gen, seq));
+ * ```
+ */
 export class InboxIndex {
   readonly #policy: StorePolicy;
   readonly #onDrop: (id: number, inbox: Inbox, seq: number) => void;

@@ -56,7 +56,14 @@ const CHECKPOINT_ROWS = 4000;
 const CHECKPOINT_IDLE_MS = 2000;
 const PRUNE_EVERY_MS = 10_000;
 
-/** Timers and state of the store's background work. */
+/**
+ * Timers and state of the store's background work.
+ *
+ * @example
+ * ```ts
+ * const m = new Maintenance({ db, writer, path, walPath, clock, intervalMs: 50, steps, pending: () => 0 });
+ * ```
+ */
 export class Maintenance {
   readonly #o: MaintenanceOptions;
   readonly #timer: ReturnType<typeof setInterval> | undefined;
@@ -65,7 +72,6 @@ export class Maintenance {
   #checkpointAt = 0;
   #pruneAt = 0;
   #busy: Promise<void> | undefined;
-  #cursor: Iterator<unknown> | undefined;
   /** The database file, open for fsync only; closed after the connection (closing it earlier would drop SQLite's lock). */
   #file: Deno.FsFile | undefined;
   readonly #pruned: Counter | undefined;
@@ -141,21 +147,6 @@ export class Maintenance {
 
   #count(kind: string, n: number): void {
     if (n > 0) this.#pruned?.inc({ kind }, n);
-  }
-
-  /** Up to `n` items, continuing where the last call stopped; the cursor restarts after the end. */
-  nextInboxes<T>(values: () => IterableIterator<T>, n: number): T[] {
-    const out: T[] = [];
-    const cursor = (this.#cursor ??= values()) as Iterator<T>;
-    while (out.length < n) {
-      const next = cursor.next();
-      if (next.done) {
-        this.#cursor = undefined;
-        break;
-      }
-      out.push(next.value);
-    }
-    return out;
   }
 
   /** Copy the WAL into the database now, unless a backup holds checkpoints or the last one is syncing. */

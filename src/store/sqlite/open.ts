@@ -107,6 +107,11 @@ const BUSY = 5, READONLY = 8, IOERR = 10, CORRUPT = 11, CANTOPEN = 14, NOTADB = 
 /**
  * Open `path` as this build's store: lock, pragmas, migrations, epoch (replaced after a crash across a
  * reboot). Throws {@linkcode StoreOpenError}.
+ *
+ * @example
+ * ```ts
+ * const { db, epoch, rebooted } = openDatabase("data/imserver.db", Date.now());
+ * ```
  */
 export function openDatabase(
   path: string,
@@ -169,12 +174,26 @@ function crashedAcrossReboot(db: DatabaseSync, bootTime: number | undefined): bo
   return Math.abs(bootTime - boot) > SAME_BOOT_MS;
 }
 
-/** Record a clean close (the last write before the connection closes). */
+/**
+ * Record a clean close (the last write before the connection closes).
+ *
+ * @example
+ * ```ts
+ * markClean(db); // then db.close()
+ * ```
+ */
 export function markClean(db: DatabaseSync): void {
   setMeta(db, "clean", "1");
 }
 
-/** Replace the epoch kept in `db` (a backup copy: clients of the restored file must resync). */
+/**
+ * Replace the epoch kept in `db` (a backup copy: clients of the restored file must resync).
+ *
+ * @example
+ * ```ts
+ * const epoch = rotateEpoch(copy); // the backup copy gets its own epoch
+ * ```
+ */
 export function rotateEpoch(db: DatabaseSync): string {
   const epoch = crypto.randomUUID().slice(0, 8);
   setMeta(db, "epoch", epoch);

@@ -37,6 +37,11 @@ export interface Pending {
  * The per-transaction view of the inboxes, and the entry rowids: chosen here (max + 1 at start, never
  * reused; a rolled-back transaction leaves a harmless gap) so rows can be buffered and written several
  * per INSERT just before COMMIT.
+ *
+ * @example
+ * ```ts
+ * const seq = overlay.insert(tx, 101, "bob", entry, json, false); // inside a writer operation
+ * ```
  */
 export class Overlay {
   readonly #index: InboxIndex;

@@ -28,7 +28,14 @@ export interface RecordsDeps {
 
 const count = (row: unknown): number => Number((row as { n: number }).n);
 
-/** Room membership and claims. */
+/**
+ * Room membership and claims.
+ *
+ * @example
+ * ```ts
+ * await records.claim("mid\u0000101\u0000m-1", "{}"); // null: claimed now
+ * ```
+ */
 export class Records {
   readonly #d: RecordsDeps;
   /** Committed member counts of rooms looked at so far. */
@@ -132,7 +139,14 @@ export class Records {
   }
 }
 
-/** A synchronous read as the Store interface's promise; a failure is a StorageError. */
+/**
+ * A synchronous read as the Store interface's promise; a failure is a StorageError.
+ *
+ * @example
+ * ```ts
+ * return query("roomMembers", () => statement.all(101, "lobby"));
+ * ```
+ */
 export function query<T>(op: string, fn: () => T): Promise<T> {
   try {
     return Promise.resolve(fn());

@@ -79,7 +79,14 @@ export const MIGRATIONS: readonly Migration[] = [
 /** The newest schema version this build knows. */
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 
-/** Why a file cannot be used as this build's store (the message says what to do). */
+/**
+ * Why a file cannot be used as this build's store (the message says what to do).
+ *
+ * @example
+ * ```ts
+ * throw new SchemaError("newer", "has schema version 3, newer than this imserver knows (1)");
+ * ```
+ */
 export class SchemaError extends Error {
   constructor(readonly reason: "foreign" | "newer", message: string) {
     super(message);
@@ -90,6 +97,11 @@ export class SchemaError extends Error {
 /**
  * Check that `db` is an imserver database (or empty) and apply the missing migrations. Returns the
  * versions applied. Throws {@linkcode SchemaError} for another application's file or a newer schema.
+ *
+ * @example
+ * ```ts
+ * const applied = migrate(db, Date.now()); // [1] on a new file, [] after
+ * ```
  */
 export function migrate(
   db: DatabaseSync,

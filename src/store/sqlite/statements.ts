@@ -46,7 +46,14 @@ export const ROWS_PER_INSERT = 8;
 /** Columns of an entry row, in the order the insert statements bind them. */
 export const ENTRY_COLUMNS = 6;
 
-/** Prepare the store's statements on `db`. */
+/**
+ * Prepare the store's statements on `db`.
+ *
+ * @example
+ * ```ts
+ * const s = prepareStatements(db);
+ * ```
+ */
 export function prepareStatements(db: DatabaseSync): Statements {
   const p = (sql: string) => db.prepare(sql);
   const mark = (column: string) => p(`UPDATE inboxes SET ${column} = max(${column}, ?) WHERE gen = ?`);

@@ -33,11 +33,13 @@ import type {
   StorePolicy,
 } from "../store.ts";
 import { backupDatabase, type BackupResult } from "./backup.ts";
-import { type Inbox, InboxIndex } from "./inboxes.ts";
+import { InboxIndex } from "./inboxes.ts";
 import { Maintenance } from "./maintenance.ts";
 import { machineBootTime, markClean, openDatabase } from "./open.ts";
 import { Overlay } from "./overlay.ts";
+import { InboxReads } from "./reads.ts";
 import { Records } from "./records.ts";
+import { Retention } from "./retention.ts";
 import { prepareStatements, type Statements } from "./statements.ts";
 import { type Tx, Writer } from "./writer.ts";
 
@@ -65,7 +67,14 @@ export interface SqliteStoreOptions {
 /** Users per append operation: bounds one operation's share of a transaction. */
 const CHUNK = 500;
 
-/** Store on one SQLite file. */
+/**
+ * Store on one SQLite file.
+ *
+ * @example
+ * ```ts
+ * const store = SqliteStore.open({ path: "data/imserver.db", policy });
+ * ```
+ */
 export class SqliteStore implements Store {
   readonly kind = "sqlite";
   readonly path: string;
@@ -75,14 +84,13 @@ export class SqliteStore implements Store {
   readonly #s: Statements;
   readonly #policy: StorePolicy;
   readonly #clock: Clock;
-  readonly #isActive: (appId: number, userId: string) => boolean;
   readonly #epoch: string;
   readonly #index: InboxIndex;
   readonly #writer: Writer;
   readonly #maintenance: Maintenance;
   readonly #backupDir: string;
-  /** Rowids trimmed from memory and not yet deleted from the file: [id, gen, seq, ...]. */
-  readonly #drops: number[] = [];
+  readonly #retention: Retention;
+  readonly #reads: InboxReads;
   readonly #overlay: Overlay;
   readonly #records: Records;
   #backups: Promise<unknown> = Promise.resolve();
@@ -91,7 +99,6 @@ export class SqliteStore implements Store {
     this.path = options.path;
     this.#policy = options.policy;
     this.#clock = options.clock ?? systemClock;
-    this.#isActive = options.isActive ?? (() => false);
     this.#backupDir = options.backupDir ?? `${dirOf(options.path)}backups`;
     const { db, epoch, rebooted } = openDatabase(
       options.path,
@@ -103,19 +110,39 @@ export class SqliteStore implements Store {
     this.rebooted = rebooted;
     try {
       this.#s = prepareStatements(db);
-      this.#index = new InboxIndex(options.policy, (id, inbox, seq) => this.#drops.push(id, inbox.gen, seq));
-      this.#index.load(db, this.#clock.now(), (id) => this.#drops.push(id, 0, 0));
+      this.#writer = new Writer({
+        db,
+        sync: options.sync ?? "full",
+        walPath: `${options.path}-wal`,
+        metrics: options.metrics,
+        onHealth: options.onHealth,
+      });
+      // Trims during the load already queue their rows: the retention exists before the scan.
+      this.#index = new InboxIndex(
+        options.policy,
+        (id, inbox, seq) => this.#retention.trimmed(id, inbox.gen, seq),
+      );
       this.#overlay = new Overlay(this.#index, this.#s);
+      this.#retention = new Retention({
+        writer: this.#writer,
+        statements: this.#s,
+        index: this.#index,
+        overlay: this.#overlay,
+        policy: this.#policy,
+        clock: this.#clock,
+        isActive: options.isActive ?? (() => false),
+      });
+      this.#index.load(db, this.#clock.now(), (id) => this.#retention.orphan(id));
     } catch (error) {
       db.close();
       throw error;
     }
-    this.#writer = new Writer({
-      db,
-      sync: options.sync ?? "full",
-      walPath: `${options.path}-wal`,
-      metrics: options.metrics,
-      onHealth: options.onHealth,
+    this.#reads = new InboxReads({
+      index: this.#index,
+      statements: this.#s,
+      policy: this.#policy,
+      clock: this.#clock,
+      epoch,
     });
     this.#records = new Records({
       writer: this.#writer,
@@ -132,11 +159,11 @@ export class SqliteStore implements Store {
       metrics: options.metrics,
       intervalMs: options.maintenanceMs ?? 50,
       steps: {
-        drops: () => this.#dropStep(),
-        prune: () => this.#pruneStep(),
+        drops: () => this.#retention.dropStep(),
+        prune: () => this.#retention.pruneStep(),
         claims: () => this.#records.expireClaims(500),
       },
-      pending: () => this.#drops.length / 3,
+      pending: () => this.#retention.pending,
     });
   }
 
@@ -158,10 +185,6 @@ export class SqliteStore implements Store {
   /** Run one PRAGMA on the store's connection (tests: `max_page_count` = a full disk, `query_only`). */
   pragma(statement: string): unknown {
     return this.#db.prepare(`PRAGMA ${statement}`).get();
-  }
-
-  #oldest(): number {
-    return this.#clock.now() - this.#policy.maxAgeMs;
   }
 
   append(appId: number, userId: string, entry: NewEntry): Promise<InboxEntry> {
@@ -205,54 +228,21 @@ export class SqliteStore implements Store {
     return Promise.all(parts).then((all) => all.flat());
   }
 
-  /** Entries of `inbox` with seq in [from, to] (committed, kept, not aged), oldest first. */
-  #read(op: string, appId: number, userId: string, from: number, to: number): InboxEntry[] {
-    const inbox = this.#index.get(appId, userId);
-    if (!inbox) return [];
-    this.#index.trimAge(inbox, this.#oldest());
-    const lo = Math.max(from, this.#index.firstKept(inbox));
-    const ids = this.#index.ids(inbox, lo, to);
-    if (ids.length === 0) return [];
-    let rows: { i: number; body: string }[];
-    try {
-      rows = this.#s.entryBodies.all(JSON.stringify(ids)) as { i: number; body: string }[];
-    } catch (error) {
-      throw new StorageError(op, error);
-    }
-    return rows.map((r) => ({ ...JSON.parse(r.body) as NewEntry, seq: lo + Number(r.i) }));
-  }
-
   range(appId: number, userId: string, afterSeq: number, limit: number): Promise<InboxEntry[]> {
-    if (limit <= 0) return Promise.resolve([]);
-    const from = Math.max(0, Math.floor(afterSeq)) + 1;
-    return new Promise((resolve) => resolve(this.#read("range", appId, userId, from, from + limit - 1)));
+    return new Promise((resolve) => resolve(this.#reads.range(appId, userId, afterSeq, limit)));
   }
 
   rangeBefore(appId: number, userId: string, beforeSeq: number, limit: number): Promise<InboxEntry[]> {
-    const inbox = this.#index.get(appId, userId);
-    if (!inbox || limit <= 0) return Promise.resolve([]);
-    const to = Math.min(Math.floor(beforeSeq) - 1, inbox.lastSeq);
-    return new Promise((resolve) =>
-      resolve(this.#read("rangeBefore", appId, userId, Math.max(1, to - limit + 1), to).reverse())
-    );
-  }
-
-  #head(inbox: Inbox): InboxHead {
-    this.#index.trimAge(inbox, this.#oldest());
-    return {
-      firstSeq: Math.min(this.#index.firstKept(inbox), inbox.lastSeq + 1),
-      lastSeq: inbox.lastSeq,
-      epoch: `${this.#epoch}.${inbox.gen.toString(36)}`,
-    };
+    return new Promise((resolve) => resolve(this.#reads.rangeBefore(appId, userId, beforeSeq, limit)));
   }
 
   async head(appId: number, userId: string): Promise<InboxHead> {
     const inbox = this.#index.get(appId, userId);
-    if (inbox) return this.#head(inbox);
+    if (inbox) return this.#reads.head(inbox);
     // The first look creates the inbox (durably), so its epoch holds from the first login on.
     await this.#writer.submit("head", 1, (tx) => void this.#overlay.slot(tx, appId, userId, true));
     const created = this.#index.get(appId, userId);
-    return created ? this.#head(created) : { firstSeq: 1, lastSeq: 0, epoch: this.#epoch };
+    return created ? this.#reads.head(created) : { firstSeq: 1, lastSeq: 0, epoch: this.#epoch };
   }
 
   advanceMark(
@@ -306,47 +296,6 @@ export class SqliteStore implements Store {
 
   userRooms(appId: number, userId: string): Promise<string[]> {
     return this.#records.userRooms(appId, userId);
-  }
-
-  /** Delete a batch of trimmed rows (500–5000), raising each inbox's seq floor so seqs never restart. */
-  async #dropStep(): Promise<number> {
-    const pending = this.#drops.length / 3;
-    const batch = this.#drops.splice(0, 3 * Math.min(5000, Math.max(500, Math.ceil(pending / 8))));
-    if (batch.length === 0) return 0;
-    try {
-      await this.#writer.submit("prune", batch.length / 3, () => {
-        const ids: number[] = [];
-        const floors = new Map<number, number>();
-        for (let i = 0; i < batch.length; i += 3) {
-          ids.push(batch[i]);
-          if (batch[i + 1] > 0) {
-            floors.set(batch[i + 1], Math.max(floors.get(batch[i + 1]) ?? 0, batch[i + 2]));
-          }
-        }
-        this.#s.deleteEntries.run(JSON.stringify(ids));
-        for (const [gen, seq] of floors) this.#s.raiseFloor.run(seq, gen);
-      });
-    } catch (error) {
-      this.#drops.unshift(...batch);
-      throw error;
-    }
-    return batch.length / 3;
-  }
-
-  /** Look at up to 1000 inboxes: age-trim them, drop the idle ones (not while their user is connected). */
-  async #pruneStep(): Promise<number> {
-    const oldest = this.#oldest();
-    const idle = this.#maintenance.nextInboxes(() => this.#index.values(), 1000).filter((inbox) => {
-      this.#index.trimAge(inbox, oldest);
-      this.#index.sweepMsgIds(inbox);
-      return inbox.start === inbox.ids.length && !this.#isActive(inbox.app, inbox.user);
-    });
-    if (idle.length === 0) return 0;
-    return await this.#writer.submit("prune", idle.length, (tx) => {
-      let dropped = 0;
-      for (const inbox of idle) if (this.#overlay.drop(tx, inbox)) dropped++;
-      return dropped;
-    });
   }
 
   /** One bounded step of every retention task, then a checkpoint (tests; the timer does this). */

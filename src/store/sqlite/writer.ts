@@ -9,9 +9,7 @@
  * (a power cut that takes a pushed but unsynced entry back is detected at the next start, which then
  * changes the epoch: open.ts).
  *
- * The fdatasync runs off the event loop (`FsFile.syncData`, on Deno's blocking pool) instead of inside
- * COMMIT (SQLite's `synchronous=FULL` would block the loop ~0.2–1 ms per commit): while one sync is in
- * flight, later transactions commit and wait for the next one, so one sync covers many commits.
+ * The fdatasync runs off the event loop, one for many commits (wal_sync.ts).
  *
  * A failed transaction (disk full, read-only file, I/O error) is rolled back whole — nothing is half
  * written — and every operation in it rejects with `StorageError`. The writer then reports why in
@@ -32,6 +30,7 @@ import { clearImmediate, setImmediate } from "node:timers";
 import type { Counter, Histogram, Metrics } from "../../ops/metrics.ts";
 import { StorageError } from "../../protocol/errors.ts";
 import { sqliteCode } from "./open.ts";
+import { WalSync } from "./wal_sync.ts";
 
 /** What an operation sees of its transaction. */
 export interface Tx {
@@ -64,62 +63,46 @@ interface Op {
   submitted: number;
 }
 
-/** A {@linkcode Writer.synced} call waiting for the sync that covers commit `no`. */
-interface SyncWaiter {
-  no: number;
-  since: number;
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
 /** Bucket bounds of the commit latency histogram (ms). */
 const LATENCY_MS = [0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000];
 const BATCH_ROWS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500];
 const PROBE_MS = 1000;
 /**
- * fdatasyncs of the WAL in flight at once. One sync covers every commit before it, and concurrent syncs
- * of one file queue in the kernel rather than overlap; in A/B runs of the rtt closed loop on this shared
- * 2-core machine, 2 in flight was not reliably better than 1 (the noise was larger than the difference).
+ * The queue, the transactions and the durability of the store's writes.
+ *
+ * @example
+ * ```ts
+ * const writer = new Writer({ db, sync: "full", walPath: "data/imserver.db-wal" });
+ * ```
  */
-const MAX_SYNCS = 1;
-
-/** The queue, the transactions and the durability of the store's writes. */
 export class Writer {
   readonly #db: DatabaseSync;
-  readonly #sync: "full" | "normal";
   readonly #maxRows: number;
   readonly #onHealth: ((failure: string | undefined) => void) | undefined;
   readonly #queue: Op[] = [];
   #head = 0;
   #scheduled: ReturnType<typeof setImmediate> | undefined;
-  #wal: Deno.FsFile | undefined;
-  readonly #walPath: string;
-  /** {@linkcode Writer.synced} calls waiting, in commit order. */
-  readonly #waiters: SyncWaiter[] = [];
-  /** Number of the last transaction committed. */
-  #committed = 0;
-  /** Number of the last transaction known synced. */
-  #synced = 0;
-  /** Syncs in flight: one per commit up to the limit, so no commit waits for a sync it missed. */
-  readonly #syncing = new Set<Promise<void>>();
+  /** Durability of commits (sync full only). */
+  readonly #wal: WalSync | undefined;
   #failure: string | undefined;
   #probe: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #rowsCommitted = 0;
-  /** Number of the last transaction a sync was started for. */
-  #started = 0;
   #held: Promise<unknown> | undefined;
   readonly #latency: Histogram | undefined;
   readonly #txnMs: Histogram | undefined;
   readonly #rows: Histogram | undefined;
-  readonly #syncMs: Histogram | undefined;
-  readonly #durableMs: Histogram | undefined;
   readonly #errors: Counter | undefined;
 
   constructor(options: WriterOptions) {
     this.#db = options.db;
-    this.#sync = options.sync;
-    this.#walPath = options.walPath;
+    this.#wal = options.sync === "full"
+      ? new WalSync({
+        walPath: options.walPath,
+        metrics: options.metrics,
+        onError: (e) => this.#failed([], e),
+      })
+      : undefined;
     this.#maxRows = options.maxBatchRows ?? 1000;
     this.#onHealth = options.onHealth;
     const m = options.metrics;
@@ -128,22 +111,12 @@ export class Writer {
       "Time from a store write being queued to its commit (ms)",
       LATENCY_MS,
     );
-    this.#durableMs = m?.histogram(
-      "im_store_durable_wait_ms",
-      "Time an acknowledgement waited after the commit until it was on disk (store.sync full) (ms)",
-      LATENCY_MS,
-    );
     this.#txnMs = m?.histogram(
       "im_store_transaction_ms",
       "Time one store transaction held the event loop (ms)",
       LATENCY_MS,
     );
     this.#rows = m?.histogram("im_store_batch_rows", "Rows written per store transaction", BATCH_ROWS);
-    this.#syncMs = m?.histogram(
-      "im_store_sync_ms",
-      "fdatasync of the WAL (store.sync full) (ms)",
-      LATENCY_MS,
-    );
     this.#errors = m?.counter(
       "im_store_write_errors_total",
       "Store transactions that failed and were rolled back",
@@ -247,13 +220,12 @@ export class Writer {
     this.#txnMs?.observe(performance.now() - start);
     this.#rows?.observe(rows);
     this.#healthy();
-    this.#committed++;
     const now = performance.now();
     batch.forEach((op, i) => {
       this.#latency?.observe(now - op.submitted);
       op.resolve(results[i]);
     });
-    if (this.#sync === "full") this.#startSync();
+    this.#wal?.committed();
   }
 
   /**
@@ -261,11 +233,7 @@ export class Writer {
    * fdatasync'd; `normal`: at once, the OS has them). Rejects with `StorageError` when that sync failed.
    */
   synced(): Promise<void> {
-    if (this.#sync === "normal" || this.#synced >= this.#committed) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.#waiters.push({ no: this.#committed, since: performance.now(), resolve, reject });
-      this.#startSync();
-    });
+    return this.#wal?.synced() ?? Promise.resolve();
   }
 
   #rollback(): void {
@@ -275,45 +243,6 @@ export class Writer {
     } catch {
       // nothing more can be done: the transaction is gone either way
     }
-  }
-
-  /**
-   * An fdatasync covers every transaction committed before it started. Up to {@linkcode MAX_SYNCS} run
-   * at once; whichever finishes resolves, in commit order, every waiter up to where it started.
-   */
-  #startSync(): void {
-    const last = this.#committed;
-    if (last <= this.#started || this.#syncing.size >= MAX_SYNCS) return;
-    const upTo = this.#started = last;
-    const sync: Promise<void> = this.#syncWal().then(
-      () => {
-        this.#synced = Math.max(this.#synced, upTo);
-        const now = performance.now();
-        while (this.#waiters.length > 0 && this.#waiters[0].no <= this.#synced) {
-          const w = this.#waiters.shift()!;
-          this.#durableMs?.observe(now - w.since);
-          w.resolve();
-        }
-      },
-      (error) => {
-        // Committed, durability unknown: whoever waits on it fails (callers retry) and health says why.
-        this.#failed([], error);
-        while (this.#waiters.length > 0 && this.#waiters[0].no <= upTo) {
-          this.#waiters.shift()!.reject(new StorageError("sync", error));
-        }
-      },
-    ).finally(() => {
-      this.#syncing.delete(sync);
-      this.#startSync();
-    });
-    this.#syncing.add(sync);
-  }
-
-  async #syncWal(): Promise<void> {
-    this.#wal ??= await Deno.open(this.#walPath, { read: true });
-    const start = performance.now();
-    await this.#wal.syncData();
-    this.#syncMs?.observe(performance.now() - start);
   }
 
   #failed(ops: Op[], error: unknown): void {
@@ -358,9 +287,7 @@ export class Writer {
     while (this.#head < this.#queue.length) this.#flush();
     if (this.#scheduled) clearImmediate(this.#scheduled);
     this.#scheduled = undefined;
-    while (this.#syncing.size > 0) await Promise.all(this.#syncing);
-    this.#wal?.close();
-    this.#wal = undefined;
+    await this.#wal?.close();
   }
 }
 
