@@ -123,33 +123,25 @@ export class SqliteStore implements Store {
         (id, inbox, seq) => this.#retention.trimmed(id, inbox.gen, seq),
       );
       this.#overlay = new Overlay(this.#index, this.#s);
-      this.#retention = new Retention({
+      const shared = {
         writer: this.#writer,
         statements: this.#s,
         index: this.#index,
-        overlay: this.#overlay,
         policy: this.#policy,
         clock: this.#clock,
+      };
+      this.#retention = new Retention({
+        ...shared,
+        overlay: this.#overlay,
         isActive: options.isActive ?? (() => false),
       });
+      this.#reads = new InboxReads({ ...shared, epoch });
+      this.#records = new Records(shared);
       this.#index.load(db, this.#clock.now(), (id) => this.#retention.orphan(id));
     } catch (error) {
       db.close();
       throw error;
     }
-    this.#reads = new InboxReads({
-      index: this.#index,
-      statements: this.#s,
-      policy: this.#policy,
-      clock: this.#clock,
-      epoch,
-    });
-    this.#records = new Records({
-      writer: this.#writer,
-      statements: this.#s,
-      policy: this.#policy,
-      clock: this.#clock,
-    });
     this.#maintenance = new Maintenance({
       db,
       writer: this.#writer,
