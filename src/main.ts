@@ -11,6 +11,7 @@ import { setupLogging } from "./ops/log.ts";
 import { startServer } from "./server.ts";
 import { defaultConfigFile } from "./embedded.ts";
 import { RedisUnreachableError } from "./cluster/node.ts";
+import { StoreOpenError } from "./store/sqlite/open.ts";
 
 async function main(): Promise<number> {
   const env = Deno.env.toObject();
@@ -47,13 +48,18 @@ async function main(): Promise<number> {
   try {
     server = await startServer(config);
   } catch (error) {
-    // Cluster mode never falls back to memory: no Redis, no node.
+    // Cluster mode never falls back to memory: no Redis, no node. Nor does a bad store file.
     if (error instanceof RedisUnreachableError) console.error(`imserver: cluster mode: ${error.message}`);
-    else if (error instanceof ListenError) console.error(`imserver: ${error.message}`);
-    else throw error;
+    else if (error instanceof ListenError || error instanceof StoreOpenError) {
+      console.error(`imserver: ${error.message}`);
+    } else throw error;
     await stopLogging();
     // Deno.exit in the caller also ends whatever startServer had begun (timers, Redis connections).
-    return error instanceof ListenError ? EXIT.listen : EXIT.redis;
+    return error instanceof ListenError
+      ? EXIT.listen
+      : error instanceof StoreOpenError
+      ? EXIT.store
+      : EXIT.redis;
   }
   // One plain line that scripts and tests parse for the chosen ports.
   console.log(`imserver listening http=${server.httpPort} ws=${server.wsPort} node=${server.nodeId}`);

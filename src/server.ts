@@ -50,8 +50,8 @@ import { Hub } from "./session/hub.ts";
 import { Lifecycle } from "./session/lifecycle.ts";
 import { LocalPresence, type Presence } from "./session/presence.ts";
 import { PresencePushes } from "./session/presence_pushes.ts";
-import { MemoryStore } from "./store/memory.ts";
-import { type Store, storePolicy } from "./store/store.ts";
+import { type EmbeddedStore, openEmbeddedStore } from "./store/embedded.ts";
+import type { Store } from "./store/store.ts";
 import { Admission } from "./transport/admission.ts";
 import { LoginAttempts } from "./transport/login_attempts.ts";
 import { RateLimiter } from "./transport/rate_limit.ts";
@@ -113,16 +113,23 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const cluster = config.cluster.enabled && !options.store
     ? await ClusterNode.connect(config, { nodeId, hub, clock, log, metrics })
     : undefined;
-  const memory = cluster || options.store ? undefined : new MemoryStore({
-    policy: storePolicy(config),
-    clock,
-    isActive: (appId, userId) => (hub.connectionsOf(appId, userId)?.size ?? 0) > 0,
-  });
-  const store: Store = options.store ?? cluster?.store ?? memory!;
+  // Embedded mode: store.engine (SQLite by default); a file that cannot be used throws StoreOpenError.
+  const embedded: EmbeddedStore | undefined = cluster || options.store
+    ? undefined
+    : openEmbeddedStore(config, {
+      clock,
+      metrics,
+      log,
+      isActive: (appId, userId) => (hub.connectionsOf(appId, userId)?.size ?? 0) > 0,
+    });
+  const store: Store = options.store ?? cluster?.store ?? embedded!.store;
   const presence: Presence = cluster?.presence ??
     new LocalPresence(hub, clock, heartbeat.onlineWindow * 1000, nodeId);
   const bus: Bus = cluster?.bus ?? new LocalBus(hub);
-  const auth = await createAuthenticator(config);
+  const auth = await createAuthenticator(config).catch(async (error) => {
+    await embedded?.store.close(); // releases the file's lock and the store's timers
+    throw error;
+  });
   // Online/offline webhooks: enqueue is O(1) and never blocks the lifecycle.
   const webhooks = config.webhooks.url
     ? new Webhooks({ ...config.webhooks, nodeId, metrics, log, clock })
@@ -307,7 +314,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   late.admin = adminConsole;
   const httpHandler = createHttpApp({
-    routes: [...compatRoutes(httpDeps), ...v1Routes({ ...httpDeps, store, changes }), ...adminConsole.routes],
+    routes: [
+      ...compatRoutes(httpDeps),
+      ...v1Routes({ ...httpDeps, store, changes, backup: embedded?.backup }),
+      ...adminConsole.routes,
+    ],
     authorize: createApiAuthorizer(parseApiKeys(config.api.keys)),
     authorizeAdmin: (req) => adminConsole.authorize(req),
     corsOrigin: config.http.corsOrigin,
@@ -316,7 +327,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     // A throwing hook must become a rejection (503 with the reason), not a 500.
     readiness: () =>
       new Promise((resolve) =>
-        resolve(draining ? "draining" : cluster?.readiness() ?? options.readiness?.())
+        resolve(
+          draining ? "draining" : cluster?.readiness() ?? embedded?.readiness() ?? options.readiness?.(),
+        )
       ),
     metrics,
     counters,
@@ -331,7 +344,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     loggedIn: () => hub.loggedIn,
     admitted: () => admission.connections,
     lifecycleQueue: () => lifecycle.queueLength,
-    inboxStats: memory && (() => memory.inboxStats),
+    inboxStats: embedded?.inboxStats,
   });
 
   let servers: ServeListener[];

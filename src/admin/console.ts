@@ -86,7 +86,9 @@ export class AdminConsole {
       deliveries: () => counters.deliveries.sum(),
       slowCloses: () => counters.slowConsumers.sum(),
       drops: () => counters.drops.byLabel(),
-      storeLatency: () => d.metrics.findHistogram("im_store_latency_ms"),
+      // Redis reports its call latency, SQLite its commit latency (queued → committed)
+      storeLatency: () =>
+        d.metrics.findHistogram("im_store_latency_ms") ?? d.metrics.findHistogram("im_store_commit_ms"),
     }, { capacity: d.config.admin.history, now: d.now });
     this.#actions = new AdminActions(d);
     const views = new AdminViews({ ...d, snapshot: () => this.#snapshot() });

@@ -41,6 +41,11 @@ export const EXIT = {
   redis: 3,
   /** A listener cannot be opened (port in use, not permitted, address not on this host). */
   listen: 4,
+  /**
+   * The store file cannot be used: in use by another process, corrupt, another application's, written
+   * by a newer version, or not writable.
+   */
+  store: 5,
 } as const;
 
 /** What each exit code means, for the usage text. */
@@ -50,6 +55,7 @@ const EXIT_LINES: readonly [number, string][] = [
   [EXIT.config, "invalid configuration, IM_* environment variable or command-line option"],
   [EXIT.redis, "cluster mode: Redis unreachable at start-up"],
   [EXIT.listen, "cannot listen on a configured address and port (in use, not permitted)"],
+  [EXIT.store, "the store file (store.path) is in use by another process, corrupt, foreign or unwritable"],
 ];
 
 /** The config file looked up in the working directory when none is named. */

@@ -262,6 +262,9 @@ function checkConsistency(config: Config): void {
         "anyone (or api.open: true to serve it without keys on purpose)",
     );
   }
+  if (config.store.engine === "sqlite" && !config.cluster.enabled && config.store.path.trim() === "") {
+    throw new ConfigError('store.path: must name the database file when store.engine is "sqlite"');
+  }
   const { heartbeat } = config;
   if (heartbeat.timeout <= heartbeat.interval) {
     throw new ConfigError("heartbeat.timeout: must be greater than heartbeat.interval");

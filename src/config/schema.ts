@@ -143,8 +143,29 @@ export const SCHEMA = {
     maxAge: seconds(7 * 24 * 3600, "Age after which inbox entries are dropped (s).", 1),
     syncPageSize: int(200, "Entries read from the store per replay page.", 1, 10000),
   },
+  store: {
+    engine: {
+      type: "enum",
+      default: "sqlite",
+      values: ["sqlite", "memory"],
+      doc:
+        "Embedded mode's store: sqlite = durable file at store.path; memory = lost on restart. Cluster mode always uses Redis.",
+    },
+    path: str(
+      "data/imserver.db",
+      "SQLite database file (directory created); the process needs write access to it.",
+    ),
+    sync: {
+      type: "enum",
+      default: "full",
+      values: ["full", "normal"],
+      doc:
+        "A send is acknowledged once on disk (full: survives power loss) or handed to the OS (normal: survives kill -9).",
+    },
+    backupDir: str("data/backups", "Where POST /api/v1/store/backup (deno task backup) writes its copies."),
+  },
   cluster: {
-    enabled: bool(false, "false: embedded single node (memory store); true: Redis cluster mode."),
+    enabled: bool(false, "false: embedded single node (store.engine); true: Redis cluster mode."),
     nodeId: str("", "Node id; empty = derived from hostname and ports."),
     presenceTtl: seconds(30, "Deprecated: use presence.ttl (still read when presence.ttl is not set).", 2),
   },

@@ -13,6 +13,7 @@ import { Code } from "../protocol/codes.ts";
 import { ReplyError } from "../protocol/errors.ts";
 import { intField, stringField, userIdField } from "../protocol/validate.ts";
 import type { MessageChanges } from "../messaging/changes.ts";
+import type { BackupResult } from "../store/sqlite/backup.ts";
 import type { Store } from "../store/store.ts";
 import { appOf, bodyField, type HttpDeps, listUsers, sendOptions } from "./compat.ts";
 import type { HttpRoute } from "./routes.ts";
@@ -23,6 +24,8 @@ export interface V1Deps extends HttpDeps {
   store: Store;
   /** Moderation: edits and recalls by a backend (PROTOCOL.md C.8). */
   changes: MessageChanges;
+  /** An online backup of the store (SQLite engine only). */
+  backup?: () => Promise<BackupResult>;
 }
 
 /** The `/api/v1` route table. */
@@ -81,6 +84,17 @@ export function v1Routes(d: V1Deps): HttpRoute[] {
         const members = await d.store.roomMembers(appId, room(path.room));
         if (members.length === 0) throw new ReplyError(Code.RoomNotFound, "room not found");
         return { room: path.room, members };
+      },
+    },
+    {
+      // Node-wide and it writes a file: unrestricted API keys only.
+      method: "POST",
+      path: "/api/v1/store/backup",
+      compat: false,
+      scope: "node",
+      handler: () => {
+        if (!d.backup) throw new ReplyError(Code.OperationFailure, "backups need store.engine: sqlite");
+        return d.backup();
       },
     },
     {

@@ -1,7 +1,9 @@
 /**
  * Sending, shared by WebSocket commands and the HTTP API: every accepted message is appended to each
  * recipient's inbox (the store assigns the seq) and only then delivered live and acknowledged — a `200`
- * means stored. Sends with an idempotency key go through messaging/dedup.ts (claim first, idempotent
+ * means stored. The live delivery needs the commit; the acknowledgement also waits until the store says
+ * the commit is on disk (`Store.synced`: SQLite with `store.sync: full`), so the push to the recipient
+ * does not wait for the disk. Sends with an idempotency key go through messaging/dedup.ts (claim first, idempotent
  * appends), so a retry never duplicates and never answers something other than the first result.
  *
  * @example
@@ -173,6 +175,7 @@ export class Messenger {
     const claimed = await this.#claim(s, "direct", s.to, "");
     const { fields } = claimed;
     if (!claimed.rerun) {
+      await this.#durable();
       return {
         msgId: fields.msgId,
         seq: 0,
@@ -202,6 +205,7 @@ export class Messenger {
         s.originConnId,
       ),
     ]);
+    await this.#durable();
     return {
       msgId: fields.msgId,
       seq: seqs[0],
@@ -225,6 +229,7 @@ export class Messenger {
       s.room,
     );
     if (!claimed.rerun) {
+      await this.#durable();
       return { msgId: claimed.fields.msgId, seq: 0, time: claimed.fields.time, members: 0, duplicate: true };
     }
     // The room's own timeline first, so every member's entry carries its roomSeq (PROTOCOL.md C.6).
@@ -242,6 +247,7 @@ export class Messenger {
     const { seqs, duplicate } = await this.#append(s.appId, members, { ...claimed, fields }, "room");
     if (!duplicate) this.#d.onRoomMessage?.(s.appId, s.room);
     const senderSeq = await this.#fanOut(s.appId, members, seqs, fields, s.from, s.originConnId, blockers);
+    await this.#durable();
     return {
       msgId: fields.msgId,
       seq: senderSeq,
@@ -260,10 +266,19 @@ export class Messenger {
     const users = (await this.#d.presence.onlineUsers(s.appId)).filter((u) => u !== s.from);
     const claimed = await this.#claim(s, "app", "", "");
     const { fields } = claimed;
-    if (!claimed.rerun) return { msgId: fields.msgId, recipients: 0, duplicate: true };
+    if (!claimed.rerun) {
+      await this.#durable();
+      return { msgId: fields.msgId, recipients: 0, duplicate: true };
+    }
     const { seqs, duplicate } = await this.#append(s.appId, users, claimed, "app");
     await this.#fanOut(s.appId, users, seqs, fields, s.from, undefined);
+    await this.#durable();
     return { msgId: fields.msgId, recipients: users.length, ...(duplicate ? { duplicate } : {}) };
+  }
+
+  /** Before a send is acknowledged: its writes are on disk (a no-op for stores durable at commit). */
+  #durable(): Promise<void> {
+    return this.#d.store.synced?.() ?? Promise.resolve();
   }
 
   /**

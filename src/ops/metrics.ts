@@ -1,5 +1,5 @@
 /**
- * A small Prometheus registry: counters and gauges with labels and unlabelled histograms, rendered in
+ * A small Prometheus registry: counters and gauges with labels and label-less histograms, rendered in
  * the text exposition format at `/metrics`. (prom-client depends on Node internals we do not need.)
  *
  * @example
@@ -99,23 +99,63 @@ export const LATENCY_BUCKETS_MS: readonly number[] = [
   10000,
 ];
 
-/** Observations counted in fixed buckets (the last one is `+Inf`). */
+/** A value read at scrape time. */
+export class Gauge {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly read: () => number | Array<[Labels, number]>,
+  ) {}
+}
+
+/**
+ * Observations counted into fixed buckets (Prometheus `histogram`, no labels): O(buckets) per
+ * observation, nothing kept per value.
+ *
+ * @example
+ * ```ts
+ * const commits = new Metrics().histogram("im_store_commit_ms", "Commit latency (ms)", [0.5, 1, 5]);
+ * commits.observe(0.7);
+ * commits.quantile(0.99); // 1 (the upper bound of the bucket the 99th percentile falls in)
+ * ```
+ */
 export class Histogram {
-  /** Per-bucket counts (not cumulative): `counts[i]` ≤ `bounds[i]`, the last one above every bound. */
+  /** Upper bounds, ascending; a last `+Inf` bucket is implied. */
+  readonly bounds: readonly number[];
+  /** Observations per bucket (not cumulative; the last one is `+Inf`): snapshot and diff them for rates. */
   readonly counts: Float64Array;
-  sum = 0;
-  count = 0;
-  constructor(readonly name: string, readonly help: string, readonly bounds: readonly number[]) {
-    this.counts = new Float64Array(bounds.length + 1);
+  #sum = 0;
+  #count = 0;
+  constructor(readonly name: string, readonly help: string, bounds: readonly number[]) {
+    this.bounds = [...bounds].sort((a, b) => a - b);
+    this.counts = new Float64Array(this.bounds.length + 1);
   }
-  /** Count one observation. */
+  /** Count one value. */
   observe(value: number): void {
-    const b = this.bounds;
     let i = 0;
-    while (i < b.length && value > b[i]) i++;
+    while (i < this.bounds.length && value > this.bounds[i]) i++;
     this.counts[i]++;
-    this.sum += value;
-    this.count++;
+    this.#sum += value;
+    this.#count++;
+  }
+  /** Observations so far. */
+  get count(): number {
+    return this.#count;
+  }
+  /** Sum of the observed values. */
+  get sum(): number {
+    return this.#sum;
+  }
+  /** Upper bound of the bucket holding quantile `q` (0..1); 0 when empty, Infinity past the last bound. */
+  quantile(q: number): number {
+    if (this.#count === 0) return 0;
+    const rank = Math.max(1, Math.ceil(q * this.#count));
+    let seen = 0;
+    for (let i = 0; i < this.counts.length; i++) {
+      seen += this.counts[i];
+      if (seen >= rank) return this.bounds[i] ?? Infinity;
+    }
+    return Infinity;
   }
   /**
    * Estimate the `q` quantile of per-bucket `counts` (e.g. the difference of two snapshots), linear
@@ -137,15 +177,18 @@ export class Histogram {
     }
     return bounds[bounds.length - 1];
   }
-}
-
-/** A value read at scrape time. */
-export class Gauge {
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly read: () => number | Array<[Labels, number]>,
-  ) {}
+  /** The exposition lines of this histogram. */
+  lines(): string[] {
+    const out: string[] = [];
+    let cumulative = 0;
+    this.bounds.forEach((bound, i) => {
+      cumulative += this.counts[i];
+      out.push(`${this.name}_bucket{le="${bound}"} ${cumulative}`);
+    });
+    out.push(`${this.name}_bucket{le="+Inf"} ${this.#count}`);
+    out.push(`${this.name}_sum ${this.#sum}`, `${this.name}_count ${this.#count}`);
+    return out;
+  }
 }
 
 function labelKey(names: readonly string[], labels: Labels): string {
@@ -195,6 +238,9 @@ export class Metrics {
       if (c.values.size === 0 && c.labelNames.length === 0) lines.push(`${c.name} 0`);
       for (const [k, v] of c.values) lines.push(k ? `${c.name}{${k}} ${v}` : `${c.name} ${v}`);
     }
+    for (const h of this.#histograms.values()) {
+      lines.push(`# HELP ${h.name} ${h.help}`, `# TYPE ${h.name} histogram`, ...h.lines());
+    }
     for (const g of this.#gauges.values()) {
       lines.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`);
       const v = g.read();
@@ -202,19 +248,6 @@ export class Metrics {
       else {for (const [labels, n] of v) {
           lines.push(`${g.name}{${labelKey(Object.keys(labels), labels)}} ${n}`);
         }}
-    }
-    for (const h of this.#histograms.values()) {
-      lines.push(`# HELP ${h.name} ${h.help}`, `# TYPE ${h.name} histogram`);
-      let cumulative = 0;
-      h.bounds.forEach((bound, i) => {
-        cumulative += h.counts[i];
-        lines.push(`${h.name}_bucket{le="${bound}"} ${cumulative}`);
-      });
-      lines.push(
-        `${h.name}_bucket{le="+Inf"} ${h.count}`,
-        `${h.name}_sum ${h.sum}`,
-        `${h.name}_count ${h.count}`,
-      );
     }
     return lines.join("\n") + "\n";
   }

@@ -240,6 +240,14 @@ export interface Store {
   /** Who among `candidates` blocked `sender`. */
   blockersOf(appId: number, sender: string, candidates: string[]): Promise<Set<string>>;
 
+  /**
+   * Resolves once every write that resolved before this call is durable. Writes resolve once they are
+   * committed — visible to every reader — and an engine whose commit is not yet on disk (SQLite with
+   * `store.sync: full`, until its fdatasync) provides this; the others omit it. A send is acknowledged
+   * only after it (messaging/send.ts); its live delivery does not wait.
+   */
+  synced?(): Promise<void>;
+
   /** Release connections and timers. */
   close(): Promise<void>;
 }

@@ -36,10 +36,10 @@ Deno.test("deno task bench --quick completes without loss or duplicates", async 
     const doc = JSON.parse(await Deno.readTextFile(`${out}/${json}`));
     assert.ok(doc.machine.cores > 0 && doc.machine.memoryBytes > 0 && doc.machine.deno);
     const scenarios = new Set(doc.rows.map((r: { scenario: string }) => r.scenario));
-    for (const s of ["rtt", "rtt-rate", "fanout", "idle", "cluster"]) {
+    for (const s of ["rtt", "rtt-rate", "fanout", "idle", "cluster", "durability"]) {
       assert.ok(scenarios.has(s), `no ${s} row`);
     }
-    for (const t of ["imserver", "baseline"]) {
+    for (const t of ["imserver", "imserver (memory)", "baseline"]) {
       assert.ok(doc.rows.some((r: { target: string }) => r.target === t), `no ${t} row`);
     }
     for (const row of doc.rows) {

@@ -32,6 +32,10 @@ export interface BenchOptions {
   clusterNodes: number;
   /** Connections of the cluster-idle run. */
   clusterConns: number;
+  /** Messages stored before the durability scenario's restart. */
+  stored: number;
+  /** Also run rtt and fanout on `store.engine: memory` (the sqlite rows get × memory ratios). */
+  memory: boolean;
 }
 
 /** One line of the result table. */

@@ -18,7 +18,7 @@ import {
   verdict,
 } from "./common.ts";
 import { CpuMeter, type Json } from "./proc.ts";
-import { startLoaders, stopLoaders, type Target } from "./targets.ts";
+import { startLoaders, stopLoaders, storeFigures, type Target } from "./targets.ts";
 
 const ROOM = "bench-room";
 
@@ -139,6 +139,8 @@ export async function runFanout(o: BenchOptions, start: (maxRoom: number) => Pro
         firstError: results.find((r) => r.firstError)?.firstError,
       },
     };
+    const store = await storeFigures(target);
+    if (store) row.extra.store = store;
     progress(`fanout ${target.kind}: ${rate} deliveries/s, last member p99 ${row.p99Ms} ms ${row.status}`);
     return row;
   } finally {

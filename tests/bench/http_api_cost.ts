@@ -81,6 +81,7 @@ async function main(args: string[]): Promise<void> {
       IM_IM_ENTEREXITPUSHES: "false",
       IM_HTTP_GUARD: guard,
       IM_HTTP_MAXCONNECTIONS: "5000",
+      IM_STORE_ENGINE: "memory",
     },
     stdout: "piped",
     stderr: "inherit",

@@ -17,6 +17,22 @@ export function addRatios(rows: Row[]): void {
   }
 }
 
+/**
+ * SQLite vs memory (targets: ≥ 0.8 × the msgs/s, p99 ≤ 1.5 ×): `extra.vsMemory` (headline value ratio)
+ * and `extra.p99VsMemory` on the default-store rows of every scenario that also ran on memory.
+ */
+export function addMemoryRatios(rows: Row[]): void {
+  for (const row of rows) {
+    if (row.target !== "imserver") continue;
+    const memory = rows.find((r) => r.target === "imserver (memory)" && r.scenario === row.scenario);
+    if (!memory) continue;
+    if (memory.value) row.extra.vsMemory = Math.round(row.value / memory.value * 100) / 100;
+    if (memory.p99Ms && row.p99Ms !== undefined) {
+      row.extra.p99VsMemory = Math.round(row.p99Ms / memory.p99Ms * 100) / 100;
+    }
+  }
+}
+
 // The cluster rows compare with the single-node bare relay too.
 function baseScenario(s: string): string {
   return s === "cluster" ? "rtt" : s === "cluster-rate" ? "rtt-rate" : s;
@@ -56,13 +72,20 @@ export function markdownTable(rows: Row[]): string {
       ? ` (${r.extra.vsSingleNode} × single node)`
       : r.scenario === "fanout"
       ? ` (join ${r.extra.joinMs} ms)`
+      : r.scenario === "durability"
+      ? ` (acknowledged ${r.extra.acknowledged}, recovered ${r.extra.recovered}; first start ${r.extra.firstStartMs} ms)`
+      : "";
+    const vsMemory = r.extra.vsMemory !== undefined
+      ? ` (${r.extra.vsMemory} × memory${
+        r.extra.p99VsMemory !== undefined ? `, p99 ${r.extra.p99VsMemory} ×` : ""
+      })`
       : "";
     lines.push(
       `| ${
         [
           r.scenario,
           r.target,
-          r.params + extra,
+          r.params + extra + vsMemory,
           r.metric,
           fmt(r.value),
           fmt(r.ratio),

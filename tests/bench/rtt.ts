@@ -19,7 +19,7 @@ import {
   verdict,
 } from "./common.ts";
 import { CpuMeter, type Json, type LineProcess } from "./proc.ts";
-import { startLoaders, stopLoaders, type Target } from "./targets.ts";
+import { startLoaders, stopLoaders, storeFigures, type Target } from "./targets.ts";
 
 /** Log in the pairs' users on `loaders` (both ends of a pair on the same loader). */
 export async function connectPairs(
@@ -130,6 +130,9 @@ export async function runRtt(
       slices,
       { closed: false, rate: offered },
     );
+    // Commit latency and batching of the SQLite store over both phases (on the closed-loop row).
+    const store = await storeFigures(target);
+    if (store) closed.extra.store = store;
     if (target.kind !== "imserver") return [closed, fixed];
     const withReceipts = await rttPhase(
       o,

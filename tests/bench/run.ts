@@ -1,25 +1,29 @@
 /**
  * `deno task bench [scenario ...] [--flags]` — the benchmark runner.
  *
- * Scenarios: rtt, fanout, idle, cluster, clients (Deno WebSocket vs npm ws loader), all
- * (default: rtt fanout idle cluster). Every imserver scenario also runs against the bare
+ * Scenarios: rtt, fanout, idle, cluster, durability, clients (Deno WebSocket vs npm ws loader), all
+ * (default: rtt fanout idle cluster durability). Every imserver scenario also runs against the bare
  * baseline relay in the same invocation (`--no-baseline` skips it, `baseline` alone runs
- * only the baseline rows). Flags: --quick, --duration=S, --pairs=N, --members=M,
+ * only the baseline rows); rtt and fanout run on both stores, SQLite (the default) and memory, in the
+ * same invocation (`--no-memory` skips the memory rows). Flags: --quick, --duration=S, --pairs=N, --members=M,
  * --messages=K, --window=W, --conns=K, --client=deno|ws, --loaders=N, --padding=B,
- * --hold=S (idle hold, default --duration), --nodes=N (2–8), --cluster-conns=K, --cpu-prof[=dir], --loader-prof[=dir], --v8-flags=F (imserver), --out=dir.
+ * --hold=S (idle hold, default --duration), --nodes=N (2–8), --cluster-conns=K, --stored=N (durability),
+ * --cpu-prof[=dir], --loader-prof[=dir], --v8-flags=F (imserver), --out=dir.
  * Exit status 1 when any run lost or duplicated a message or saw errors.
  * @module
  */
 import { type BenchOptions, progress, type Row } from "./common.ts";
 import { clusterUnavailable, runCluster, runClusterIdle } from "./cluster.ts";
+import { runDurability } from "./durability.ts";
 import { runFanout } from "./fanout.ts";
 import { runIdle } from "./idle.ts";
 import { machineInfo } from "./proc.ts";
-import { addRatios, markdownTable, writeResults } from "./report.ts";
+import { addMemoryRatios, addRatios, markdownTable, writeResults } from "./report.ts";
 import { runRtt } from "./rtt.ts";
 import { startBaseline, startImserver } from "./targets.ts";
 
-const SCENARIOS = ["rtt", "fanout", "idle", "cluster", "clients", "baseline"];
+const SCENARIOS = ["rtt", "fanout", "idle", "cluster", "durability", "clients", "baseline"];
+const DEFAULT = ["rtt", "fanout", "idle", "cluster", "durability"];
 
 /** Parse argv into scenarios and options. */
 export function parseArgs(args: string[]): { scenarios: string[]; o: BenchOptions; out: string } {
@@ -29,11 +33,11 @@ export function parseArgs(args: string[]): { scenarios: string[]; o: BenchOption
     if (a.startsWith("--")) {
       const [k, v] = a.slice(2).split("=", 2);
       flags.set(k, v ?? "true");
-    } else if (a === "all") scenarios.push("rtt", "fanout", "idle", "cluster");
+    } else if (a === "all") scenarios.push(...DEFAULT);
     else if (SCENARIOS.includes(a)) scenarios.push(a);
     else throw new Error(`unknown scenario "${a}" (one of ${SCENARIOS.join(", ")}, all)`);
   }
-  if (scenarios.length === 0) scenarios.push("rtt", "fanout", "idle", "cluster");
+  if (scenarios.length === 0) scenarios.push(...DEFAULT);
   const quick = flags.has("quick");
   const num = (k: string, d: number) => {
     const v = Number(flags.get(k) ?? d);
@@ -66,6 +70,8 @@ export function parseArgs(args: string[]): { scenarios: string[]; o: BenchOption
       : flags.get("loader-prof"),
     clusterNodes: Math.min(8, Math.max(2, num("nodes", 2))),
     clusterConns: num("cluster-conns", quick ? 200 : 20_000),
+    stored: num("stored", quick ? 20_000 : 1_000_000),
+    memory: !flags.has("no-memory"),
   };
   if (baselineOnly && scenarios.length === 1) scenarios.push("rtt", "fanout", "idle");
   return {
@@ -78,8 +84,8 @@ export function parseArgs(args: string[]): { scenarios: string[]; o: BenchOption
 /** Run the scenarios; returns the rows. */
 export async function runBench(scenarios: string[], o: BenchOptions): Promise<Row[]> {
   const rows: Row[] = [];
-  const imserver = (maxRoomMembers?: number) =>
-    startImserver({ maxRoomMembers, cpuProfDir: o.cpuProfDir, v8Flags: o.v8Flags });
+  const imserver = (engine: "sqlite" | "memory") => (maxRoomMembers?: number) =>
+    startImserver({ maxRoomMembers, engine, cpuProfDir: o.cpuProfDir, v8Flags: o.v8Flags });
   let singleRate: number | undefined;
   for (const s of scenarios) {
     progress(`scenario ${s}`);
@@ -87,16 +93,18 @@ export async function runBench(scenarios: string[], o: BenchOptions): Promise<Ro
     // FAILED row; the other scenarios still run and the result files are still written.
     try {
       if (s === "rtt") {
-        if (o.imserver) rows.push(...await runRtt(o, imserver));
+        if (o.imserver) rows.push(...await runRtt(o, imserver("sqlite")));
         singleRate = rows.find((r) => r.scenario === "rtt" && r.target === "imserver")?.value;
-        // The baseline's fixed-rate run uses imserver's offered rate, so the latencies compare.
+        // The memory and baseline fixed-rate runs use the SQLite run's offered rate, so latencies compare.
         const offered = rows.find((r) => r.scenario === "rtt-rate" && r.target === "imserver")?.extra.offered;
+        if (o.imserver && o.memory) rows.push(...await runRtt(o, imserver("memory"), offered));
         if (o.baseline) rows.push(...await runRtt(o, startBaseline, offered));
       } else if (s === "fanout") {
-        if (o.imserver) rows.push(await runFanout(o, imserver));
+        if (o.imserver) rows.push(await runFanout(o, imserver("sqlite")));
+        if (o.imserver && o.memory) rows.push(await runFanout(o, imserver("memory")));
         if (o.baseline) rows.push(await runFanout(o, () => startBaseline()));
       } else if (s === "idle") {
-        if (o.imserver) rows.push(await runIdle(o, imserver));
+        if (o.imserver) rows.push(await runIdle(o, imserver("sqlite")));
         if (o.baseline) rows.push(await runIdle(o, startBaseline));
       } else if (s === "clients") {
         for (const client of ["deno", "ws"] as const) {
@@ -118,6 +126,8 @@ export async function runBench(scenarios: string[], o: BenchOptions): Promise<Ro
         }
         rows.push(...clusterRows);
         rows.push(await runClusterIdle(o, o.clusterConns));
+      } else if (s === "durability" && o.imserver) {
+        rows.push(await runDurability(o));
       }
     } catch (error) {
       const message = String((error as Error)?.message ?? error).slice(0, 300);
@@ -127,6 +137,10 @@ export async function runBench(scenarios: string[], o: BenchOptions): Promise<Ro
     stampLoad(rows);
   }
   addRatios(rows);
+  addMemoryRatios(rows);
+  for (const r of rows) {
+    if (r.extra.store) progress(`${r.scenario} ${r.target} store: ${JSON.stringify(r.extra.store)}`);
+  }
   return rows;
 }
 

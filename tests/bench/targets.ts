@@ -8,11 +8,17 @@ import { LineProcess, readLines } from "./proc.ts";
 
 /** A running server subprocess. */
 export interface Target {
-  kind: "imserver" | "baseline";
+  /** Row label: "imserver" (the default store, SQLite), "imserver (memory)", "baseline", … */
+  kind: string;
   pid: number;
   wsPort: number;
+  /** HTTP API port (0 for the baseline, which has none). */
+  httpPort: number;
   url: string;
+  /** SIGTERM, wait (SIGKILL after 15 s), clean up. */
   stop(): Promise<void>;
+  /** SIGKILL and wait; the files are kept (a restart reuses them). */
+  kill(): Promise<void>;
 }
 
 /** Options of an imserver target. */
@@ -25,6 +31,14 @@ export interface ImserverOptions {
   cpuProfDir?: string;
   /** Extra V8 flags for the server (e.g. `--trace-gc`). */
   v8Flags?: string;
+  /** Embedded store (default sqlite, the server's default); ignored in cluster mode. */
+  engine?: "sqlite" | "memory";
+  /** SQLite file (default: in the target's temporary directory, removed on stop). */
+  storePath?: string;
+  /** Row label (default "imserver", or "imserver (memory)"). */
+  label?: string;
+  /** inbox.maxEntries (default the server's). */
+  maxInboxEntries?: number;
 }
 
 const root = new URL("../../", import.meta.url).pathname;
@@ -32,7 +46,7 @@ const root = new URL("../../", import.meta.url).pathname;
 const DENO = "deno";
 
 /** The bench config: loopback, free ports, no file log, limits out of the way, no enter/exit pushes. */
-export function benchConfigYaml(o: ImserverOptions): string {
+export function benchConfigYaml(o: ImserverOptions, storePath = o.storePath ?? "data/imserver.db"): string {
   return [
     "app:",
     "  hostname: 127.0.0.1",
@@ -51,7 +65,13 @@ export function benchConfigYaml(o: ImserverOptions): string {
     "  maxConnections: 1000000",
     "  maxConnectionsPerIp: 1000000",
     "  loginsPerIpPerMinute: 10000000",
+    // fanout's setup logs in thousands of members one after another on each of 20 connections
+    "  loginsPerConnectionPerMinute: 1000000",
     `  maxRoomMembers: ${Math.max(10_000, (o.maxRoomMembers ?? 0) + 10)}`,
+    ...(o.maxInboxEntries ? ["inbox:", `  maxEntries: ${o.maxInboxEntries}`] : []),
+    "store:",
+    `  engine: ${o.engine ?? "sqlite"}`,
+    `  path: ${JSON.stringify(storePath)}`,
     ...(o.redisAddr ? ["cluster:", "  enabled: true", "redis:", `  addr: ${o.redisAddr}`] : []),
     "",
   ].join("\n");
@@ -61,7 +81,8 @@ export function benchConfigYaml(o: ImserverOptions): string {
 export async function startImserver(o: ImserverOptions = {}): Promise<Target> {
   const dir = await Deno.makeTempDir({ prefix: "imbench-" });
   const config = `${dir}/bench.yaml`;
-  await Deno.writeTextFile(config, benchConfigYaml(o));
+  // Every target its own database: runs never share (or inherit) a file.
+  await Deno.writeTextFile(config, benchConfigYaml(o, o.storePath ?? `${dir}/imserver.db`));
   const prof = o.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`] : [];
   const args = [
     "run",
@@ -79,8 +100,8 @@ export async function startImserver(o: ImserverOptions = {}): Promise<Target> {
   const child = new Deno.Command(DENO, { args, stdout: "piped", stderr: "inherit", cwd: root })
     .spawn();
   const lines = readLines(child.stdout)[Symbol.asyncIterator]();
-  const port = await firstMatch(lines, /imserver listening http=\d+ ws=(\d+)/, 30_000);
-  if (port === undefined) {
+  const ports = await firstMatch(lines, /imserver listening http=(\d+) ws=(\d+)/, 60_000);
+  if (ports === undefined) {
     child.kill("SIGKILL");
     await child.status;
     throw new Error("imserver did not print its listening line");
@@ -92,7 +113,8 @@ export async function startImserver(o: ImserverOptions = {}): Promise<Target> {
       if (o.v8Flags) console.error(`[imserver] ${next.value}`);
     }
   })();
-  return target("imserver", child, port, async () => {
+  const label = o.label ?? (o.engine === "memory" && !o.redisAddr ? "imserver (memory)" : "imserver");
+  return target(label, child, ports, async () => {
     await drain;
     await Deno.remove(dir, { recursive: true });
   });
@@ -103,7 +125,7 @@ export async function startBaseline(): Promise<Target> {
   const args = ["run", "--allow-net=127.0.0.1", `${root}tests/bench/baseline_server.ts`];
   const child = new Deno.Command(DENO, { args, stdout: "piped", stderr: "inherit" }).spawn();
   const lines = readLines(child.stdout)[Symbol.asyncIterator]();
-  const port = await firstMatch(lines, /baseline listening ws=(\d+)/, 30_000);
+  const port = (await firstMatch(lines, /baseline listening ws=(\d+)/, 30_000))?.[0];
   if (port === undefined) {
     child.kill("SIGKILL");
     await child.status;
@@ -112,20 +134,29 @@ export async function startBaseline(): Promise<Target> {
   const drain = (async () => {
     for (;;) if ((await lines.next()).done) break;
   })();
-  return target("baseline", child, port, () => drain);
+  return target("baseline", child, [0, port], () => drain);
 }
 
 function target(
-  kind: Target["kind"],
+  kind: string,
   child: Deno.ChildProcess,
-  wsPort: number,
+  [httpPort, wsPort]: number[],
   cleanup: () => Promise<void>,
 ): Target {
   return {
     kind,
     pid: child.pid,
     wsPort,
+    httpPort,
     url: `ws://127.0.0.1:${wsPort}/im`,
+    async kill() {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+      await child.status;
+    },
     async stop() {
       try {
         child.kill("SIGTERM");
@@ -146,11 +177,12 @@ function target(
   };
 }
 
+/** The numbers captured by `re` in the first matching line, or undefined (end of output, timeout). */
 async function firstMatch(
   lines: AsyncIterator<string>,
   re: RegExp,
   timeoutMs: number,
-): Promise<number | undefined> {
+): Promise<number[] | undefined> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -163,7 +195,7 @@ async function firstMatch(
     clearTimeout(timer);
     if (next.done) return undefined;
     const m = next.value.match(re);
-    if (m) return Number(m[1]);
+    if (m) return m.slice(1).map(Number);
   }
   return undefined;
 }
@@ -189,4 +221,42 @@ export async function stopLoaders(loaders: LineProcess[]): Promise<void> {
     await l.call("close", {}, 30_000).catch(() => {});
     await l.stop();
   }));
+}
+
+/** Figures of the SQLite store from a running imserver's `/metrics` (averages and bucket p99s, ms). */
+export interface StoreFigures {
+  commitAvgMs: number;
+  commitP99Ms: number;
+  syncAvgMs: number;
+  transactionAvgMs: number;
+  rowsPerTransaction: number;
+  checkpoints: number;
+  checkpointAvgMs: number;
+  /** The database fsync after each checkpoint (transactions wait for it). */
+  checkpointSyncAvgMs: number;
+}
+
+/**
+ * Read the store histograms of `target` (undefined for the baseline and the memory store). Cumulative
+ * since the server started: call it just before stopping the target.
+ */
+export async function storeFigures(target: Target): Promise<StoreFigures | undefined> {
+  if (!target.httpPort) return undefined;
+  const text = await fetch(`http://127.0.0.1:${target.httpPort}/metrics`).then((r) => r.text(), () => "");
+  const value = (name: string) => Number(text.match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1] ?? NaN);
+  const count = value("im_store_commit_ms_count");
+  if (!(count > 0)) return undefined;
+  const avg = (h: string) => Math.round(value(`${h}_sum`) / value(`${h}_count`) * 100) / 100;
+  const buckets = [...text.matchAll(/^im_store_commit_ms_bucket\{le="([^"]+)"\} (\d+)$/gm)];
+  const p99 = buckets.find(([, , n]) => Number(n) >= count * 0.99)?.[1];
+  return {
+    commitAvgMs: avg("im_store_commit_ms"),
+    commitP99Ms: p99 === "+Inf" ? Infinity : Number(p99),
+    syncAvgMs: avg("im_store_sync_ms"),
+    transactionAvgMs: avg("im_store_transaction_ms"),
+    rowsPerTransaction: avg("im_store_batch_rows"),
+    checkpoints: value("im_store_checkpoint_ms_count"),
+    checkpointAvgMs: avg("im_store_checkpoint_ms"),
+    checkpointSyncAvgMs: avg("im_store_checkpoint_sync_ms"),
+  };
 }

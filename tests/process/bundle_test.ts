@@ -20,11 +20,15 @@ async function task(name: string, env: Record<string, string> = {}): Promise<voi
   assert.ok(out.success, `deno task ${name} failed:\n${text}`);
 }
 
-/** Start `cmd args` in an empty directory, log in, fetch the web page, then SIGTERM → exit 0. */
+/**
+ * Start `cmd args` in an empty directory on the default SQLite store (node:sqlite from the package), log
+ * in, send, fetch the web page, SIGTERM → exit 0; start again: the message is still in the inbox.
+ */
 async function exercise(cmd: string, args: string[], appId: number): Promise<void> {
   const cwd = await Deno.makeTempDir({ prefix: "im-pkg-" });
+  const env = quietEnv({ IM_STORE_ENGINE: "sqlite" });
   try {
-    const proc = await spawnServer(cmd, args, quietEnv({ IM_ADMIN_KEYS: ADMIN_KEY }), 60_000, cwd);
+    const proc = await spawnServer(cmd, args, { ...env, IM_ADMIN_KEYS: ADMIN_KEY }, 60_000, cwd);
     const base = `http://127.0.0.1:${proc.httpPort}`;
     const client = await TestClient.connect(proc.wsPort);
     await client.login("alice", appId);
@@ -52,6 +56,11 @@ async function exercise(cmd: string, args: string[], appId: number): Promise<voi
     const closing = client.closed;
     assert.equal(await stopServer(proc, "SIGTERM"), 0);
     assert.equal((await closing).code, 1012);
+    assert.ok((await Deno.stat(`${cwd}/data/imserver.db`)).isFile, "the store is data/imserver.db");
+    const again = await spawnServer(cmd, args, env, 60_000, cwd);
+    const inbox = await fetch(`http://127.0.0.1:${again.httpPort}/api/v1/inbox?appId=${appId}&userId=bob`);
+    assert.deepEqual((await inbox.json()).data.entries.map((e: { msg: string }) => e.msg), ["hi"]);
+    assert.equal(await stopServer(again, "SIGTERM"), 0);
   } finally {
     await Deno.remove(cwd, { recursive: true });
   }

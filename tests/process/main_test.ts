@@ -17,6 +17,10 @@ const YAML = [
   "drain:",
   "  window: 0.2",
   "  deadline: 10",
+  // The working directory is the repository: keep its data/ out of these tests (sqlite_process_test.ts
+  // runs the default store in a directory of its own).
+  "store:",
+  "  engine: memory",
 ].join("\n");
 
 /** A running `src/main.ts` and its output so far. */
@@ -81,12 +85,13 @@ async function spawn(configPath: string): Promise<Child> {
   return { process, httpPort: Number(match[1]), wsPort: Number(match[2]), output };
 }
 
-Deno.test("main: the start task grants least privilege (scoped write and sys, no run/ffi/all)", () => {
+Deno.test("main: the start task grants least privilege (write only log/ and data/, scoped sys, no run/ffi/all)", () => {
   assert.ok(
     START_FLAGS.includes("--allow-net") && START_FLAGS.includes("--allow-read"),
     START_FLAGS.join(" "),
   );
-  assert.ok(START_FLAGS.includes("--allow-write=log"), "writes only to log/");
+  // log/: app.logFile; data/: the SQLite store (store.path, store.backupDir) and nothing else.
+  assert.ok(START_FLAGS.includes("--allow-write=log,data"), "writes only to log/ and data/");
   assert.ok(START_FLAGS.some((f) => /^--allow-sys=./.test(f)), "sys access is scoped");
   for (const f of START_FLAGS) assert.doesNotMatch(f, /^--allow-(all|run|ffi|write$|sys$)/, f);
 });

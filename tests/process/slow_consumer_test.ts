@@ -31,7 +31,7 @@ async function startChild(dir: string) {
       "--config",
       `${dir}/app.yaml`,
     ],
-    env: childEnv(),
+    env: childEnv({ IM_STORE_ENGINE: "memory" }), // many servers, one data/ directory
     clearEnv: true,
     stdout: "piped",
     stderr: "null",

@@ -10,9 +10,14 @@ import { type StorePolicy, storePolicy } from "../../src/store/store.ts";
 /** Deep partial of the config for overrides. */
 export type ConfigOverrides = { [S in keyof Config]?: Partial<Config[S]> };
 
-/** Defaults for tests: loopback, port 0, no log file, sweeps only when a test asks for them. */
+/**
+ * Defaults for tests: loopback, port 0, no log file, sweeps only when a test asks for them, and the
+ * memory store — tests start many servers at once, and SQLite's default file (data/imserver.db) takes
+ * one process at a time. A test that wants SQLite sets `store: { engine: "sqlite", path: <temp> }`.
+ */
 export function testConfig(overrides: ConfigOverrides = {}): Config {
   const config = defaultConfig();
+  config.store.engine = "memory";
   config.app.hostname = "127.0.0.1";
   config.app.httpPort = 0;
   config.app.webSocketPort = 0;

@@ -56,9 +56,14 @@ export function clusterEnv(
   });
 }
 
-/** Embedded-mode environment on loopback and free ports, quiet logs. */
+/**
+ * Embedded-mode environment on loopback and free ports, quiet logs, the memory store: server processes
+ * started side by side must not share data/imserver.db (the second would be refused). Tests of the
+ * SQLite store pass `IM_STORE_ENGINE: "sqlite"` and a working directory or `IM_STORE_PATH` of their own.
+ */
 export function quietEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
+    IM_STORE_ENGINE: "memory",
     IM_APP_HOSTNAME: "127.0.0.1",
     IM_APP_HTTPPORT: "0",
     IM_APP_WEBSOCKETPORT: "0",

@@ -185,7 +185,7 @@ Deno.test("logs never contain tokens or API keys (console and file, real process
       "--config",
       `${dir}/app.yaml`,
     ],
-    env: childEnv(),
+    env: childEnv({ IM_STORE_ENGINE: "memory" }), // many servers, one data/ directory
     clearEnv: true,
     stdout: "piped",
     stderr: "piped",

@@ -76,7 +76,7 @@ Deno.test("cli: the usage text names every flag, the config lookup, the env rule
 Deno.test("cli: exit codes are distinct; VERSION is deno.json's version", async () => {
   const codes = Object.values(EXIT);
   assert.equal(new Set(codes).size, codes.length);
-  assert.deepEqual(EXIT, { ok: 0, failure: 1, config: 2, redis: 3, listen: 4 });
+  assert.deepEqual(EXIT, { ok: 0, failure: 1, config: 2, redis: 3, listen: 4, store: 5 });
   const deno = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
   assert.equal(VERSION, deno.version);
 });

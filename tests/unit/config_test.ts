@@ -298,3 +298,27 @@ Deno.test("ListenError: address, port and setting, and the OS refusal in words",
   assert.equal(error.message, "cannot listen on h:1 (app.webSocketPort): something else");
   assert.equal(error.cause, cause);
 });
+
+Deno.test("config: the embedded store defaults to a durable SQLite file; memory is explicit", async () => {
+  const config = await loadConfig();
+  assert.equal(config.store.engine, "sqlite");
+  assert.equal(config.store.path, "data/imserver.db");
+  assert.equal(config.store.sync, "full");
+  assert.equal(config.store.backupDir, "data/backups");
+  const env = await loadConfig({
+    env: { IM_STORE_ENGINE: "memory", IM_STORE_SYNC: "normal", IM_STORE_PATH: "/var/lib/im/x.db" },
+  });
+  assert.deepEqual([env.store.engine, env.store.sync, env.store.path], [
+    "memory",
+    "normal",
+    "/var/lib/im/x.db",
+  ]);
+  assert.match(
+    await yamlError("store:\n  engine: redis\n"),
+    /^app\.yaml:2: store\.engine: expected one of sqlite, memory/,
+  );
+  assert.match(await yamlError("store:\n  sync: off\n"), /store\.sync: expected one of full, normal/);
+  assert.match(await yamlError('store:\n  path: ""\n'), /store\.path: .*sqlite/);
+  // memory needs no file; cluster mode keeps its store in Redis whatever store.* says
+  assert.equal((await loadConfig({ text: 'store:\n  engine: memory\n  path: ""\n' })).store.path, "");
+});

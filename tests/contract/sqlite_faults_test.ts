@@ -1,0 +1,132 @@
+/**
+ * The SQLite store when writes fail, on a real file: a tiny `PRAGMA max_page_count` is a full disk for
+ * real, `PRAGMA query_only` a read-only database. Sends fail with StorageError, nothing is half
+ * written, reads keep working, the failure is reported, and writes recover without a restart. Also the
+ * online backup: taken while writing, it opens as a store with the data and a new epoch.
+ * @module
+ */
+import assert from "node:assert/strict";
+import { StorageError } from "../../src/protocol/errors.ts";
+import { SqliteStore } from "../../src/store/sqlite/store.ts";
+import { testPolicy } from "../support/helpers.ts";
+import { entry, tempDb } from "../support/sqlite_helper.ts";
+
+const pages = (store: SqliteStore) =>
+  Number((store.pragma("page_count") as { page_count: number }).page_count);
+
+Deno.test("sqlite faults: a full disk fails sends with StorageError, whole; reads work; recovery without restart", async () => {
+  const db = await tempDb();
+  const health: (string | undefined)[] = [];
+  try {
+    const store = db.open({ onHealth: (f) => health.push(f) });
+    for (let i = 1; i <= 3; i++) await store.append(101, "bob", entry(`${i}`));
+    store.pragma(`max_page_count = ${pages(store)}`);
+    const big = { ...entry("big"), msg: "x".repeat(16_000) };
+    const users = Array.from({ length: 300 }, (_, i) => `u${i}`);
+    await assert.rejects(() => store.appendMany(101, users, big), StorageError);
+    await assert.rejects(() => store.append(101, "bob", big), StorageError);
+    assert.equal(store.failure, "disk full");
+    assert.deepEqual(health, ["disk full"]);
+    // nothing of the failed fan-out was kept: no inbox, no seq, no row
+    assert.equal((await store.head(101, "bob")).lastSeq, 3);
+    assert.deepEqual(await store.range(101, "u1", 0, 10), []);
+    assert.deepEqual((await store.range(101, "bob", 0, 10)).map((e) => e.msg), ["1", "2", "3"]);
+    // the disk frees up: the next write works and the failure clears by itself
+    store.pragma("max_page_count = 1073741823");
+    assert.equal((await store.append(101, "bob", big)).seq, 4);
+    assert.equal(store.failure, undefined);
+    assert.deepEqual(health, ["disk full", undefined]);
+    await store.close();
+    const again = db.open();
+    assert.deepEqual((await again.range(101, "bob", 0, 10)).map((e) => e.seq), [1, 2, 3, 4]);
+    assert.equal(again.inboxStats.inboxes, 1, "no inbox of the failed fan-out was created");
+    await again.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite faults: the probe clears the failure with no traffic once the disk has room", async () => {
+  const db = await tempDb();
+  try {
+    const store = db.open();
+    await store.append(101, "bob", entry("1"));
+    store.pragma(`max_page_count = ${pages(store)}`);
+    await assert.rejects(() =>
+      store.appendMany(101, ["a", "b", "c"], { ...entry("x"), msg: "y".repeat(20_000) })
+    );
+    assert.equal(store.failure, "disk full");
+    store.pragma("max_page_count = 1073741823");
+    for (let i = 0; i < 40 && store.failure; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(store.failure, undefined, "the probe write succeeded within 4 s");
+    await store.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite faults: a read-only database fails every write kind with StorageError and recovers", async () => {
+  const db = await tempDb();
+  try {
+    const store = db.open();
+    await store.append(101, "bob", entry("1"));
+    await store.joinRoom(101, "r", "bob");
+    store.pragma("query_only = 1");
+    for (
+      const write of [
+        () => store.append(101, "bob", entry("2")),
+        () => store.appendOnce(101, ["bob"], entry("3")),
+        () => store.claim("k", "v"),
+        () => store.joinRoom(101, "r", "carol"),
+        () => store.leaveRoom(101, "r", "bob"),
+        () => store.advanceMark(101, "bob", "ack", 1),
+        () => store.head(101, "newcomer"),
+      ]
+    ) await assert.rejects(write, StorageError);
+    assert.equal(store.failure, "database is read-only");
+    assert.deepEqual(await store.roomMembers(101, "r"), ["bob"]);
+    assert.equal((await store.range(101, "bob", 0, 5)).length, 1);
+    store.pragma("query_only = 0");
+    assert.equal((await store.append(101, "bob", entry("2"))).seq, 2);
+    assert.equal(store.failure, undefined);
+    await store.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite backup: taken while writing, it restores every acknowledged entry, with a new epoch", async () => {
+  const db = await tempDb();
+  try {
+    const store = db.open({ backupDir: `${db.dir}/backups` });
+    const acked: number[] = [];
+    for (let i = 0; i < 200; i++) acked.push((await store.append(101, "bob", entry(`${i}`))).seq);
+    await store.joinRoom(101, "r", "bob");
+    const epoch = (await store.head(101, "bob")).epoch;
+    // writes keep coming while the copy is made
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; writing && i < 10_000; i++) await store.append(101, "carol", entry(`c${i}`));
+    })();
+    const result = await store.backup();
+    writing = false;
+    await writer;
+    assert.match(result.path, /backups\/imserver-.*\.db$/);
+    assert.equal(result.bytes, (await Deno.stat(result.path)).size);
+    assert.ok(result.durationMs >= 0);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(`${db.dir}/backups`), (e) => e.name), [
+      result.path.slice(result.path.lastIndexOf("/") + 1),
+    ], "one self-contained file, no -wal, no .part");
+    await store.close();
+    const restored = SqliteStore.open({ path: result.path, policy: testPolicy(), maintenanceMs: 0 });
+    const head = await restored.head(101, "bob");
+    assert.equal(head.lastSeq, 200);
+    assert.notEqual(head.epoch, epoch, "clients of the restored file resync");
+    assert.equal(head.epoch.split(".")[1], epoch.split(".")[1], "only the deployment part changed");
+    assert.deepEqual((await restored.range(101, "bob", 0, 500)).map((e) => e.seq), acked);
+    assert.deepEqual(await restored.roomMembers(101, "r"), ["bob"]);
+    await restored.close();
+  } finally {
+    await db.dispose();
+  }
+});

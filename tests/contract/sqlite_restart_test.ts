@@ -1,0 +1,224 @@
+/**
+ * The SQLite store across restarts on a real file: seqs continue, the epoch holds, claims still
+ * de-duplicate, rooms and marks stay, trimmed entries stay trimmed; a file the store cannot use is
+ * refused with a reason; only what is durable is visible.
+ * @module
+ */
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { Metrics } from "../../src/ops/metrics.ts";
+import { StoreOpenError } from "../../src/store/sqlite/open.ts";
+import { SqliteStore } from "../../src/store/sqlite/store.ts";
+import { FakeClock } from "../../src/util/clock.ts";
+import { testPolicy } from "../support/helpers.ts";
+import { entry, tempDb } from "../support/sqlite_helper.ts";
+
+Deno.test("sqlite restart: seqs, epoch, claims, rooms, marks and trims survive a close and reopen", async () => {
+  const db = await tempDb(testPolicy({ inbox: { maxEntries: 5, maxAge: 3600, syncPageSize: 200 } }));
+  try {
+    const a = db.open();
+    for (let i = 1; i <= 7; i++) await a.append(101, "bob", entry(`${i}`));
+    await a.appendOnce(101, ["bob", "carol"], entry("keyed"));
+    const before = await a.head(101, "bob");
+    assert.deepEqual([before.firstSeq, before.lastSeq], [4, 8]);
+    assert.equal(await a.claim("k1", "first"), null);
+    assert.equal(await a.joinRoom(101, "r1", "bob"), "joined");
+    await a.advanceMark(101, "bob", "ack", 6);
+    await a.advanceMark(101, "bob", "read", 5);
+    await a.maintain();
+    await a.close();
+
+    const b = db.open();
+    const after = await b.head(101, "bob");
+    assert.deepEqual(after, before, "same bounds and epoch after a restart");
+    assert.deepEqual((await b.range(101, "bob", 0, 10)).map((e) => e.msg), ["4", "5", "6", "7", "keyed"]);
+    assert.equal((await b.append(101, "bob", entry("9"))).seq, 9, "seqs continue");
+    assert.deepEqual(await b.appendOnce(101, ["bob", "carol"], entry("keyed")), [
+      { seq: 8, repeated: true },
+      { seq: 1, repeated: true },
+    ]);
+    assert.equal(await b.claim("k1", "second"), "first", "the claim still de-duplicates");
+    assert.deepEqual(await b.roomMembers(101, "r1"), ["bob"]);
+    assert.deepEqual(await b.userRooms(101, "bob"), ["r1"]);
+    assert.equal(await b.mark(101, "bob", "ack"), 6);
+    assert.equal(await b.mark(101, "bob", "read"), 5);
+    await b.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite restart: an inbox whose entries all aged out keeps its seq (the floor)", async () => {
+  const clock = new FakeClock(1_700_000_000_000);
+  const db = await tempDb(testPolicy({ inbox: { maxEntries: 100, maxAge: 10, syncPageSize: 200 } }));
+  try {
+    const a = db.open({ clock, isActive: () => true });
+    for (let i = 1; i <= 3; i++) await a.append(101, "bob", entry(`${i}`, clock.now()));
+    const epoch = (await a.head(101, "bob")).epoch;
+    clock.advance(60_000);
+    await a.maintain(); // rows deleted from the file; the connected user's inbox stays
+    assert.deepEqual(a.inboxStats, { inboxes: 1, entries: 0 });
+    await a.close();
+    const b = db.open({ clock });
+    const head = await b.head(101, "bob");
+    assert.deepEqual(head, { firstSeq: 4, lastSeq: 3, epoch });
+    assert.equal((await b.append(101, "bob", entry("4", clock.now()))).seq, 4);
+    await b.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite restart: rows over the bound that a crash left behind are trimmed at load", async () => {
+  const db = await tempDb(testPolicy());
+  try {
+    const a = db.open();
+    await a.appendMany(101, Array.from({ length: 20 }, () => "bob"), entry("x"));
+    await a.close();
+    const b = db.open({ policy: testPolicy({ inbox: { maxEntries: 5, maxAge: 3600, syncPageSize: 200 } }) });
+    assert.deepEqual(await b.head(101, "bob").then((h) => [h.firstSeq, h.lastSeq]), [16, 20]);
+    await b.maintain();
+    await b.close();
+    const raw = new DatabaseSync(db.path);
+    assert.equal((raw.prepare("SELECT count(*) AS n FROM entries").get() as { n: number }).n, 5);
+    raw.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite open: a second store on the same file is refused (locked), the first keeps working", async () => {
+  const db = await tempDb();
+  try {
+    const a = db.open();
+    assert.throws(
+      () => db.open(),
+      (e) => e instanceof StoreOpenError && e.reason === "locked" && /cluster mode/.test(e.message),
+    );
+    assert.equal((await a.append(101, "bob", entry("1"))).seq, 1);
+    await a.close();
+    const b = db.open();
+    assert.equal((await b.head(101, "bob")).lastSeq, 1);
+    await b.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite open: garbage, another application's database and a newer schema are refused", async () => {
+  const db = await tempDb();
+  try {
+    await Deno.writeFile(db.path, crypto.getRandomValues(new Uint8Array(8192)));
+    assert.throws(() => db.open(), (e) => e instanceof StoreOpenError && e.reason === "corrupt");
+    await Deno.remove(db.path);
+    const other = new DatabaseSync(db.path);
+    other.exec("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)");
+    other.close();
+    assert.throws(() => db.open(), (e) => e instanceof StoreOpenError && e.reason === "foreign");
+    await Deno.remove(db.path);
+    await db.open().close();
+    const newer = new DatabaseSync(db.path);
+    newer.exec("INSERT INTO schema_version (version, name, applied_at) VALUES (99, 'future', 0)");
+    newer.close();
+    assert.throws(() => db.open(), (e) => e instanceof StoreOpenError && e.reason === "newer");
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite sync full: an append resolves at commit (readable at once); synced() once on disk", async () => {
+  const db = await tempDb();
+  try {
+    const store = db.open({ sync: "full" });
+    assert.equal((await store.append(101, "bob", entry("1"))).seq, 1);
+    // committed: every reader sees it, while its fdatasync is still in flight
+    let synced = false;
+    const durable = store.synced().then(() => synced = true);
+    assert.equal((await store.head(101, "bob")).lastSeq, 1);
+    assert.equal((await store.range(101, "bob", 0, 10)).length, 1);
+    assert.equal(synced, false, "the sync started at the commit needs a turn of the event loop");
+    await durable;
+    assert.equal(synced, true);
+    await store.synced(); // nothing new: resolves at once
+    await store.close();
+    const normal = db.open({ sync: "normal" });
+    await normal.append(101, "bob", entry("2"));
+    let immediate = false;
+    const done = normal.synced().then(() => immediate = true);
+    await Promise.resolve();
+    assert.equal(immediate, true, "sync normal: nothing to wait for");
+    await done;
+    await normal.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+/** A crash image of the open store: the database and WAL copied as they are (what a kill -9 leaves). */
+async function crashImage(path: string, to: string): Promise<void> {
+  await Deno.copyFile(path, to);
+  await Deno.copyFile(`${path}-wal`, `${to}-wal`);
+}
+
+Deno.test("sqlite open: a crash across a reboot changes the epoch; a crash without one, or a clean stop, does not", async () => {
+  const db = await tempDb();
+  const boot = 1_790_000_000_000;
+  try {
+    const live = db.open({ bootTime: boot });
+    await live.append(101, "bob", entry("1"));
+    const epoch = (await live.head(101, "bob")).epoch;
+    await crashImage(db.path, `${db.dir}/crash-a.db`);
+    await crashImage(db.path, `${db.dir}/crash-b.db`);
+    await live.close();
+    const open = (path: string, bootTime: number) =>
+      SqliteStore.open({ path, policy: testPolicy(), maintenanceMs: 0, bootTime });
+    const sameBoot = open(`${db.dir}/crash-a.db`, boot + 2000);
+    assert.equal(sameBoot.rebooted, false);
+    assert.equal((await sameBoot.head(101, "bob")).epoch, epoch, "kill -9: the OS had every commit");
+    await sameBoot.close();
+    const afterReboot = open(`${db.dir}/crash-b.db`, boot + 600_000);
+    assert.equal(afterReboot.rebooted, true);
+    const head = await afterReboot.head(101, "bob");
+    assert.notEqual(head.epoch, epoch, "commits not on disk may be gone: clients resync");
+    assert.equal(head.lastSeq, 1, "what is on disk is kept");
+    await afterReboot.close();
+    const clean = open(db.path, boot + 600_000);
+    assert.equal(clean.rebooted, false, "a clean stop lost nothing, whatever happened since");
+    assert.equal((await clean.head(101, "bob")).epoch, epoch);
+    await clean.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite open: SqliteStore.open creates the directory", async () => {
+  const db = await tempDb();
+  try {
+    const store = SqliteStore.open({ path: `${db.dir}/a/b/im.db`, policy: testPolicy(), maintenanceMs: 0 });
+    await store.close();
+    assert.ok((await Deno.stat(`${db.dir}/a/b/im.db`)).isFile);
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite retention: the background deletes keep up with full inboxes trimming on every append", async () => {
+  const db = await tempDb(testPolicy({ inbox: { maxEntries: 10, maxAge: 3600, syncPageSize: 200 } }));
+  const metrics = new Metrics();
+  try {
+    const store = db.open({ maintenanceMs: 10, metrics, sync: "normal" });
+    const users = Array.from({ length: 10 }, (_, i) => `u${i}`);
+    for (let i = 0; i < 2000; i++) await store.appendMany(101, users, entry(`${i}`));
+    const pruned = () =>
+      Number(metrics.render().match(/^im_store_pruned_rows_total\{kind="entries"\} (\d+)/m)?.[1]);
+    for (let i = 0; i < 200 && pruned() < 19_900; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(pruned(), 19_900, "19,900 trimmed rows deleted within 4 s");
+    assert.match(metrics.render(), /^im_store_pending_deletes 0$/m);
+    await store.close();
+    const raw = new DatabaseSync(db.path);
+    assert.equal((raw.prepare("SELECT count(*) AS n FROM entries").get() as { n: number }).n, 100);
+    raw.close();
+  } finally {
+    await db.dispose();
+  }
+});
