@@ -10,7 +10,7 @@ import { ListenError } from "./transport/listen.ts";
 import { setupLogging } from "./ops/log.ts";
 import { startServer } from "./server.ts";
 import { defaultConfigFile } from "./embedded.ts";
-import { RedisUnreachableError } from "./cluster/node.ts";
+import { RedisUnreachableError } from "./store/redis/errors.ts";
 import { StoreOpenError } from "./store/sqlite/open.ts";
 
 async function main(): Promise<number> {

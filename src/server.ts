@@ -19,7 +19,7 @@ import { RoomActivity } from "./admin/room_activity.ts";
 import { createAuthenticator } from "./auth/authenticator.ts";
 import { TokenExpiry } from "./auth/token_expiry.ts";
 import { nodeHandlers } from "./cluster/handlers.ts";
-import { ClusterNode } from "./cluster/node.ts";
+import type { ClusterNode } from "./cluster/node.ts";
 import { historyCommands } from "./commands/history.ts";
 import { imCommands } from "./commands/im.ts";
 import { messageCommands } from "./commands/messages.ts";
@@ -110,8 +110,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   const hub = new Hub();
   // Cluster mode: Redis store, presence and bus; fails here (RedisUnreachableError) when Redis is down.
-  const cluster = config.cluster.enabled && !options.store
-    ? await ClusterNode.connect(config, { nodeId, hub, clock, log, metrics })
+  // Loaded only in cluster mode: embedded mode never pays for the Redis client (start-up time, memory).
+  const cluster: ClusterNode | undefined = config.cluster.enabled && !options.store
+    ? await (await import("./cluster/node.ts")).ClusterNode.connect(config, {
+      nodeId,
+      hub,
+      clock,
+      log,
+      metrics,
+    })
     : undefined;
   // Embedded mode: store.engine (SQLite by default); a file that cannot be used throws StoreOpenError.
   const embedded: EmbeddedStore | undefined = cluster || options.store

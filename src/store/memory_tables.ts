@@ -18,6 +18,14 @@ import type { MessageChange, RoomTimelineEntry, StoredMessage, StorePolicy } fro
 
 const key = (appId: number, id: string) => `${appId}\u0000${id}`;
 
+/** A msgId the store knows: how many entries and positions refer to it, and the message once saved. */
+interface Kept {
+  refs: number;
+  /** When the record was made (the message's time, or its first reference's): retention by age. */
+  time: number;
+  m?: StoredMessage;
+}
+
 interface Timeline {
   appId: number;
   entries: RoomTimelineEntry[];
@@ -30,10 +38,13 @@ interface Timeline {
 export class MemoryTables {
   readonly #policy: StorePolicy;
   readonly #clock: Clock;
-  /** Insertion order is time order: the oldest are at the front (pruned from there). */
-  readonly #messages = new Map<string, StoredMessage>();
-  /** How many inbox entries and timeline positions refer to each msgId (absent: none). */
-  readonly #refs = new Map<string, number>();
+  /**
+   * One record per msgId (one lookup for a save, a reference or a release on the send path). Insertion
+   * order is time order: the oldest are at the front (pruned from there).
+   */
+  readonly #kept = new Map<string, Kept>();
+  /** Records holding a saved message (a gauge without a scan). */
+  #saved = 0;
   readonly #timelines = new Map<string, Timeline>();
   readonly #blocks = new Map<string, Set<string>>();
 
@@ -44,41 +55,53 @@ export class MemoryTables {
 
   saveMessage(appId: number, m: StoredMessage): void {
     const k = key(appId, m.msgId);
-    if (!this.#messages.has(k)) this.#messages.set(k, { ...m });
+    const rec = this.#kept.get(k);
+    if (!rec) {
+      this.#kept.set(k, { refs: 0, time: m.time, m: { ...m } });
+      this.#saved++;
+    } else if (!rec.m) {
+      rec.m = { ...m };
+      this.#saved++;
+    }
   }
 
   /** An inbox entry or a timeline position now refers to the message. */
   retain(appId: number, msgId: string): void {
     const k = key(appId, msgId);
-    this.#refs.set(k, (this.#refs.get(k) ?? 0) + 1);
+    const rec = this.#kept.get(k);
+    if (rec) rec.refs++;
+    else this.#kept.set(k, { refs: 1, time: this.#clock.now() });
   }
 
   /** One reference fewer; with none left the kept message goes. */
   release(appId: number, msgId: string): void {
     const k = key(appId, msgId);
-    const n = (this.#refs.get(k) ?? 0) - 1;
-    if (n > 0) return void this.#refs.set(k, n);
-    this.#refs.delete(k);
-    this.#messages.delete(k);
+    const rec = this.#kept.get(k);
+    if (rec && --rec.refs <= 0) this.#forget(k, rec);
   }
 
-  /** Kept messages and msgIds referred to (metrics, bounds tests). */
+  #forget(k: string, rec: Kept): void {
+    this.#kept.delete(k);
+    if (rec.m) this.#saved--;
+  }
+
+  /** Kept messages and msgIds known (metrics, bounds tests). */
   get sizes(): { messages: number; refs: number } {
-    return { messages: this.#messages.size, refs: this.#refs.size };
+    return { messages: this.#saved, refs: this.#kept.size };
   }
 
   messages(appId: number, msgIds: string[]): Map<string, StoredMessage> {
     const out = new Map<string, StoredMessage>();
     const oldest = this.#clock.now() - this.#policy.maxAgeMs;
     for (const id of msgIds) {
-      const m = this.#messages.get(key(appId, id));
+      const m = this.#kept.get(key(appId, id))?.m;
       if (m && m.time >= oldest) out.set(id, { ...m });
     }
     return out;
   }
 
   changeMessage(appId: number, msgId: string, change: MessageChange): StoredMessage | undefined {
-    const m = this.#messages.get(key(appId, msgId));
+    const m = this.#kept.get(key(appId, msgId))?.m;
     if (!m || m.time < this.#clock.now() - this.#policy.maxAgeMs) return undefined;
     if (m.recalledAt !== undefined) return { ...m };
     if ("msg" in change) {
@@ -156,9 +179,9 @@ export class MemoryTables {
    */
   prune(): void {
     const oldest = this.#clock.now() - this.#policy.maxAgeMs;
-    for (const [k, m] of this.#messages) {
-      if (m.time >= oldest) break;
-      this.#messages.delete(k);
+    for (const [k, rec] of this.#kept) {
+      if (rec.time >= oldest) break;
+      this.#forget(k, rec);
     }
     for (const t of this.#timelines.values()) this.#trim(t);
   }

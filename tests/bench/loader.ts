@@ -27,6 +27,14 @@ let streamConn: Conn[] = [];
 let rttClosed = false;
 /** rtt with receipts: every recipient acks and reads each message (PROTOCOL.md C.3). */
 let rttReceipts = false;
+/**
+ * 0: an `ack` and a `read` per message. N > 0: each recipient acks and reads at most every N ms, up to the
+ * newest seq it got (marks are cumulative, so every message is still acked and read) — as a chat client
+ * does (the bundled client.js acks once per burst).
+ */
+let receiptsEveryMs = 0;
+/** Recipients with receipts to send at the next tick: conn → [seq, conversation]. */
+const pendingReceipts = new Map<Conn, [number, string]>();
 let running = false;
 let lastRecvAt = 0;
 
@@ -96,9 +104,21 @@ function onBench(conn: Conn, text: string, m: number): void {
   if (rttReceipts) {
     // the push ends with the recipient's inbox seq: `…,"seq":<n>}}}`
     const seq = Number(text.slice(text.lastIndexOf('"seq":') + 6, -3));
-    sendReceipt(conn, "ack", { seq });
-    sendReceipt(conn, "read", { conversation: `u:${streamConn[stream].user}`, seq });
+    const conversation = `u:${streamConn[stream].user}`;
+    if (receiptsEveryMs > 0) pendingReceipts.set(conn, [seq, conversation]);
+    else sendReceipts(conn, seq, conversation);
   }
+}
+
+function sendReceipts(conn: Conn, seq: number, conversation: string): void {
+  sendReceipt(conn, "ack", { seq });
+  sendReceipt(conn, "read", { conversation, seq });
+  counters.receiptsSent += 2;
+}
+
+function flushReceipts(): void {
+  for (const [conn, [seq, conversation]] of pendingReceipts) sendReceipts(conn, seq, conversation);
+  pendingReceipts.clear();
 }
 
 function sendRtt(stream: number, padding: number): void {
@@ -200,7 +220,10 @@ async function rtt(a: Json): Promise<Json> {
   nextN = streamConn.map(() => 1);
   rttClosed = a.mode === "closed";
   rttReceipts = a.receipts === true;
+  receiptsEveryMs = rttReceipts ? a.receiptsEveryMs ?? 0 : 0;
+  pendingReceipts.clear();
   resetCounters();
+  const receiptTimer = receiptsEveryMs > 0 ? setInterval(flushReceipts, receiptsEveryMs) : undefined;
   running = true;
   const t0 = now();
   let timer: ReturnType<typeof setInterval> | undefined;
@@ -221,8 +244,10 @@ async function rtt(a: Json): Promise<Json> {
   const stoppedAt = now();
   await settle(() => counters.received + counters.gaps >= counters.sent, 10_000);
   await settle(() => counters.replies + counters.replyErrors >= counters.sent, 5_000);
+  clearInterval(receiptTimer);
+  flushReceipts();
   if (rttReceipts) {
-    await settle(() => counters.receiptReplies + counters.replyErrors >= 2 * counters.received, 5_000);
+    await settle(() => counters.receiptReplies + counters.replyErrors >= counters.receiptsSent, 5_000);
   }
   return result({ elapsedMs: stoppedAt - t0, recvMs: lastRecvAt - t0 });
 }

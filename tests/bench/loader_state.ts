@@ -30,6 +30,8 @@ export const counters = {
   /** rtt with receipts: replies to `ack`/`read` (seq `k…`), and `read`/`delivered` receipts received. */
   receiptReplies: 0,
   receiptsIn: 0,
+  /** `ack`/`read` requests sent. */
+  receiptsSent: 0,
   otherFrames: 0,
   badFrames: 0,
   unexpectedCloses: 0,

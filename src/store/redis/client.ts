@@ -8,6 +8,7 @@
  * @module
  */
 import { createClient } from "redis";
+import { RedisUnreachableError } from "./errors.ts";
 
 /** The command client type used across the cluster modules. */
 export type Redis = ReturnType<typeof createClient>;
@@ -28,14 +29,6 @@ export function redisOptionsFrom(
 ): RedisOptions {
   const addr = redis.addr.includes("://") ? redis.addr : `redis://${redis.addr}`;
   return { url: addr, password: redis.password || undefined, database: redis.DB };
-}
-
-/** Thrown when the first connection to Redis fails. */
-export class RedisUnreachableError extends Error {
-  constructor(url: string, cause: unknown) {
-    super(`cannot reach Redis at ${url}: ${(cause as Error)?.message ?? cause}`);
-    this.name = "RedisUnreachableError";
-  }
 }
 
 /**
@@ -81,3 +74,5 @@ export async function duplicateRedis(client: Redis, onError: (error: unknown) =>
   await dup.connect();
   return dup as Redis;
 }
+
+export { RedisUnreachableError };
