@@ -18,6 +18,26 @@ import type { MessageChange, RoomTimelineEntry, StoredMessage, StorePolicy } fro
 
 const key = (appId: number, id: string) => `${appId}\u0000${id}`;
 
+/**
+ * Apply an edit or a recall to a kept message in place (`Store.changeMessage`): a recall is final, an
+ * edit's version is raised to one past the previous edit's when not later. False when nothing changed
+ * (the message was recalled). The SQLite engine applies the same function (sqlite/kept_messages.ts).
+ *
+ * @example
+ * ```ts
+ * applyChange(m, { msg: "fixed", editedAt: Date.now() }); // true
+ * applyChange(m, { recalledAt: Date.now(), recalledBy: "alice" }); // true; later changes: false
+ * ```
+ */
+export function applyChange(m: StoredMessage, change: MessageChange): boolean {
+  if (m.recalledAt !== undefined) return false;
+  if ("msg" in change) {
+    m.msg = change.msg;
+    m.editedAt = Math.max(change.editedAt, (m.editedAt ?? -Infinity) + 1);
+  } else Object.assign(m, change);
+  return true;
+}
+
 /** A msgId the store knows: how many entries and positions refer to it, and the message once saved. */
 interface Kept {
   refs: number;
@@ -103,11 +123,7 @@ export class MemoryTables {
   changeMessage(appId: number, msgId: string, change: MessageChange): StoredMessage | undefined {
     const m = this.#kept.get(key(appId, msgId))?.m;
     if (!m || m.time < this.#clock.now() - this.#policy.maxAgeMs) return undefined;
-    if (m.recalledAt !== undefined) return { ...m };
-    if ("msg" in change) {
-      m.msg = change.msg;
-      m.editedAt = Math.max(change.editedAt, (m.editedAt ?? -Infinity) + 1);
-    } else Object.assign(m, change);
+    applyChange(m, change);
     return { ...m };
   }
 

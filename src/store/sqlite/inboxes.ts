@@ -212,6 +212,6 @@ export class InboxIndex {
  * Rows as arrays instead of objects (no property names per row: the start-up scan reads millions).
  * Deno 2.9's node:sqlite has `setReturnArrays`, its type declarations do not yet.
  */
-function returnArrays(statement: StatementSync): void {
+export function returnArrays(statement: StatementSync): void {
   (statement as unknown as { setReturnArrays(on: boolean): void }).setReturnArrays(true);
 }

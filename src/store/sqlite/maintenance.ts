@@ -34,6 +34,10 @@ export interface MaintenanceSteps {
   prune(): Promise<number>;
   /** Delete a batch of expired claims; resolves to how many. */
   claims(): Promise<number>;
+  /** Delete a batch of superseded conversation rows and obsolete dead marks; resolves to how many. */
+  versions(): Promise<number>;
+  /** Delete a batch of kept messages and room positions past their age; resolves to how many. */
+  messages(): Promise<number>;
 }
 
 /** Options of {@linkcode Maintenance}. */
@@ -137,9 +141,11 @@ export class Maintenance {
   async #run(prune: boolean): Promise<void> {
     try {
       this.#count("entries", await this.#o.steps.drops());
+      this.#count("conversations", await this.#o.steps.versions());
       if (!prune) return;
       this.#count("inboxes", await this.#o.steps.prune());
       this.#count("claims", await this.#o.steps.claims());
+      this.#count("messages", await this.#o.steps.messages());
     } catch {
       // A failed write (disk full) is the writer's to report (readiness); the rows are retried later.
     }
@@ -186,15 +192,20 @@ export class Maintenance {
   /** Every retention step once, trimmed rows until none are left, then a checkpoint. */
   async runAll(): Promise<void> {
     await this.#busy;
-    for (let i = 0; i < 10_000 && this.#o.pending() > 0; i++) {
-      this.#count("entries", await this.#o.steps.drops());
-    }
+    await this.#drain();
     this.#count("inboxes", await this.#o.steps.prune());
     this.#count("claims", await this.#o.steps.claims());
+    this.#count("messages", await this.#o.steps.messages());
+    await this.#drain();
+    this.checkpoint();
+  }
+
+  /** Delete trimmed rows and superseded versions until none are left. */
+  async #drain(): Promise<void> {
     for (let i = 0; i < 10_000 && this.#o.pending() > 0; i++) {
       this.#count("entries", await this.#o.steps.drops());
+      this.#count("conversations", await this.#o.steps.versions());
     }
-    this.checkpoint();
   }
 
   /** Stop the timer and wait for a running step. */

@@ -30,7 +30,17 @@ export interface Pending {
   ids: number[];
   times: number[];
   mids: (string | undefined)[];
+  /** The entries this transaction appends, in seq order (the conversation summaries follow them). */
+  entries: NewEntry[];
   marks?: Partial<Record<Mark, number>>;
+}
+
+/** What the conversation summaries (summaries.ts) do in a transaction's steps. */
+export interface OverlayHooks {
+  /** Inside the transaction, after the entry rows are written: follow the appends, write their rows. */
+  beforeCommit(tx: Tx, pending: Map<string, Pending>): void;
+  /** `inbox` is deleted in this transaction. */
+  dropped(tx: Tx, inbox: Inbox): void;
 }
 
 /**
@@ -51,11 +61,17 @@ export class Overlay {
   /** Entry rows of the current transaction, flat, {@linkcode ENTRY_COLUMNS} values each. */
   #rows: (number | string | null)[] = [];
   #nextId: number;
+  #hooks: OverlayHooks | undefined;
 
   constructor(index: InboxIndex, statements: Statements) {
     this.#index = index;
     this.#s = statements;
     this.#nextId = Number((statements.maxEntryId.get() as { id: number }).id) + 1;
+  }
+
+  /** Who follows the transactions' appends (set once, at open). */
+  follow(hooks: OverlayHooks): void {
+    this.#hooks = hooks;
   }
 
   /** The transaction's view of an inbox; `create` inserts the inbox row when there is none. */
@@ -66,7 +82,17 @@ export class Overlay {
     if (p && p.gen > 0) return p;
     const inbox = p ? undefined : this.#index.get(app, user);
     if (inbox) {
-      const seen = { inbox, app, user, gen: inbox.gen, lastSeq: inbox.lastSeq, ids: [], times: [], mids: [] };
+      const seen: Pending = {
+        inbox,
+        app,
+        user,
+        gen: inbox.gen,
+        lastSeq: inbox.lastSeq,
+        ids: [],
+        times: [],
+        mids: [],
+        entries: [],
+      };
       pending.set(k, seen);
       return seen;
     }
@@ -83,6 +109,7 @@ export class Overlay {
       ids: [],
       times: [],
       mids: [],
+      entries: [],
     };
     pending.set(k, made);
     return made;
@@ -98,6 +125,7 @@ export class Overlay {
     p.ids.push(id);
     p.times.push(entry.time);
     p.mids.push(mid);
+    p.entries.push(entry);
     return seq;
   }
 
@@ -115,6 +143,7 @@ export class Overlay {
     const p = this.slot(tx, inbox.app, inbox.user, false);
     if (p?.inbox !== inbox || inbox.start !== inbox.ids.length || p.ids.length > 0 || p.marks) return false;
     this.#s.deleteInbox.run(inbox.gen);
+    this.#hooks?.dropped(tx, inbox);
     this.#pending.set(inboxKey(inbox.app, inbox.user), { ...p, inbox: undefined, drop: inbox, gen: 0 });
     return true;
   }
@@ -125,7 +154,10 @@ export class Overlay {
     this.#tx = tx;
     const pending = this.#pending = new Map<string, Pending>();
     const rows = this.#rows = [];
-    tx.beforeCommit(() => this.#write(rows));
+    tx.beforeCommit(() => {
+      this.#write(rows);
+      this.#hooks?.beforeCommit(tx, pending);
+    });
     tx.onCommit(() => this.#commit(pending));
     return pending;
   }

@@ -18,10 +18,22 @@
  *   the newest entry's seq, so seqs never restart under the same generation even when every entry is
  *   gone. `gen` (AUTOINCREMENT, never reused) is the inbox generation in the epoch.
  *
+ * The IM tables (version 2), with the same rule — the send path appends rows at the end of a table, it
+ * does not update rows scattered over the file:
+ * - `conversations` holds one row per conversation *version*: a change writes the new state as a new row
+ *   (ids in commit order) and the row it replaces is deleted in the background; at load the newest row of
+ *   each (gen, conv) wins (summaries.ts). An UPDATE in place would dirty one page per inbox per commit.
+ * - `dead` (msgIds recalled or deleted for the inbox's owner) changes only on recalls and deletions;
+ *   `msg_seq` (the message's seq when it was marked, 0 when not in the inbox) and `mark_seq` (the event's)
+ *   decide at load whether a trim since has made the mark obsolete (summary_index.ts).
+ * - `messages` (kept once per app) is append-only by rowid, found through a map held in memory; an edit or
+ *   recall updates its row. `room_timeline` is clustered by room (one row per room message, not per
+ *   member), `room_heads` holds each room's roomSeq counter, `blocks` the blocks.
+ *
  * @example
  * ```ts
  * const db = new DatabaseSync("data/imserver.db");
- * const applied = migrate(db, Date.now()); // [1] on a new file
+ * const applied = migrate(db, Date.now()); // [1, 2] on a new file
  * ```
  * @module
  */
@@ -74,6 +86,52 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE probe (b BLOB);
     `,
   },
+  {
+    version: 2,
+    name: "IM: conversations, dead marks, kept messages, room timelines, blocks",
+    sql: `
+      CREATE TABLE conversations (
+        id INTEGER PRIMARY KEY,
+        gen INTEGER NOT NULL,
+        conv TEXT NOT NULL,
+        body TEXT NOT NULL
+      );
+      CREATE TABLE dead (
+        gen INTEGER NOT NULL,
+        msg_id TEXT NOT NULL,
+        msg_seq INTEGER NOT NULL,
+        mark_seq INTEGER NOT NULL,
+        PRIMARY KEY (gen, msg_id)
+      ) WITHOUT ROWID;
+      CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        app INTEGER NOT NULL,
+        msg_id TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        body TEXT NOT NULL
+      );
+      CREATE TABLE room_heads (
+        app INTEGER NOT NULL,
+        room TEXT NOT NULL,
+        last_seq INTEGER NOT NULL,
+        PRIMARY KEY (app, room)
+      ) WITHOUT ROWID;
+      CREATE TABLE room_timeline (
+        app INTEGER NOT NULL,
+        room TEXT NOT NULL,
+        room_seq INTEGER NOT NULL,
+        msg_id TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        PRIMARY KEY (app, room, room_seq)
+      ) WITHOUT ROWID;
+      CREATE TABLE blocks (
+        app INTEGER NOT NULL,
+        user TEXT NOT NULL,
+        other TEXT NOT NULL,
+        PRIMARY KEY (app, user, other)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */
@@ -100,7 +158,7 @@ export class SchemaError extends Error {
  *
  * @example
  * ```ts
- * const applied = migrate(db, Date.now()); // [1] on a new file, [] after
+ * const applied = migrate(db, Date.now()); // [1, 2] on a new file, [] after
  * ```
  */
 export function migrate(

@@ -16,6 +16,7 @@
  * await store.synced(); // and on disk
  * await store.close();
  * ```
+ * @size One short method per `Store` operation (35), each delegating to the module that owns the state.
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
@@ -24,15 +25,25 @@ import { StorageError } from "../../protocol/errors.ts";
 import { type Clock, systemClock } from "../../util/clock.ts";
 import type {
   Appended,
+  Conversation,
   InboxEntry,
   InboxHead,
   JoinResult,
   Mark,
+  MessageChange,
   NewEntry,
+  ReadChange,
+  RoomTimelineEntry,
   Store,
+  StoredMessage,
   StorePolicy,
 } from "../store.ts";
 import { backupDatabase, type BackupResult } from "./backup.ts";
+import { Blocks } from "./blocks.ts";
+import { prepareImStatements } from "./im_statements.ts";
+import { KeptMessages } from "./kept_messages.ts";
+import { RoomTimelines } from "./room_timelines.ts";
+import { ConversationSummaries } from "./summaries.ts";
 import { InboxIndex } from "./inboxes.ts";
 import { Maintenance } from "./maintenance.ts";
 import { machineBootTime, markClean, openDatabase } from "./open.ts";
@@ -93,6 +104,10 @@ export class SqliteStore implements Store {
   readonly #reads: InboxReads;
   readonly #overlay: Overlay;
   readonly #records: Records;
+  readonly #summaries: ConversationSummaries;
+  readonly #kept: KeptMessages;
+  readonly #timelines: RoomTimelines;
+  readonly #blocks: Blocks;
   #backups: Promise<unknown> = Promise.resolve();
 
   private constructor(options: SqliteStoreOptions) {
@@ -137,7 +152,16 @@ export class SqliteStore implements Store {
       });
       this.#reads = new InboxReads({ ...shared, epoch });
       this.#records = new Records(shared);
+      const im = prepareImStatements(db);
+      this.#summaries = new ConversationSummaries({ ...shared, im });
+      this.#overlay.follow(this.#summaries);
+      this.#kept = new KeptMessages({ ...shared, im });
+      this.#timelines = new RoomTimelines({ ...shared, im });
+      this.#blocks = new Blocks({ writer: this.#writer, im });
       this.#index.load(db, this.#clock.now(), (id) => this.#retention.orphan(id));
+      this.#summaries.load(db);
+      this.#kept.load(db);
+      this.#blocks.load(db);
     } catch (error) {
       db.close();
       throw error;
@@ -154,8 +178,10 @@ export class SqliteStore implements Store {
         drops: () => this.#retention.dropStep(),
         prune: () => this.#retention.pruneStep(),
         claims: () => this.#records.expireClaims(500),
+        versions: () => this.#summaries.deleteStep(),
+        messages: async () => (await this.#kept.pruneStep()) + (await this.#timelines.pruneStep()),
       },
-      pending: () => this.#retention.pending,
+      pending: () => this.#retention.pending + this.#summaries.pending,
     });
   }
 
@@ -288,6 +314,77 @@ export class SqliteStore implements Store {
 
   userRooms(appId: number, userId: string): Promise<string[]> {
     return this.#records.userRooms(appId, userId);
+  }
+
+  conversations(
+    appId: number,
+    userId: string,
+    limit: number,
+    before?: number,
+  ): Promise<{ items: Conversation[]; more: boolean }> {
+    return Promise.resolve(this.#summaries.conversations(this.#index.get(appId, userId), limit, before));
+  }
+
+  markRead(
+    appId: number,
+    userId: string,
+    conversation: string | undefined,
+    seq: number,
+  ): Promise<ReadChange[]> {
+    if (!this.#summaries.wouldRead(this.#index.get(appId, userId), conversation, seq)) {
+      return Promise.resolve([]);
+    }
+    return this.#writer.submit("markRead", 1, (tx) => {
+      const p = this.#overlay.slot(tx, appId, userId, false);
+      return p?.inbox ? this.#summaries.markRead(tx, p.inbox, conversation, seq) : [];
+    });
+  }
+
+  unreadTotal(appId: number, userId: string): Promise<number> {
+    return Promise.resolve(this.#summaries.unreadTotal(this.#index.get(appId, userId)));
+  }
+
+  hiddenAmong(appId: number, userId: string, msgIds: string[]): Promise<Set<string>> {
+    return new Promise((resolve) =>
+      resolve(this.#summaries.hiddenAmong(this.#index.get(appId, userId), msgIds))
+    );
+  }
+
+  saveMessage(appId: number, message: StoredMessage): Promise<void> {
+    return this.#kept.save(appId, message);
+  }
+
+  messages(appId: number, msgIds: string[]): Promise<Map<string, StoredMessage>> {
+    return new Promise((resolve) => resolve(this.#kept.messages(appId, msgIds)));
+  }
+
+  changeMessage(appId: number, msgId: string, change: MessageChange): Promise<StoredMessage | undefined> {
+    return this.#kept.change(appId, msgId, change);
+  }
+
+  appendRoomTimeline(appId: number, room: string, msgId: string, time: number): Promise<number> {
+    return this.#timelines.append(appId, room, msgId, time);
+  }
+
+  roomTimeline(
+    appId: number,
+    room: string,
+    beforeRoomSeq: number,
+    limit: number,
+  ): Promise<RoomTimelineEntry[]> {
+    return new Promise((resolve) => resolve(this.#timelines.page(appId, room, beforeRoomSeq, limit)));
+  }
+
+  setBlocked(appId: number, userId: string, other: string, blocked: boolean): Promise<boolean> {
+    return this.#blocks.set(appId, userId, other, blocked);
+  }
+
+  blockedUsers(appId: number, userId: string): Promise<string[]> {
+    return Promise.resolve(this.#blocks.blockedUsers(appId, userId));
+  }
+
+  blockersOf(appId: number, sender: string, candidates: string[]): Promise<Set<string>> {
+    return Promise.resolve(this.#blocks.blockersOf(appId, sender, candidates));
   }
 
   /** One bounded step of every retention task, then a checkpoint (tests; the timer does this). */

@@ -38,6 +38,8 @@ export interface Tx {
   beforeCommit(fn: () => void): void;
   /** Run right after COMMIT, before any later transaction starts (apply the new state to memory). */
   onCommit(fn: () => void): void;
+  /** Run after a ROLLBACK of this transaction (undo what an operation changed in memory ahead of COMMIT). */
+  onRollback(fn: () => void): void;
 }
 
 /** Options of {@linkcode Writer}. */
@@ -202,7 +204,12 @@ export class Writer {
     if (batch.length === 0) return;
     const before: (() => void)[] = [];
     const commits: (() => void)[] = [];
-    const tx: Tx = { beforeCommit: (fn) => before.push(fn), onCommit: (fn) => commits.push(fn) };
+    const rollbacks: (() => void)[] = [];
+    const tx: Tx = {
+      beforeCommit: (fn) => before.push(fn),
+      onCommit: (fn) => commits.push(fn),
+      onRollback: (fn) => rollbacks.push(fn),
+    };
     const start = performance.now();
     const results: unknown[] = [];
     try {
@@ -212,6 +219,7 @@ export class Writer {
       this.#db.exec("COMMIT");
     } catch (error) {
       this.#rollback();
+      for (const fn of rollbacks) fn();
       this.#failed(batch, error);
       return;
     }
