@@ -46,6 +46,62 @@ Deno.test("sqlite faults: a full disk fails sends with StorageError, whole; read
   }
 });
 
+Deno.test("sqlite faults: a full disk leaves conversations, read positions, kept messages, timelines and blocks as committed", async () => {
+  const db = await tempDb();
+  try {
+    const store = db.open();
+    const m1 = entry("1");
+    await store.append(101, "bob", m1);
+    await store.append(101, "bob", entry("2"));
+    await store.saveMessage(101, { ...m1, msgId: m1.msgId });
+    assert.equal(await store.appendRoomTimeline(101, "lobby", "m-1", m1.time), 1);
+    const before = await store.conversations(101, "bob", 10);
+    assert.equal(before.items[0].unread, 2);
+    store.pragma(`max_page_count = ${pages(store)}`);
+    const big = (id: string) => ({ ...entry(id), msg: "x".repeat(16_000) });
+    // each of these fails whole, and memory shows nothing of it
+    await assert.rejects(() => store.append(101, "bob", big("3")), StorageError);
+    await assert.rejects(
+      () => store.append(101, "bob", { ...big("d"), kind: "delete", ref: "m-2", by: "bob" }),
+      StorageError,
+    );
+    await assert.rejects(() => store.saveMessage(101, { ...big("4"), msgId: "m-4" }), StorageError);
+    await assert.rejects(
+      () => store.appendRoomTimeline(101, "lobby", "m-4".padEnd(16_000, "x"), 1),
+      StorageError,
+    );
+    await assert.rejects(() => store.setBlocked(101, "bob", "x".repeat(16_000), true), StorageError);
+    store.pragma("query_only = ON"); // a read position is a row too small for a full disk to refuse
+    await assert.rejects(() => store.markRead(101, "bob", "u:alice", 2), StorageError);
+    store.pragma("query_only = OFF");
+    assert.deepEqual(await store.conversations(101, "bob", 10), before);
+    assert.equal(await store.unreadTotal(101, "bob"), 2);
+    assert.deepEqual(await store.hiddenAmong(101, "bob", ["m-2"]), new Set());
+    assert.deepEqual([...(await store.messages(101, ["m-1", "m-4"])).keys()], ["m-1"]);
+    assert.deepEqual((await store.roomTimeline(101, "lobby", Infinity, 10)).map((p) => p.roomSeq), [1]);
+    assert.deepEqual(await store.blockedUsers(101, "bob"), []);
+    // room again: the same operations work, and survive a restart
+    store.pragma("max_page_count = 1073741823");
+    await store.append(101, "bob", { ...entry("d"), kind: "delete", ref: "m-2", by: "bob" });
+    assert.deepEqual(await store.markRead(101, "bob", "u:alice", 3), [
+      { id: "u:alice", previous: 0, readSeq: 3, unread: 0 },
+    ]);
+    assert.equal(await store.appendRoomTimeline(101, "lobby", "m-5", Date.now()), 2);
+    assert.equal(await store.setBlocked(101, "bob", "mallory", true), true);
+    const after = await store.conversations(101, "bob", 10);
+    assert.equal(after.items[0].last?.msgId, "m-1", "the deleted last message gave way to the one before");
+    await store.close();
+    const again = db.open();
+    assert.deepEqual(await again.conversations(101, "bob", 10), after);
+    assert.deepEqual(await again.hiddenAmong(101, "bob", ["m-1", "m-2"]), new Set(["m-2"]));
+    assert.deepEqual((await again.roomTimeline(101, "lobby", Infinity, 10)).map((p) => p.roomSeq), [2, 1]);
+    assert.deepEqual(await again.blockedUsers(101, "bob"), ["mallory"]);
+    await again.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
 Deno.test("sqlite faults: the probe clears the failure with no traffic once the disk has room", async () => {
   const db = await tempDb();
   try {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { Metrics } from "../../src/ops/metrics.ts";
 import { StoreOpenError } from "../../src/store/sqlite/open.ts";
+import { migrate, MIGRATIONS, SCHEMA_VERSION } from "../../src/store/sqlite/schema.ts";
 import { SqliteStore } from "../../src/store/sqlite/store.ts";
 import { FakeClock } from "../../src/util/clock.ts";
 import { testPolicy } from "../support/helpers.ts";
@@ -100,6 +101,39 @@ Deno.test("sqlite open: a second store on the same file is refused (locked), the
     const b = db.open();
     assert.equal((await b.head(101, "bob")).lastSeq, 1);
     await b.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite open: a version-1 file is migrated forward in place: its entries stay, the IM tables work", async () => {
+  const db = await tempDb();
+  try {
+    // A file as the first schema left it: an inbox of bob with two entries from alice.
+    const v1 = new DatabaseSync(db.path);
+    assert.deepEqual(migrate(v1, Date.now(), MIGRATIONS.slice(0, 1)), [1]);
+    v1.exec("INSERT INTO inboxes (app, user) VALUES (101, 'bob')");
+    const insert = v1.prepare("INSERT INTO entries (gen, seq, time, mid, body) VALUES (1, ?, ?, NULL, ?)");
+    for (const seq of [1, 2]) insert.run(seq, Date.now(), JSON.stringify(entry(`${seq}`)));
+    v1.close();
+    const store = db.open();
+    assert.deepEqual((await store.range(101, "bob", 0, 10)).map((e) => [e.seq, e.msg]), [[1, "1"], [2, "2"]]);
+    await store.append(101, "bob", entry("3"));
+    await store.setBlocked(101, "bob", "mallory", true);
+    const convs = await store.conversations(101, "bob", 10);
+    assert.equal(convs.items[0].last?.msgId, "m-3");
+    await store.close();
+    const file = new DatabaseSync(db.path);
+    const versions = file.prepare("SELECT version FROM schema_version ORDER BY version").all().map((r) =>
+      r.version
+    );
+    file.close();
+    assert.deepEqual(versions, [1, 2]);
+    assert.equal(SCHEMA_VERSION, 2);
+    const again = db.open();
+    assert.deepEqual(await again.conversations(101, "bob", 10), convs);
+    assert.deepEqual(await again.blockedUsers(101, "bob"), ["mallory"]);
+    await again.close();
   } finally {
     await db.dispose();
   }

@@ -1,11 +1,12 @@
 /**
- * The shared store contract ({@linkcode storeSuite}) run against {@linkcode SqliteStore} on a real file in
+ * The shared store contracts ({@linkcode storeSuite}, {@linkcode storeImSuite}) run against {@linkcode SqliteStore} on a real file in
  * a temporary directory, with both sync modes; `expireIdle` is the engine's own maintenance step.
  * @module
  */
 import { FakeClock } from "../../src/util/clock.ts";
 import { SqliteStore } from "../../src/store/sqlite/store.ts";
 import type { StorePolicy } from "../../src/store/store.ts";
+import { storeImSuite } from "./store_im_suite.ts";
 import { storeSuite } from "./store_suite.ts";
 
 async function make(policy: StorePolicy, sync: "full" | "normal", fake: boolean) {
@@ -25,3 +26,4 @@ async function make(policy: StorePolicy, sync: "full" | "normal", fake: boolean)
 
 storeSuite("sqlite store", (policy) => make(policy, "full", true));
 storeSuite("sqlite store (sync normal, real clock)", (policy) => make(policy, "normal", false));
+storeImSuite("sqlite store", (policy) => make(policy, "full", true));

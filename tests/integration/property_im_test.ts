@@ -296,6 +296,19 @@ Deno.test("property (IM): every device's view equals the server's after resume (
   );
 });
 
+Deno.test("property (IM): the same on the SQLite store (the embedded default)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "im-property-sqlite-" });
+  try {
+    await seeded("property IM (sqlite)", (seed) =>
+      withServer(
+        { limits: FAST, inbox: INBOX, store: { engine: "sqlite", path: `${dir}/im-${seed}.db` } },
+        (server) => scenario(seed, [server.wsPort], server.httpPort),
+      ));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("property (IM): the same with store latency injected (embedded)", async () => {
   await seeded("property IM (slow store)", (seed) =>
     withServer(
