@@ -73,6 +73,11 @@ interface TxChanges {
   worked: Set<number>;
 }
 
+/** Whether a conversation is unchanged from its prior copy (`last` is replaced, never changed in place). */
+const same = (a: Conversation, b: Conversation): boolean =>
+  a.last === b.last && a.time === b.time && a.seq === b.seq && a.readSeq === b.readSeq &&
+  a.unread === b.unread;
+
 /**
  * The conversation summaries of every inbox.
  *
@@ -189,7 +194,7 @@ export class ConversationSummaries implements OverlayHooks {
       if (!sum || changes.dropped.includes(gen)) continue;
       for (const [id, prior] of before) {
         const c = sum.convs.get(id);
-        if (!c || (prior && JSON.stringify(prior) === JSON.stringify(c))) continue;
+        if (!c || (prior && same(prior, c))) continue;
         const row = this.#nextRow++;
         rows.push(row, gen, id, JSON.stringify(c));
         changes.written.push([gen, id, row]);

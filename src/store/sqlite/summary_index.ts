@@ -149,7 +149,14 @@ export class SummaryIndex {
 
   /** The tracked entries after `seq`, oldest first (the unread recount of `markRead`). */
   *after(seq: number): Generator<InboxEntry> {
-    for (let i = this.#head; i < this.#kept.length; i++) if (this.#kept[i].e.seq > seq) yield this.#kept[i].e;
+    // Seq order: binary search for the first one after `seq` (a read is usually near the end).
+    let lo = this.#head, hi = this.#kept.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#kept[mid].e.seq > seq) hi = mid;
+      else lo = mid + 1;
+    }
+    for (let i = lo; i < this.#kept.length; i++) yield this.#kept[i].e;
   }
 
   /** The msgIds among `wanted` that a kept deletion hides for the owner. */
