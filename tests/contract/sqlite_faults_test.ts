@@ -73,6 +73,12 @@ Deno.test("sqlite faults: a full disk leaves conversations, read positions, kept
     await assert.rejects(() => store.setBlocked(101, "bob", "x".repeat(16_000), true), StorageError);
     store.pragma("query_only = ON"); // a read position is a row too small for a full disk to refuse
     await assert.rejects(() => store.markRead(101, "bob", "u:alice", 2), StorageError);
+    // a block and its undo in one failed transaction: the undos unwind newest first
+    const both = [
+      store.setBlocked(101, "bob", "mallory", true),
+      store.setBlocked(101, "bob", "mallory", false),
+    ];
+    for (const r of await Promise.allSettled(both)) assert.equal(r.status, "rejected");
     store.pragma("query_only = OFF");
     assert.deepEqual(await store.conversations(101, "bob", 10), before);
     assert.equal(await store.unreadTotal(101, "bob"), 2);

@@ -58,7 +58,7 @@ Deno.test("sqlite restart: an inbox whose entries all aged out keeps its seq (th
     const epoch = (await a.head(101, "bob")).epoch;
     clock.advance(60_000);
     await a.maintain(); // rows deleted from the file; the connected user's inbox stays
-    assert.deepEqual(a.inboxStats, { inboxes: 1, entries: 0 });
+    assert.deepEqual(a.inboxStats, { inboxes: 1, entries: 0, keptMessages: 0 });
     await a.close();
     const b = db.open({ clock });
     const head = await b.head(101, "bob");
@@ -134,6 +134,21 @@ Deno.test("sqlite open: a version-1 file is migrated forward in place: its entri
     assert.deepEqual(await again.conversations(101, "bob", 10), convs);
     assert.deepEqual(await again.blockedUsers(101, "bob"), ["mallory"]);
     await again.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite open: a damaged IM row is refused like a damaged file (StoreOpenError corrupt)", async () => {
+  const db = await tempDb();
+  try {
+    const store = db.open();
+    await store.append(101, "bob", entry("1"));
+    await store.close();
+    const raw = new DatabaseSync(db.path);
+    raw.exec("UPDATE conversations SET body = '{not json'");
+    raw.close();
+    assert.throws(() => db.open(), (e) => e instanceof StoreOpenError && e.reason === "corrupt");
   } finally {
     await db.dispose();
   }
@@ -252,6 +267,55 @@ Deno.test("sqlite retention: the background deletes keep up with full inboxes tr
     const raw = new DatabaseSync(db.path);
     assert.equal((raw.prepare("SELECT count(*) AS n FROM entries").get() as { n: number }).n, 100);
     raw.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite retention: superseded conversation versions, aged kept messages and room positions leave the file", async () => {
+  const clock = new FakeClock(1_700_000_000_000);
+  const db = await tempDb(testPolicy({ inbox: { maxEntries: 10, maxAge: 60, syncPageSize: 200 } }));
+  const counts = () => {
+    const raw = new DatabaseSync(db.path);
+    const n = (table: string) =>
+      Number((raw.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n);
+    const out = {
+      conversations: n("conversations"),
+      messages: n("messages"),
+      positions: n("room_timeline"),
+      heads: n("room_heads"),
+    };
+    raw.close();
+    return out;
+  };
+  try {
+    const store = db.open({ clock, sync: "normal" });
+    // 3,000 messages alice → bob (one conversation: 2,999 superseded versions), each kept and in a room
+    for (let i = 0; i < 3000; i++) {
+      const e = entry(`${i}`, clock.now());
+      await Promise.all([
+        store.append(101, "bob", e),
+        store.saveMessage(101, { ...e, msgId: e.msgId }),
+        store.appendRoomTimeline(101, "lobby", e.msgId, e.time),
+      ]);
+    }
+    await store.maintain();
+    assert.equal(store.inboxStats.keptMessages, 3000);
+    assert.equal((await store.roomTimeline(101, "lobby", Infinity, 100)).length, 10, "trimmed by count");
+    const convs = await store.conversations(101, "bob", 10);
+    await store.close();
+    assert.deepEqual(counts(), { conversations: 1, messages: 3000, positions: 10, heads: 1 });
+    const again = db.open({ clock });
+    assert.deepEqual(await again.conversations(101, "bob", 10), convs);
+    clock.advance(61_000);
+    await again.maintain(); // one call drains the message backlog (not a batch per 10 s)
+    assert.equal(again.inboxStats.keptMessages, 0);
+    assert.deepEqual(await again.messages(101, ["m-2999"]), new Map());
+    assert.deepEqual(await again.roomTimeline(101, "unknown-room", Infinity, 10), []);
+    assert.equal(await again.appendRoomTimeline(101, "lobby", "m-new", clock.now()), 3001, "roomSeqs go on");
+    await again.close();
+    // bob's inbox aged out whole (not connected): its conversations went with it, as on the memory engine
+    assert.deepEqual(counts(), { conversations: 0, messages: 0, positions: 1, heads: 1 });
   } finally {
     await db.dispose();
   }

@@ -41,6 +41,9 @@ interface Row {
 
 const key = (app: number, msgId: string) => `${app}\u0000${msgId}`;
 
+/** Messages deleted per prune step (one transaction). */
+const BATCH = 2000;
+
 /**
  * The kept messages.
  *
@@ -120,11 +123,18 @@ export class KeptMessages {
     });
   }
 
-  /** Delete up to 500 of the oldest messages past `maxAgeMs`; resolves to how many. */
+  /** Whether the oldest kept message is past `maxAgeMs` (the map is in send order): a prune step has work. */
+  get aged(): boolean {
+    const first = this.#rows.values().next();
+    return !first.done && first.value.time < this.#d.clock.now() - this.#d.policy.maxAgeMs;
+  }
+
+  /** Delete up to 2000 of the oldest messages past `maxAgeMs`; resolves to how many. */
   async pruneStep(): Promise<number> {
+    if (!this.aged) return 0;
     const oldest = this.#d.clock.now() - this.#d.policy.maxAgeMs;
-    return await this.#d.writer.submit("prune", 500, (tx) => {
-      const rows = this.#d.im.messageOldest.all(500) as {
+    return await this.#d.writer.submit("prune", BATCH, (tx) => {
+      const rows = this.#d.im.messageOldest.all(BATCH) as {
         id: number;
         app: number;
         msgId: string;

@@ -36,8 +36,10 @@ export interface MaintenanceSteps {
   claims(): Promise<number>;
   /** Delete a batch of superseded conversation rows and obsolete dead marks; resolves to how many. */
   versions(): Promise<number>;
-  /** Delete a batch of kept messages and room positions past their age; resolves to how many. */
+  /** Delete a batch of kept messages past their age (every tick while there are any); resolves to how many. */
   messages(): Promise<number>;
+  /** Delete a batch of room timeline positions past their age; resolves to how many. */
+  positions(): Promise<number>;
 }
 
 /** Options of {@linkcode Maintenance}. */
@@ -52,7 +54,7 @@ export interface MaintenanceOptions {
   /** Timer tick (ms); 0 = no timer (tests call {@linkcode Maintenance.runAll}). */
   intervalMs: number;
   steps: MaintenanceSteps;
-  /** Trimmed rows waiting to be deleted. */
+  /** Rows waiting to be deleted (trimmed entries, superseded versions, aged messages). */
   pending: () => number;
 }
 
@@ -142,10 +144,11 @@ export class Maintenance {
     try {
       this.#count("entries", await this.#o.steps.drops());
       this.#count("conversations", await this.#o.steps.versions());
+      this.#count("messages", await this.#o.steps.messages());
       if (!prune) return;
       this.#count("inboxes", await this.#o.steps.prune());
       this.#count("claims", await this.#o.steps.claims());
-      this.#count("messages", await this.#o.steps.messages());
+      this.#count("positions", await this.#o.steps.positions());
     } catch {
       // A failed write (disk full) is the writer's to report (readiness); the rows are retried later.
     }
@@ -195,7 +198,7 @@ export class Maintenance {
     await this.#drain();
     this.#count("inboxes", await this.#o.steps.prune());
     this.#count("claims", await this.#o.steps.claims());
-    this.#count("messages", await this.#o.steps.messages());
+    this.#count("positions", await this.#o.steps.positions());
     await this.#drain();
     this.checkpoint();
   }
@@ -205,6 +208,7 @@ export class Maintenance {
     for (let i = 0; i < 10_000 && this.#o.pending() > 0; i++) {
       this.#count("entries", await this.#o.steps.drops());
       this.#count("conversations", await this.#o.steps.versions());
+      this.#count("messages", await this.#o.steps.messages());
     }
   }
 

@@ -200,8 +200,25 @@ export function rotateEpoch(db: DatabaseSync): string {
   return epoch;
 }
 
-function classify(path: string, error: unknown): StoreOpenError {
+/**
+ * The {@linkcode StoreOpenError} for what went wrong while opening or loading `path` (the store's load
+ * steps use it too, so a damaged row is reported like a damaged file).
+ *
+ * @example
+ * ```ts
+ * try { load(db); } catch (error) { throw classify(path, error); }
+ * ```
+ */
+export function classify(path: string, error: unknown): StoreOpenError {
   if (error instanceof StoreOpenError) return error;
+  if (error instanceof SyntaxError) {
+    return new StoreOpenError(
+      "corrupt",
+      path,
+      `holds a damaged row (${error.message}); restore a backup (docs/DEPLOYMENT.md) or move it away`,
+      { cause: error },
+    );
+  }
   if (error instanceof SchemaError) return new StoreOpenError(error.reason, path, error.message);
   const opts = { cause: error };
   if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {

@@ -32,6 +32,8 @@ export interface Pending {
   mids: (string | undefined)[];
   /** The entries this transaction appends, in seq order (the conversation summaries follow them). */
   entries: NewEntry[];
+  /** How many of `entries` the summaries followed already (a read position moved between appends). */
+  followed: number;
   marks?: Partial<Record<Mark, number>>;
 }
 
@@ -92,6 +94,7 @@ export class Overlay {
         times: [],
         mids: [],
         entries: [],
+        followed: 0,
       };
       pending.set(k, seen);
       return seen;
@@ -110,6 +113,7 @@ export class Overlay {
       times: [],
       mids: [],
       entries: [],
+      followed: 0,
     };
     pending.set(k, made);
     return made;

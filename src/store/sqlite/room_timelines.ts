@@ -61,7 +61,7 @@ export class RoomTimelines {
     if (held !== undefined) return Promise.resolve(held);
     return this.#d.writer.submit("appendRoomTimeline", 2, (tx) => {
       const k = key(app, room);
-      const t = this.#load(app, room);
+      const t = this.#load(app, room, true);
       const again = t.byMsgId.get(msgId);
       if (again !== undefined) return again;
       tx.onRollback(() => this.#rooms.delete(k));
@@ -71,9 +71,10 @@ export class RoomTimelines {
       const { im } = this.#d;
       im.positionInsert.run(app, room, roomSeq, msgId, time);
       im.headPut.run(app, room, roomSeq);
-      const before = t.start;
+      const first = t.positions[t.start].roomSeq;
       this.#trim(t, this.#d.policy.maxEntries);
-      if (t.start > before) im.positionsTrim.run(app, room, t.positions[t.start]?.roomSeq ?? roomSeq + 1);
+      const kept = t.positions[t.start]?.roomSeq ?? roomSeq + 1;
+      if (kept > first) im.positionsTrim.run(app, room, kept);
       return roomSeq;
     });
   }
@@ -81,12 +82,13 @@ export class RoomTimelines {
   /** The `Store.roomTimeline` contract. Throws `StorageError`. */
   page(app: number, room: string, beforeRoomSeq: number, limit: number): RoomTimelineEntry[] {
     if (limit <= 0) return [];
-    let t: Timeline;
+    let t: Timeline | undefined;
     try {
-      t = this.#load(app, room);
+      t = this.#load(app, room, false);
     } catch (error) {
       throw new StorageError("roomTimeline", error);
     }
+    if (!t) return [];
     this.#trim(t, Infinity);
     const out: RoomTimelineEntry[] = [];
     for (let i = t.positions.length - 1; i >= t.start && out.length < limit; i--) {
@@ -95,18 +97,29 @@ export class RoomTimelines {
     return out;
   }
 
-  /** Delete a batch of positions past `maxAgeMs` from the file (memory trims them on use). */
+  /**
+   * Delete a batch of positions past `maxAgeMs` from the file, trim the loaded timelines and let go of the
+   * empty ones (read again from the file when used).
+   */
   pruneStep(): Promise<number> {
+    for (const [k, t] of this.#rooms) {
+      this.#trim(t, Infinity);
+      if (t.start === t.positions.length) this.#rooms.delete(k);
+    }
     const oldest = this.#d.clock.now() - this.#d.policy.maxAgeMs;
     return this.#d.writer.submit("prune", 1000, () => Number(this.#d.im.positionsAged.run(oldest).changes));
   }
 
-  #load(app: number, room: string): Timeline {
+  /** The room's timeline, loaded from the file; a room never written is not held unless `create`. */
+  #load(app: number, room: string, create: true): Timeline;
+  #load(app: number, room: string, create: boolean): Timeline | undefined;
+  #load(app: number, room: string, create: boolean): Timeline | undefined {
     const k = key(app, room);
     const held = this.#rooms.get(k);
     if (held) return held;
     const { im } = this.#d;
     const head = im.headGet.get(app, room) as { last: number } | undefined;
+    if (!head && !create) return undefined;
     const positions = im.positions.all(app, room) as unknown as RoomTimelineEntry[];
     const t: Timeline = {
       last: Number(head?.last ?? 0),

@@ -46,7 +46,7 @@ import { RoomTimelines } from "./room_timelines.ts";
 import { ConversationSummaries } from "./summaries.ts";
 import { InboxIndex } from "./inboxes.ts";
 import { Maintenance } from "./maintenance.ts";
-import { machineBootTime, markClean, openDatabase } from "./open.ts";
+import { classify, machineBootTime, markClean, openDatabase } from "./open.ts";
 import { Overlay } from "./overlay.ts";
 import { InboxReads } from "./reads.ts";
 import { Records } from "./records.ts";
@@ -164,7 +164,7 @@ export class SqliteStore implements Store {
       this.#blocks.load(db);
     } catch (error) {
       db.close();
-      throw error;
+      throw classify(options.path, error);
     }
     this.#maintenance = new Maintenance({
       db,
@@ -179,9 +179,10 @@ export class SqliteStore implements Store {
         prune: () => this.#retention.pruneStep(),
         claims: () => this.#records.expireClaims(500),
         versions: () => this.#summaries.deleteStep(),
-        messages: async () => (await this.#kept.pruneStep()) + (await this.#timelines.pruneStep()),
+        messages: () => this.#kept.pruneStep(),
+        positions: () => this.#timelines.pruneStep(),
       },
-      pending: () => this.#retention.pending + this.#summaries.pending,
+      pending: () => this.#retention.pending + this.#summaries.pending + (this.#kept.aged ? 1 : 0),
     });
   }
 
@@ -195,9 +196,9 @@ export class SqliteStore implements Store {
     return this.#writer.failure;
   }
 
-  /** Inboxes and kept entries, for `/metrics`. */
-  get inboxStats(): { inboxes: number; entries: number } {
-    return { inboxes: this.#index.size, entries: this.#index.entries };
+  /** Inboxes, kept entries and kept messages, for `/metrics`. */
+  get inboxStats(): { inboxes: number; entries: number; keptMessages: number } {
+    return { inboxes: this.#index.size, entries: this.#index.entries, keptMessages: this.#kept.size };
   }
 
   /** Run one PRAGMA on the store's connection (tests: `max_page_count` = a full disk, `query_only`). */
@@ -331,12 +332,14 @@ export class SqliteStore implements Store {
     conversation: string | undefined,
     seq: number,
   ): Promise<ReadChange[]> {
-    if (!this.#summaries.wouldRead(this.#index.get(appId, userId), conversation, seq)) {
+    // Nothing queued: the committed state is all there is, and it says whether anything would change.
+    const inbox = this.#index.get(appId, userId);
+    if (this.#writer.queued === 0 && !this.#summaries.wouldRead(inbox, conversation, seq)) {
       return Promise.resolve([]);
     }
     return this.#writer.submit("markRead", 1, (tx) => {
       const p = this.#overlay.slot(tx, appId, userId, false);
-      return p?.inbox ? this.#summaries.markRead(tx, p.inbox, conversation, seq) : [];
+      return p && p.gen > 0 ? this.#summaries.markRead(tx, p, conversation, seq) : [];
     });
   }
 

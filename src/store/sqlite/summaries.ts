@@ -71,6 +71,8 @@ interface TxChanges {
   dropped: number[];
   /** Inboxes whose working state this transaction changed (dropped on rollback). */
   worked: Set<number>;
+  /** The entries this transaction appended, by rowid (their rows are written just before COMMIT). */
+  bodies: Map<number, InboxEntry>;
 }
 
 /** Whether a conversation is unchanged from its prior copy (`last` is replaced, never changed in place). */
@@ -164,15 +166,25 @@ export class ConversationSummaries implements OverlayHooks {
     return false;
   }
 
-  /** The `Store.markRead` contract, inside a writer operation on the committed `inbox`. */
-  markRead(tx: Tx, inbox: Inbox, conv: string | undefined, seq: number): ReadChange[] {
-    const sum = this.#byGen.get(inbox.gen);
-    if (!sum) return [];
+  /**
+   * The `Store.markRead` contract, inside a writer operation, on the inbox as this transaction sees it: the
+   * transaction's earlier appends to it are followed first, as the memory engine would have applied them.
+   */
+  markRead(tx: Tx, p: Pending, conv: string | undefined, seq: number): ReadChange[] {
     const changes = this.#for(tx);
-    const work = this.#work(sum, inbox, inbox.user, changes.obsolete);
-    changes.worked.add(inbox.gen);
-    for (const id of conv === undefined ? sum.convs.keys() : [conv]) this.#keep(changes, inbox.gen, sum, id);
-    return markRead(work.s, conv, seq, inbox.lastSeq, inbox.user, (s) => work.after(s));
+    if (p.entries.length > p.followed) this.#follow(changes, p);
+    const sum = this.#byGen.get(p.gen);
+    if (!sum) return [];
+    const work = p.inbox ? this.#work(sum, p.inbox, p.user, changes.obsolete) : sum.work;
+    if (!work) return [];
+    changes.worked.add(p.gen);
+    // The memory engine trimmed by count after the last of those appends, too.
+    work.forgetBefore(
+      p.lastSeq - this.#d.policy.maxEntries + 1,
+      (msgId, markSeq) => changes.obsolete.push([p.gen, msgId, markSeq]),
+    );
+    for (const id of conv === undefined ? sum.convs.keys() : [conv]) this.#keep(changes, p.gen, sum, id);
+    return markRead(work.s, conv, seq, p.lastSeq, p.user, (s) => work.after(s));
   }
 
   /** {@linkcode OverlayHooks.dropped}: delete the inbox's conversations and marks with it. */
@@ -187,7 +199,9 @@ export class ConversationSummaries implements OverlayHooks {
   /** {@linkcode OverlayHooks.beforeCommit}: follow the appends, then write every conversation changed. */
   beforeCommit(tx: Tx, pending: Map<string, Pending>): void {
     const changes = this.#for(tx);
-    for (const p of pending.values()) if (p.gen > 0 && p.entries.length > 0) this.#follow(changes, p);
+    for (const p of pending.values()) {
+      if (p.gen > 0 && p.entries.length > p.followed) this.#follow(changes, p);
+    }
     const rows: (number | string)[] = [];
     for (const [gen, before] of changes.before) {
       const sum = this.#byGen.get(gen);
@@ -207,7 +221,7 @@ export class ConversationSummaries implements OverlayHooks {
     for (; i < rows.length; i += CONV_COLUMNS) im.convInsert.run(...rows.slice(i, i + CONV_COLUMNS));
   }
 
-  /** Apply one inbox's appends of this transaction, in seq order. */
+  /** Apply the appends of this transaction to one inbox not followed yet, in seq order. */
   #follow(changes: TxChanges, p: Pending): void {
     const { index, policy, clock } = this.#d;
     const sum = this.#summary(p.gen);
@@ -216,9 +230,10 @@ export class ConversationSummaries implements OverlayHooks {
       ? this.#work(sum, p.inbox, p.user, changes.obsolete)
       : (sum.work ??= new SummaryIndex(sum.convs));
     const base = p.lastSeq - p.entries.length + 1;
-    const previousLive = (conv: string, before: number) => this.#previousLive(work, p.user, conv, before);
-    p.entries.forEach((entry: NewEntry, j) => {
-      const e: InboxEntry = { ...entry, seq: base + j };
+    const previousLive = (conv: string, before: number) =>
+      this.#previousLive(changes, work, p.user, conv, before);
+    for (let j = p.followed; j < p.entries.length; j++) {
+      const e: InboxEntry = { ...p.entries[j], seq: base + j };
       const kept = p.inbox ? index.firstKept(p.inbox) : 1;
       work.forgetBefore(
         Math.max(kept, e.seq - policy.maxEntries),
@@ -230,18 +245,29 @@ export class ConversationSummaries implements OverlayHooks {
       const wasDead = ref !== undefined && work.s.dead.has(ref);
       applyEntry(work.s, e, p.user, previousLive);
       work.track(p.ids[j], e);
+      changes.bodies.set(p.ids[j], e);
       if (ref !== undefined && !wasDead && work.s.dead.has(ref)) {
         work.markSeq.set(ref, e.seq);
         this.#d.im.deadPut.run(p.gen, ref, work.s.index.get(ref)?.seq ?? 0, e.seq);
       }
       // The memory engine trims by age after each append (the same clock for the whole transaction).
       if (j === 0 && p.inbox) index.trimAge(p.inbox, clock.now() - policy.maxAgeMs);
-    });
+    }
+    p.followed = p.entries.length;
   }
 
-  #previousLive(work: SummaryIndex, owner: string, conv: string, before: number): InboxEntry | undefined {
+  #previousLive(
+    changes: TxChanges,
+    work: SummaryIndex,
+    owner: string,
+    conv: string,
+    before: number,
+  ): InboxEntry | undefined {
     const at = work.previous(conv, before, owner);
     if (!at) return undefined;
+    // An entry of this transaction: its row may not be written yet.
+    const pending = changes.bodies.get(at.id);
+    if (pending) return pending;
     const row = this.#d.statements.entryBodies.get(JSON.stringify([at.id])) as { body: string } | undefined;
     return row ? { ...JSON.parse(row.body) as NewEntry, seq: at.seq } : undefined;
   }
@@ -305,6 +331,7 @@ export class ConversationSummaries implements OverlayHooks {
       written: [],
       dropped: [],
       worked: new Set(),
+      bodies: new Map(),
     };
     this.#tx = tx;
     this.#changes = changes;

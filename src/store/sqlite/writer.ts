@@ -38,7 +38,10 @@ export interface Tx {
   beforeCommit(fn: () => void): void;
   /** Run right after COMMIT, before any later transaction starts (apply the new state to memory). */
   onCommit(fn: () => void): void;
-  /** Run after a ROLLBACK of this transaction (undo what an operation changed in memory ahead of COMMIT). */
+  /**
+   * Run after a ROLLBACK of this transaction (undo what an operation changed in memory ahead of COMMIT);
+   * the newest first, so undos registered by successive operations unwind like a stack.
+   */
   onRollback(fn: () => void): void;
 }
 
@@ -219,7 +222,7 @@ export class Writer {
       this.#db.exec("COMMIT");
     } catch (error) {
       this.#rollback();
-      for (const fn of rollbacks) fn();
+      for (let i = rollbacks.length - 1; i >= 0; i--) rollbacks[i]();
       this.#failed(batch, error);
       return;
     }
