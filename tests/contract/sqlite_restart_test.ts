@@ -58,7 +58,7 @@ Deno.test("sqlite restart: an inbox whose entries all aged out keeps its seq (th
     const epoch = (await a.head(101, "bob")).epoch;
     clock.advance(60_000);
     await a.maintain(); // rows deleted from the file; the connected user's inbox stays
-    assert.deepEqual(a.inboxStats, { inboxes: 1, entries: 0, keptMessages: 0 });
+    assert.deepEqual(a.inboxStats, { inboxes: 1, entries: 0, keptMessages: 0, working: 1 });
     await a.close();
     const b = db.open({ clock });
     const head = await b.head(101, "bob");
@@ -316,6 +316,33 @@ Deno.test("sqlite retention: superseded conversation versions, aged kept message
     await again.close();
     // bob's inbox aged out whole (not connected): its conversations went with it, as on the memory engine
     assert.deepEqual(counts(), { conversations: 0, messages: 0, positions: 1, heads: 1 });
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite retention: the summaries' working state of users not connected is let go and rebuilt on use", async () => {
+  const db = await tempDb();
+  try {
+    const store = db.open({ isActive: (_app, user) => user === "u0" });
+    for (let u = 0; u < 5; u++) {
+      for (let i = 0; i < 3; i++) await store.append(101, `u${u}`, entry(`${u}-${i}`));
+    }
+    assert.equal(store.inboxStats.working, 5, "appends follow the summaries with a working state");
+    const before = await store.conversations(101, "u3", 10);
+    await store.maintain();
+    assert.equal(store.inboxStats.working, 1, "only the connected user's is kept");
+    // rebuilt from the file on use, with the same answers
+    assert.deepEqual(await store.hiddenAmong(101, "u3", ["m-3-1"]), new Set());
+    assert.deepEqual(await store.markRead(101, "u3", "u:alice", 2), [
+      { id: "u:alice", previous: 0, readSeq: 2, unread: 1 },
+    ]);
+    assert.equal(store.inboxStats.working, 2);
+    assert.equal(
+      (await store.conversations(101, "u3", 10)).items[0].last?.msgId,
+      before.items[0].last?.msgId,
+    );
+    await store.close();
   } finally {
     await db.dispose();
   }

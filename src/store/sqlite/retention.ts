@@ -33,6 +33,8 @@ export interface RetentionDeps {
   clock: Clock;
   /** True while the user has a live connection: its inbox is never dropped then. */
   isActive: (appId: number, userId: string) => boolean;
+  /** An inbox looked at whose user is not connected (its caches may go). */
+  idle?: (inbox: Inbox) => void;
 }
 
 /** Inboxes looked at per prune step: bounded work per step. */
@@ -102,7 +104,9 @@ export class Retention {
     const idle = this.#next(PRUNE_BATCH).filter((inbox) => {
       index.trimAge(inbox, oldest);
       index.sweepMsgIds(inbox);
-      return inbox.start === inbox.ids.length && !isActive(inbox.app, inbox.user);
+      if (isActive(inbox.app, inbox.user)) return false;
+      this.#d.idle?.(inbox);
+      return inbox.start === inbox.ids.length;
     });
     if (idle.length === 0) return 0;
     return await this.#d.writer.submit("prune", idle.length, (tx) => {

@@ -149,6 +149,7 @@ export class SqliteStore implements Store {
         ...shared,
         overlay: this.#overlay,
         isActive: options.isActive ?? (() => false),
+        idle: (inbox) => this.#summaries.release(inbox.gen),
       });
       this.#reads = new InboxReads({ ...shared, epoch });
       this.#records = new Records(shared);
@@ -196,9 +197,14 @@ export class SqliteStore implements Store {
     return this.#writer.failure;
   }
 
-  /** Inboxes, kept entries and kept messages, for `/metrics`. */
-  get inboxStats(): { inboxes: number; entries: number; keptMessages: number } {
-    return { inboxes: this.#index.size, entries: this.#index.entries, keptMessages: this.#kept.size };
+  /** Inboxes, kept entries, kept messages and inboxes with summary working state, for `/metrics` and tests. */
+  get inboxStats(): { inboxes: number; entries: number; keptMessages: number; working: number } {
+    return {
+      inboxes: this.#index.size,
+      entries: this.#index.entries,
+      keptMessages: this.#kept.size,
+      working: this.#summaries.working,
+    };
   }
 
   /** Run one PRAGMA on the store's connection (tests: `max_page_count` = a full disk, `query_only`). */

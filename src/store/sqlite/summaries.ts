@@ -103,6 +103,22 @@ export class ConversationSummaries implements OverlayHooks {
     this.#d = deps;
   }
 
+  /** Inboxes whose working state is held (rebuilt from the file on first use, released when idle). */
+  get working(): number {
+    let n = 0;
+    for (const sum of this.#byGen.values()) if (sum.work) n++;
+    return n;
+  }
+
+  /**
+   * Let go of an inbox's working state (its user is not connected; retention looks at every inbox in
+   * turn): it is rebuilt from the file on next use. Never inside a transaction.
+   */
+  release(gen: number): void {
+    const sum = this.#byGen.get(gen);
+    if (sum) sum.work = undefined;
+  }
+
   /** Rows waiting for background deletion. */
   get pending(): number {
     return this.#convDrops.length + this.#deadDrops.length;
