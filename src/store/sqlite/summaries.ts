@@ -68,7 +68,7 @@ interface TxChanges {
   /** Conversation rows written: [gen, conv, rowid]. */
   written: [number, string, number][];
   /** Inboxes deleted. */
-  dropped: number[];
+  dropped: Set<number>;
   /** Inboxes whose working state this transaction changed (dropped on rollback). */
   worked: Set<number>;
   /** The entries this transaction appended, by rowid (their rows are written just before COMMIT). */
@@ -209,7 +209,7 @@ export class ConversationSummaries implements OverlayHooks {
     const sum = this.#byGen.get(inbox.gen);
     if (sum && sum.rows.size > 0) this.#d.im.convDelete.run(JSON.stringify([...sum.rows.values()]));
     this.#d.im.deadDrop.run(inbox.gen);
-    changes.dropped.push(inbox.gen);
+    changes.dropped.add(inbox.gen);
   }
 
   /** {@linkcode OverlayHooks.beforeCommit}: follow the appends, then write every conversation changed. */
@@ -221,7 +221,7 @@ export class ConversationSummaries implements OverlayHooks {
     const rows: (number | string)[] = [];
     for (const [gen, before] of changes.before) {
       const sum = this.#byGen.get(gen);
-      if (!sum || changes.dropped.includes(gen)) continue;
+      if (!sum || changes.dropped.has(gen)) continue;
       for (const [id, prior] of before) {
         const c = sum.convs.get(id);
         if (!c || (prior && same(prior, c))) continue;
@@ -345,7 +345,7 @@ export class ConversationSummaries implements OverlayHooks {
       before: new Map(),
       obsolete: [],
       written: [],
-      dropped: [],
+      dropped: new Set(),
       worked: new Set(),
       bodies: new Map(),
     };
