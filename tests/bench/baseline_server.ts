@@ -104,9 +104,9 @@ function onFrame(conn: Conn, text: string): void {
   }
 }
 
-/** Start the baseline server on `port` (0 = free port). */
-export function startBaseline(port = 0): Deno.HttpServer<Deno.NetAddr> {
-  return Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, (req) => {
+/** Start the baseline server on `port` (0 = free port) and `hostname`. */
+export function startBaseline(port = 0, hostname = "127.0.0.1"): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve({ hostname, port, onListen: () => {} }, (req) => {
     if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return new Response("404\n", { status: 404 });
     }
@@ -120,7 +120,8 @@ export function startBaseline(port = 0): Deno.HttpServer<Deno.NetAddr> {
 }
 
 if (import.meta.main) {
-  const server = startBaseline(0);
+  const hostname = Deno.args.find((a) => a.startsWith("--hostname="))?.slice(11) ?? "127.0.0.1";
+  const server = startBaseline(0, hostname);
   console.log(`baseline listening ws=${server.addr.port}`);
   const stop = () => server.shutdown();
   Deno.addSignalListener("SIGTERM", stop);

@@ -7,7 +7,7 @@
  */
 import { type BenchOptions, progress, type Row, sleep } from "./common.ts";
 import { connectPairs, rttPhase } from "./rtt.ts";
-import { runIdle } from "./idle.ts";
+import { idleHostname, runIdle } from "./idle.ts";
 import { startImserver, startLoaders, stopLoaders, type Target } from "./targets.ts";
 
 /** A throw-away redis-server on a free loopback port, no persistence. */
@@ -95,7 +95,9 @@ export async function runClusterIdle(o: BenchOptions, conns: number): Promise<Ro
     return await runIdle({ ...o, conns }, async () => {
       const nodes: Target[] = [];
       for (let i = 0; i < o.clusterNodes; i++) {
-        nodes.push(await startImserver({ redisAddr: redis.addr, cpuProfDir: o.cpuProfDir }));
+        nodes.push(
+          await startImserver({ redisAddr: redis.addr, cpuProfDir: o.cpuProfDir, hostname: idleHostname(o) }),
+        );
       }
       return nodes;
     }, "cluster-idle");

@@ -30,6 +30,12 @@ export interface BenchOptions {
   /** Write V8 CPU profiles of the loaders here. */
   loaderProfDir: string | undefined;
   clusterNodes: number;
+  /**
+   * Loopback destination addresses the idle scenarios connect to (127.0.0.1 … 127.0.0.N, the servers then
+   * bind 0.0.0.0): one (source, destination) address pair has ~28k ephemeral ports, and Linux's connect()
+   * slows to a crawl long before they are all taken.
+   */
+  spread: number;
   /** Connections of the cluster-idle run. */
   clusterConns: number;
   /** Messages stored before the durability scenario's restart. */

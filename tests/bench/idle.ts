@@ -12,6 +12,14 @@ import { startLoaders, stopLoaders, type Target } from "./targets.ts";
 export const PER_LOADER = 7000;
 
 /**
+ * The address idle targets listen on: 0.0.0.0 when connections are spread over several loopback
+ * destination addresses (only there do 127.0.0.2… reach them), else 127.0.0.1.
+ */
+export function idleHostname(o: BenchOptions): string | undefined {
+  return o.spread > 1 ? "0.0.0.0" : undefined;
+}
+
+/**
  * Run the idle scenario against one target, or against several cluster nodes (connections
  * spread round-robin; RSS and CPU summed over the nodes).
  */
@@ -25,7 +33,7 @@ export async function runIdle(
   const target = { kind: nodes.length > 1 ? `imserver x${nodes.length}` : nodes[0].kind };
   const pids = nodes.map((n) => n.pid);
   const nLoaders = o.loaders ?? Math.max(1, Math.ceil(o.conns / PER_LOADER));
-  const loaders = startLoaders(nLoaders, o.client, o.loaderProfDir);
+  const loaders = startLoaders(nLoaders, o.client, o.loaderProfDir, o.spread);
   try {
     await sleep(1000);
     const rss0 = sumRss(pids);
@@ -42,7 +50,12 @@ export async function runIdle(
     const cpu = new CpuMeter([...pids, ...loaders.map((l) => l.pid)]);
     const logins: Json[] = await Promise.all(
       loaders.map((l, i) =>
-        l.call("connect", { urls: nodes.map((n) => n.url), users: slices[i], parallel: 100 }, 900_000)
+        l.call("connect", {
+          urls: nodes.map((n) => n.url),
+          users: slices[i],
+          parallel: 100,
+          spread: o.spread,
+        }, 900_000)
       ),
     );
     const loginSeconds = (Math.max(...logins.map((r) => r.t2)) - Math.min(...logins.map((r) => r.t1))) / 1000;
@@ -94,6 +107,8 @@ export async function runIdle(
         loginsPerSec: Math.round(loginsOk / Math.max(loginSeconds, 1e-3)),
         connectsPerSec: Math.round(o.conns / Math.max(connectSeconds, 1e-3)),
         cpuNote: "server/loader CPU measured over connect + login",
+        spread: o.spread,
+        connectErrors: causes(logins),
         firstError: [...logins, ...held].find((r) => r.firstError)?.firstError,
       },
     };
@@ -104,6 +119,15 @@ export async function runIdle(
     await stopLoaders(loaders);
     for (const n of nodes) await n.stop();
   }
+}
+
+/** Failed connects by cause, summed over the loaders. */
+function causes(results: Json[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of results) {
+    for (const [k, n] of Object.entries(r.failedBy ?? {})) out[k] = (out[k] ?? 0) + Number(n);
+  }
+  return out;
 }
 
 function sumRss(pids: number[]): number {

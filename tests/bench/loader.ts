@@ -5,7 +5,7 @@
  *
  * Bench messages carry `#B#kind|stream|n|sentAtMs#E` in `msg`: receivers find it with one
  * `indexOf` instead of parsing every push, so the loader stays cheap next to the server.
- * Run: `deno run --allow-net=127.0.0.1 tests/bench/loader.ts --client=deno|ws`.
+ * Run: `deno run --allow-net=127.0.0.1[,127.0.0.2…] tests/bench/loader.ts --client=deno|ws`.
  * @module
  */
 import * as hdr from "hdr-histogram-js";
@@ -161,23 +161,37 @@ async function openConn(url: string, user: string): Promise<Conn> {
   return conn;
 }
 
+/** `url` with its host 127.0.0.1 replaced by the `k`-th of `spread` loopback addresses. */
+function spreadUrl(url: string, k: number, spread: number): string {
+  return spread > 1 ? url.replace("//127.0.0.1:", `//127.0.0.${1 + (k % spread)}:`) : url;
+}
+
 /** Open and log in `users`: all sockets first, then every login at once (a login storm). */
 async function connect(a: Json): Promise<Json> {
   const t0 = now();
   let failed = 0, opened = 0;
+  const failedBy: Record<string, number> = {};
+  const spread = Number(a.spread ?? 1);
   const fresh: Conn[] = [];
   // `urls` (several nodes): users are spread round-robin so every node gets its share.
   const urls: string[] = a.urls ?? [a.url];
   const index = new Map((a.users as string[]).map((u, i) => [u, i]));
   await pool(a.users as string[], a.parallel ?? 200, async (user) => {
     try {
-      const conn = await openConn(urls[index.get(user)! % urls.length], user);
+      const k = index.get(user)!;
+      // Round-robin over the nodes, then over the addresses: every (address, port) pair gets its share.
+      const conn = await openConn(
+        spreadUrl(urls[k % urls.length], Math.floor(k / urls.length), spread),
+        user,
+      );
       conns.set(user, conn);
       fresh.push(conn);
       if (++opened % 1000 === 0) emit({ event: "progress", what: "open", n: opened });
     } catch (e) {
       failed++;
-      counters.firstError ??= `open: ${(e as Error).message}`;
+      const cause = (e as Error).message;
+      failedBy[cause] = (failedBy[cause] ?? 0) + 1;
+      counters.firstError ??= `open: ${cause}`;
     }
   });
   const t1 = now();
@@ -187,7 +201,16 @@ async function connect(a: Json): Promise<Json> {
   const t2 = now();
   const loginFailed = replies.filter((r) => r.response?.code !== 200);
   if (loginFailed.length) counters.firstError ??= `login: ${JSON.stringify(loginFailed[0].response)}`;
-  return { opened, failed, loginFailed: loginFailed.length, connectMs: t1 - t0, loginMs: t2 - t1, t1, t2 };
+  return {
+    opened,
+    failed,
+    failedBy,
+    loginFailed: loginFailed.length,
+    connectMs: t1 - t0,
+    loginMs: t2 - t1,
+    t1,
+    t2,
+  };
 }
 
 /** Join `users` to `room` with a few short-lived setup connections (login, joinRoom, logout). */

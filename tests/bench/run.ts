@@ -7,7 +7,8 @@
  * only the baseline rows); rtt and fanout run on both stores, SQLite (the default) and memory, in the
  * same invocation (`--no-memory` skips the memory rows). Flags: --quick, --duration=S, --pairs=N, --members=M,
  * --messages=K, --window=W, --conns=K, --client=deno|ws, --loaders=N, --padding=B,
- * --hold=S (idle hold, default --duration), --nodes=N (2–8), --cluster-conns=K, --stored=N (durability),
+ * --hold=S (idle hold, default --duration), --nodes=N (2–32), --cluster-conns=K, --stored=N (durability),
+ * --spread=N (idle scenarios: loopback destination addresses, default 8; 1 with --quick),
  * --cpu-prof[=dir], --loader-prof[=dir], --v8-flags=F (imserver), --out=dir.
  * Exit status 1 when any run lost or duplicated a message or saw errors.
  * @module
@@ -16,7 +17,7 @@ import { type BenchOptions, progress, type Row } from "./common.ts";
 import { clusterUnavailable, runCluster, runClusterIdle } from "./cluster.ts";
 import { runDurability } from "./durability.ts";
 import { runFanout } from "./fanout.ts";
-import { runIdle } from "./idle.ts";
+import { idleHostname, runIdle } from "./idle.ts";
 import { machineInfo } from "./proc.ts";
 import { addMemoryRatios, addRatios, markdownTable, writeResults } from "./report.ts";
 import { runRtt } from "./rtt.ts";
@@ -68,7 +69,8 @@ export function parseArgs(args: string[]): { scenarios: string[]; o: BenchOption
     loaderProfDir: flags.get("loader-prof") === "true"
       ? "bench-results/prof-loader"
       : flags.get("loader-prof"),
-    clusterNodes: Math.min(8, Math.max(2, num("nodes", 2))),
+    clusterNodes: Math.min(32, Math.max(2, num("nodes", 2))),
+    spread: Math.min(64, Math.max(1, Math.floor(num("spread", quick ? 1 : 8)))),
     clusterConns: num("cluster-conns", quick ? 200 : 20_000),
     stored: num("stored", quick ? 20_000 : 1_000_000),
     memory: !flags.has("no-memory"),
@@ -104,8 +106,13 @@ export async function runBench(scenarios: string[], o: BenchOptions): Promise<Ro
         if (o.imserver && o.memory) rows.push(await runFanout(o, imserver("memory")));
         if (o.baseline) rows.push(await runFanout(o, () => startBaseline()));
       } else if (s === "idle") {
-        if (o.imserver) rows.push(await runIdle(o, imserver("sqlite")));
-        if (o.baseline) rows.push(await runIdle(o, startBaseline));
+        const hostname = idleHostname(o);
+        if (o.imserver) {
+          rows.push(
+            await runIdle(o, () => startImserver({ hostname, cpuProfDir: o.cpuProfDir, v8Flags: o.v8Flags })),
+          );
+        }
+        if (o.baseline) rows.push(await runIdle(o, () => startBaseline(hostname)));
       } else if (s === "clients") {
         for (const client of ["deno", "ws"] as const) {
           const [closed] = await runRtt({ ...o, client }, startBaseline);

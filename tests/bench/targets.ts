@@ -39,6 +39,8 @@ export interface ImserverOptions {
   label?: string;
   /** inbox.maxEntries (default the server's). */
   maxInboxEntries?: number;
+  /** Listen address (default 127.0.0.1; 0.0.0.0 when loaders spread over several loopback addresses). */
+  hostname?: string;
 }
 
 const root = new URL("../../", import.meta.url).pathname;
@@ -49,7 +51,7 @@ const DENO = "deno";
 export function benchConfigYaml(o: ImserverOptions, storePath = o.storePath ?? "data/imserver.db"): string {
   return [
     "app:",
-    "  hostname: 127.0.0.1",
+    `  hostname: ${o.hostname ?? "127.0.0.1"}`,
     "  httpPort: 0",
     "  webSocketPort: 0",
     '  logFile: ""',
@@ -120,9 +122,14 @@ export async function startImserver(o: ImserverOptions = {}): Promise<Target> {
   });
 }
 
-/** Start the bare baseline relay. */
-export async function startBaseline(): Promise<Target> {
-  const args = ["run", "--allow-net=127.0.0.1", `${root}tests/bench/baseline_server.ts`];
+/** Start the bare baseline relay (on `hostname`, default 127.0.0.1). */
+export async function startBaseline(hostname = "127.0.0.1"): Promise<Target> {
+  const args = [
+    "run",
+    `--allow-net=${hostname}`,
+    `${root}tests/bench/baseline_server.ts`,
+    `--hostname=${hostname}`,
+  ];
   const child = new Deno.Command(DENO, { args, stdout: "piped", stderr: "inherit" }).spawn();
   const lines = readLines(child.stdout)[Symbol.asyncIterator]();
   const port = (await firstMatch(lines, /baseline listening ws=(\d+)/, 30_000))?.[0];
@@ -200,14 +207,18 @@ async function firstMatch(
   return undefined;
 }
 
-/** Start `count` loader processes using the `client` WebSocket implementation. */
-export function startLoaders(count: number, client: string, cpuProfDir?: string): LineProcess[] {
+/**
+ * Start `count` loader processes using the `client` WebSocket implementation, allowed to reach the
+ * `spread` loopback addresses 127.0.0.1 … 127.0.0.N.
+ */
+export function startLoaders(count: number, client: string, cpuProfDir?: string, spread = 1): LineProcess[] {
   const prof = cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`] : [];
+  const hosts = Array.from({ length: spread }, (_, i) => `127.0.0.${i + 1}`).join(",");
   return Array.from({ length: count }, (_, i) =>
     new LineProcess(`loader${i}`, DENO, [
       "run",
       ...prof,
-      "--allow-net=127.0.0.1",
+      `--allow-net=${hosts}`,
       "--allow-env",
       "--allow-read",
       `${root}tests/bench/loader.ts`,
