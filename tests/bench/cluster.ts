@@ -88,19 +88,27 @@ export async function runCluster(o: BenchOptions, rate?: number): Promise<Row[]>
   }
 }
 
-/** `--cluster-conns` connections spread over `o.clusterNodes` nodes, held with heartbeats. */
-export async function runClusterIdle(o: BenchOptions, conns: number): Promise<Row> {
+/**
+ * `conns` connections spread over `nodes` nodes (default `o.clusterNodes`), held with heartbeats; the
+ * `capacity` scenario is the same with as many nodes as the connections need.
+ */
+export async function runClusterIdle(
+  o: BenchOptions,
+  conns: number,
+  scenario = "cluster-idle",
+  nodeCount = o.clusterNodes,
+): Promise<Row> {
   const redis = await startRedis();
   try {
     return await runIdle({ ...o, conns }, async () => {
       const nodes: Target[] = [];
-      for (let i = 0; i < o.clusterNodes; i++) {
+      for (let i = 0; i < nodeCount; i++) {
         nodes.push(
           await startImserver({ redisAddr: redis.addr, cpuProfDir: o.cpuProfDir, hostname: idleHostname(o) }),
         );
       }
       return nodes;
-    }, "cluster-idle");
+    }, scenario);
   } finally {
     await redis.stop();
   }

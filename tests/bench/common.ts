@@ -38,6 +38,8 @@ export interface BenchOptions {
   spread: number;
   /** Connections of the cluster-idle run. */
   clusterConns: number;
+  /** Connections of the capacity run (on ⌈conns / 18,000⌉ nodes, at least `clusterNodes`). */
+  capacityConns: number;
   /** Messages stored before the durability scenario's restart. */
   stored: number;
   /** Also run rtt and fanout on `store.engine: memory` (the sqlite rows get × memory ratios). */

@@ -102,6 +102,7 @@ export async function runIdle(
         serverUsPerMsg: Math.round(loginServerSeconds * 1e6 / Math.max(1, o.conns)),
         rssBeforeMB: mb(rss0),
         rssAfterMB: mb(rss1),
+        rssByProcessMB: pids.map((p) => mb(rssBytes(p))),
         connectSeconds: round(connectSeconds),
         loginSeconds: round(loginSeconds),
         loginsPerSec: Math.round(loginsOk / Math.max(loginSeconds, 1e-3)),

@@ -1,7 +1,9 @@
 /**
  * `deno task bench [scenario ...] [--flags]` — the benchmark runner.
  *
- * Scenarios: rtt, fanout, idle, cluster, durability, clients (Deno WebSocket vs npm ws loader), all
+ * Scenarios: rtt, fanout, idle, cluster, durability, clients (Deno WebSocket vs npm ws loader), capacity
+ * (--capacity-conns connections, default 250,000, on as many cluster nodes as they need, held --hold
+ * seconds, default 600; not in the default set), all
  * (default: rtt fanout idle cluster durability). Every imserver scenario also runs against the bare
  * baseline relay in the same invocation (`--no-baseline` skips it, `baseline` alone runs
  * only the baseline rows); rtt and fanout run on both stores, SQLite (the default) and memory, in the
@@ -23,7 +25,7 @@ import { addMemoryRatios, addRatios, markdownTable, writeResults } from "./repor
 import { runRtt } from "./rtt.ts";
 import { startBaseline, startImserver } from "./targets.ts";
 
-const SCENARIOS = ["rtt", "fanout", "idle", "cluster", "durability", "clients", "baseline"];
+const SCENARIOS = ["rtt", "fanout", "idle", "cluster", "durability", "clients", "baseline", "capacity"];
 const DEFAULT = ["rtt", "fanout", "idle", "cluster", "durability"];
 
 /** Parse argv into scenarios and options. */
@@ -72,6 +74,7 @@ export function parseArgs(args: string[]): { scenarios: string[]; o: BenchOption
     clusterNodes: Math.min(32, Math.max(2, num("nodes", 2))),
     spread: Math.min(64, Math.max(1, Math.floor(num("spread", quick ? 1 : 8)))),
     clusterConns: num("cluster-conns", quick ? 200 : 20_000),
+    capacityConns: num("capacity-conns", quick ? 300 : 250_000),
     stored: num("stored", quick ? 20_000 : 1_000_000),
     memory: !flags.has("no-memory"),
   };
@@ -82,6 +85,9 @@ export function parseArgs(args: string[]): { scenarios: string[]; o: BenchOption
     out: flags.get("out") ?? "bench-results",
   };
 }
+
+/** Connections per node in the capacity scenario (a process may hold 20,000 descriptors here). */
+const CAPACITY_PER_NODE = 18_000;
 
 /** Run the scenarios; returns the rows. */
 export async function runBench(scenarios: string[], o: BenchOptions): Promise<Row[]> {
@@ -133,6 +139,16 @@ export async function runBench(scenarios: string[], o: BenchOptions): Promise<Ro
         }
         rows.push(...clusterRows);
         rows.push(await runClusterIdle(o, o.clusterConns));
+      } else if (s === "capacity" && o.imserver) {
+        const why = clusterUnavailable();
+        if (why) {
+          rows.push(unavailable("capacity", why));
+          continue;
+        }
+        // Nodes below the fd cap (20,000 per process); held like real clients for 10 minutes by default.
+        const nodes = Math.max(o.clusterNodes, Math.ceil(o.capacityConns / CAPACITY_PER_NODE));
+        const holdMs = o.holdMs ?? (o.quick ? 2000 : 600_000);
+        rows.push(await runClusterIdle({ ...o, holdMs }, o.capacityConns, "capacity", nodes));
       } else if (s === "durability" && o.imserver) {
         rows.push(await runDurability(o));
       }
