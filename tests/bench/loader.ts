@@ -196,10 +196,15 @@ async function connect(a: Json): Promise<Json> {
   });
   const t1 = now();
   const replies = await Promise.all(
-    fresh.map((c) => request(c, "login", { userId: c.user, appId: a.appId ?? 101 }, 120_000)),
+    // A storm of 250,000 logins over 14 nodes takes minutes: the reply, not the harness, decides.
+    fresh.map((c) => request(c, "login", { userId: c.user, appId: a.appId ?? 101 }, 600_000)),
   );
   const t2 = now();
   const loginFailed = replies.filter((r) => r.response?.code !== 200);
+  for (const r of loginFailed) {
+    const cause = `login ${r.response?.code} ${r.response?.codeMsg ?? ""}`.trim();
+    failedBy[cause] = (failedBy[cause] ?? 0) + 1;
+  }
   if (loginFailed.length) counters.firstError ??= `login: ${JSON.stringify(loginFailed[0].response)}`;
   return {
     opened,
