@@ -14,6 +14,7 @@
  * @module
  */
 import type { Clock } from "../util/clock.ts";
+import { BlockSets } from "./block_sets.ts";
 import type { MessageChange, RoomTimelineEntry, StoredMessage, StorePolicy } from "./store.ts";
 
 const key = (appId: number, id: string) => `${appId}\u0000${id}`;
@@ -66,7 +67,7 @@ export class MemoryTables {
   /** Records holding a saved message (a gauge without a scan). */
   #saved = 0;
   readonly #timelines = new Map<string, Timeline>();
-  readonly #blocks = new Map<string, Set<string>>();
+  readonly #blocks = new BlockSets();
 
   constructor(policy: StorePolicy, clock: Clock) {
     this.#policy = policy;
@@ -166,27 +167,15 @@ export class MemoryTables {
   }
 
   setBlocked(appId: number, userId: string, other: string, blocked: boolean): boolean {
-    const k = key(appId, userId);
-    let set = this.#blocks.get(k);
-    if (!blocked) {
-      const changed = set?.delete(other) ?? false;
-      if (set?.size === 0) this.#blocks.delete(k);
-      return changed;
-    }
-    if (!set) this.#blocks.set(k, set = new Set());
-    if (set.has(other)) return false;
-    set.add(other);
-    return true;
+    return this.#blocks.set(appId, userId, other, blocked);
   }
 
   blockedUsers(appId: number, userId: string): string[] {
-    return [...this.#blocks.get(key(appId, userId)) ?? []];
+    return this.#blocks.blocked(appId, userId);
   }
 
   blockersOf(appId: number, sender: string, candidates: string[]): Set<string> {
-    const out = new Set<string>();
-    for (const c of candidates) if (this.#blocks.get(key(appId, c))?.has(sender)) out.add(c);
-    return out;
+    return this.#blocks.blockersOf(appId, sender, candidates);
   }
 
   /**

@@ -13,11 +13,10 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
+import { BlockSets } from "../block_sets.ts";
 import type { ImStatements } from "./im_statements.ts";
 import { returnArrays } from "./inboxes.ts";
 import type { Writer } from "./writer.ts";
-
-const key = (app: number, user: string) => `${app}\u0000${user}`;
 
 /**
  * Who blocked whom.
@@ -30,7 +29,7 @@ const key = (app: number, user: string) => `${app}\u0000${user}`;
 export class Blocks {
   readonly #writer: Writer;
   readonly #im: ImStatements;
-  readonly #blocks = new Map<string, Set<string>>();
+  readonly #sets = new BlockSets();
 
   constructor(deps: { writer: Writer; im: ImStatements }) {
     this.#writer = deps.writer;
@@ -42,15 +41,15 @@ export class Blocks {
     const rows = db.prepare("SELECT app, user, other FROM blocks");
     returnArrays(rows);
     for (const [app, user, other] of rows.iterate() as Iterable<[number, string, string]>) {
-      this.#change(app, user, other, true);
+      this.#sets.set(app, user, other, true);
     }
   }
 
   /** The `Store.setBlocked` contract. */
   set(app: number, user: string, other: string, blocked: boolean): Promise<boolean> {
     return this.#writer.submit("setBlocked", 1, (tx) => {
-      if (!this.#change(app, user, other, blocked)) return false;
-      tx.onRollback(() => this.#change(app, user, other, !blocked));
+      if (!this.#sets.set(app, user, other, blocked)) return false;
+      tx.onRollback(() => this.#sets.set(app, user, other, !blocked));
       (blocked ? this.#im.blockPut : this.#im.blockDelete).run(app, user, other);
       return true;
     });
@@ -58,27 +57,11 @@ export class Blocks {
 
   /** The `Store.blockedUsers` contract. */
   blockedUsers(app: number, user: string): string[] {
-    return [...this.#blocks.get(key(app, user)) ?? []];
+    return this.#sets.blocked(app, user);
   }
 
   /** The `Store.blockersOf` contract. */
   blockersOf(app: number, sender: string, candidates: string[]): Set<string> {
-    const out = new Set<string>();
-    for (const c of candidates) if (this.#blocks.get(key(app, c))?.has(sender)) out.add(c);
-    return out;
-  }
-
-  #change(app: number, user: string, other: string, blocked: boolean): boolean {
-    const k = key(app, user);
-    let set = this.#blocks.get(k);
-    if (!blocked) {
-      const changed = set?.delete(other) ?? false;
-      if (set?.size === 0) this.#blocks.delete(k);
-      return changed;
-    }
-    if (!set) this.#blocks.set(k, set = new Set());
-    if (set.has(other)) return false;
-    set.add(other);
-    return true;
+    return this.#sets.blockersOf(app, sender, candidates);
   }
 }
