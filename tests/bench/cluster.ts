@@ -57,7 +57,9 @@ export async function runCluster(o: BenchOptions, rate?: number): Promise<Row[]>
   const loaders = startLoaders(o.loaders ?? 2, o.client, o.loaderProfDir);
   try {
     for (let i = 0; i < o.clusterNodes; i++) {
-      nodes.push(await startImserver({ redisAddr: redis.addr, cpuProfDir: o.cpuProfDir }));
+      nodes.push(
+        await startImserver({ redisAddr: redis.addr, cpuProfDir: o.cpuProfDir, v8Flags: o.v8Flags }),
+      );
     }
     progress(`cluster: ${nodes.length} nodes on redis ${redis.addr}; logging in ${o.pairs * 2} users`);
     const slices = await connectPairs(loaders, nodes.map((n) => n.url), o.pairs);
@@ -104,7 +106,12 @@ export async function runClusterIdle(
       const nodes: Target[] = [];
       for (let i = 0; i < nodeCount; i++) {
         nodes.push(
-          await startImserver({ redisAddr: redis.addr, cpuProfDir: o.cpuProfDir, hostname: idleHostname(o) }),
+          await startImserver({
+            redisAddr: redis.addr,
+            cpuProfDir: o.cpuProfDir,
+            v8Flags: o.v8Flags,
+            hostname: idleHostname(o),
+          }),
         );
       }
       return nodes;
