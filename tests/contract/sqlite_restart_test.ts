@@ -9,6 +9,7 @@ import { DatabaseSync } from "node:sqlite";
 import { Metrics } from "../../src/ops/metrics.ts";
 import { StoreOpenError } from "../../src/store/sqlite/open.ts";
 import { migrate, MIGRATIONS, SCHEMA_VERSION } from "../../src/store/sqlite/schema.ts";
+import { MemoryStore } from "../../src/store/memory.ts";
 import { SqliteStore } from "../../src/store/sqlite/store.ts";
 import { FakeClock } from "../../src/util/clock.ts";
 import { testPolicy } from "../support/helpers.ts";
@@ -344,6 +345,38 @@ Deno.test("sqlite retention: the summaries' working state of users not connected
     );
     await store.close();
   } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite summaries: a message and its recall in one transaction after the working state was let go", async () => {
+  const db = await tempDb();
+  const memory = new MemoryStore({ policy: testPolicy(), pruneIntervalMs: 0 });
+  try {
+    const store = db.open();
+    const both = [memory, store] as const;
+    for (const s of both) for (let i = 0; i < 3; i++) await s.append(101, "bob", entry(`${i}`));
+    await store.maintain(); // bob is not connected: his working state goes
+    assert.equal(store.inboxStats.working, 0);
+    const recall = { ...entry("r"), kind: "recall" as const, ref: "m-9", by: "alice" };
+    const answers = await Promise.all(both.map(async (s) => {
+      // submitted together: one transaction on SQLite
+      const [, , read] = await Promise.all([
+        s.append(101, "bob", entry("9")),
+        s.append(101, "bob", recall),
+        s.markRead(101, "bob", "u:alice", 2),
+      ]);
+      return {
+        read,
+        convs: await s.conversations(101, "bob", 10),
+        hidden: await s.hiddenAmong(101, "bob", ["m-9"]),
+      };
+    }));
+    assert.deepEqual(answers[1], answers[0]);
+    assert.equal(answers[0].convs.items[0].unread, 1, "m-2 unread; m-9 recalled does not count");
+    await store.close();
+  } finally {
+    await memory.close();
     await db.dispose();
   }
 });

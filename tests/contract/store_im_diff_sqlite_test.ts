@@ -46,7 +46,18 @@ for (const [maxEntries, aging] of [[6, false], [1000, false], [6, true], [1000, 
           path = `${dir}/burst${seed}.db`;
           store = open();
           try {
-            await replayAgainstMemory(() => store, { seed, steps: 160, clock, policy, aging, burst: 5 });
+            // Maintenance between runs lets the working state go (no user is connected): the next run
+            // rebuilds it in the middle of a transaction, after appends followed without it.
+            const release = async (step: number) => void (step % 7 === 0 && await store.maintain());
+            await replayAgainstMemory(() => store, {
+              seed,
+              steps: 160,
+              clock,
+              policy,
+              aging,
+              burst: 5,
+              between: aging ? undefined : release,
+            });
           } finally {
             await store.close();
           }

@@ -191,9 +191,8 @@ export class ConversationSummaries implements OverlayHooks {
     if (p.entries.length > p.followed) this.#follow(changes, p);
     const sum = this.#byGen.get(p.gen);
     if (!sum) return [];
-    const work = p.inbox ? this.#work(sum, p.inbox, p.user, changes.obsolete) : sum.work;
-    if (!work) return [];
     changes.worked.add(p.gen);
+    const work = this.#ensure(changes, sum, p, p.followed);
     // The memory engine trimmed by count after the last of those appends, too.
     work.forgetBefore(
       p.lastSeq - this.#d.policy.maxEntries + 1,
@@ -242,34 +241,69 @@ export class ConversationSummaries implements OverlayHooks {
     const { index, policy, clock } = this.#d;
     const sum = this.#summary(p.gen);
     changes.worked.add(p.gen);
-    const work = p.inbox
-      ? this.#work(sum, p.inbox, p.user, changes.obsolete)
-      : (sum.work ??= new SummaryIndex(sum.convs));
+    if (!p.inbox) sum.work ??= new SummaryIndex(sum.convs);
+    else if (sum.work) this.#work(sum, p.inbox, p.user, changes.obsolete);
     const base = p.lastSeq - p.entries.length + 1;
-    const previousLive = (conv: string, before: number) =>
-      this.#previousLive(changes, work, p.user, conv, before);
+    // Messages, edits and receipts change only conversations: an inbox without its working state (not used
+    // since the start, or released) is not rebuilt for them — a room message to thousands of members would
+    // otherwise read every member's kept entries in one transaction.
+    const loose = { convs: sum.convs, index: new Map(), dead: new Set<string>() };
     for (let j = p.followed; j < p.entries.length; j++) {
       const e: InboxEntry = { ...p.entries[j], seq: base + j };
+      if (!sum.work && (e.kind === "recall" || e.kind === "delete")) this.#ensure(changes, sum, p, j);
+      const work = sum.work;
       const kept = p.inbox ? index.firstKept(p.inbox) : 1;
-      work.forgetBefore(
+      work?.forgetBefore(
         Math.max(kept, e.seq - policy.maxEntries),
         (msgId, markSeq) => changes.obsolete.push([p.gen, msgId, markSeq]),
       );
       const conv = conversationOf(e, p.user);
       if (conv !== "") this.#keep(changes, p.gen, sum, conv);
       const ref = e.ref;
-      const wasDead = ref !== undefined && work.s.dead.has(ref);
-      applyEntry(work.s, e, p.user, previousLive);
-      work.track(p.ids[j], e);
+      const wasDead = ref !== undefined && work !== undefined && work.s.dead.has(ref);
+      applyEntry(
+        work?.s ?? loose,
+        e,
+        p.user,
+        (c, before) => work && this.#previousLive(changes, work, p.user, c, before),
+      );
       changes.bodies.set(p.ids[j], e);
-      if (ref !== undefined && !wasDead && work.s.dead.has(ref)) {
-        work.markSeq.set(ref, e.seq);
-        this.#d.im.deadPut.run(p.gen, ref, work.s.index.get(ref)?.seq ?? 0, e.seq);
+      if (work) {
+        work.track(p.ids[j], e);
+        if (ref !== undefined && !wasDead && work.s.dead.has(ref)) {
+          work.markSeq.set(ref, e.seq);
+          this.#d.im.deadPut.run(p.gen, ref, work.s.index.get(ref)?.seq ?? 0, e.seq);
+        }
       }
       // The memory engine trims by age after each append (the same clock for the whole transaction).
       if (j === 0 && p.inbox) index.trimAge(p.inbox, clock.now() - policy.maxAgeMs);
     }
     p.followed = p.entries.length;
+  }
+
+  /**
+   * Give a committed inbox its working state inside a transaction: rebuilt from the file (the committed
+   * entries), then told of this transaction's appends before `upTo`, which were followed without it.
+   */
+  #ensure(changes: TxChanges, sum: InboxSummary, p: Pending, upTo: number): SummaryIndex {
+    if (!p.inbox) return sum.work ??= new SummaryIndex(sum.convs);
+    if (sum.work) return this.#work(sum, p.inbox, p.user, changes.obsolete);
+    const work = this.#work(sum, p.inbox, p.user, changes.obsolete);
+    const base = p.lastSeq - p.entries.length + 1;
+    const first = this.#d.index.firstKept(p.inbox);
+    for (let i = 0; i < upTo; i++) {
+      const e: InboxEntry = { ...p.entries[i], seq: base + i };
+      work.forgetBefore(
+        Math.max(first, e.seq - this.#d.policy.maxEntries),
+        (msgId, markSeq) => changes.obsolete.push([p.gen, msgId, markSeq]),
+      );
+      const conv = conversationOf(e, p.user);
+      if ((e.kind ?? "msg") === "msg" && conv !== "") {
+        work.s.index.set(e.msgId, { seq: e.seq, from: e.from, conv });
+      }
+      work.track(p.ids[i], e);
+    }
+    return work;
   }
 
   #previousLive(
