@@ -355,14 +355,17 @@ Deno.test("sqlite summaries: a message and its recall in one transaction after t
   try {
     const store = db.open();
     const both = [memory, store] as const;
-    for (const s of both) for (let i = 0; i < 3; i++) await s.append(101, "bob", entry(`${i}`));
+    const first = [0, 1, 2].map((i) => entry(`${i}`));
+    for (const s of both) for (const e of first) await s.append(101, "bob", e);
     await store.maintain(); // bob is not connected: his working state goes
     assert.equal(store.inboxStats.working, 0);
+    // The same entries (and times) for both engines.
+    const m9 = entry("9");
     const recall = { ...entry("r"), kind: "recall" as const, ref: "m-9", by: "alice" };
     const answers = await Promise.all(both.map(async (s) => {
       // submitted together: one transaction on SQLite
       const [, , read] = await Promise.all([
-        s.append(101, "bob", entry("9")),
+        s.append(101, "bob", m9),
         s.append(101, "bob", recall),
         s.markRead(101, "bob", "u:alice", 2),
       ]);
