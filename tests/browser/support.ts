@@ -7,9 +7,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from "playwright-core";
 import { type RunningServer, startServer } from "../../src/server.ts";
+import { ignoreBrowser, launchChromium } from "../support/chromium.ts";
 import { type ConfigOverrides, testConfig } from "../support/helpers.ts";
 
 /** An element as the page functions below use it. */
@@ -33,53 +33,13 @@ declare const document: {
   title: string;
 };
 
-const CHROMIUM = "/usr/bin/chromium";
-export const haveChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
-const required = Deno.env.get("IM_REQUIRE_BROWSER") === "1";
-export const ignoreBrowser = !haveChromium && !required;
+export { haveChromium, ignoreBrowser } from "../support/chromium.ts";
 export const WAIT = { timeout: 20_000 };
 export const PHONE: BrowserContextOptions = { viewport: { width: 375, height: 740 }, timezoneId: "UTC" };
 export const DESKTOP: BrowserContextOptions = { viewport: { width: 1000, height: 700 }, timezoneId: "UTC" };
 
-/**
- * Import playwright-core. Its WSL probe calls `fs.existsSync("/proc/sys/fs/binfmt_misc/...")`
- * at load time, which Deno refuses without --allow-all (it throws instead of returning false):
- * answer false for /proc paths while the module loads, so the test task's flags suffice.
- */
-async function loadPlaywright(): Promise<typeof import("playwright-core")> {
-  const existsSync = fs.existsSync;
-  fs.existsSync = (path: fs.PathLike) => String(path).startsWith("/proc/") ? false : existsSync(path);
-  try {
-    return await import("playwright-core");
-  } finally {
-    fs.existsSync = existsSync;
-  }
-}
-
-/** Launch the system Chromium headless with a throwaway profile. */
-export async function launch(): Promise<Browser> {
-  if (!haveChromium) throw new Error(`IM_REQUIRE_BROWSER=1 but ${CHROMIUM} is missing`);
-  const { chromium } = await loadPlaywright();
-  return await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-}
+/** Launch the system Chromium headless with a throwaway profile (tests/support/chromium.ts). */
+export const launch: () => Promise<Browser> = launchChromium;
 
 /** A frame a page sent on its WebSocket. */
 // deno-lint-ignore no-explicit-any

@@ -1,8 +1,8 @@
 /**
  * Test helper: the system Chromium (/usr/bin/chromium) driven by playwright-core, headless with a
  * throwaway profile — never a downloaded browser. Tests using it are ignored when Chromium is missing,
- * unless IM_REQUIRE_BROWSER=1 (CI): then they fail. (tests/browser/browser_test.ts has its own copy of
- * the launch code from before this helper.)
+ * unless IM_REQUIRE_BROWSER=1 (CI): then they fail. The chat-page tests' helpers (tests/browser/support.ts)
+ * launch through it too.
  *
  * @example
  * ```ts
@@ -28,6 +28,9 @@ export const haveChromium: boolean = (() => {
 })();
 
 const required = Deno.env.get("IM_REQUIRE_BROWSER") === "1";
+
+/** True when browser tests are to be skipped: no Chromium, and CI does not require one. */
+export const ignoreBrowser: boolean = !haveChromium && !required;
 
 /**
  * Import playwright-core. Its WSL probe calls `fs.existsSync("/proc/sys/fs/binfmt_misc/...")` at load
@@ -69,7 +72,7 @@ export function browserTest(
 ): void {
   Deno.test({
     name,
-    ignore: !haveChromium && !required,
+    ignore: ignoreBrowser,
     async fn(t) {
       const browser = await launchChromium();
       try {
