@@ -11,8 +11,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type RunningServer, startServer } from "../../src/server.ts";
-import { type Frame, TestClient, testConfig, withServer } from "../support/helpers.ts";
+import { type Frame, TestClient, withClusterNodes, withServer } from "../support/helpers.ts";
 import { prng, seeded, slowStore } from "../support/seeded.ts";
 import { redisTest } from "../support/redis_helper.ts";
 
@@ -320,21 +319,11 @@ Deno.test("property (IM): the same with store latency injected (embedded)", asyn
 
 redisTest("property (IM): the same on a 2-node Redis cluster, resuming on random nodes", async (redis) => {
   await seeded("property IM (cluster)", async (seed) => {
-    const nodes: RunningServer[] = [];
-    try {
-      for (const nodeId of ["q1", "q2"]) {
-        const config = testConfig({
-          limits: FAST,
-          inbox: INBOX,
-          cluster: { enabled: true, nodeId },
-          presence: { ttl: 2 },
-          redis: { addr: `127.0.0.1:${redis.port}` },
-        });
-        nodes.push(await startServer(config));
-      }
-      await scenario(seed, nodes.map((n) => n.wsPort), nodes[0].httpPort);
-    } finally {
-      for (const n of nodes) await n.shutdown();
-    }
+    await withClusterNodes(
+      redis.port,
+      ["q1", "q2"],
+      { limits: FAST, inbox: INBOX },
+      (nodes) => scenario(seed, nodes.map((n) => n.wsPort), nodes[0].httpPort),
+    );
   });
 });

@@ -9,8 +9,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type RunningServer, startServer } from "../../src/server.ts";
-import { type Frame, TestClient, testConfig, withServer } from "../support/helpers.ts";
+import { type Frame, TestClient, withClusterNodes, withServer } from "../support/helpers.ts";
 import { redisTest } from "../support/redis_helper.ts";
 import { prng, seeded, slowStore } from "../support/seeded.ts";
 
@@ -173,22 +172,12 @@ Deno.test("property: random sends, disconnects and reconnects — each device re
 
 redisTest("property: the same on a 2-node Redis cluster, reconnecting to random nodes", async (redis) => {
   await seeded("property (cluster)", async (seed) => {
-    const nodes: RunningServer[] = [];
-    try {
-      for (const nodeId of ["p1", "p2"]) {
-        const config = testConfig({
-          limits: FAST,
-          inbox: INBOX,
-          cluster: { enabled: true, nodeId },
-          presence: { ttl: 2 },
-          redis: { addr: `127.0.0.1:${redis.port}` },
-        });
-        nodes.push(await startServer(config));
-      }
-      await scenario(seed, nodes.map((n) => n.wsPort), nodes[0].httpPort);
-    } finally {
-      for (const n of nodes) await n.shutdown();
-    }
+    await withClusterNodes(
+      redis.port,
+      ["p1", "p2"],
+      { limits: FAST, inbox: INBOX },
+      (nodes) => scenario(seed, nodes.map((n) => n.wsPort), nodes[0].httpPort),
+    );
   });
 });
 

@@ -49,6 +49,34 @@ export async function withServer(
   }
 }
 
+/**
+ * Start cluster nodes `nodeIds` on the Redis at `redisPort` (presence.ttl 2 s), run `fn`, always shut
+ * them down.
+ */
+export async function withClusterNodes(
+  redisPort: number,
+  nodeIds: string[],
+  overrides: ConfigOverrides,
+  fn: (nodes: RunningServer[]) => Promise<void>,
+): Promise<void> {
+  const nodes: RunningServer[] = [];
+  try {
+    for (const nodeId of nodeIds) {
+      nodes.push(
+        await startServer(testConfig({
+          ...overrides,
+          cluster: { enabled: true, nodeId },
+          presence: { ttl: 2 },
+          redis: { addr: `127.0.0.1:${redisPort}` },
+        })),
+      );
+    }
+    await fn(nodes);
+  } finally {
+    for (const n of nodes) await n.shutdown();
+  }
+}
+
 // Frames are arbitrary JSON from the server under test; tests assert on their shape.
 // deno-lint-ignore no-explicit-any
 type Json = any;
