@@ -1,12 +1,14 @@
 /**
  * RedisBus: the cluster {@linkcode Bus}. A delivery for a user goes to this node's connections directly
- * and, through one script call, is PUBLISHed only to the other nodes that hold the user (presence is
- * read inside Redis, so no stale cache can misroute). Presence changes go to a per-app channel that a
- * node subscribes to only while it has connections in that app. Wire format: cluster/wire.ts.
+ * and is published only to the other nodes that hold the user (presence is read inside Redis, so no
+ * stale cache can misroute): on one Redis one script call reads and PUBLISHes; on a Redis Cluster a
+ * script per slot reads (route_nodes.lua) and the payload is SPUBLISHed to each node's channel, which
+ * lives on one shard only. Presence changes go to a per-app channel that a node subscribes to only while
+ * it has connections in that app (sharded too on a cluster). Wire format: cluster/wire.ts.
  *
  * @example
  * ```ts
- * const bus = new RedisBus({ client, sub, keys, nodeId, hub, metrics, log });
+ * const bus = new RedisBus({ link, keys, nodeId, hub, metrics, log });
  * await bus.start({ kick, presence });
  * ```
  * @module
@@ -17,17 +19,17 @@ import type { Bus } from "../session/bus.ts";
 import type { Hub } from "../session/hub.ts";
 import type { PresenceKind } from "../session/presence_pushes.ts";
 import { Batcher } from "../store/redis/batcher.ts";
-import type { Redis } from "../store/redis/client.ts";
 import type { RedisKeys } from "../store/redis/keys.ts";
+import type { RedisLink } from "../store/redis/link.ts";
 import { SCRIPTS } from "../store/redis/scripts.ts";
+import { bySlot } from "../store/redis/slots.ts";
 import type { InboxEntry } from "../store/store.ts";
 import { decodeWire, encodeWire } from "./wire.ts";
 
 /** Dependencies of {@linkcode RedisBus}. */
 export interface RedisBusOptions {
-  client: Redis;
-  /** A dedicated connection for SUBSCRIBE (node-redis resubscribes after reconnects). */
-  sub: Redis;
+  /** Commands and pub/sub (node-redis resubscribes after reconnects). */
+  link: RedisLink;
   keys: RedisKeys;
   nodeId: string;
   hub: Hub;
@@ -79,7 +81,7 @@ export class RedisBus implements Bus {
   /** Subscribe to this node's channel and start following local apps. */
   async start(handlers: RemoteHandlers): Promise<void> {
     this.#handlers = handlers;
-    await this.#o.sub.subscribe(this.#o.keys.nodeChannel(this.#o.nodeId), (m) => this.#onNode(m));
+    await this.#o.link.subscribe(this.#o.keys.nodeChannel(this.#o.nodeId), (m) => this.#onNode(m));
     this.#timer = setInterval(() => this.reconcileApps(), this.#o.reconcileMs ?? 250);
   }
 
@@ -90,19 +92,19 @@ export class RedisBus implements Bus {
 
   /** Subscribe to apps that gained local connections, unsubscribe from those that lost all. */
   reconcileApps(): void {
-    if (this.#closed || !this.#o.sub.isReady) return;
+    if (this.#closed || !this.#o.link.isReady) return;
     const want = new Set(this.#o.hub.appIds());
     for (const app of want) {
       if (this.#apps.has(app)) continue;
       this.#apps.add(app);
-      this.#o.sub.subscribe(this.#o.keys.appChannel(app), (m) => this.#onApp(m)).catch(() =>
+      this.#o.link.subscribe(this.#o.keys.appChannel(app), (m) => this.#onApp(m)).catch(() =>
         this.#apps.delete(app)
       );
     }
     for (const app of this.#apps) {
       if (want.has(app)) continue;
       this.#apps.delete(app);
-      this.#o.sub.unsubscribe(this.#o.keys.appChannel(app)).catch(() => {});
+      this.#o.link.unsubscribe(this.#o.keys.appChannel(app)).catch(() => {});
     }
   }
 
@@ -136,7 +138,7 @@ export class RedisBus implements Bus {
     this.reconcileApps();
     this.#published.inc({ kind: "presence" });
     const payload = encodeWire(["p", appId, this.#o.nodeId], JSON.stringify(changes));
-    this.#o.client.publish(this.#o.keys.appChannel(appId), payload).catch((error) => {
+    this.#o.link.publish(this.#o.keys.appChannel(appId), payload).catch((error) => {
       this.#failed.inc({ kind: "presence" });
       this.#o.log.warning("presence publish failed: {error}", { error: String(error) });
     });
@@ -158,15 +160,32 @@ export class RedisBus implements Bus {
     }
   }
 
-  /** One route script call for a batch of (app, user, payload). */
+  /** One route script call for a batch of (app, user, payload); one per slot on a cluster. */
   async #flushRoutes(items: Array<[number, string, string]>): Promise<number[]> {
-    const { keys, nodeId, client } = this.#o;
-    const replies = await SCRIPTS.route.run<number[]>(
-      client,
-      items.map(([app, user]) => keys.presence(app, user)),
-      [nodeId, keys.nodeChannelPrefix, ...items.map((i) => i[2])],
+    const { keys, nodeId, link } = this.#o;
+    if (!link.cluster) {
+      const replies = await SCRIPTS.route.run<number[]>(
+        link,
+        items.map(([app, user]) => keys.presence(app, user)),
+        [nodeId, keys.nodeChannelPrefix, ...items.map((i) => i[2])],
+      );
+      return replies.map(Number);
+    }
+    const counts = new Map<[number, string, string], number>();
+    await Promise.all(
+      [...bySlot(items, ([app, user]) => keys.presence(app, user))].map(async ([, group]) => {
+        const nodes = await SCRIPTS.routeNodes.run<string[][]>(
+          link,
+          group.map(([app, user]) => keys.presence(app, user)),
+          [nodeId],
+        );
+        await Promise.all(group.flatMap((item, i) => {
+          counts.set(item, nodes[i].length);
+          return nodes[i].map((node) => link.publish(keys.nodeChannel(node), item[2]));
+        }));
+      }),
     );
-    return replies.map(Number);
+    return items.map((item) => counts.get(item) ?? 0);
   }
 
   #onNode(message: string): void {

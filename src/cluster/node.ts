@@ -29,8 +29,8 @@ import type { Logger } from "../ops/log.ts";
 import type { Metrics } from "../ops/metrics.ts";
 import type { Hub } from "../session/hub.ts";
 import { presenceOf } from "../session/presence.ts";
-import { connectRedis, duplicateRedis, type Redis, redisOptionsFrom } from "../store/redis/client.ts";
 import { RedisKeys } from "../store/redis/keys.ts";
+import { connectLink, type RedisLink, redisOptionsFrom } from "../store/redis/link.ts";
 import { SCRIPTS } from "../store/redis/scripts.ts";
 import { RedisStore } from "../store/redis/store.ts";
 import { storePolicy } from "../store/store.ts";
@@ -39,7 +39,7 @@ import { RedisBus, type RemoteHandlers } from "./bus.ts";
 import { deleteNodeStats, type NodeStatsEntry, pingMs, readNodeStats, writeNodeStats } from "./node_stats.ts";
 import { RedisPresence } from "./presence.ts";
 
-export { RedisUnreachableError } from "../store/redis/client.ts";
+export { RedisUnreachableError } from "../store/redis/link.ts";
 export type { NodeStatsEntry };
 
 /** What the node needs from the layers above it, given at {@linkcode ClusterNode.start}. */
@@ -70,8 +70,7 @@ export class ClusterNode {
   readonly store: RedisStore;
   readonly presence: RedisPresence;
   readonly bus: RedisBus;
-  readonly #client: Redis;
-  readonly #sub: Redis;
+  readonly #link: RedisLink;
   readonly #o: ClusterNodeOptions;
   readonly #ttlMs: number;
   #handlers: NodeHandlers | undefined;
@@ -84,16 +83,22 @@ export class ClusterNode {
     this.#recovering = setTimeout(() => void this.#recover(), 100);
   };
 
-  private constructor(client: Redis, sub: Redis, config: Config, o: ClusterNodeOptions) {
-    this.#client = client;
-    this.#sub = sub;
+  private constructor(link: RedisLink, config: Config, o: ClusterNodeOptions) {
+    this.#link = link;
     this.#o = o;
     this.#ttlMs = config.presence.ttl * 1000;
     const keys = new RedisKeys(o.prefix ?? "im:");
     const policy = storePolicy(config);
-    this.store = new RedisStore(client, { keys, policy, clock: o.clock, metrics: o.metrics });
+    this.store = new RedisStore(link, {
+      keys,
+      policy,
+      clock: o.clock,
+      metrics: o.metrics,
+      waitReplicas: config.redis.waitReplicas,
+      waitTimeoutMs: config.redis.waitTimeout,
+    });
     this.presence = new RedisPresence({
-      client,
+      link,
       keys,
       clock: o.clock,
       nodeId: o.nodeId,
@@ -102,8 +107,7 @@ export class ClusterNode {
       keepInboxMs: policy.maxAgeMs + 24 * 3600_000,
     });
     this.bus = new RedisBus({
-      client,
-      sub,
+      link,
       keys,
       nodeId: o.nodeId,
       hub: o.hub,
@@ -123,34 +127,31 @@ export class ClusterNode {
       errors.inc({ conn });
       o.log.warning("redis {conn} connection: {error}", { conn, error: String(error) });
     };
-    const client = await connectRedis(redisOptionsFrom(config.redis), onError("command"));
-    let sub: Redis | undefined;
+    const link = await connectLink(redisOptionsFrom(config.redis), onError("redis"));
     try {
-      sub = await duplicateRedis(client, onError("subscribe"));
-      const node = new ClusterNode(client, sub, config, o);
+      const node = new ClusterNode(link, config, o);
       await node.store.loadEpoch();
       await node.store.checkWrites();
       return node;
     } catch (error) {
-      await closeClient(sub);
-      await closeClient(client);
+      await link.close();
       throw error;
     }
   }
 
   /** Why this node is not ready (Redis unreachable), or undefined. */
   readiness(): string | undefined {
-    return this.#client.isReady ? undefined : "redis unreachable";
+    return this.#link.isReady ? undefined : "redis unreachable";
   }
 
   /** Every registered node with its last stats snapshot (cluster/node_stats.ts). */
   nodeStats(): Promise<NodeStatsEntry[]> {
-    return readNodeStats(this.#client, this.store.keys);
+    return readNodeStats(this.#link, this.store.keys);
   }
 
   /** One PING round trip to Redis (ms). */
   ping(): Promise<number> {
-    return pingMs(this.#client);
+    return pingMs(this.#link);
   }
 
   /** Start routing, the registry, presence refresh and recovery. */
@@ -161,10 +162,11 @@ export class ClusterNode {
     await this.bus.start(handlers);
     await this.#heartbeat();
     this.#tick = setInterval(() => void this.#refresh(), Math.max(100, this.#ttlMs / 3));
-    this.#client.on("ready", this.#onReady);
-    this.#sub.on("ready", this.#onReady);
-    this.#o.log.info("cluster node {nodeId} on redis (presence ttl {ttl} ms)", {
+    this.#link.onReady(this.#onReady);
+    this.#o.log.info("cluster node {nodeId} on {mode} {at} (presence ttl {ttl} ms)", {
       nodeId: this.#o.nodeId,
+      mode: this.#link.cluster ? "Redis Cluster" : "redis",
+      at: this.#link.label,
       ttl: this.#ttlMs,
     });
   }
@@ -180,26 +182,22 @@ export class ClusterNode {
     this.#stopped = true;
     clearInterval(this.#tick);
     clearTimeout(this.#recovering);
-    this.#client.off("ready", this.#onReady);
-    this.#sub.off("ready", this.#onReady);
+    this.#link.offReady(this.#onReady);
     await this.bus.close();
     await this.presence.reap(this.#o.nodeId).catch(() => {});
-    await deleteNodeStats(this.#client, this.store.keys, this.#o.nodeId).catch(() => {});
-    await closeClient(this.#sub);
-    await closeClient(this.#client);
+    await deleteNodeStats(this.#link, this.store.keys, this.#o.nodeId).catch(() => {});
+    await this.#link.close();
   }
 
   /** Register this node and reap nodes whose registration expired (one reaper wins a lock). */
   async #heartbeat(): Promise<void> {
     const { nodeId, log } = this.#o;
     const keys = this.store.keys;
-    const dead = await SCRIPTS.nodeHeartbeat.run<string[]>(this.#client, [keys.nodes], [nodeId, this.#ttlMs]);
+    const dead = await SCRIPTS.nodeHeartbeat.run<string[]>(this.#link, [keys.nodes], [nodeId, this.#ttlMs]);
     for (const node of dead) {
       if (node === nodeId) continue;
-      const lock = await this.#client.set(`${keys.prefix}reap:${node}`, nodeId, {
-        NX: true,
-        PX: this.#ttlMs,
-      });
+      const lockKey = `${keys.prefix}reap:${node}`;
+      const lock = await this.#link.send(lockKey, ["SET", lockKey, nodeId, "NX", "PX", String(this.#ttlMs)]);
       if (lock === null) continue;
       const gone = await this.presence.reap(node);
       this.#o.metrics.counter("im_cluster_reaped_users_total", "Users made offline by reaping a dead node")
@@ -211,6 +209,8 @@ export class ClusterNode {
 
   /** The periodic tick: registry, presence of every local connection, and the rollback checks. */
   async #refresh(): Promise<void> {
+    // a master that died is only noticed by node-redis on a MOVED reply: look at the topology every tick
+    if (!this.#link.isReady) this.#link.refreshTopology();
     try {
       await Promise.all([
         this.#heartbeat(),
@@ -227,7 +227,7 @@ export class ClusterNode {
   async #publishStats(): Promise<void> {
     const stats = this.#handlers?.stats?.();
     if (stats !== undefined) {
-      await writeNodeStats(this.#client, this.store.keys, this.#o.nodeId, stats, this.#ttlMs);
+      await writeNodeStats(this.#link, this.store.keys, this.#o.nodeId, stats, this.#ttlMs);
     }
   }
 
@@ -270,14 +270,5 @@ export class ClusterNode {
   #epochChanged(epoch: string): void {
     this.#o.log.warning("inbox epoch is now {epoch}: closing connections so clients resync", { epoch });
     this.#handlers?.storageReset();
-  }
-}
-
-async function closeClient(client: Redis | undefined): Promise<void> {
-  if (!client?.isOpen) return;
-  try {
-    await client.close();
-  } catch {
-    client.destroy();
   }
 }

@@ -6,21 +6,22 @@
  *
  * @example
  * ```ts
- * const presence = new RedisPresence({ client, keys, clock, nodeId, onlineWindowMs: 180_000, ttlMs: 30_000 });
+ * const presence = new RedisPresence({ link, keys, clock, nodeId, onlineWindowMs: 180_000, ttlMs: 30_000 });
  * await presence.onlineUsers(101);
  * ```
  * @module
  */
 import { StorageError } from "../protocol/errors.ts";
 import type { Presence, PresenceEntry } from "../session/presence.ts";
-import type { Redis } from "../store/redis/client.ts";
 import type { RedisKeys } from "../store/redis/keys.ts";
+import type { RedisLink } from "../store/redis/link.ts";
 import { type Script, SCRIPTS } from "../store/redis/scripts.ts";
+import { forgetSharded, writeSharded } from "./presence_sharded.ts";
 import type { Clock } from "../util/clock.ts";
 
 /** Options of {@linkcode RedisPresence}. */
 export interface RedisPresenceOptions {
-  client: Redis;
+  link: RedisLink;
   keys: RedisKeys;
   clock: Clock;
   /** This node: {@linkcode RedisPresence.remove} forgets its connections. */
@@ -46,7 +47,15 @@ export class RedisPresence implements Presence {
 
   async #run<T>(op: string, script: Script, keys: string[], args: (string | number)[]): Promise<T> {
     try {
-      return await script.run<T>(this.#o.client, keys, args);
+      return await script.run<T>(this.#o.link, keys, args);
+    } catch (error) {
+      throw new StorageError(op, error);
+    }
+  }
+
+  async #guard<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
     } catch (error) {
       throw new StorageError(op, error);
     }
@@ -71,6 +80,15 @@ export class RedisPresence implements Presence {
   /** Write (or rewrite) many entries, {@linkcode BATCH} per script call; per entry 1 when it was the user's first. */
   async refresh(entries: readonly PresenceEntry[]): Promise<number[]> {
     const calls: Promise<number[]>[] = [];
+    if (this.#o.link.cluster) {
+      for (let i = 0; i < entries.length; i += BATCH) {
+        const batch = entries.slice(i, i + BATCH);
+        calls.push(
+          this.#guard("refreshPresence", () => writeSharded(this.#o.link, this.#o.keys, batch, this.#o)),
+        );
+      }
+      return (await Promise.all(calls)).flat();
+    }
     for (let i = 0; i < entries.length; i += BATCH) {
       const keys: string[] = [];
       const args: (string | number)[] = [this.#o.ttlMs, this.#o.keepInboxMs];
@@ -90,6 +108,12 @@ export class RedisPresence implements Presence {
   /** Forget a connection of `nodeId`; true when the user has no unexpired connection left. */
   async removeOf(nodeId: string, appId: number, userId: string, connId: string): Promise<boolean> {
     const k = this.#o.keys;
+    if (this.#o.link.cluster) {
+      return await this.#guard(
+        "removePresence",
+        () => forgetSharded(this.#o.link, k, { appId, userId, nodeId, connId }),
+      );
+    }
     const keys = [
       k.presence(appId, userId),
       k.appUsers(appId),
@@ -129,16 +153,17 @@ export class RedisPresence implements Presence {
 
   /** Connections Redis believes `nodeId` holds, as [appId, connId, userId]. */
   async nodeConnections(nodeId: string): Promise<Array<[number, string, string]>> {
-    let all: Record<string, string>;
-    try {
-      all = await this.#o.client.hGetAll(this.#o.keys.nodeConnections(nodeId)) as Record<string, string>;
-    } catch (error) {
-      throw new StorageError("nodeConnections", error);
+    const key = this.#o.keys.nodeConnections(nodeId);
+    const flat = await this.#guard(
+      "nodeConnections",
+      () => this.#o.link.send<string[]>(key, ["HGETALL", key]),
+    );
+    const out: Array<[number, string, string]> = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const field = flat[i], bar = field.indexOf("|");
+      out.push([Number(field.slice(0, bar)), field.slice(bar + 1), flat[i + 1]]);
     }
-    return Object.entries(all).map(([field, user]) => {
-      const bar = field.indexOf("|");
-      return [Number(field.slice(0, bar)), field.slice(bar + 1), user];
-    });
+    return out;
   }
 
   /** Remove every entry of a node (crashed or restarted); resolves to the users now offline. */
@@ -147,12 +172,11 @@ export class RedisPresence implements Presence {
     for (const [appId, connId, userId] of await this.nodeConnections(nodeId)) {
       if (await this.removeOf(nodeId, appId, userId, connId)) gone.push({ appId, userId });
     }
-    try {
-      await this.#o.client.del(this.#o.keys.nodeConnections(nodeId));
-      await this.#o.client.zRem(this.#o.keys.nodes, nodeId);
-    } catch (error) {
-      throw new StorageError("reapNode", error);
-    }
+    const { link, keys } = this.#o;
+    await this.#guard("reapNode", async () => {
+      await link.send(keys.nodeConnections(nodeId), ["DEL", keys.nodeConnections(nodeId)]);
+      await link.send(keys.nodes, ["ZREM", keys.nodes, nodeId]);
+    });
     return gone;
   }
 }

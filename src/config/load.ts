@@ -265,6 +265,11 @@ function checkConsistency(config: Config): void {
   if (config.store.engine === "sqlite" && !config.cluster.enabled && config.store.path.trim() === "") {
     throw new ConfigError('store.path: must name the database file when store.engine is "sqlite"');
   }
+  if (config.redis.cluster && config.redis.DB !== 0) {
+    throw new ConfigError(
+      "redis.DB: a Redis Cluster has database 0 only (leave redis.DB at 0 with redis.cluster)",
+    );
+  }
   const { heartbeat } = config;
   if (heartbeat.timeout <= heartbeat.interval) {
     throw new ConfigError("heartbeat.timeout: must be greater than heartbeat.interval");

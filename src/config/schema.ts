@@ -55,9 +55,20 @@ export const SCHEMA = {
     ),
   },
   redis: {
-    addr: str("localhost:6379", "Redis host:port (cluster mode only)."),
+    addr: str(
+      "localhost:6379",
+      "Redis host:port (cluster mode only); with redis.cluster, seed nodes host:port,host:port,…",
+    ),
+    cluster: bool(false, "Redis is a Redis Cluster (keys hash-tagged per slot, sharded pub/sub)."),
     password: str("", "Redis password."),
-    DB: int(0, "Redis database number.", 0, 15),
+    DB: int(0, "Redis database number (a Redis Cluster has 0 only).", 0, 15),
+    waitReplicas: int(
+      0,
+      "After each inbox append, WAIT for this many replicas; fewer in redis.waitTimeout fails the send (1024).",
+      0,
+      16,
+    ),
+    waitTimeout: int(1000, "How long an append WAITs for redis.waitReplicas (ms).", 1, 60_000),
     poolSize: int(30, "Accepted for compatibility; node-redis multiplexes one connection per role.", 1),
     minIdleConns: int(30, "Accepted for compatibility; node-redis has no idle pool.", 0),
   },

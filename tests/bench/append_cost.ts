@@ -54,8 +54,10 @@ interface Stats {
   usec: Map<string, number>;
 }
 
-async function stats(store: { client: { sendCommand(a: string[]): Promise<unknown> } }): Promise<Stats> {
-  const text = String(await store.client.sendCommand(["INFO", "commandstats"]));
+async function stats(
+  store: { link: { send(key: string | undefined, a: string[]): Promise<unknown> } },
+): Promise<Stats> {
+  const text = String(await store.link.send(undefined, ["INFO", "commandstats"]));
   const calls = new Map<string, number>(), usec = new Map<string, number>();
   for (const m of text.matchAll(/cmdstat_([\w|]+):calls=(\d+),usec=(\d+)/g)) {
     calls.set(m[1], Number(m[2]));
@@ -65,12 +67,12 @@ async function stats(store: { client: { sendCommand(a: string[]): Promise<unknow
 }
 
 async function scenario(
-  store: Store & { client: { sendCommand(a: string[]): Promise<unknown> } },
+  store: Store & { link: { send(key: string | undefined, a: string[]): Promise<unknown> } },
   name: string,
   entries: number,
   run: () => Promise<void>,
 ): Promise<void> {
-  await store.client.sendCommand(["CONFIG", "RESETSTAT"]);
+  await store.link.send(undefined, ["CONFIG", "RESETSTAT"]);
   await run();
   const s = await stats(store);
   const script = ["evalsha", "eval"].reduce((t, c) => t + (s.usec.get(c) ?? 0), 0);
@@ -84,7 +86,10 @@ async function scenario(
 }
 
 const redis = await RedisServer.start();
-const store = await RedisStore.open({ url: redis.url }, { keys: new RedisKeys("b:"), policy });
+const store = await RedisStore.open({ urls: [redis.url], cluster: false }, {
+  keys: new RedisKeys("b:"),
+  policy,
+});
 try {
   console.log(`store code: ${base}`);
   // Warm up: conversations exist, scripts are cached.

@@ -18,7 +18,7 @@ for (const [maxEntries, aging] of [[6, false], [1000, false], [1000, true]] as c
       const policy = { ...SUITE_POLICY, maxEntries };
       for (let seed = 1; seed <= 12; seed++) {
         const clock = new FakeClock(1_700_000_000_000);
-        const redis = await RedisStore.open({ url: server.url }, {
+        const redis = await RedisStore.open({ urls: [server.url], cluster: false }, {
           keys: new RedisKeys(`d${seed}:`),
           policy,
           clock,

@@ -4,15 +4,14 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { RedisPresence } from "../../src/cluster/presence.ts";
 import { StorageError } from "../../src/protocol/errors.ts";
-import type { PresenceEntry } from "../../src/session/presence.ts";
-import { connectRedis } from "../../src/store/redis/client.ts";
+import { connectLink } from "../../src/store/redis/link.ts";
 import { RedisKeys } from "../../src/store/redis/keys.ts";
 import { RedisStore } from "../../src/store/redis/store.ts";
 import type { NewEntry, StorePolicy } from "../../src/store/store.ts";
 import { FakeClock } from "../../src/util/clock.ts";
 import { redisAvailable, RedisServer, redisTest } from "../support/redis_helper.ts";
+import { presenceScenario } from "./redis_presence_scenario.ts";
 import { storeImSuite } from "./store_im_suite.ts";
 import { storeSuite, SUITE_POLICY, type SuiteStore } from "./store_suite.ts";
 
@@ -32,7 +31,11 @@ const freshStore = async (policy: StorePolicy): Promise<SuiteStore> => {
   const redis = await RedisServer.start();
   const clock = new FakeClock(1_700_000_000_000);
   try {
-    const store = await RedisStore.open({ url: redis.url }, { keys: new RedisKeys("im:"), policy, clock });
+    const store = await RedisStore.open({ urls: [redis.url], cluster: false }, {
+      keys: new RedisKeys("im:"),
+      policy,
+      clock,
+    });
     return {
       store,
       clock,
@@ -53,7 +56,7 @@ storeSuite("redis store", freshStore, suiteOptions);
 storeImSuite("redis store", freshStore, suiteOptions);
 
 redisTest("redis store: outage fails with StorageError, data loss changes the epoch", async (redis) => {
-  const store = await RedisStore.open({ url: redis.url }, {
+  const store = await RedisStore.open({ urls: [redis.url], cluster: false }, {
     keys: new RedisKeys("t4:"),
     policy: SUITE_POLICY,
   });
@@ -63,7 +66,7 @@ redisTest("redis store: outage fails with StorageError, data loss changes the ep
     await redis.stop();
     await assert.rejects(() => store.append(101, "bob", entry("x", Date.now())), StorageError);
     await redis.restart();
-    for (let i = 0; i < 100 && !store.client.isReady; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && !store.link.isReady; i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(await store.loadEpoch(), true);
     assert(store.epoch !== before);
     assert.equal((await store.append(101, "bob", entry("y", Date.now()))).seq, 1);
@@ -73,7 +76,7 @@ redisTest("redis store: outage fails with StorageError, data loss changes the ep
 });
 
 redisTest("redis store: a write counter that goes back is reported as a rollback", async (redis) => {
-  const store = await RedisStore.open({ url: redis.url }, {
+  const store = await RedisStore.open({ urls: [redis.url], cluster: false }, {
     keys: new RedisKeys("t5:"),
     policy: SUITE_POLICY,
   });
@@ -85,7 +88,7 @@ redisTest("redis store: a write counter that goes back is reported as a rollback
     await store.checkWrites();
     assert.equal(rollbacks.length, 0);
     // Redis loses its last writes (as after a restart from an older snapshot)
-    await store.client.set("t5:wc", "2");
+    await store.link.send("t5:wc", ["SET", "t5:wc", "2"]);
     await store.checkWrites();
     assert.equal(rollbacks.length, 1);
     assert.match(rollbacks[0], /from 5 to 2/);
@@ -98,59 +101,17 @@ redisTest("redis store: a write counter that goes back is reported as a rollback
     const now = await store.rotateEpoch();
     assert.notEqual(now, before);
     assert.deepEqual(epochs, [now]);
-    assert.equal(await store.client.get("t5:epoch"), now);
+    assert.equal(await store.link.send("t5:epoch", ["GET", "t5:epoch"]), now);
   } finally {
     await store.close();
   }
 });
 
-const presence = (userId: string, connId: string, nodeId: string, at: number): PresenceEntry => ({
-  appId: 101,
-  userId,
-  connId,
-  nodeId,
-  since: at,
-  heartbeatAt: at,
-});
-
 redisTest("redis presence: windows, first connection, expiry and node reaping", async (redis) => {
-  const clock = new FakeClock(5_000_000);
-  const client = await connectRedis({ url: redis.url });
-  const keys = new RedisKeys("t3:");
-  const make = (nodeId: string) =>
-    new RedisPresence({
-      client,
-      keys,
-      clock,
-      nodeId,
-      onlineWindowMs: 60_000,
-      ttlMs: 400,
-      keepInboxMs: 60_000,
-    });
-  const n1 = make("n1");
-  const n2 = make("n2");
+  const link = await connectLink({ urls: [redis.url], cluster: false });
   try {
-    assert.equal(await n1.add(presence("u1", "c1", "n1", clock.now())), true);
-    assert.equal(await n2.add(presence("u1", "c2", "n2", clock.now())), false, "u1 was online already");
-    assert.equal(await n2.add(presence("u2", "c3", "n2", clock.now() - 100_000)), true);
-    assert.deepEqual((await n1.connections(101, "u1")).map((p) => p.connId).sort(), ["c1", "c2"]);
-    // u2's heartbeat is outside the window: present but not online
-    assert.deepEqual(await n1.connections(101, "u2"), []);
-    assert.deepEqual((await n1.onlineUsers(101)).sort(), ["u1"]);
-    assert.deepEqual(await n1.userApps("u1"), [101]);
-    assert.deepEqual(await n1.userApps("u2"), []);
-    // node n2 crashes: reaping removes its connections; u2 goes offline, u1 stays via n1
-    assert.deepEqual(await n1.reap("n2"), [{ appId: 101, userId: "u2" }]);
-    assert.deepEqual((await n1.connections(101, "u1")).map((p) => p.connId), ["c1"]);
-    assert.equal(await n1.remove(101, "u1", "c1"), true);
-    assert.deepEqual(await n1.onlineUsers(101), []);
-    // nobody refreshes: the entry expires after the TTL (Redis time, not the fake clock)
-    await n1.add(presence("u3", "c4", "n1", clock.now()));
-    assert.deepEqual(await n1.onlineUsers(101), ["u3"]);
-    await new Promise((r) => setTimeout(r, 600));
-    assert.deepEqual(await n1.onlineUsers(101), []);
-    assert.deepEqual(await n1.connections(101, "u3"), []);
+    await presenceScenario(link);
   } finally {
-    await client.close();
+    await link.close();
   }
 });

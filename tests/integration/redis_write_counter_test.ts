@@ -26,7 +26,10 @@ redisTest(
   "redis store: appends and write-counter checks in flight together are no rollback",
   async (redis) => {
     const open = () =>
-      RedisStore.open({ url: redis.url }, { keys: new RedisKeys("wc:"), policy: testPolicy() });
+      RedisStore.open({ urls: [redis.url], cluster: false }, {
+        keys: new RedisKeys("wc:"),
+        policy: testPolicy(),
+      });
     const [a, b] = [await open(), await open()];
     const rollbacks: string[] = [];
     for (const s of [a, b]) s.listen({ rollback: (why) => rollbacks.push(why), epochChanged: () => {} });

@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * const im = new RedisIm({ client, keys, policy, clock, keepMs, call, run });
+ * const im = new RedisIm({ link, keys, policy, clock, keepMs, call, run });
  * const { items } = await im.conversations(101, "bob", 20);
  * ```
  * @module
@@ -21,14 +21,15 @@ import type {
   StoredMessage,
   StorePolicy,
 } from "../store.ts";
-import type { Redis } from "./client.ts";
 import type { RedisKeys } from "./keys.ts";
+import type { RedisLink } from "./link.ts";
 import { type Script, SCRIPTS } from "./scripts.ts";
+import { bySlot } from "./slots.ts";
 
 /** What {@linkcode RedisIm} needs from its store. */
 export interface RedisImOptions {
-  /** The store's command connection. */
-  client: Redis;
+  /** The store's connection. */
+  link: RedisLink;
   /** The store's key names. */
   keys: RedisKeys;
   /** The store's retention and limits. */
@@ -139,8 +140,8 @@ export class RedisIm {
     const key = this.#o.keys.positions(appId, userId);
     const scores = await this.#o.call(
       "hiddenAmong",
-      () => this.#o.client.sendCommand(["ZMSCORE", key, ...msgIds.map((id) => `h:${id}`)]),
-    ) as (string | null)[];
+      () => this.#o.link.send<(string | null)[]>(key, ["ZMSCORE", key, ...msgIds.map((id) => `h:${id}`)]),
+    );
     msgIds.forEach((id, i) => scores[i] !== null && out.add(id));
     return out;
   }
@@ -160,12 +161,16 @@ export class RedisIm {
   async messages(appId: number, msgIds: string[]): Promise<Map<string, StoredMessage>> {
     const out = new Map<string, StoredMessage>();
     if (msgIds.length === 0) return out;
-    const { client, keys } = this.#o;
+    const { link, keys } = this.#o;
     const fields = ["j", "msg", "editedAt", "recalledAt", "recalledBy"];
-    // Concurrent commands leave in one pipeline (node-redis auto-pipelining): one round trip.
+    // Concurrent commands leave in one pipeline per Redis node (node-redis auto-pipelining): one round trip.
     const replies = await this.#o.call(
       "messages",
-      () => Promise.all(msgIds.map((id) => client.hmGet(keys.message(appId, id), fields))),
+      () =>
+        Promise.all(msgIds.map((id) => {
+          const key = keys.message(appId, id);
+          return link.send<MessageFields>(key, ["HMGET", key, ...fields]);
+        })),
     );
     const oldest = this.#oldest();
     msgIds.forEach((id, i) => {
@@ -234,27 +239,31 @@ export class RedisIm {
   /** {@linkcode Store.setBlocked} */
   async setBlocked(appId: number, userId: string, other: string, blocked: boolean): Promise<boolean> {
     const key = this.#o.keys.blocked(appId, userId);
-    const { client } = this.#o;
     const n = await this.#o.call(
       "setBlocked",
-      () => blocked ? client.sAdd(key, other) : client.sRem(key, other),
+      () => this.#o.link.send<number>(key, [blocked ? "SADD" : "SREM", key, other]),
     );
     return Number(n) === 1;
   }
 
   /** {@linkcode Store.blockedUsers} (in no particular order). */
   blockedUsers(appId: number, userId: string): Promise<string[]> {
-    return this.#o.call("blockedUsers", () => this.#o.client.sMembers(this.#o.keys.blocked(appId, userId)));
+    const key = this.#o.keys.blocked(appId, userId);
+    return this.#o.call("blockedUsers", () => this.#o.link.send<string[]>(key, ["SMEMBERS", key]));
   }
 
   /** {@linkcode Store.blockersOf} */
   async blockersOf(appId: number, sender: string, candidates: string[]): Promise<Set<string>> {
     const out = new Set<string>();
     const { keys } = this.#o;
-    // Script calls over declared keys, BLOCKERS_CHUNK candidates each, all in one pipeline.
+    // Script calls over declared keys, BLOCKERS_CHUNK candidates each (of one slot on a cluster), all in
+    // one pipeline per Redis node.
+    const groups = this.#o.link.cluster
+      ? [...bySlot(candidates, (c) => keys.blocked(appId, c)).values()]
+      : [candidates];
     const chunks: string[][] = [];
-    for (let i = 0; i < candidates.length; i += BLOCKERS_CHUNK) {
-      chunks.push(candidates.slice(i, i + BLOCKERS_CHUNK));
+    for (const group of groups) {
+      for (let i = 0; i < group.length; i += BLOCKERS_CHUNK) chunks.push(group.slice(i, i + BLOCKERS_CHUNK));
     }
     const found = await Promise.all(
       chunks.map((chunk) =>

@@ -10,7 +10,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import type { Redis } from "./client.ts";
+import type { RedisLink } from "./link.ts";
 import advanceMark from "./scripts/advance_mark.lua" with { type: "text" };
 import append from "./scripts/append.lua" with { type: "text" };
 import appendRoomTimeline from "./scripts/append_room_timeline.lua" with { type: "text" };
@@ -22,16 +22,21 @@ import firstYoung from "./scripts/first_young.lua" with { type: "text" };
 import head from "./scripts/head.lua" with { type: "text" };
 import imEntries from "./scripts/im_entries.lua" with { type: "text" };
 import joinRoom from "./scripts/join_room.lua" with { type: "text" };
+import joinRoomMembers from "./scripts/join_room_members.lua" with { type: "text" };
+import joinRoomUser from "./scripts/join_room_user.lua" with { type: "text" };
 import leaveRoom from "./scripts/leave_room.lua" with { type: "text" };
 import markRead from "./scripts/mark_read.lua" with { type: "text" };
 import nodeHeartbeat from "./scripts/node_heartbeat.lua" with { type: "text" };
 import onlineUsers from "./scripts/online_users.lua" with { type: "text" };
 import presence from "./scripts/presence.lua" with { type: "text" };
+import presenceForget from "./scripts/presence_forget.lua" with { type: "text" };
+import presenceWrite from "./scripts/presence_write.lua" with { type: "text" };
 import range from "./scripts/range.lua" with { type: "text" };
 import rangeBefore from "./scripts/range_before.lua" with { type: "text" };
 import removePresence from "./scripts/remove_presence.lua" with { type: "text" };
 import rotateEpoch from "./scripts/rotate_epoch.lua" with { type: "text" };
 import route from "./scripts/route.lua" with { type: "text" };
+import routeNodes from "./scripts/route_nodes.lua" with { type: "text" };
 import saveMessage from "./scripts/save_message.lua" with { type: "text" };
 import unreadTotal from "./scripts/unread_total.lua" with { type: "text" };
 import upsertPresence from "./scripts/upsert_presence.lua" with { type: "text" };
@@ -45,14 +50,14 @@ export class Script {
     this.sha = createHash("sha1").update(source).digest("hex");
   }
 
-  /** Run with `keys` and `args`. */
-  async run<T>(client: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
+  /** Run with `keys` (on a cluster they must share a slot: the call goes to its master) and `args`. */
+  async run<T>(link: RedisLink, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
     const tail = [String(keys.length), ...keys, ...args.map(String)];
     try {
-      return await client.sendCommand(["EVALSHA", this.sha, ...tail]) as T;
+      return await link.send<T>(keys[0], ["EVALSHA", this.sha, ...tail]);
     } catch (error) {
       if (!String((error as Error)?.message).startsWith("NOSCRIPT")) throw error;
-      return await client.sendCommand(["EVAL", this.source, ...tail]) as T;
+      return await link.send<T>(keys[0], ["EVAL", this.source, ...tail]);
     }
   }
 }
@@ -65,15 +70,20 @@ export const SCRIPTS = {
   rangeBefore: new Script("rangeBefore", firstYoung + rangeBefore),
   advanceMark: new Script("advanceMark", advanceMark),
   joinRoom: new Script("joinRoom", joinRoom),
+  joinRoomMembers: new Script("joinRoomMembers", joinRoomMembers),
+  joinRoomUser: new Script("joinRoomUser", joinRoomUser),
   leaveRoom: new Script("leaveRoom", leaveRoom),
   rotateEpoch: new Script("rotateEpoch", rotateEpoch),
   upsertPresence: new Script("upsertPresence", upsertPresence),
   removePresence: new Script("removePresence", removePresence),
   presence: new Script("presence", presence),
+  presenceWrite: new Script("presenceWrite", presenceWrite),
+  presenceForget: new Script("presenceForget", presenceForget),
   onlineUsers: new Script("onlineUsers", onlineUsers),
   userApps: new Script("userApps", userApps),
   nodeHeartbeat: new Script("nodeHeartbeat", nodeHeartbeat),
   route: new Script("route", route),
+  routeNodes: new Script("routeNodes", routeNodes),
   markRead: new Script("markRead", imEntries + markRead),
   conversations: new Script("conversations", conversations),
   unreadTotal: new Script("unreadTotal", unreadTotal),

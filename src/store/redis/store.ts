@@ -12,7 +12,7 @@
  *
  * @example
  * ```ts
- * const store = new RedisStore(client, { keys: new RedisKeys("im:"), policy });
+ * const store = new RedisStore(link, { keys: new RedisKeys("im:"), policy });
  * await store.loadEpoch();
  * const e = await store.append(101, "bob", entry);
  * ```
@@ -34,10 +34,12 @@ import type {
   StorePolicy,
 } from "../store.ts";
 import { Batcher } from "./batcher.ts";
-import { connectRedis, type Redis, type RedisOptions } from "./client.ts";
 import { RedisIm } from "./im.ts";
 import type { RedisKeys } from "./keys.ts";
+import { connectLink, type RedisLink, type RedisOptions } from "./link.ts";
 import { type Script, SCRIPTS } from "./scripts.ts";
+import { bySlot } from "./slots.ts";
+import { WriteCounters } from "./write_counters.ts";
 
 /** What the store tells its owner (the cluster node). */
 export interface RedisStoreEvents {
@@ -53,8 +55,15 @@ export interface RedisStoreOptions {
   policy: StorePolicy;
   clock?: Clock;
   metrics?: Metrics;
-  /** Close the client on {@linkcode RedisStore.close} (true for {@linkcode RedisStore.open}). */
+  /** Close the link on {@linkcode RedisStore.close} (true for {@linkcode RedisStore.open}). */
   ownsClient?: boolean;
+  /**
+   * `redis.waitReplicas`: after each append call, WAIT until this many replicas have it (0 = don't);
+   * fewer within {@linkcode RedisStoreOptions.waitTimeoutMs} fails the send with 1024.
+   */
+  waitReplicas?: number;
+  /** `redis.waitTimeout` (ms). */
+  waitTimeoutMs?: number;
 }
 
 type StreamEntry = [string, string[]];
@@ -70,16 +79,18 @@ interface PendingAppend {
 /** Inbox keys outlive their newest entry by this much, so a late read still finds the counter. */
 const KEEP_EXTRA_MS = 24 * 3600_000;
 
-/** Store on Redis; one shared command connection (node-redis pipelines concurrent commands). */
+/** Store on Redis; one shared command connection per Redis node (node-redis pipelines concurrent commands). */
 export class RedisStore implements Store {
   readonly kind = "redis";
-  readonly client: Redis;
+  readonly link: RedisLink;
   readonly keys: RedisKeys;
   readonly #policy: StorePolicy;
   readonly #clock: Clock;
   readonly #owns: boolean;
+  readonly #waitReplicas: number;
+  readonly #waitTimeoutMs: number;
+  readonly #writes: WriteCounters;
   #epoch = "";
-  #maxWrites = 0;
   #events: RedisStoreEvents | undefined;
   readonly #ops: Counter | undefined;
   readonly #errors: Counter | undefined;
@@ -90,12 +101,15 @@ export class RedisStore implements Store {
   readonly #appends = new Batcher<PendingAppend, number>((items) => this.#flushAppends(items), 256);
   readonly #im: RedisIm;
 
-  constructor(client: Redis, options: RedisStoreOptions) {
-    this.client = client;
+  constructor(link: RedisLink, options: RedisStoreOptions) {
+    this.link = link;
     this.keys = options.keys;
     this.#policy = options.policy;
     this.#clock = options.clock ?? systemClock;
     this.#owns = options.ownsClient ?? false;
+    this.#waitReplicas = options.waitReplicas ?? 0;
+    this.#waitTimeoutMs = options.waitTimeoutMs ?? 1000;
+    this.#writes = new WriteCounters(link, this.keys, (reason) => this.#events?.rollback(reason));
     const m = options.metrics;
     this.#ops = m?.counter("im_redis_calls_total", "Redis store calls by operation", ["op"]);
     this.#errors = m?.counter("im_redis_errors_total", "Failed Redis store calls by operation", ["op"]);
@@ -105,7 +119,7 @@ export class RedisStore implements Store {
       ["op"],
     );
     this.#im = new RedisIm({
-      client,
+      link,
       keys: this.keys,
       policy: this.#policy,
       clock: this.#clock,
@@ -121,7 +135,7 @@ export class RedisStore implements Store {
     redis: RedisOptions,
     options: Omit<RedisStoreOptions, "ownsClient">,
   ): Promise<RedisStore> {
-    const store = new RedisStore(await connectRedis(redis), { ...options, ownsClient: true });
+    const store = new RedisStore(await connectLink(redis), { ...options, ownsClient: true });
     try {
       await store.loadEpoch();
       await store.checkWrites();
@@ -150,7 +164,7 @@ export class RedisStore implements Store {
     const fresh = crypto.randomUUID().slice(0, 8);
     const held = await this.#call(
       "epoch",
-      () => this.client.sendCommand(["SET", this.keys.epoch, fresh, "NX", "GET"]) as Promise<string | null>,
+      () => this.link.send<string | null>(this.keys.epoch, ["SET", this.keys.epoch, fresh, "NX", "GET"]),
     );
     return this.#adoptEpoch(held ?? fresh);
   }
@@ -164,7 +178,7 @@ export class RedisStore implements Store {
     ]);
     this.#adoptEpoch(now);
     // Writes from before the rollback are gone: measure from what Redis holds now.
-    this.#maxWrites = 0;
+    this.#writes.reset();
     await this.checkWrites();
     return now;
   }
@@ -176,26 +190,9 @@ export class RedisStore implements Store {
     return changed;
   }
 
-  /** Compare the write counter with the highest value seen (after a reconnect, and periodically). */
-  async checkWrites(): Promise<void> {
-    const floor = this.#maxWrites;
-    const value = Number(await this.#call("writes", () => this.client.get(this.keys.writeCounter)) ?? 0);
-    this.#sawWrites(value, floor);
-  }
-
-  /**
-   * A counter value read by a call issued when `floor` was the highest value seen. Only a value below
-   * `floor` is a rollback: every write counted in `floor` was done before that call was sent. Replies
-   * handled out of order (an append's after a later check's, or the other way round) are not compared
-   * with each other.
-   */
-  #sawWrites(value: number, floor: number): void {
-    if (value < floor) {
-      this.#maxWrites = value;
-      this.#events?.rollback(`write counter went back from ${floor} to ${value}`);
-      return;
-    }
-    if (value > this.#maxWrites) this.#maxWrites = value;
+  /** Compare the write counters with the highest values seen (after a reconnect, and periodically). */
+  checkWrites(): Promise<void> {
+    return this.#call("writes", () => this.#writes.check());
   }
 
   /** Run one Redis operation, counting it and mapping failures to StorageError. */
@@ -215,7 +212,7 @@ export class RedisStore implements Store {
   }
 
   #run<T>(op: string, script: Script, keys: string[], args: (string | number)[]): Promise<T> {
-    return this.#call(op, () => script.run<T>(this.client, keys, args));
+    return this.#call(op, () => script.run<T>(this.link, keys, args));
   }
 
   append(appId: number, userId: string, entry: NewEntry): Promise<InboxEntry> {
@@ -239,10 +236,23 @@ export class RedisStore implements Store {
     return seqs.map((s) => ({ seq: Math.abs(s), repeated: s < 0 }));
   }
 
-  /** One append script call for a whole batch of (user, entry) pairs. */
+  /** One append script call per slot for a batch of (user, entry) pairs (one slot on one Redis). */
   async #flushAppends(items: PendingAppend[]): Promise<number[]> {
+    if (!this.link.cluster) return await this.#appendToSlot(0, items);
+    const groups = bySlot(items, (a) => this.keys.marks(a.appId, a.userId));
+    const seqs = new Map<PendingAppend, number>();
+    await Promise.all(
+      [...groups].map(async ([slot, group]) => {
+        const out = await this.#appendToSlot(slot, group);
+        group.forEach((a, i) => seqs.set(a, out[i]));
+      }),
+    );
+    return items.map((a) => seqs.get(a)!);
+  }
+
+  async #appendToSlot(slot: number, items: PendingAppend[]): Promise<number[]> {
     const k = this.keys;
-    const keys = [k.writeCounter, k.epoch];
+    const keys = this.link.cluster ? [this.#writes.key(slot)] : [k.writeCounter, k.epoch];
     const now = this.#clock.now();
     const { maxEntries, maxAgeMs, dedupTtlMs } = this.#policy;
     const args: (string | number)[] = [now, maxEntries, maxAgeMs, maxAgeMs + KEEP_EXTRA_MS, dedupTtlMs];
@@ -257,16 +267,31 @@ export class RedisStore implements Store {
       );
       args.push(a.entry.time, a.json, a.idempotent ? "1" : "0", a.userId);
     }
-    const floor = this.#maxWrites;
+    const floor = this.#writes.floor(slot);
     const [writes, epoch, ...seqs] = await this.#run<[number, string | null, ...number[]]>(
       "append",
       SCRIPTS.append,
       keys,
       args,
     );
-    this.#sawWrites(Number(writes), floor);
+    this.#writes.saw(slot, Number(writes), floor);
     if (epoch !== null && epoch !== this.#epoch) this.#adoptEpoch(epoch);
+    if (this.#waitReplicas > 0) await this.#waitForReplicas(keys[0]);
     return seqs.map(Number);
+  }
+
+  /** WAIT on the connection that wrote (the master of `key`'s slot) until enough replicas have it. */
+  async #waitForReplicas(key: string): Promise<void> {
+    const n = this.#waitReplicas;
+    const acked = Number(
+      await this.#call("wait", () => this.link.send(key, ["WAIT", String(n), String(this.#waitTimeoutMs)])),
+    );
+    if (acked < n) {
+      throw new StorageError(
+        "wait",
+        new Error(`${acked} of ${n} replicas acknowledged within ${this.#waitTimeoutMs} ms`),
+      );
+    }
   }
 
   #oldest(): number {
@@ -326,7 +351,10 @@ export class RedisStore implements Store {
 
   async mark(appId: number, userId: string, mark: Mark): Promise<number> {
     return Number(
-      await this.#call("mark", () => this.client.hGet(this.keys.marks(appId, userId), mark)) ?? 0,
+      await this.#call("mark", () => {
+        const key = this.keys.marks(appId, userId);
+        return this.link.send<string | null>(key, ["HGET", key, mark]);
+      }) ?? 0,
     );
   }
 
@@ -335,29 +363,67 @@ export class RedisStore implements Store {
     return this.#call(
       "claim",
       () =>
-        this.client.sendCommand(["SET", this.keys.claim(key), value, "NX", "GET", "PX", px]) as Promise<
-          string | null
-        >,
+        this.link.send<string | null>(this.keys.claim(key), [
+          "SET",
+          this.keys.claim(key),
+          value,
+          "NX",
+          "GET",
+          "PX",
+          px,
+        ]),
     );
   }
 
-  joinRoom(appId: number, room: string, userId: string): Promise<JoinResult> {
-    const keys = [this.keys.room(appId, room), this.keys.userRooms(appId, userId)];
+  async joinRoom(appId: number, room: string, userId: string): Promise<JoinResult> {
+    const members = this.keys.room(appId, room), rooms = this.keys.userRooms(appId, userId);
     const { maxRoomsPerUser, maxRoomMembers } = this.#policy;
-    return this.#run("joinRoom", SCRIPTS.joinRoom, keys, [userId, room, maxRoomsPerUser, maxRoomMembers]);
+    if (!this.link.cluster) {
+      return this.#run("joinRoom", SCRIPTS.joinRoom, [members, rooms], [
+        userId,
+        room,
+        maxRoomsPerUser,
+        maxRoomMembers,
+      ]);
+    }
+    // Two slots: the room's members first (the truth about membership), then the user's list; a refusal
+    // there is undone. Concurrent joins of one user may overshoot maxRoomsPerUser by the joins in flight.
+    const joined = await this.#run<JoinResult>("joinRoom", SCRIPTS.joinRoomMembers, [members], [
+      userId,
+      maxRoomMembers,
+    ]);
+    if (joined === "roomFull") return joined;
+    const listed = await this.#run<JoinResult>("joinRoom", SCRIPTS.joinRoomUser, [rooms], [
+      room,
+      maxRoomsPerUser,
+    ]);
+    if (listed === "tooManyRooms" && joined === "joined") {
+      await this.#call("joinRoom", () => this.link.send(members, ["SREM", members, userId]));
+      return listed;
+    }
+    return joined;
   }
 
   async leaveRoom(appId: number, room: string, userId: string): Promise<boolean> {
-    const keys = [this.keys.room(appId, room), this.keys.userRooms(appId, userId)];
-    return Number(await this.#run("leaveRoom", SCRIPTS.leaveRoom, keys, [userId, room])) === 1;
+    const members = this.keys.room(appId, room), rooms = this.keys.userRooms(appId, userId);
+    if (!this.link.cluster) {
+      return Number(await this.#run("leaveRoom", SCRIPTS.leaveRoom, [members, rooms], [userId, room])) === 1;
+    }
+    const removed = Number(
+      await this.#call("leaveRoom", () => this.link.send(members, ["SREM", members, userId])),
+    );
+    if (removed === 1) await this.#call("leaveRoom", () => this.link.send(rooms, ["SREM", rooms, room]));
+    return removed === 1;
   }
 
   roomMembers(appId: number, room: string): Promise<string[]> {
-    return this.#call("roomMembers", () => this.client.sMembers(this.keys.room(appId, room)));
+    const key = this.keys.room(appId, room);
+    return this.#call("roomMembers", () => this.link.send<string[]>(key, ["SMEMBERS", key]));
   }
 
   userRooms(appId: number, userId: string): Promise<string[]> {
-    return this.#call("userRooms", () => this.client.sMembers(this.keys.userRooms(appId, userId)));
+    const key = this.keys.userRooms(appId, userId);
+    return this.#call("userRooms", () => this.link.send<string[]>(key, ["SMEMBERS", key]));
   }
 
   // --- IM semantics (im.ts)
@@ -374,14 +440,9 @@ export class RedisStore implements Store {
   readonly blockedUsers: Store["blockedUsers"] = (...a) => this.#im.blockedUsers(...a);
   readonly blockersOf: Store["blockersOf"] = (...a) => this.#im.blockersOf(...a);
 
-  /** Closes the connection only when the store owns it ({@linkcode RedisStore.open}); a node closes its own. */
+  /** Closes the link only when the store owns it ({@linkcode RedisStore.open}); a node closes its own. */
   async close(): Promise<void> {
-    if (!this.#owns || !this.client.isOpen) return;
-    try {
-      await this.client.close();
-    } catch {
-      this.client.destroy();
-    }
+    if (this.#owns) await this.link.close();
   }
 }
 

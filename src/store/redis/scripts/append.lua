@@ -1,6 +1,7 @@
 -- Append entries to inboxes, assigning each the next seq of its inbox (atomic across nodes), and keep the
 -- inbox's conversation summaries up to date (apply_entry.lua, prepended with first_young and im_entries).
--- KEYS[1] write counter, KEYS[2] epoch, then per entry: m (marks hash), i (inbox stream), x (idempotency
+-- KEYS[1] write counter, KEYS[2] epoch (one Redis only: on a cluster it lives in another slot, and the
+-- counter is that of the entries' slot), then per entry: m (marks hash), i (inbox stream), x (idempotency
 -- key), c (summaries hash), ct (conversation times zset), ix (positions zset)
 -- ARGV[1] now (ms), ARGV[2] maxEntries, ARGV[3] maxAge (ms), ARGV[4] keep (ms: key TTL after the last
 -- append), ARGV[5] dedup TTL (ms), then per entry: time, json, idempotent ("1" or "0"), owner (userId)
@@ -12,8 +13,9 @@
 local now, maxEntries, maxAge = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local keep, dedupTtl = ARGV[4], ARGV[5]
 local oldest = now - maxAge
-local out = {redis.call('INCRBY', KEYS[1], (#KEYS - 2) / 6), redis.call('GET', KEYS[2])}
-local k, a = 3, 6
+local header = #KEYS % 6
+local out = {redis.call('INCRBY', KEYS[1], (#KEYS - header) / 6), header == 2 and redis.call('GET', KEYS[2])}
+local k, a = header + 1, 6
 while k <= #KEYS do
   local mk, st, xk, ck, tk, ik = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
   local seq = false

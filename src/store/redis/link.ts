@@ -1,0 +1,282 @@
+/**
+ * RedisLink: what the store, presence and bus need from Redis, on one Redis or a Redis Cluster, behind
+ * one small interface (commands routed by key, publish/subscribe, readiness). The cluster variant routes
+ * every command to the master of its first key's slot, uses sharded pub/sub (SPUBLISH/SSUBSCRIBE: a
+ * message goes to the one shard that owns the channel instead of every shard), and follows topology
+ * changes by itself: node-redis rediscovers slots only on a MOVED/ASK reply, which a dead master never
+ * sends, so a failed command or a node error here starts a rediscovery (at most one per 250 ms).
+ *
+ * @example
+ * ```ts
+ * const link = await connectLink({ urls: ["redis://127.0.0.1:6379"], cluster: false });
+ * await link.send("im:{101:bob}:m", ["HGET", "im:{101:bob}:m", "last"]);
+ * await link.close();
+ * ```
+ * @module
+ */
+import { createClient, createCluster } from "redis";
+import { RedisUnreachableError } from "./errors.ts";
+
+/** How to reach Redis (built from `redis.*` by {@linkcode redisOptionsFrom}). */
+export interface RedisOptions {
+  /** `redis://host:port` of the server, or of the cluster's seed nodes. */
+  urls: string[];
+  /** A Redis Cluster (`redis.cluster`): `urls` are seeds, the rest is discovered. */
+  cluster: boolean;
+  password?: string;
+  /** Single Redis only (a cluster has database 0 only). */
+  database?: number;
+  /** Give up the first connect after this long (ms). */
+  connectTimeoutMs?: number;
+}
+
+/** A pub/sub message handler. */
+export type Listener = (message: string) => void;
+
+/** The Redis operations the cluster modules use. */
+export interface RedisLink {
+  /** Cluster mode: multi-key calls must stay in one slot. */
+  readonly cluster: boolean;
+  /** Where it points (for logs). */
+  readonly label: string;
+  /** Send one command to the node serving `key` (any node when undefined); resolves to the raw reply. */
+  send<T>(key: string | undefined, args: readonly string[]): Promise<T>;
+  /** Commands can be sent now. */
+  readonly isReady: boolean;
+  /** Called when a connection (re)becomes ready: after a Redis restart, a reconnect, a failover. */
+  onReady(fn: () => void): void;
+  offReady(fn: () => void): void;
+  /** PUBLISH (one Redis) or SPUBLISH (cluster); resolves to the receivers' count. */
+  publish(channel: string, message: string): Promise<number>;
+  /** SUBSCRIBE on a dedicated connection (one Redis) or SSUBSCRIBE (cluster); resubscribed after reconnects. */
+  subscribe(channel: string, listener: Listener): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
+  /** Look at the cluster topology again when a node seems gone (no-op on one Redis). */
+  refreshTopology(): void;
+  close(): Promise<void>;
+}
+
+/** Map the seed's `redis.*` keys (poolSize/minIdleConns have no node-redis knob: one multiplexed socket). */
+export function redisOptionsFrom(
+  redis: { addr: string; password: string; DB: number; cluster?: boolean },
+): RedisOptions {
+  const urls = redis.addr.split(",").map((a) => a.trim()).filter((a) => a !== "")
+    .map((a) => a.includes("://") ? a : `redis://${a}`);
+  return {
+    urls,
+    cluster: redis.cluster ?? false,
+    password: redis.password || undefined,
+    database: redis.DB,
+  };
+}
+
+/**
+ * Connect. The first connect fails fast with {@linkcode RedisUnreachableError}; afterwards connections
+ * come back by themselves (backoff up to 1 s) and commands fail at once while offline, so a send fails
+ * with 1024 instead of hanging.
+ */
+export function connectLink(options: RedisOptions, onError: Listener = () => {}): Promise<RedisLink> {
+  return options.cluster ? ClusterLink.connect(options, onError) : SingleLink.connect(options, onError);
+}
+
+function clientOptions(options: RedisOptions, live: () => boolean) {
+  return {
+    password: options.password,
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: options.connectTimeoutMs ?? 3000,
+      reconnectStrategy: (retries: number, cause: Error) =>
+        live() ? Math.min(50 * 2 ** Math.min(retries, 5), 1000) : cause,
+    },
+  };
+}
+
+type Client = ReturnType<typeof createClient>;
+
+/** One Redis: a command connection, and a second one for SUBSCRIBE made on first use. */
+class SingleLink implements RedisLink {
+  readonly cluster = false;
+  #sub: Promise<Client> | undefined;
+
+  private constructor(readonly client: Client, readonly label: string, readonly onError: Listener) {}
+
+  static async connect(options: RedisOptions, onError: Listener): Promise<SingleLink> {
+    let connected = false;
+    const url = options.urls[0] ?? "redis://localhost:6379";
+    const client = createClient({
+      url,
+      database: options.database,
+      ...clientOptions(options, () => connected),
+    });
+    client.on("error", (e) => onError(String(e)));
+    try {
+      await client.connect();
+    } catch (error) {
+      destroyQuietly(client);
+      throw new RedisUnreachableError(url, error);
+    }
+    connected = true;
+    return new SingleLink(client as Client, url, onError);
+  }
+
+  send<T>(_key: string | undefined, args: readonly string[]): Promise<T> {
+    return this.client.sendCommand([...args]) as Promise<T>;
+  }
+  get isReady(): boolean {
+    return this.client.isReady;
+  }
+  onReady(fn: () => void): void {
+    this.client.on("ready", fn);
+    void this.#subscriber().then((s) => s.on("ready", fn), () => {});
+  }
+  offReady(fn: () => void): void {
+    this.client.off("ready", fn);
+    void this.#sub?.then((s) => s.off("ready", fn), () => {});
+  }
+  publish(channel: string, message: string): Promise<number> {
+    return this.client.publish(channel, message);
+  }
+  async subscribe(channel: string, listener: Listener): Promise<void> {
+    await (await this.#subscriber()).subscribe(channel, listener);
+  }
+  async unsubscribe(channel: string): Promise<void> {
+    await (await this.#subscriber()).unsubscribe(channel);
+  }
+  refreshTopology(): void {}
+
+  #subscriber(): Promise<Client> {
+    this.#sub ??= (async () => {
+      const dup = this.client.duplicate();
+      dup.on("error", (e) => this.onError(String(e)));
+      await dup.connect();
+      return dup as Client;
+    })();
+    return this.#sub;
+  }
+
+  async close(): Promise<void> {
+    const sub = await this.#sub?.catch(() => undefined);
+    await closeQuietly(sub);
+    await closeQuietly(this.client);
+  }
+}
+
+type Cluster = ReturnType<typeof createCluster>;
+
+/** Signs of a node that is gone (as opposed to a Redis error reply, which says nothing about topology). */
+const CONNECTION_TROUBLE = /closed|offline|ECONNREFUSED|ECONNRESET|EPIPE|socket|CLUSTERDOWN|timeout/i;
+
+/** A Redis Cluster: node-redis routes by slot; this adds rediscovery when a master is gone. */
+class ClusterLink implements RedisLink {
+  readonly cluster = true;
+  readonly #ready = new Set<() => void>();
+  /**
+   * Our sharded subscriptions: node-redis drops those of a master that left the topology (a failover)
+   * without moving them, so they are subscribed again after every rediscovery (a no-op when still there).
+   */
+  readonly #channels = new Map<string, Listener>();
+  #lastRefresh = 0;
+  #closed = false;
+
+  private constructor(readonly client: Cluster, readonly label: string) {
+    client.on("node-ready", () => {
+      this.#resubscribe();
+      for (const fn of this.#ready) fn();
+    });
+    client.on("node-error", () => this.refreshTopology());
+  }
+
+  static async connect(options: RedisOptions, onError: Listener): Promise<ClusterLink> {
+    let connected = false;
+    const label = options.urls.join(",");
+    const cluster = createCluster({
+      rootNodes: options.urls.map((url) => ({ url })),
+      defaults: clientOptions(options, () => connected),
+      // one connection per master; replicas only take over after a failover
+      useReplicas: false,
+    });
+    cluster.on("error", (e) => onError(String(e)));
+    try {
+      await cluster.connect();
+    } catch (error) {
+      destroyQuietly(cluster);
+      throw new RedisUnreachableError(label, error);
+    }
+    connected = true;
+    return new ClusterLink(cluster as Cluster, label);
+  }
+
+  async send<T>(key: string | undefined, args: readonly string[]): Promise<T> {
+    try {
+      return await this.client.sendCommand(key, false, [...args]) as T;
+    } catch (error) {
+      if (CONNECTION_TROUBLE.test(String((error as Error)?.message))) this.refreshTopology();
+      throw error;
+    }
+  }
+  get isReady(): boolean {
+    const masters = this.client.masters;
+    return this.client.isOpen && masters.length > 0 && masters.every((m) => m.client?.isReady === true);
+  }
+  onReady(fn: () => void): void {
+    this.#ready.add(fn);
+  }
+  offReady(fn: () => void): void {
+    this.#ready.delete(fn);
+  }
+  publish(channel: string, message: string): Promise<number> {
+    return this.send<number>(channel, ["SPUBLISH", channel, message]);
+  }
+  subscribe(channel: string, listener: Listener): Promise<void> {
+    this.#channels.set(channel, listener);
+    return this.client.sSubscribe(channel, listener);
+  }
+  unsubscribe(channel: string): Promise<void> {
+    this.#channels.delete(channel);
+    return this.client.sUnsubscribe(channel);
+  }
+
+  #resubscribe(): void {
+    if (this.#closed) return;
+    for (const [channel, listener] of this.#channels) {
+      this.client.sSubscribe(channel, listener).catch(() => this.refreshTopology());
+    }
+  }
+
+  refreshTopology(): void {
+    const now = Date.now();
+    if (this.#closed || now - this.#lastRefresh < 250) return;
+    this.#lastRefresh = now;
+    const start = this.client.masters.find((m) => m.client?.isReady)?.client ??
+      this.client.masters[0]?.client;
+    if (!start) return;
+    this.client._slots.rediscover(start).then(() => this.#resubscribe(), () => {});
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#ready.clear();
+    await closeQuietly(this.client);
+  }
+}
+
+async function closeQuietly(
+  client: { isOpen: boolean; close(): Promise<unknown>; destroy(): void } | undefined,
+) {
+  if (!client?.isOpen) return;
+  try {
+    await client.close();
+  } catch {
+    destroyQuietly(client);
+  }
+}
+
+function destroyQuietly(client: { destroy(): void }): void {
+  try {
+    client.destroy();
+  } catch {
+    // a failed connect already closed it
+  }
+}
+
+export { RedisUnreachableError };

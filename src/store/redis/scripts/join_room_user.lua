@@ -1,0 +1,6 @@
+-- Cluster mode, the user's half of join_room.lua. KEYS[1] the user's rooms set; ARGV[1] room,
+-- ARGV[2] maxRooms → joined | tooManyRooms
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 'joined' end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 'tooManyRooms' end
+redis.call('SADD', KEYS[1], ARGV[1])
+return 'joined'

@@ -1,0 +1,173 @@
+/**
+ * RedisStore and RedisPresence on a real Redis Cluster (3 masters started by the test): the shared store
+ * contracts, batches whose users live on every shard, per-slot write counters, rooms whose keys are in
+ * other slots than their members', and presence.
+ * @module
+ */
+import assert from "node:assert/strict";
+import { RedisKeys } from "../../src/store/redis/keys.ts";
+import { connectLink } from "../../src/store/redis/link.ts";
+import { keySlot } from "../../src/store/redis/slots.ts";
+import { RedisStore } from "../../src/store/redis/store.ts";
+import type { NewEntry, StorePolicy } from "../../src/store/store.ts";
+import { FakeClock } from "../../src/util/clock.ts";
+import { redisAvailable } from "../support/redis_helper.ts";
+import { RedisClusterServer, redisClusterTest } from "../support/redis_cluster.ts";
+import { presenceScenario } from "./redis_presence_scenario.ts";
+import { storeImSuite } from "./store_im_suite.ts";
+import { storeSuite, SUITE_POLICY, type SuiteStore } from "./store_suite.ts";
+
+const urlsOf = (cluster: RedisClusterServer) => cluster.seeds.split(",").map((a) => `redis://${a}`);
+
+const freshStore = async (policy: StorePolicy): Promise<SuiteStore> => {
+  if (!redisAvailable) throw new Error("redis-server not installed and IM_REQUIRE_REDIS=1");
+  const cluster = await RedisClusterServer.start();
+  const clock = new FakeClock(1_700_000_000_000);
+  try {
+    const store = await RedisStore.open({ urls: urlsOf(cluster), cluster: true }, {
+      keys: new RedisKeys("im:"),
+      policy,
+      clock,
+    });
+    return {
+      store,
+      clock,
+      cleanup: async () => {
+        await store.close();
+        await cluster.dispose();
+      },
+    };
+  } catch (error) {
+    await cluster.dispose();
+    throw error;
+  }
+};
+const suiteOptions = {
+  ignore: !redisAvailable && Deno.env.get("IM_REQUIRE_REDIS") !== "1" ? "redis-server not installed" : false,
+};
+storeSuite("redis cluster store", freshStore, suiteOptions);
+storeImSuite("redis cluster store", freshStore, suiteOptions);
+
+const entry = (id: string, to: string): NewEntry => ({
+  msgId: id,
+  from: "alice",
+  to,
+  target: "",
+  type: "text",
+  msg: id,
+  time: Date.now(),
+});
+
+redisClusterTest("redis cluster store: one batch over every shard keeps per-inbox order", async (cluster) => {
+  const store = await RedisStore.open({ urls: urlsOf(cluster), cluster: true }, {
+    keys: new RedisKeys("b:"),
+    policy: SUITE_POLICY,
+  });
+  try {
+    const users = Array.from({ length: 60 }, (_, i) => `u${i}`);
+    const masters = new Set(await Promise.all(users.map((u) => cluster.masterOf(keySlot(`b:{101:${u}}:m`)))));
+    assert.equal(masters.size, 3, "the users' inboxes are on all three masters");
+    // issued together: they leave as one batch, split into one script call per slot
+    const rounds = await Promise.all(
+      [1, 2, 3].map((r) => store.appendMany(101, users, entry(`m${r}`, "room"))),
+    );
+    for (const seqs of rounds) assert.equal(seqs.length, users.length);
+    for (const u of users) {
+      const got = await store.range(101, u, 0, 10);
+      assert.deepEqual(got.map((e) => e.seq), [1, 2, 3], u);
+      assert.deepEqual(got.map((e) => e.msgId), ["m1", "m2", "m3"], u);
+    }
+    // idempotent appends repeat on every shard
+    const again = await store.appendOnce(101, users, entry("m1x", "room"));
+    const twice = await store.appendOnce(101, users, entry("m1x", "room"));
+    assert.deepEqual(twice.map((a) => a.seq), again.map((a) => a.seq));
+    assert(twice.every((a) => a.repeated));
+  } finally {
+    await store.close();
+  }
+});
+
+redisClusterTest(
+  "redis cluster store: a slot's write counter that goes back is a rollback",
+  async (cluster) => {
+    const keys = new RedisKeys("w:");
+    const store = await RedisStore.open({ urls: urlsOf(cluster), cluster: true }, {
+      keys,
+      policy: SUITE_POLICY,
+    });
+    const rollbacks: string[] = [];
+    store.listen({ rollback: (why) => rollbacks.push(why), epochChanged: () => {} });
+    try {
+      for (let i = 0; i < 4; i++) await store.append(101, "bob", entry(`b${i}`, "bob"));
+      for (let i = 0; i < 2; i++) await store.append(101, "carol", entry(`c${i}`, "carol"));
+      await store.checkWrites();
+      assert.deepEqual(rollbacks, []);
+      // bob's shard loses its last writes (as a failover to a lagging replica would): only its slot says so
+      const slot = keySlot(keys.marks(101, "bob"));
+      const port = await cluster.masterOf(slot);
+      const counters = (await cluster.command(port, "--scan", "--pattern", "w:{*}:wc")).split("\n");
+      const bobs = counters.find((k) => keySlot(k) === slot);
+      assert(bobs, `a counter key in slot ${slot}: ${counters}`);
+      await cluster.command(port, "SET", bobs, "1");
+      await store.checkWrites();
+      assert.equal(rollbacks.length, 1);
+      assert.match(rollbacks[0], new RegExp(`slot ${slot} went back from 4 to 1`));
+    } finally {
+      await store.close();
+    }
+  },
+);
+
+redisClusterTest("redis cluster store: rooms and their members on different shards", async (cluster) => {
+  const keys = new RedisKeys("r:");
+  const store = await RedisStore.open({ urls: urlsOf(cluster), cluster: true }, {
+    keys,
+    policy: { ...SUITE_POLICY, maxRoomsPerUser: 2, maxRoomMembers: 3 },
+  });
+  try {
+    assert.notEqual(keySlot(keys.room(101, "lobby")), keySlot(keys.userRooms(101, "ann")));
+    assert.equal(await store.joinRoom(101, "lobby", "ann"), "joined");
+    assert.equal(await store.joinRoom(101, "lobby", "ann"), "already");
+    assert.equal(await store.joinRoom(101, "games", "ann"), "joined");
+    // the user's list refuses: the room's member set is put back as it was
+    assert.equal(await store.joinRoom(101, "music", "ann"), "tooManyRooms");
+    assert.deepEqual(await store.roomMembers(101, "music"), []);
+    for (const u of ["bo", "cy"]) assert.equal(await store.joinRoom(101, "lobby", u), "joined");
+    assert.equal(await store.joinRoom(101, "lobby", "di"), "roomFull");
+    assert.deepEqual(await store.userRooms(101, "di"), []);
+    assert.deepEqual((await store.userRooms(101, "ann")).sort(), ["games", "lobby"]);
+    assert.equal(await store.leaveRoom(101, "lobby", "ann"), true);
+    assert.equal(await store.leaveRoom(101, "lobby", "ann"), false);
+    assert.deepEqual(await store.userRooms(101, "ann"), ["games"]);
+    assert.deepEqual((await store.roomMembers(101, "lobby")).sort(), ["bo", "cy"]);
+  } finally {
+    await store.close();
+  }
+});
+
+redisClusterTest(
+  "redis cluster presence: windows, first connection, expiry and node reaping",
+  async (cluster) => {
+    const link = await connectLink({ urls: urlsOf(cluster), cluster: true });
+    try {
+      await presenceScenario(link);
+    } finally {
+      await link.close();
+    }
+  },
+);
+
+redisClusterTest("redis cluster: one sharded publish reaches its subscriber only", async (cluster) => {
+  const link = await connectLink({ urls: urlsOf(cluster), cluster: true });
+  try {
+    const got: string[] = [];
+    await link.subscribe("im:node:n1", (m) => got.push(m));
+    assert.equal(await link.publish("im:node:n1", "hello"), 1);
+    assert.equal(await link.publish("im:node:n2", "nobody"), 0);
+    for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(got, ["hello"]);
+    await link.unsubscribe("im:node:n1");
+  } finally {
+    await link.close();
+  }
+});
