@@ -1,25 +1,38 @@
 /**
- * Cluster mode with 3 nodes (in this process) on a real redis-server: cross-node 1:1 and room
- * delivery, presence across nodes, routing only to interested nodes, seq uniqueness under
- * parallel senders, and a Redis restart mid-traffic.
+ * Cluster mode with 3 nodes (in this process) on a real redis-server and on a real 3-master Redis
+ * Cluster: cross-node 1:1 and room delivery, presence across nodes, routing only to interested nodes,
+ * seq uniqueness under parallel senders, kicks across nodes; a Redis restart mid-traffic and data loss
+ * (one redis-server; failover of a Redis Cluster master: redis_cluster_failover_test.ts).
  * @module
  */
 import assert from "node:assert/strict";
 import { type RunningServer, startServer } from "../../src/server.ts";
 import { type ConfigOverrides, type Frame, TestClient, testConfig } from "../support/helpers.ts";
+import { RedisClusterServer, redisClusterTest } from "../support/redis_cluster.ts";
 import { type RedisServer, redisTest } from "../support/redis_helper.ts";
 
+/** One redis-server, or a Redis Cluster. */
+type RedisTarget = RedisServer | RedisClusterServer;
+
 /** Config of one cluster node on `redis`. */
-export function clusterConfig(redis: RedisServer, nodeId: string, overrides: ConfigOverrides = {}) {
+export function clusterConfig(redis: RedisTarget, nodeId: string, overrides: ConfigOverrides = {}) {
   return testConfig({
     ...overrides,
     cluster: { enabled: true, nodeId, ...overrides.cluster },
     presence: { ttl: 2, ...overrides.presence },
-    redis: { addr: `127.0.0.1:${redis.port}` },
+    redis: redis instanceof RedisClusterServer
+      ? { addr: redis.seeds, cluster: true }
+      : { addr: `127.0.0.1:${redis.port}` },
   });
 }
 
-async function startNodes(redis: RedisServer, n: number): Promise<RunningServer[]> {
+/** Register `fn` on one redis-server and on a 3-master Redis Cluster. */
+function onBoth(name: string, fn: (redis: RedisTarget) => Promise<void>): void {
+  redisTest(name, fn);
+  redisClusterTest(`${name} (Redis Cluster, 3 masters)`, fn);
+}
+
+async function startNodes(redis: RedisTarget, n: number): Promise<RunningServer[]> {
   const nodes: RunningServer[] = [];
   for (let i = 1; i <= n; i++) nodes.push(await startServer(clusterConfig(redis, `n${i}`)));
   return nodes;
@@ -40,7 +53,7 @@ const getJson = async (port: number, path: string) => (await fetch(`http://127.0
 const counter = (node: RunningServer, name: string) =>
   node.metrics.counter(name, "", ["channel"]).get({ channel: "node" });
 
-redisTest("cluster: cross-node 1:1, room delivery and presence across 3 nodes", async (redis) => {
+onBoth("cluster: cross-node 1:1, room delivery and presence across 3 nodes", async (redis) => {
   const nodes = await startNodes(redis, 3);
   const [n1, n2, n3] = nodes;
   const alice = await login(n1.wsPort, "alice");
@@ -85,7 +98,7 @@ redisTest("cluster: cross-node 1:1, room delivery and presence across 3 nodes", 
   }
 });
 
-redisTest("cluster: parallel senders on 3 nodes to one user get unique, gap-free seqs", async (redis) => {
+onBoth("cluster: parallel senders on 3 nodes to one user get unique, gap-free seqs", async (redis) => {
   const nodes = await startNodes(redis, 3);
   const target = await login(nodes[0].wsPort, "target");
   const senders: TestClient[] = [];
@@ -202,7 +215,7 @@ redisTest(
   },
 );
 
-redisTest(
+onBoth(
   "cluster: devices of one user on two nodes; multiDevice single kicks across nodes",
   async (redis) => {
     const nodes = await startNodes(redis, 2);

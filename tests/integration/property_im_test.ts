@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import { type Frame, TestClient, withClusterNodes, withServer } from "../support/helpers.ts";
 import { prng, seeded, slowStore } from "../support/seeded.ts";
+import { redisClusterTest } from "../support/redis_cluster.ts";
 import { redisTest } from "../support/redis_helper.ts";
 
 const STEPS = 250;
@@ -327,3 +328,17 @@ redisTest("property (IM): the same on a 2-node Redis cluster, resuming on random
     );
   });
 });
+
+redisClusterTest(
+  "property (IM): the same on a 3-master Redis Cluster, 2 nodes, resuming on random nodes",
+  async (cluster) => {
+    await seeded("property IM (redis cluster)", async (seed) => {
+      await withClusterNodes(
+        cluster,
+        ["d1", "d2"],
+        { limits: FAST, inbox: INBOX },
+        (nodes) => scenario(seed, nodes.map((n) => n.wsPort), nodes[0].httpPort),
+      );
+    });
+  },
+);

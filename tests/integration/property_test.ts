@@ -10,6 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { type Frame, TestClient, withClusterNodes, withServer } from "../support/helpers.ts";
+import { redisClusterTest } from "../support/redis_cluster.ts";
 import { redisTest } from "../support/redis_helper.ts";
 import { prng, seeded, slowStore } from "../support/seeded.ts";
 
@@ -189,3 +190,17 @@ Deno.test("property: the same with store latency injected (embedded)", async () 
       { store: slowStore(prng(seed + 1)) },
     ));
 });
+
+redisClusterTest(
+  "property: the same on a 3-master Redis Cluster, 2 nodes, reconnecting to random nodes",
+  async (cluster) => {
+    await seeded("property (redis cluster)", async (seed) => {
+      await withClusterNodes(
+        cluster,
+        ["c1", "c2"],
+        { limits: FAST, inbox: INBOX },
+        (nodes) => scenario(seed, nodes.map((n) => n.wsPort), nodes[0].httpPort),
+      );
+    });
+  },
+);

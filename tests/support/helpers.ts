@@ -50,16 +50,19 @@ export async function withServer(
 }
 
 /**
- * Start cluster nodes `nodeIds` on the Redis at `redisPort` (presence.ttl 2 s), run `fn`, always shut
- * them down.
+ * Start cluster nodes `nodeIds` on the Redis at port `redis` or on a Redis Cluster (its `seeds`)
+ * (presence.ttl 2 s), run `fn`, always shut them down.
  */
 export async function withClusterNodes(
-  redisPort: number,
+  redis: number | { seeds: string },
   nodeIds: string[],
   overrides: ConfigOverrides,
   fn: (nodes: RunningServer[]) => Promise<void>,
 ): Promise<void> {
   const nodes: RunningServer[] = [];
+  const target = typeof redis === "number"
+    ? { addr: `127.0.0.1:${redis}` }
+    : { addr: redis.seeds, cluster: true };
   try {
     for (const nodeId of nodeIds) {
       nodes.push(
@@ -67,7 +70,7 @@ export async function withClusterNodes(
           ...overrides,
           cluster: { enabled: true, nodeId },
           presence: { ttl: 2 },
-          redis: { addr: `127.0.0.1:${redisPort}` },
+          redis: target,
         })),
       );
     }

@@ -79,15 +79,41 @@ export function connectLink(options: RedisOptions, onError: Listener = () => {})
   return options.cluster ? ClusterLink.connect(options, onError) : SingleLink.connect(options, onError);
 }
 
-function clientOptions(options: RedisOptions, live: () => boolean) {
+/**
+ * Reconnects of a link's connections: 50 ms doubling up to 1 s once the first connect succeeded, none
+ * before it (fail fast) or after close. node-redis sleeps between retries with a timer it cannot cancel,
+ * so a link closes only after the last sleep scheduled has passed: nothing of it outlives `close()`.
+ */
+class Retries {
+  #until = 0;
+  #connected = false;
+  #closed = false;
+
+  /** node-redis `reconnectStrategy`. */
+  readonly strategy = (retries: number, cause: Error): number | Error => {
+    if (!this.#connected || this.#closed) return cause;
+    const ms = Math.min(50 * 2 ** Math.min(retries, 5), 1000);
+    this.#until = Math.max(this.#until, Date.now() + ms);
+    return ms;
+  };
+
+  connected(): void {
+    this.#connected = true;
+  }
+
+  /** Stop reconnecting; resolves once no retry sleep is pending. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const left = this.#until - Date.now();
+    if (left > 0) await new Promise((r) => setTimeout(r, left + 5));
+  }
+}
+
+function clientOptions(options: RedisOptions, retries: Retries) {
   return {
     password: options.password,
     disableOfflineQueue: true,
-    socket: {
-      connectTimeout: options.connectTimeoutMs ?? 3000,
-      reconnectStrategy: (retries: number, cause: Error) =>
-        live() ? Math.min(50 * 2 ** Math.min(retries, 5), 1000) : cause,
-    },
+    socket: { connectTimeout: options.connectTimeoutMs ?? 3000, reconnectStrategy: retries.strategy },
   };
 }
 
@@ -98,16 +124,17 @@ class SingleLink implements RedisLink {
   readonly cluster = false;
   #sub: Promise<Client> | undefined;
 
-  private constructor(readonly client: Client, readonly label: string, readonly onError: Listener) {}
+  private constructor(
+    readonly client: Client,
+    readonly label: string,
+    readonly onError: Listener,
+    readonly retries: Retries,
+  ) {}
 
   static async connect(options: RedisOptions, onError: Listener): Promise<SingleLink> {
-    let connected = false;
     const url = options.urls[0] ?? "redis://localhost:6379";
-    const client = createClient({
-      url,
-      database: options.database,
-      ...clientOptions(options, () => connected),
-    });
+    const retries = new Retries();
+    const client = createClient({ url, database: options.database, ...clientOptions(options, retries) });
     client.on("error", (e) => onError(String(e)));
     try {
       await client.connect();
@@ -115,8 +142,8 @@ class SingleLink implements RedisLink {
       destroyQuietly(client);
       throw new RedisUnreachableError(url, error);
     }
-    connected = true;
-    return new SingleLink(client as Client, url, onError);
+    retries.connected();
+    return new SingleLink(client as Client, url, onError, retries);
   }
 
   send<T>(_key: string | undefined, args: readonly string[]): Promise<T> {
@@ -158,6 +185,7 @@ class SingleLink implements RedisLink {
     const sub = await this.#sub?.catch(() => undefined);
     await closeQuietly(sub);
     await closeQuietly(this.client);
+    await this.retries.close();
   }
 }
 
@@ -178,7 +206,7 @@ class ClusterLink implements RedisLink {
   #lastRefresh = 0;
   #closed = false;
 
-  private constructor(readonly client: Cluster, readonly label: string) {
+  private constructor(readonly client: Cluster, readonly label: string, readonly retries: Retries) {
     client.on("node-ready", () => {
       this.#resubscribe();
       for (const fn of this.#ready) fn();
@@ -187,11 +215,11 @@ class ClusterLink implements RedisLink {
   }
 
   static async connect(options: RedisOptions, onError: Listener): Promise<ClusterLink> {
-    let connected = false;
     const label = options.urls.join(",");
+    const retries = new Retries();
     const cluster = createCluster({
       rootNodes: options.urls.map((url) => ({ url })),
-      defaults: clientOptions(options, () => connected),
+      defaults: clientOptions(options, retries),
       // one connection per master; replicas only take over after a failover
       useReplicas: false,
     });
@@ -202,8 +230,8 @@ class ClusterLink implements RedisLink {
       destroyQuietly(cluster);
       throw new RedisUnreachableError(label, error);
     }
-    connected = true;
-    return new ClusterLink(cluster as Cluster, label);
+    retries.connected();
+    return new ClusterLink(cluster as Cluster, label, retries);
   }
 
   async send<T>(key: string | undefined, args: readonly string[]): Promise<T> {
@@ -257,6 +285,7 @@ class ClusterLink implements RedisLink {
     this.#closed = true;
     this.#ready.clear();
     await closeQuietly(this.client);
+    await this.retries.close();
   }
 }
 

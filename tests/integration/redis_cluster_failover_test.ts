@@ -1,0 +1,163 @@
+/**
+ * Redis Cluster failover under traffic (3 masters, 1 replica each, started by the test): the master
+ * holding the receiver's inbox is killed while messages flow; its replica takes over, the nodes follow
+ * the new topology without a restart, sends during the switch answer 200 or 1024 with `retryMs` — and
+ * with `redis.waitReplicas: 1` every acknowledged message reaches the receiver. Without a replica to
+ * acknowledge, WAIT turns sends into 1024 instead of acknowledging what a failover could lose.
+ * @module
+ */
+import assert from "node:assert/strict";
+import { type RunningServer, startServer } from "../../src/server.ts";
+import { keySlot } from "../../src/store/redis/slots.ts";
+import { type Frame, TestClient, testConfig } from "../support/helpers.ts";
+import { type RedisClusterServer, redisClusterTest } from "../support/redis_cluster.ts";
+
+const nodeConfig = (cluster: RedisClusterServer, nodeId: string, waitReplicas = 1, waitTimeout = 1000) =>
+  testConfig({
+    cluster: { enabled: true, nodeId },
+    presence: { ttl: 2 },
+    redis: { addr: cluster.seeds, cluster: true, waitReplicas, waitTimeout },
+  });
+
+async function login(port: number, userId: string): Promise<TestClient> {
+  const c = await TestClient.connect(port);
+  await c.login(userId);
+  return c;
+}
+
+/** The master serving a user's inbox (default key prefix "im:"). */
+const inboxMaster = (cluster: RedisClusterServer, userId: string) =>
+  cluster.masterOf(keySlot(`im:{101:${userId}}:m`));
+
+/** Sender on one node, receiver on another; the master of the receiver's inbox is killed mid-traffic. */
+async function failover(cluster: RedisClusterServer, waitReplicas: number): Promise<void> {
+  const nodes: RunningServer[] = [];
+  const clients: TestClient[] = [];
+  try {
+    for (const id of ["f1", "f2"]) nodes.push(await startServer(nodeConfig(cluster, id, waitReplicas)));
+    const sender = await login(nodes[0].wsPort, "sender");
+    let receiver = await login(nodes[1].wsPort, "receiver");
+    clients.push(sender, receiver);
+    const received = new Map<string, number>();
+    let resets = 0;
+    const listen = (c: TestClient) =>
+      c.socket.addEventListener("message", (e) => {
+        const f = JSON.parse(e.data as string) as Frame;
+        if (f.cmd === "msg") received.set(f.response.data.msg, f.response.data.seq);
+        if (f.cmd === "login" && f.response.data?.inboxReset) resets++;
+      });
+    listen(receiver);
+    const acked: string[] = [];
+    const failures: Frame["response"][] = [];
+    const send = async (k: number) => {
+      const r = await sender.request(
+        "sendMsg",
+        { to: "receiver", msg: `m${k}`, clientMsgId: `c${k}` },
+        15_000,
+      );
+      if (r.response.code === 200) acked.push(`m${k}`);
+      else failures.push(r.response);
+      return r.response.code;
+    };
+    for (let k = 0; k < 20; k++) await send(k);
+    assert.equal(acked.length, 20, JSON.stringify(failures));
+    const victim = await inboxMaster(cluster, "receiver");
+    await cluster.kill(victim);
+    const killedAt = Date.now();
+    let k = 20, restarted = false;
+    // keep sending through the switch until five in a row succeed (bounded). With WAIT the promoted
+    // replica has no replica of its own: sends fail until the old master is back (as its replica).
+    for (let streak = 0; streak < 5 && Date.now() - killedAt < 40_000; k++) {
+      streak = await send(k) === 200 ? streak + 1 : 0;
+      if (streak > 0) continue;
+      if (
+        waitReplicas > 0 && !restarted &&
+        (await inboxMaster(cluster, "receiver").catch(() => victim)) !== victim
+      ) {
+        await cluster.restart(victim);
+        restarted = true;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.notEqual(await inboxMaster(cluster, "receiver"), victim, "the replica took over");
+    assert(acked.length >= 25, `only ${acked.length} acknowledged: ${JSON.stringify(failures.slice(-2))}`);
+    for (const f of failures) {
+      assert.equal(f.code, 1024, JSON.stringify(f));
+      assert(typeof f.data?.retryMs === "number", JSON.stringify(f));
+    }
+    // a detected rollback closes the receiver (1012): reconnect from what it saw
+    if (receiver.socket.readyState !== WebSocket.OPEN) {
+      receiver = await TestClient.connect(nodes[1].wsPort);
+      clients.push(receiver);
+      listen(receiver);
+      await receiver.login("receiver", 101, { lastSeq: Math.max(0, ...received.values()) });
+    }
+    for (let i = 0; i < 200 && acked.some((m) => !received.has(m)); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const lost = acked.filter((m) => !received.has(m));
+    // WAIT: nothing acknowledged is lost. Without it a failover may lose the newest writes, never
+    // silently: the shard's write counter went back and the receiver was told to resync.
+    if (waitReplicas > 0 || resets === 0) assert.deepEqual(lost, [], "acknowledged but never delivered");
+    const seqs = [...received.values()];
+    assert.equal(new Set(seqs).size, seqs.length, "no seq delivered for two messages");
+  } finally {
+    for (const c of clients) await c.close();
+    for (const n of nodes) await n.shutdown();
+  }
+}
+
+redisClusterTest(
+  "redis cluster failover: a master killed mid-traffic; the nodes follow the replica, 200 or 1024+retryMs",
+  (cluster) => failover(cluster, 0),
+  { masters: 3, replicas: 1 },
+);
+
+redisClusterTest(
+  "redis cluster failover with waitReplicas 1: every acknowledged message reaches the receiver",
+  (cluster) => failover(cluster, 1),
+  { masters: 3, replicas: 1 },
+);
+
+redisClusterTest(
+  "redis cluster: with waitReplicas 1 and the replica gone, sends answer 1024 instead of an unreplicated 200",
+  async (cluster) => {
+    const nodes: RunningServer[] = [];
+    const clients: TestClient[] = [];
+    try {
+      nodes.push(await startServer(nodeConfig(cluster, "w1", 1, 300)));
+      const sender = await login(nodes[0].wsPort, "sender");
+      clients.push(sender);
+      const send = async (msg: string) =>
+        (await sender.request("sendMsg", { to: "receiver", msg }, 10_000)).response;
+      assert.equal((await send("replicated")).code, 200);
+      // kill the replica of every master the two inboxes live on: no replica can acknowledge
+      const masters = new Set([await inboxMaster(cluster, "receiver"), await inboxMaster(cluster, "sender")]);
+      const replicas = [];
+      for (const port of cluster.ports) {
+        if (masters.has(port)) continue;
+        const info = await cluster.command(port, "INFO", "replication");
+        const masterPort = Number(/master_port:(\d+)/.exec(info)?.[1]);
+        if (masters.has(masterPort)) replicas.push(port);
+      }
+      assert(replicas.length >= 1, "a replica to kill");
+      for (const port of replicas) await cluster.kill(port);
+      const refused = await send("not replicated");
+      assert.equal(refused.code, 1024, JSON.stringify(refused));
+      assert(typeof refused.data?.retryMs === "number");
+      // the replicas come back: acknowledged sends again
+      for (const port of replicas) await cluster.restart(port);
+      await cluster.waitHealthy();
+      let code = 0;
+      for (let i = 0; i < 100 && code !== 200; i++) {
+        code = (await send(`again ${i}`)).code;
+        if (code !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(code, 200);
+    } finally {
+      for (const c of clients) await c.close();
+      for (const n of nodes) await n.shutdown();
+    }
+  },
+  { masters: 3, replicas: 1 },
+);
