@@ -1,11 +1,13 @@
 /**
  * Cluster nodes as real processes (`src/main.ts`): start-up without Redis exits non-zero with a
- * clear error; kill -9 of a node → its users go offline within 2 × presence.ttl and a client
- * that moves to another node and logs in with lastSeq receives everything it missed.
+ * clear error; kill -9 of a node (on one Redis and on a 3-master Redis Cluster) → its users go offline
+ * within 2 × presence.ttl and a client that moves to another node and logs in with lastSeq receives
+ * everything it missed.
  * @module
  */
 import assert from "node:assert/strict";
 import { TestClient } from "../support/helpers.ts";
+import { redisClusterTest } from "../support/redis_cluster.ts";
 import { freePort, redisTest } from "../support/redis_helper.ts";
 import { childEnv, clusterEnv, MAIN } from "../support/node_process.ts";
 
@@ -90,74 +92,82 @@ Deno.test({
 const online = async (port: number, userId: string) =>
   (await (await fetch(`http://127.0.0.1:${port}/user/online?userId=${userId}&appId=101`)).json()).data.online;
 
+/** kill -9 of a node: offline within 2 × TTL, exit pushed, the client moves with zero loss. */
+async function killNine(env: (nodeId: string) => Record<string, string>): Promise<void> {
+  const a = await spawnNode(env("node-a"));
+  const b = await spawnNode(env("node-b"));
+  const alice = await TestClient.connect(b.wsPort);
+  let bob = await TestClient.connect(a.wsPort);
+  try {
+    await alice.login("alice");
+    const first = await bob.login("bob");
+    // enter travels node A → node B over the app channel
+    assert.equal(
+      (await alice.waitFor((f) => f.cmd === "enter" && f.response.data.from === "bob")).cmd,
+      "enter",
+    );
+    for (let i = 1; i <= 5; i++) {
+      assert.equal(
+        (await alice.request("sendMsg", { to: "bob", msg: `m${i}` })).response.code,
+        200,
+      );
+    }
+    let lastSeq = 0;
+    for (let i = 1; i <= 5; i++) lastSeq = (await bob.push("msg")).response.data.seq;
+    assert.equal(await online(b.httpPort, "bob"), true);
+
+    await stopNode(a, "SIGKILL");
+    const killedAt = Date.now();
+    await bob.closed;
+    // sent while bob has no connection: kept in his inbox
+    for (let i = 6; i <= 10; i++) {
+      assert.equal(
+        (await alice.request("sendMsg", { to: "bob", msg: `m${i}` })).response.code,
+        200,
+      );
+    }
+    // bounded poll: presence must go within 2 × TTL (plus slack for a loaded machine)
+    let offlineAfter = -1;
+    while (Date.now() - killedAt < 2 * TTL_S * 1000 + 2000) {
+      if (!(await online(b.httpPort, "bob"))) {
+        offlineAfter = Date.now() - killedAt;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(offlineAfter >= 0, "bob still online after the bound");
+    // the node that reaped the dead one tells the app bob left
+    assert.equal(
+      (await alice.waitFor((f) => f.cmd === "exit" && f.response.data.from === "bob")).cmd,
+      "exit",
+    );
+
+    bob = await TestClient.connect(b.wsPort);
+    const data = await bob.login("bob", 101, { lastSeq, epoch: first.inboxEpoch });
+    assert.equal(data.inboxReset, undefined);
+    const got: string[] = [];
+    for (let i = 6; i <= 10; i++) {
+      const p = await bob.push("msg");
+      assert.equal(p.response.data.seq, lastSeq + i - 5);
+      got.push(p.response.data.msg);
+    }
+    assert.deepEqual(got, ["m6", "m7", "m8", "m9", "m10"]);
+  } finally {
+    await alice.close();
+    await bob.close();
+    await stopNode(a, "SIGKILL");
+    await stopNode(b);
+  }
+}
+
 redisTest(
   "cluster: kill -9 a node → its users offline within 2 × TTL, client moves with zero loss",
-  async (redis) => {
-    const a = await spawnNode(nodeEnv(redis.port, "node-a"));
-    const b = await spawnNode(nodeEnv(redis.port, "node-b"));
-    const alice = await TestClient.connect(b.wsPort);
-    let bob = await TestClient.connect(a.wsPort);
-    try {
-      await alice.login("alice");
-      const first = await bob.login("bob");
-      // enter travels node A → node B over the app channel
-      assert.equal(
-        (await alice.waitFor((f) => f.cmd === "enter" && f.response.data.from === "bob")).cmd,
-        "enter",
-      );
-      for (let i = 1; i <= 5; i++) {
-        assert.equal(
-          (await alice.request("sendMsg", { to: "bob", msg: `m${i}` })).response.code,
-          200,
-        );
-      }
-      let lastSeq = 0;
-      for (let i = 1; i <= 5; i++) lastSeq = (await bob.push("msg")).response.data.seq;
-      assert.equal(await online(b.httpPort, "bob"), true);
+  (redis) => killNine((id) => nodeEnv(redis.port, id)),
+);
 
-      await stopNode(a, "SIGKILL");
-      const killedAt = Date.now();
-      await bob.closed;
-      // sent while bob has no connection: kept in his inbox
-      for (let i = 6; i <= 10; i++) {
-        assert.equal(
-          (await alice.request("sendMsg", { to: "bob", msg: `m${i}` })).response.code,
-          200,
-        );
-      }
-      // bounded poll: presence must go within 2 × TTL (plus slack for a loaded machine)
-      let offlineAfter = -1;
-      while (Date.now() - killedAt < 2 * TTL_S * 1000 + 2000) {
-        if (!(await online(b.httpPort, "bob"))) {
-          offlineAfter = Date.now() - killedAt;
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      assert.ok(offlineAfter >= 0, "bob still online after the bound");
-      // the node that reaped the dead one tells the app bob left
-      assert.equal(
-        (await alice.waitFor((f) => f.cmd === "exit" && f.response.data.from === "bob")).cmd,
-        "exit",
-      );
-
-      bob = await TestClient.connect(b.wsPort);
-      const data = await bob.login("bob", 101, { lastSeq, epoch: first.inboxEpoch });
-      assert.equal(data.inboxReset, undefined);
-      const got: string[] = [];
-      for (let i = 6; i <= 10; i++) {
-        const p = await bob.push("msg");
-        assert.equal(p.response.data.seq, lastSeq + i - 5);
-        got.push(p.response.data.msg);
-      }
-      assert.deepEqual(got, ["m6", "m7", "m8", "m9", "m10"]);
-    } finally {
-      await alice.close();
-      await bob.close();
-      await stopNode(a, "SIGKILL");
-      await stopNode(b);
-    }
-  },
+redisClusterTest(
+  "cluster: kill -9 a node on a 3-master Redis Cluster → offline within 2 × TTL, client moves with zero loss",
+  (cluster) => killNine((id) => nodeEnv(0, id, { IM_REDIS_ADDR: cluster.seeds, IM_REDIS_CLUSTER: "true" })),
 );
 
 redisTest("cluster: two node processes share one port with reusePort", async (redis) => {
