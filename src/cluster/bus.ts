@@ -24,6 +24,7 @@ import type { RedisLink } from "../store/redis/link.ts";
 import { SCRIPTS } from "../store/redis/scripts.ts";
 import { bySlot } from "../store/redis/slots.ts";
 import type { InboxEntry } from "../store/store.ts";
+import type { RouteHints } from "./route_hints.ts";
 import { decodeWire, encodeWire } from "./wire.ts";
 
 /** Dependencies of {@linkcode RedisBus}. */
@@ -37,6 +38,8 @@ export interface RedisBusOptions {
   log: Logger;
   /** How often app-channel subscriptions follow the local apps (ms). */
   reconcileMs?: number;
+  /** The nodes the append script read for each entry (a delivery with a hint needs no route call). */
+  hints?: RouteHints;
 }
 
 /** What other nodes ask of this one. */
@@ -117,7 +120,10 @@ export class RedisBus implements Bus {
   ): Promise<boolean> {
     const local = this.#o.hub.deliver(appId, userId, entry, text, originConnId);
     const payload = encodeWire(["d", appId, userId, entry.seq, originConnId ?? "", entry.msgId], text);
-    const remote = await this.#route("deliver", appId, userId, payload);
+    const nodes = this.#o.hints?.take(appId, userId, entry.seq);
+    const remote = nodes === undefined
+      ? await this.#route("deliver", appId, userId, payload)
+      : await this.#publish("deliver", nodes, payload);
     return local > 0 || remote > 0;
   }
 
@@ -156,6 +162,20 @@ export class RedisBus implements Bus {
     } catch (error) {
       this.#failed.inc({ kind });
       this.#o.log.warning("route {kind} failed: {error}", { kind, error: String(error) });
+      return 0;
+    }
+  }
+
+  /** Publish to nodes already known (a route hint); resolves to how many. Failures as in #route. */
+  async #publish(kind: string, nodes: readonly string[], payload: string): Promise<number> {
+    if (nodes.length === 0) return 0;
+    try {
+      await Promise.all(nodes.map((node) => this.#o.link.publish(this.#o.keys.nodeChannel(node), payload)));
+      this.#published.inc({ kind }, nodes.length);
+      return nodes.length;
+    } catch (error) {
+      this.#failed.inc({ kind });
+      this.#o.log.warning("publish {kind} failed: {error}", { kind, error: String(error) });
       return 0;
     }
   }

@@ -38,6 +38,7 @@ import type { Clock } from "../util/clock.ts";
 import { RedisBus, type RemoteHandlers } from "./bus.ts";
 import { deleteNodeStats, type NodeStatsEntry, pingMs, readNodeStats, writeNodeStats } from "./node_stats.ts";
 import { RedisPresence } from "./presence.ts";
+import { RouteHints } from "./route_hints.ts";
 
 export { RedisUnreachableError } from "../store/redis/link.ts";
 export type { NodeStatsEntry };
@@ -71,6 +72,7 @@ export class ClusterNode {
   readonly presence: RedisPresence;
   readonly bus: RedisBus;
   readonly #link: RedisLink;
+  readonly #hints = new RouteHints();
   readonly #o: ClusterNodeOptions;
   readonly #ttlMs: number;
   #handlers: NodeHandlers | undefined;
@@ -96,6 +98,8 @@ export class ClusterNode {
       metrics: o.metrics,
       waitReplicas: config.redis.waitReplicas,
       waitTimeoutMs: config.redis.waitTimeout,
+      nodeId: o.nodeId,
+      hints: this.#hints,
     });
     this.presence = new RedisPresence({
       link,
@@ -108,6 +112,7 @@ export class ClusterNode {
     });
     this.bus = new RedisBus({
       link,
+      hints: this.#hints,
       keys,
       nodeId: o.nodeId,
       hub: o.hub,
@@ -211,6 +216,7 @@ export class ClusterNode {
   async #refresh(): Promise<void> {
     // a master that died is only noticed by node-redis on a MOVED reply: look at the topology every tick
     if (!this.#link.isReady) this.#link.refreshTopology();
+    this.#hints.sweep();
     try {
       await Promise.all([
         this.#heartbeat(),

@@ -64,6 +64,10 @@ export interface RedisStoreOptions {
   waitReplicas?: number;
   /** `redis.waitTimeout` (ms). */
   waitTimeoutMs?: number;
+  /** This node (its own connections are not counted in route hints). */
+  nodeId?: string;
+  /** Told, per appended entry, which other nodes held its owner (the cluster bus publishes with them). */
+  hints?: { remember(appId: number, userId: string, seq: number, nodes: readonly string[]): void };
 }
 
 type StreamEntry = [string, string[]];
@@ -90,6 +94,8 @@ export class RedisStore implements Store {
   readonly #waitReplicas: number;
   readonly #waitTimeoutMs: number;
   readonly #writes: WriteCounters;
+  readonly #nodeId: string;
+  readonly #hints: RedisStoreOptions["hints"];
   #epoch = "";
   #events: RedisStoreEvents | undefined;
   readonly #ops: Counter | undefined;
@@ -110,6 +116,8 @@ export class RedisStore implements Store {
     this.#waitReplicas = options.waitReplicas ?? 0;
     this.#waitTimeoutMs = options.waitTimeoutMs ?? 1000;
     this.#writes = new WriteCounters(link, this.keys, (reason) => this.#events?.rollback(reason));
+    this.#nodeId = options.nodeId ?? "";
+    this.#hints = options.hints;
     const m = options.metrics;
     this.#ops = m?.counter("im_redis_calls_total", "Redis store calls by operation", ["op"]);
     this.#errors = m?.counter("im_redis_errors_total", "Failed Redis store calls by operation", ["op"]);
@@ -255,7 +263,14 @@ export class RedisStore implements Store {
     const keys = this.link.cluster ? [this.#writes.key(slot)] : [k.writeCounter, k.epoch];
     const now = this.#clock.now();
     const { maxEntries, maxAgeMs, dedupTtlMs } = this.#policy;
-    const args: (string | number)[] = [now, maxEntries, maxAgeMs, maxAgeMs + KEEP_EXTRA_MS, dedupTtlMs];
+    const args: (string | number)[] = [
+      now,
+      maxEntries,
+      maxAgeMs,
+      maxAgeMs + KEEP_EXTRA_MS,
+      dedupTtlMs,
+      this.#nodeId,
+    ];
     for (const a of items) {
       keys.push(
         k.marks(a.appId, a.userId),
@@ -264,11 +279,12 @@ export class RedisStore implements Store {
         k.conversations(a.appId, a.userId),
         k.conversationTimes(a.appId, a.userId),
         k.positions(a.appId, a.userId),
+        k.presence(a.appId, a.userId),
       );
       args.push(a.entry.time, a.json, a.idempotent ? "1" : "0", a.userId);
     }
     const floor = this.#writes.floor(slot);
-    const [writes, epoch, ...seqs] = await this.#run<[number, string | null, ...number[]]>(
+    const [writes, epoch, seqs, routes] = await this.#run<[number, string | null, number[], string[][]]>(
       "append",
       SCRIPTS.append,
       keys,
@@ -277,7 +293,11 @@ export class RedisStore implements Store {
     this.#writes.saw(slot, Number(writes), floor);
     if (epoch !== null && epoch !== this.#epoch) this.#adoptEpoch(epoch);
     if (this.#waitReplicas > 0) await this.#waitForReplicas(keys[0]);
-    return seqs.map(Number);
+    const out = seqs.map(Number);
+    if (this.#hints) {
+      items.forEach((a, i) => this.#hints!.remember(a.appId, a.userId, Math.abs(out[i]), routes[i]));
+    }
+    return out;
   }
 
   /** WAIT on the connection that wrote (the master of `key`'s slot) until enough replicas have it. */

@@ -2,20 +2,26 @@
 -- inbox's conversation summaries up to date (apply_entry.lua, prepended with first_young and im_entries).
 -- KEYS[1] write counter, KEYS[2] epoch (one Redis only: on a cluster it lives in another slot, and the
 -- counter is that of the entries' slot), then per entry: m (marks hash), i (inbox stream), x (idempotency
--- key), c (summaries hash), ct (conversation times zset), ix (positions zset)
+-- key), c (summaries hash), ct (conversation times zset), ix (positions zset), p (the owner's connections
+-- hash: read only, so the caller can publish the entry to the nodes holding the owner without a second
+-- call — cluster/route_hints.ts)
 -- ARGV[1] now (ms), ARGV[2] maxEntries, ARGV[3] maxAge (ms), ARGV[4] keep (ms: key TTL after the last
--- append), ARGV[5] dedup TTL (ms), then per entry: time, json, idempotent ("1" or "0"), owner (userId)
--- Returns {write counter, epoch or false, seq...}; an idempotent entry already appended answers its first
--- seq negated (and changes nothing). The counter only grows: a node that sees it go back
+-- append), ARGV[5] dedup TTL (ms), ARGV[6] the calling node, then per entry: time, json, idempotent ("1"
+-- or "0"), owner (userId)
+-- Returns {write counter, epoch or false, {seq...}, {{other node...}...}}; an idempotent entry already
+-- appended answers its first seq negated (and changes nothing). The counter only grows: a node that sees it go back
 -- knows Redis lost writes (restart from an older snapshot, failover to a lagging replica).
 -- Order as in the memory engine: append, apply to the summaries, then trim (count and age) and forget
 -- the positions of what was trimmed.
 local now, maxEntries, maxAge = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local keep, dedupTtl = ARGV[4], ARGV[5]
 local oldest = now - maxAge
-local header = #KEYS % 6
-local out = {redis.call('INCRBY', KEYS[1], (#KEYS - header) / 6), header == 2 and redis.call('GET', KEYS[2])}
-local k, a = header + 1, 6
+local t = redis.call('TIME')
+local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local header = #KEYS % 7
+local out = {redis.call('INCRBY', KEYS[1], (#KEYS - header) / 7), header == 2 and redis.call('GET', KEYS[2])}
+local seqs, routes = {}, {}
+local k, a = header + 1, 7
 while k <= #KEYS do
   local mk, st, xk, ck, tk, ik = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
   local seq = false
@@ -42,7 +48,19 @@ while k <= #KEYS do
     redis.call('PEXPIRE', ik, keep)
     if ARGV[a + 2] == '1' then redis.call('SET', xk, seq, 'PX', dedupTtl) end
   end
-  out[#out + 1] = seq
-  k, a = k + 6, a + 4
+  seqs[#seqs + 1] = seq
+  local seen, nodes = {}, {}
+  local flat = redis.call('HGETALL', KEYS[k + 6])
+  for i = 1, #flat, 2 do
+    local node = string.match(flat[i], '^(.*)|[^|]*$')
+    local exp = tonumber(string.match(flat[i + 1], '^(%d+)|'))
+    if node ~= ARGV[6] and not seen[node] and exp > clock then
+      seen[node] = true
+      nodes[#nodes + 1] = node
+    end
+  end
+  routes[#routes + 1] = nodes
+  k, a = k + 7, a + 4
 end
+out[3], out[4] = seqs, routes
 return out
