@@ -118,6 +118,11 @@ export const SCHEMA = {
       "Close (4009) a WebSocket not logged in this long after connect or logout (s); 0 disables.",
       0,
     ),
+    closeGrace: seconds(
+      5,
+      "A peer that has not answered a close the server sent within this long is disconnected (s).",
+      0.1,
+    ),
   },
   http: {
     corsOrigin: str("*", "Access-Control-Allow-Origin of HTTP replies; empty = no CORS header."),

@@ -22,6 +22,7 @@ export interface ServerCounters {
   drops: Counter;
   slowConsumers: Counter;
   closes: Counter;
+  closeAborts: Counter;
   http: Counter;
   presencePushes: Counter;
 }
@@ -38,6 +39,10 @@ export function createCounters(metrics: Metrics): ServerCounters {
     drops: metrics.counter("im_drops_total", "Frames or deliveries dropped by reason", ["reason"]),
     slowConsumers: metrics.counter("im_slow_consumer_closes_total", "Connections closed as slow consumers"),
     closes: metrics.counter("im_closes_total", "Connections closed by reason", ["reason"]),
+    closeAborts: metrics.counter(
+      "im_close_aborts_total",
+      "Closes the peer did not answer within heartbeat.closeGrace: the connection was aborted",
+    ),
     http: metrics.counter("im_http_requests_total", "HTTP API requests by route", ["path"]),
     presencePushes: metrics.counter("im_presence_frames_total", "enter/exit/presence frames sent"),
   };

@@ -46,9 +46,17 @@ export interface ConnectionOptions {
   delivery: Omit<DeliveryOptions, "onStall" | "maxBytes">;
   /** Told once when the connection is closed as a slow consumer (to unregister it at once). */
   onSlow: (conn: Connection) => void;
+  /**
+   * Force the connection shut (transport/socket_abort.ts) when the peer has not completed a close the
+   * server started within `closeGraceMs`; absent = never (fakes in tests).
+   */
+  abort?: () => void;
+  /** `heartbeat.closeGrace` (ms). */
+  closeGraceMs?: number;
 }
 
 const OPEN = 1;
+const CLOSED = 3;
 
 /** One connection and its per-connection state. */
 export class Connection {
@@ -63,6 +71,9 @@ export class Connection {
   #heartbeatAt: number;
   #closeReason: string | undefined;
   #slow = false;
+  readonly #abort: (() => void) | undefined;
+  readonly #closeGraceMs: number;
+  #abortTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(o: ConnectionOptions) {
     this.id = o.id;
@@ -71,6 +82,8 @@ export class Connection {
     this.connectedAt = this.#heartbeatAt = o.now;
     this.#maxBuffered = o.maxBuffered;
     this.#onSlow = o.onSlow;
+    this.#abort = o.abort;
+    this.#closeGraceMs = o.closeGraceMs ?? 5000;
     this.delivery = new Delivery(this, {
       ...o.delivery,
       maxBytes: o.maxBuffered,
@@ -148,6 +161,20 @@ export class Connection {
     } catch {
       // already closing
     }
+    this.#armAbort();
+  }
+
+  /** A peer that never answers the close handshake would hold the socket forever: abort after a grace. */
+  #armAbort(): void {
+    if (!this.#abort || this.#abortTimer !== undefined) return;
+    this.#abortTimer = setTimeout(() => {
+      if (this.socket.readyState !== CLOSED) this.#abort!();
+    }, this.#closeGraceMs);
+  }
+
+  /** The socket has closed (its `close` event): nothing is left to abort. */
+  ended(): void {
+    clearTimeout(this.#abortTimer);
   }
 
   #closeSlow(): void {

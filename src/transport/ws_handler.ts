@@ -10,6 +10,7 @@
  * ```
  * @module
  */
+import { abortSocket } from "./socket_abort.ts";
 import type { Config } from "../config/load.ts";
 import type { Router } from "../commands/router.ts";
 import type { ServerCounters } from "../ops/counters.ts";
@@ -41,7 +42,10 @@ export interface WsDeps {
   clock: Clock;
   log: Logger;
   pushes: Pushes;
-  counters: Pick<ServerCounters, "connections" | "drops" | "errors" | "closes" | "slowConsumers">;
+  counters: Pick<
+    ServerCounters,
+    "connections" | "drops" | "errors" | "closes" | "closeAborts" | "slowConsumers"
+  >;
   draining: () => boolean;
   /** A delivery saw the store contradict itself (same seq, other msgId): it went back in time. */
   onConflict?: (appId: number, userId: string, entry: Pick<InboxEntry, "seq" | "msgId">) => void;
@@ -104,10 +108,14 @@ function accept(d: WsDeps, socket: WebSocket, ip: string): void {
       onConflict: d.onConflict &&
         ((entry) => conn.identity && d.onConflict!(conn.identity.appId, conn.identity.userId, entry)),
     },
+    abort: () => {
+      if (abortSocket(socket)) counters.closeAborts.inc();
+    },
+    closeGraceMs: config.heartbeat.closeGrace * 1000,
     onSlow: () => {
       counters.slowConsumers.inc();
-      // A peer that does not read never completes the close handshake, and Deno cannot abort the
-      // socket: forget it now (presence, deliveries) instead of when onclose finally fires.
+      // A peer that does not read never completes the close handshake: forget it now (presence,
+      // deliveries) instead of when the socket is aborted after heartbeat.closeGrace.
       lifecycle.unregister(conn).catch(() => {});
     },
   });
@@ -148,6 +156,7 @@ function accept(d: WsDeps, socket: WebSocket, ip: string): void {
   };
   socket.onerror = () => {};
   socket.onclose = (event) => {
+    conn.ended();
     d.admission.untrack(ip);
     const reason = conn.closeReason ?? "client closed";
     counters.closes.inc({ reason });

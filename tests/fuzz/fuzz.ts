@@ -242,16 +242,20 @@ async function rawProbe(port: number, gen: Gen, report: FuzzReport): Promise<voi
     () => encodeFrame(1, enc.encode("{}"), { rsv: gen.int(1, 7) }),
     () => encodeFrame(9, new Uint8Array(200)),
     () => encodeFrame(1, enc.encode('{"seq":'), { fin: false }),
-    () => crypto.getRandomValues(new Uint8Array(gen.int(1, 512))),
+    // seeded, so that a failing seed fails again (crypto.getRandomValues made this probe unrepeatable)
+    () => Uint8Array.from({ length: gen.int(1, 512) }, () => gen.int(0, 255)),
   ];
   // Then a valid ping and a close frame: a server that tolerated the probe must still answer
-  // and close, so every probe ends in EOF quickly and a hang is a finding.
+  // and close, so every probe ends in EOF quickly and a hang is a finding (raw_probe_test.ts).
   const tail = [
     encodeFrame(1, enc.encode('{"seq":"r","cmd":"ping"}')),
     encodeFrame(8, new Uint8Array([3, 232])),
   ];
   try {
     for (const bytes of [gen.pick(variants)(), ...tail]) await writeAll(ws.conn, bytes);
+    // Then stop sending: random bytes can announce a longer frame than follows, which a server rightly
+    // waits for (until heartbeat.loginTimeout). After EOF from the client, waiting is a hang.
+    await ws.conn.closeWrite();
   } catch {
     // the server may already have closed; that is fine
   }
