@@ -1,14 +1,18 @@
 /**
  * Scenario `cluster`: the rtt scenario across 2–4 imserver nodes joined by Redis
  * (`cluster.enabled: true`), the two ends of every pair on different nodes, so every message
- * crosses Redis; then `cluster-idle`: many logged-in connections spread over the nodes.
- * Needs `redis-server` on PATH; reported as unavailable otherwise.
+ * crosses Redis; then `cluster-idle`: many logged-in connections spread over the nodes. With
+ * `--redis-cluster` the rtt part runs again on a 3-master Redis Cluster (`redis.cluster: true`, same
+ * nodes, pairs, loaders and offered rate) right after the single-Redis one.
+ * Needs `redis-server` on PATH (and `redis-cli` for `--redis-cluster`); reported as unavailable otherwise.
  * @module
  */
 import { type BenchOptions, progress, type Row, sleep } from "./common.ts";
 import { connectPairs, rttPhase } from "./rtt.ts";
 import { idleHostname, runIdle } from "./idle.ts";
 import { startImserver, startLoaders, stopLoaders, type Target } from "./targets.ts";
+import type { LineProcess } from "./proc.ts";
+import { RedisClusterServer } from "../support/redis_cluster.ts";
 
 /** A throw-away redis-server on a free loopback port, no persistence. */
 async function startRedis(): Promise<{ addr: string; pid: number; stop: () => Promise<void> }> {
@@ -50,28 +54,153 @@ export function clusterUnavailable(): string | undefined {
   }
 }
 
-/** Closed-loop and fixed-rate 1:1 across `o.clusterNodes` nodes. */
-export async function runCluster(o: BenchOptions, rate?: number): Promise<Row[]> {
+/** The Redis a set of cluster nodes runs on: one redis-server, or a Redis Cluster of several. */
+export interface RedisBackend {
+  /** `redis.addr` of the nodes (seed nodes with `cluster`). */
+  addr: string;
+  /** `redis.cluster: true`. */
+  cluster: boolean;
+  /** Every redis-server process (for the CPU split). */
+  pids: number[];
+  /** Row label suffix: "" for one redis-server, " (redis cluster x3)" for a Redis Cluster. */
+  suffix: string;
+  stop(): Promise<void>;
+}
+
+/** A throw-away single redis-server as a {@linkcode RedisBackend}. */
+export async function singleRedis(): Promise<RedisBackend> {
   const redis = await startRedis();
-  const nodes: Target[] = [];
-  const loaders = startLoaders(o.loaders ?? 2, o.client, o.loaderProfDir);
+  return { addr: redis.addr, cluster: false, pids: [redis.pid], suffix: "", stop: redis.stop };
+}
+
+/**
+ * A throw-away Redis Cluster of `masters` masters, no replicas (tests/support/redis_cluster.ts), as a
+ * {@linkcode RedisBackend}; the pids come from each member's `INFO server`.
+ */
+export async function redisCluster(masters = 3): Promise<RedisBackend> {
+  const cluster = await RedisClusterServer.start({ masters, replicas: 0 });
   try {
-    for (let i = 0; i < o.clusterNodes; i++) {
+    const pids = await Promise.all(cluster.ports.map(async (port) => {
+      const pid = Number(/process_id:(\d+)/.exec(await cluster.command(port, "INFO", "server"))?.[1]);
+      if (!pid) throw new Error(`no process_id from the Redis Cluster member on ${port}`);
+      return pid;
+    }));
+    return {
+      addr: cluster.seeds,
+      cluster: true,
+      pids,
+      suffix: ` (redis cluster x${masters})`,
+      stop: () => cluster.dispose(),
+    };
+  } catch (e) {
+    await cluster.dispose();
+    throw e;
+  }
+}
+
+/** Why `--redis-cluster` cannot run here (redis-cli missing), or undefined when it can. */
+export function redisClusterUnavailable(): string | undefined {
+  try {
+    const ok = new Deno.Command("redis-cli", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+    return ok ? undefined : "redis-cli --version failed";
+  } catch {
+    return "redis-cli not found on PATH";
+  }
+}
+
+/** Start `count` cluster nodes on `backend`. */
+export async function startNodes(
+  o: BenchOptions,
+  backend: RedisBackend,
+  count: number,
+  hostname?: string,
+): Promise<Target[]> {
+  const nodes: Target[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
       nodes.push(
-        await startImserver({ redisAddr: redis.addr, cpuProfDir: o.cpuProfDir, v8Flags: o.v8Flags }),
+        await startImserver({
+          redisAddr: backend.addr,
+          redisCluster: backend.cluster,
+          cpuProfDir: o.cpuProfDir,
+          v8Flags: o.v8Flags,
+          hostname,
+        }),
       );
     }
-    progress(`cluster: ${nodes.length} nodes on redis ${redis.addr}; logging in ${o.pairs * 2} users`);
+    return nodes;
+  } catch (e) {
+    for (const n of nodes) await n.stop();
+    throw e;
+  }
+}
+
+/**
+ * Closed-loop and fixed-rate 1:1 across `o.clusterNodes` nodes on one redis-server; with
+ * `o.redisCluster`, then the same (same loaders, pairs and offered rate) on a 3-master Redis Cluster.
+ * Every row has the CPU split `nodeCpuUsPerMsg` / `redisCpuUsPerMsg` / `totalCpuUsPerMsg`; the Redis
+ * Cluster rows `ratioToSingleRedis` (msgs/s over the single-Redis row's).
+ */
+export async function runCluster(o: BenchOptions, rate?: number): Promise<Row[]> {
+  const loaders = startLoaders(o.loaders ?? 2, o.client, o.loaderProfDir);
+  try {
+    const single = await clusterRtt(o, loaders, await singleRedis(), rate);
+    if (!o.redisCluster) return single;
+    const target = `imserver x${o.clusterNodes} (redis cluster x3)`;
+    let onCluster: Row[];
+    try {
+      const why = redisClusterUnavailable();
+      if (why) throw new Error(why);
+      onCluster = await clusterRtt(o, loaders, await redisCluster(3), single[1].extra.offered);
+    } catch (error) {
+      const message = String((error as Error)?.message ?? error).slice(0, 300);
+      progress(`cluster on a Redis Cluster failed: ${message}`);
+      return [...single, failedRow("cluster", target, message)];
+    }
+    for (const [i, row] of onCluster.entries()) {
+      const base = single[i];
+      if (base.extra.msgsPerSec) {
+        row.extra.ratioToSingleRedis = Math.round(row.extra.msgsPerSec / base.extra.msgsPerSec * 100) / 100;
+      }
+      if (base.p99Ms && row.p99Ms !== undefined) {
+        row.extra.p99ToSingleRedis = Math.round(row.p99Ms / base.p99Ms * 100) / 100;
+      }
+    }
+    return [...single, ...onCluster];
+  } finally {
+    await stopLoaders(loaders);
+  }
+}
+
+/** One closed loop and one fixed rate of the pairs across `o.clusterNodes` nodes on `backend` (stopped). */
+async function clusterRtt(
+  o: BenchOptions,
+  loaders: LineProcess[],
+  backend: RedisBackend,
+  rate?: number,
+): Promise<Row[]> {
+  let nodes: Target[] = [];
+  try {
+    nodes = await startNodes(o, backend, o.clusterNodes);
+    progress(
+      `cluster: ${nodes.length} nodes on redis ${backend.addr}${
+        backend.cluster ? " (Redis Cluster)" : ""
+      }; ` +
+        `logging in ${o.pairs * 2} users`,
+    );
     const slices = await connectPairs(loaders, nodes.map((n) => n.url), o.pairs);
-    const pids = [...nodes.map((n) => n.pid), redis.pid];
+    const nodePids = nodes.map((n) => n.pid);
+    const pids = [...nodePids, ...backend.pids];
+    const groups = { node: nodePids, redis: backend.pids, total: pids };
     const label = {
       scenario: "cluster",
-      target: `imserver x${nodes.length}`,
+      target: `imserver x${nodes.length}${backend.suffix}`,
       params: `${o.pairs} pairs, closed loop`,
     };
     const warm = { ...o, durationMs: Math.min(1000, o.durationMs / 2) };
     await rttPhase(warm, { ...label, params: "warm-up" }, pids, loaders, slices, { closed: true });
-    const closed = await rttPhase(o, label, pids, loaders, slices, { closed: true });
+    const closed = await rttPhase(o, label, pids, loaders, slices, { closed: true }, groups);
     const offered = Math.max(10, Math.round(rate ?? closed.value / 2));
     const fixed = await rttPhase(
       o,
@@ -80,14 +209,43 @@ export async function runCluster(o: BenchOptions, rate?: number): Promise<Row[]>
       loaders,
       slices,
       { closed: false, rate: offered },
+      groups,
     );
-    for (const row of [closed, fixed]) row.extra.serverCpuNote = "sum over nodes + redis-server";
+    for (const row of [closed, fixed]) {
+      row.extra.serverCpuNote = `sum over nodes + ${backend.pids.length} redis-server`;
+      row.extra.redisServers = backend.pids.length;
+      progress(
+        `${row.scenario} ${row.target}: node ${row.extra.nodeCpuUsPerMsg} + redis ${row.extra.redisCpuUsPerMsg}` +
+          ` = ${row.extra.totalCpuUsPerMsg} µs/msg`,
+      );
+    }
     return [closed, fixed];
   } finally {
-    await stopLoaders(loaders);
+    // The loaders' sockets first (a node stopping under them would count as unexpected closes).
+    await Promise.all(loaders.map((l) => l.call("close", {}, 30_000).catch(() => {})));
     for (const n of nodes) await n.stop();
-    await redis.stop();
+    await backend.stop();
   }
+}
+
+/** A FAILED row of `scenario` on `target`. */
+export function failedRow(scenario: string, target: string, message: string): Row {
+  return {
+    scenario,
+    target,
+    params: "",
+    metric: "",
+    value: 0,
+    sent: 0,
+    received: 0,
+    lost: 0,
+    duplicates: 0,
+    errors: 0,
+    serverCpu: 0,
+    loaderCpu: [],
+    status: `FAILED: ${message}`,
+    extra: {},
+  };
 }
 
 /**

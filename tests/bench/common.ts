@@ -44,6 +44,12 @@ export interface BenchOptions {
   stored: number;
   /** Also run rtt and fanout on `store.engine: memory` (the sqlite rows get × memory ratios). */
   memory: boolean;
+  /** cluster and push: also run on a 3-master Redis Cluster (`redis.cluster: true`). */
+  redisCluster: boolean;
+  /** push: users logged in over WebSocket. */
+  pushUsers: number;
+  /** push: concurrent keep-alive HTTP senders. */
+  pushSenders: number;
 }
 
 /** One line of the result table. */

@@ -77,6 +77,7 @@ function onText(conn: Conn, text: string): void {
 function onBench(conn: Conn, text: string, m: number): void {
   const t = now();
   const parts = text.slice(m + 3, text.indexOf("#E", m)).split("|");
+  if (parts[0] === "p") return onPush(conn, text, parts, t);
   const stream = Number(parts[1]), n = Number(parts[2]);
   const us = Math.max(1, Math.round((t - Number(parts[3])) * 1000));
   counters.received++;
@@ -108,6 +109,68 @@ function onBench(conn: Conn, text: string, m: number): void {
     if (receiptsEveryMs > 0) pendingReceipts.set(conn, [seq, conversation]);
     else sendReceipts(conn, seq, conversation);
   }
+}
+
+// ---- push: backend sends (POST /user/sendMessage) counted on arrival -----------------------
+
+/** The phase being counted; pushes of another phase (a late warm-up one) are only counted as stale. */
+let pushPhase = -1;
+/** Ids (`<w>.<n>`) of the pushes of this phase received: a second arrival is a duplicate. */
+const pushSeen = new Set<string>();
+/** Highest inbox seq pushed to each connection (fresh users: starts at 0). */
+const pushSeq = new Map<Conn, number>();
+const pushStats = {
+  wrongUser: 0,
+  stale: 0,
+  /** A push whose inbox seq is not the connection's previous + 1 (MESSAGING.md §3: in order, gapless). */
+  seqGaps: 0,
+  seqBack: 0,
+  firstSeqIssue: undefined as string | undefined,
+};
+
+function onPush(conn: Conn, text: string, parts: string[], t: number): void {
+  // the push ends with the recipient's inbox seq: `…,"seq":<n>}}}`
+  const seq = Number(text.slice(text.lastIndexOf('"seq":') + 6, -3));
+  const last = pushSeq.get(conn) ?? 0;
+  if (seq !== last + 1) {
+    if (seq <= last) pushStats.seqBack++;
+    else pushStats.seqGaps++;
+    pushStats.firstSeqIssue ??= `${conn.user}: seq ${seq} after ${last} at ${new Date().toISOString()}`;
+  }
+  pushSeq.set(conn, Math.max(last, seq));
+  if (Number(parts[1]) !== pushPhase) {
+    pushStats.stale++;
+    return;
+  }
+  if (parts[4] !== conn.user) pushStats.wrongUser++;
+  if (pushSeen.has(parts[2])) {
+    counters.duplicates++;
+    return;
+  }
+  pushSeen.add(parts[2]);
+  counters.received++;
+  lastRecvAt = t;
+  hist.recordValue(Math.max(1, Math.round((t - Number(parts[3])) * 1000)));
+}
+
+/** Start counting the pushes of `phase`. */
+function pushListen(a: Json): Json {
+  pushPhase = Number(a.phase);
+  pushSeen.clear();
+  resetCounters();
+  pushStats.wrongUser =
+    pushStats.stale =
+    pushStats.seqGaps =
+    pushStats.seqBack =
+      0;
+  pushStats.firstSeqIssue = undefined;
+  return { conns: conns.size };
+}
+
+/** The pushes counted so far, once `expect` have arrived or after `maxMs`. */
+async function pushCount(a: Json): Promise<Json> {
+  await settle(() => counters.received >= Number(a.expect), Number(a.maxMs ?? 10_000));
+  return result({ ...pushStats, unique: pushSeen.size });
 }
 
 function sendReceipts(conn: Conn, seq: number, conversation: string): void {
@@ -351,6 +414,8 @@ const ops: Record<string, (a: Json) => Json | Promise<Json>> = {
   fanListen,
   fanSend,
   hold,
+  pushListen,
+  pushCount,
   counters: async () => {
     await settle(() => counters.replies + counters.replyErrors >= counters.sent, 5_000);
     return result({});
@@ -358,6 +423,7 @@ const ops: Record<string, (a: Json) => Json | Promise<Json>> = {
   close: async () => {
     await closeConns([...conns.values()]);
     conns.clear();
+    pushSeq.clear();
     return { closed: true };
   },
 };

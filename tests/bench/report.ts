@@ -40,6 +40,34 @@ function baseScenario(s: string): string {
 
 const fmt = (x: number | undefined) => x === undefined ? "" : String(x);
 
+/** cluster rows: × single node, × single Redis, and the CPU split node + redis. */
+function clusterNote(r: Row): string {
+  const parts = [
+    r.extra.vsSingleNode !== undefined ? `${r.extra.vsSingleNode} × single node` : "",
+    r.extra.ratioToSingleRedis !== undefined ? `${r.extra.ratioToSingleRedis} × single redis msgs/s` : "",
+    r.extra.p99ToSingleRedis !== undefined && r.scenario === "cluster-rate"
+      ? `p99 ${r.extra.p99ToSingleRedis} × single redis`
+      : "",
+    r.extra.nodeCpuUsPerMsg !== undefined
+      ? `node ${r.extra.nodeCpuUsPerMsg} + redis ${r.extra.redisCpuUsPerMsg} µs/msg`
+      : "",
+  ].filter(Boolean);
+  return parts.length ? ` (${parts.join("; ")})` : "";
+}
+
+/** push rows: acknowledged vs delivered, the CPU split, × embedded. */
+function pushNote(r: Row): string {
+  if (r.extra.acked === undefined) return "";
+  const parts = [
+    `acked ${r.extra.acked}, delivered ${r.extra.deliveries}`,
+    `node ${r.extra.nodeCpuUsPerPush}${
+      r.extra.redisCpuUsPerPush !== undefined ? ` + redis ${r.extra.redisCpuUsPerPush}` : ""
+    } µs/push`,
+    r.extra.ratioToEmbedded !== undefined ? `${r.extra.ratioToEmbedded} × embedded` : "",
+  ].filter(Boolean);
+  return ` (${parts.join("; ")})`;
+}
+
 /** The result table in markdown. */
 export function markdownTable(rows: Row[]): string {
   const head = [
@@ -68,8 +96,10 @@ export function markdownTable(rows: Row[]): string {
   for (const r of rows) {
     const extra = r.scenario === "idle" || r.scenario === "cluster-idle"
       ? ` (${r.extra.loginsPerSec} logins/s, logins ${r.extra.loginSeconds} s)`
-      : r.scenario === "cluster" && r.extra.vsSingleNode !== undefined
-      ? ` (${r.extra.vsSingleNode} × single node)`
+      : r.scenario === "cluster" || r.scenario === "cluster-rate"
+      ? clusterNote(r)
+      : r.scenario === "push"
+      ? pushNote(r)
       : r.scenario === "fanout"
       ? ` (join ${r.extra.joinMs} ms)`
       : r.scenario === "durability"

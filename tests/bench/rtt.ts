@@ -49,6 +49,7 @@ export async function rttPhase(
   loaders: LineProcess[],
   slices: [string, string][][],
   mode: { closed: true; receipts?: boolean; receiptsEveryMs?: number } | { closed: false; rate: number },
+  cpuGroups: Record<string, number[]> = {},
 ): Promise<Row> {
   const receipts = mode.closed && mode.receipts === true;
   const receiptsEveryMs = mode.closed ? mode.receiptsEveryMs ?? 0 : 0;
@@ -99,6 +100,11 @@ export async function rttPhase(
       firstError: results.find((r) => r.firstError)?.firstError,
     },
   };
+  // CPU µs per message of named groups of the server pids (cluster: `node`, `redis`).
+  for (const [name, pids] of Object.entries(cpuGroups)) {
+    const seconds = pids.reduce((a, p) => a + (cpuSeconds[serverPids.indexOf(p)] ?? 0), 0);
+    row.extra[`${name}CpuUsPerMsg`] = received ? Math.round(seconds * 1e6 / received) : undefined;
+  }
   row.value = mode.closed ? rate : row.p99Ms ?? 0;
   row.status = verdict({ lost, duplicates, errors, closes: sum(results, "unexpectedCloses") });
   progress(

@@ -3,14 +3,20 @@
  *
  * Scenarios: rtt, fanout, idle, cluster, durability, clients (Deno WebSocket vs npm ws loader), capacity
  * (--capacity-conns connections, default 250,000, on as many cluster nodes as they need, held --hold
- * seconds, default 600; not in the default set), all
- * (default: rtt fanout idle cluster durability). Every imserver scenario also runs against the bare
+ * seconds, default 600; not in the default set), push (backend pushes: --push-users users, default 200,
+ * logged in over WebSocket, --senders keep-alive HTTP senders, default 32, POST /user/sendMessage for
+ * --duration; embedded, then 2 cluster nodes on one redis-server; pushes/s acknowledged, deliveries,
+ * server and redis CPU µs/push; not in the default set), all
+ * (default: rtt fanout idle cluster durability). --redis-cluster: cluster and push also run on a 3-master
+ * Redis Cluster (`redis.cluster: true`; needs redis-cli) right after the single-redis run, with
+ * `ratioToSingleRedis` (cluster) and `ratioToEmbedded` (push). Every imserver scenario also runs against the bare
  * baseline relay in the same invocation (`--no-baseline` skips it, `baseline` alone runs
  * only the baseline rows); rtt and fanout run on both stores, SQLite (the default) and memory, in the
  * same invocation (`--no-memory` skips the memory rows). Flags: --quick, --duration=S, --pairs=N, --members=M,
  * --messages=K, --window=W, --conns=K, --client=deno|ws, --loaders=N, --padding=B,
  * --hold=S (idle hold, default --duration), --nodes=N (2–32), --cluster-conns=K, --stored=N (durability),
  * --spread=N (idle scenarios: loopback destination addresses, default 8; 1 with --quick),
+ * --redis-cluster, --push-users=N, --senders=N,
  * --cpu-prof[=dir], --loader-prof[=dir], --v8-flags=F (imserver), --out=dir.
  * Exit status 1 when any run lost or duplicated a message or saw errors.
  * @module
@@ -19,13 +25,24 @@ import { type BenchOptions, progress, type Row } from "./common.ts";
 import { clusterUnavailable, runCluster, runClusterIdle } from "./cluster.ts";
 import { runDurability } from "./durability.ts";
 import { runFanout } from "./fanout.ts";
+import { runPush } from "./push.ts";
 import { idleHostname, runIdle } from "./idle.ts";
 import { machineInfo } from "./proc.ts";
 import { addMemoryRatios, addRatios, markdownTable, writeResults } from "./report.ts";
 import { runRtt } from "./rtt.ts";
 import { startBaseline, startImserver } from "./targets.ts";
 
-const SCENARIOS = ["rtt", "fanout", "idle", "cluster", "durability", "clients", "baseline", "capacity"];
+const SCENARIOS = [
+  "rtt",
+  "fanout",
+  "idle",
+  "cluster",
+  "durability",
+  "clients",
+  "baseline",
+  "capacity",
+  "push",
+];
 const DEFAULT = ["rtt", "fanout", "idle", "cluster", "durability"];
 
 /** Parse argv into scenarios and options. */
@@ -77,6 +94,9 @@ export function parseArgs(args: string[]): { scenarios: string[]; o: BenchOption
     capacityConns: num("capacity-conns", quick ? 300 : 250_000),
     stored: num("stored", quick ? 20_000 : 1_000_000),
     memory: !flags.has("no-memory"),
+    redisCluster: flags.has("redis-cluster"),
+    pushUsers: Math.max(1, num("push-users", 200)),
+    pushSenders: Math.max(1, num("senders", 32)),
   };
   if (baselineOnly && scenarios.length === 1) scenarios.push("rtt", "fanout", "idle");
   return {
@@ -149,6 +169,8 @@ export async function runBench(scenarios: string[], o: BenchOptions): Promise<Ro
         const nodes = Math.max(o.clusterNodes, Math.ceil(o.capacityConns / CAPACITY_PER_NODE));
         const holdMs = o.holdMs ?? (o.quick ? 2000 : 600_000);
         rows.push(await runClusterIdle({ ...o, holdMs }, o.capacityConns, "capacity", nodes));
+      } else if (s === "push" && o.imserver) {
+        rows.push(...await runPush(o));
       } else if (s === "durability" && o.imserver) {
         rows.push(await runDurability(o));
       }

@@ -25,8 +25,10 @@ export interface Target {
 export interface ImserverOptions {
   /** Room size the config must admit. */
   maxRoomMembers?: number;
-  /** Cluster mode with this Redis address. */
+  /** Cluster mode with this Redis address (with `redisCluster`: seed nodes `host:port,host:port,…`). */
   redisAddr?: string;
+  /** `redis.cluster: true`: `redisAddr` names the seed nodes of a Redis Cluster. */
+  redisCluster?: boolean;
   /** Write a V8 CPU profile into this directory. */
   cpuProfDir?: string;
   /** Extra V8 flags for the server (e.g. `--trace-gc`). */
@@ -74,7 +76,15 @@ export function benchConfigYaml(o: ImserverOptions, storePath = o.storePath ?? "
     "store:",
     `  engine: ${o.engine ?? "sqlite"}`,
     `  path: ${JSON.stringify(storePath)}`,
-    ...(o.redisAddr ? ["cluster:", "  enabled: true", "redis:", `  addr: ${o.redisAddr}`] : []),
+    ...(o.redisAddr
+      ? [
+        "cluster:",
+        "  enabled: true",
+        "redis:",
+        `  addr: ${JSON.stringify(o.redisAddr)}`,
+        ...(o.redisCluster ? ["  cluster: true"] : []),
+      ]
+      : []),
     "",
   ].join("\n");
 }
