@@ -12,6 +12,7 @@
  * @module
  */
 import type { NewEntry, Store, StorePolicy } from "../../src/store/store.ts";
+import { connectLink } from "../../src/store/redis/link.ts";
 import { RedisServer } from "../support/redis_helper.ts";
 
 const root = Deno.args.find((a) => a.startsWith("--root="))?.slice(7);
@@ -54,10 +55,11 @@ interface Stats {
   usec: Map<string, number>;
 }
 
-async function stats(
-  store: { link: { send(key: string | undefined, a: string[]): Promise<unknown> } },
-): Promise<Stats> {
-  const text = String(await store.link.send(undefined, ["INFO", "commandstats"]));
+/** Server-wide commands (INFO, CONFIG) on a connection of this checkout, whatever store is measured. */
+type Admin = { send(key: string | undefined, a: string[]): Promise<unknown> };
+
+async function stats(admin: Admin): Promise<Stats> {
+  const text = String(await admin.send(undefined, ["INFO", "commandstats"]));
   const calls = new Map<string, number>(), usec = new Map<string, number>();
   for (const m of text.matchAll(/cmdstat_([\w|]+):calls=(\d+),usec=(\d+)/g)) {
     calls.set(m[1], Number(m[2]));
@@ -67,14 +69,14 @@ async function stats(
 }
 
 async function scenario(
-  store: Store & { link: { send(key: string | undefined, a: string[]): Promise<unknown> } },
+  admin: Admin,
   name: string,
   entries: number,
   run: () => Promise<void>,
 ): Promise<void> {
-  await store.link.send(undefined, ["CONFIG", "RESETSTAT"]);
+  await admin.send(undefined, ["CONFIG", "RESETSTAT"]);
   await run();
-  const s = await stats(store);
+  const s = await stats(admin);
   const script = ["evalsha", "eval"].reduce((t, c) => t + (s.usec.get(c) ?? 0), 0);
   const inner = [...s.calls].filter(([c]) => !["evalsha", "eval", "config|resetstat", "info"].includes(c));
   const total = inner.reduce((t, [, v]) => t + v, 0);
@@ -86,23 +88,25 @@ async function scenario(
 }
 
 const redis = await RedisServer.start();
-const store = await RedisStore.open({ urls: [redis.url], cluster: false }, {
+// `url` for stores before the Redis Cluster mode (0.x, --root), `urls` since
+const store = await RedisStore.open({ url: redis.url, urls: [redis.url], cluster: false }, {
   keys: new RedisKeys("b:"),
   policy,
 });
+const admin = await connectLink({ urls: [redis.url], cluster: false });
 try {
   console.log(`store code: ${base}`);
   // Warm up: conversations exist, scripts are cached.
   for (let i = 0; i < 10; i++) await store.append(APP, "bob", message("alice", "bob"));
-  await scenario(store, "1:1 message, inbox not full", 500, async () => {
+  await scenario(admin, "1:1 message, inbox not full", 500, async () => {
     for (let i = 0; i < 500; i++) await store.append(APP, "bob", message("alice", "bob"));
   });
   for (let i = 0; i < 1000; i++) await store.append(APP, "bob", message("alice", "bob"));
-  await scenario(store, "1:1 message, full inbox (trims)", 500, async () => {
+  await scenario(admin, "1:1 message, full inbox (trims)", 500, async () => {
     for (let i = 0; i < 500; i++) await store.append(APP, "bob", message("alice", "bob"));
   });
   const members = Array.from({ length: 100 }, (_, i) => `u${i}`);
-  await scenario(store, "room message, 100 members", 20 * 100, async () => {
+  await scenario(admin, "room message, 100 members", 20 * 100, async () => {
     for (let i = 0; i < 20; i++) await store.appendMany(APP, members, message("u0", "lobby", "lobby"));
   });
   const last = () => {
@@ -112,11 +116,12 @@ try {
   for (const kind of ["edit", "recall", "delete"] as const) {
     const refs: NewEntry[] = [];
     for (let i = 0; i < 100; i++) refs.push(await last());
-    await scenario(store, `${kind} (100 newest, newest first)`, 100, async () => {
+    await scenario(admin, `${kind} (100 newest, newest first)`, 100, async () => {
       for (const ref of refs.reverse()) await store.append(APP, "bob", event(kind, ref));
     });
   }
 } finally {
+  await admin.close();
   await store.close();
   await redis.dispose();
 }
