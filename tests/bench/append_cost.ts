@@ -11,7 +11,7 @@
  * ```
  * @module
  */
-import type { NewEntry, Store, StorePolicy } from "../../src/store/store.ts";
+import type { NewEntry, StorePolicy } from "../../src/store/store.ts";
 import { connectLink } from "../../src/store/redis/link.ts";
 import { RedisServer } from "../support/redis_helper.ts";
 
