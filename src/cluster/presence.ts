@@ -13,6 +13,7 @@
  */
 import { StorageError } from "../protocol/errors.ts";
 import type { Presence, PresenceEntry } from "../session/presence.ts";
+import { Batcher } from "../store/redis/batcher.ts";
 import type { RedisKeys } from "../store/redis/keys.ts";
 import type { RedisLink } from "../store/redis/link.ts";
 import { type Script, SCRIPTS } from "../store/redis/scripts.ts";
@@ -40,6 +41,8 @@ const BATCH = 500;
 /** Cluster-wide presence. */
 export class RedisPresence implements Presence {
   readonly #o: RedisPresenceOptions;
+  /** Logins issued while a write is in flight leave together (a login storm: one call per batch). */
+  readonly #adds = new Batcher<PresenceEntry, number>((entries) => this.refresh(entries), BATCH);
 
   constructor(options: RedisPresenceOptions) {
     this.#o = options;
@@ -74,7 +77,7 @@ export class RedisPresence implements Presence {
   }
 
   async add(entry: PresenceEntry): Promise<boolean> {
-    return (await this.refresh([entry]))[0] === 1;
+    return (await this.#adds.push(entry)) === 1;
   }
 
   /** Write (or rewrite) many entries, {@linkcode BATCH} per script call; per entry 1 when it was the user's first. */

@@ -56,3 +56,34 @@ export async function presenceScenario(link: RedisLink): Promise<void> {
   assert.deepEqual(await n1.onlineUsers(101), []);
   assert.deepEqual(await n1.connections(101, "u3"), []);
 }
+
+/**
+ * A login storm: 100 concurrent adds (50 users, 2 connections each) — exactly one "first" per user, and
+ * at most `maxCalls` script calls (logins are batched while one is in flight; on a Redis Cluster a batch
+ * still splits by slot). Resolves to the calls.
+ */
+export async function loginStormScenario(
+  link: RedisLink,
+  scriptCalls: () => Promise<number>,
+  maxCalls: number,
+  prefix = "t6:",
+): Promise<number> {
+  const clock = new FakeClock(5_000_000);
+  const p = new RedisPresence({
+    link,
+    keys: new RedisKeys(prefix),
+    clock,
+    nodeId: "n1",
+    onlineWindowMs: 60_000,
+    ttlMs: 30_000,
+    keepInboxMs: 60_000,
+  });
+  const before = await scriptCalls();
+  const entries = Array.from({ length: 100 }, (_, i) => presence(`s${i % 50}`, `c${i}`, "n1", clock.now()));
+  const firsts = await Promise.all(entries.map((e) => p.add(e)));
+  const calls = (await scriptCalls()) - before;
+  assert.equal(firsts.filter((f) => f).length, 50, "one first connection per user");
+  assert.deepEqual((await p.onlineUsers(101)).length, 50);
+  assert(calls <= maxCalls, `${calls} script calls for 100 logins (at most ${maxCalls})`);
+  return calls;
+}

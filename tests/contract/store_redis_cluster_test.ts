@@ -13,7 +13,7 @@ import type { NewEntry, StorePolicy } from "../../src/store/store.ts";
 import { FakeClock } from "../../src/util/clock.ts";
 import { redisAvailable } from "../support/redis_helper.ts";
 import { RedisClusterServer, redisClusterTest } from "../support/redis_cluster.ts";
-import { presenceScenario } from "./redis_presence_scenario.ts";
+import { loginStormScenario, presenceScenario } from "./redis_presence_scenario.ts";
 import { storeImSuite } from "./store_im_suite.ts";
 import { storeSuite, SUITE_POLICY, type SuiteStore } from "./store_suite.ts";
 
@@ -167,6 +167,27 @@ redisClusterTest("redis cluster: one sharded publish reaches its subscriber only
     for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(got, ["hello"]);
     await link.unsubscribe("im:node:n1");
+  } finally {
+    await link.close();
+  }
+});
+
+redisClusterTest("redis cluster presence: a login storm, one first connection per user", async (cluster) => {
+  const link = await connectLink({ urls: urlsOf(cluster), cluster: true });
+  // on a cluster the batch splits by slot: count the calls over every master
+  const evalCalls = async () => {
+    let total = 0;
+    for (const port of await cluster.masters()) {
+      const info = await cluster.command(port, "INFO", "commandstats");
+      for (const m of info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)) total += Number(m[1]);
+    }
+    return total;
+  };
+  try {
+    // the first storm fills every master's script cache (EVALSHA misses, EVAL); the second is measured:
+    // a batch splits by slot, one call per user slot of the batch (both connections of a user share it)
+    await loginStormScenario(link, evalCalls, 200, "warm:");
+    await loginStormScenario(link, evalCalls, 60);
   } finally {
     await link.close();
   }

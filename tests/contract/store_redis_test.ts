@@ -11,7 +11,7 @@ import { RedisStore } from "../../src/store/redis/store.ts";
 import type { NewEntry, StorePolicy } from "../../src/store/store.ts";
 import { FakeClock } from "../../src/util/clock.ts";
 import { redisAvailable, RedisServer, redisTest } from "../support/redis_helper.ts";
-import { presenceScenario } from "./redis_presence_scenario.ts";
+import { loginStormScenario, presenceScenario } from "./redis_presence_scenario.ts";
 import { storeImSuite } from "./store_im_suite.ts";
 import { storeSuite, SUITE_POLICY, type SuiteStore } from "./store_suite.ts";
 
@@ -115,3 +115,23 @@ redisTest("redis presence: windows, first connection, expiry and node reaping", 
     await link.close();
   }
 });
+
+redisTest(
+  "redis presence: a login storm shares script calls, one first connection per user",
+  async (redis) => {
+    const link = await connectLink({ urls: [redis.url], cluster: false });
+    const evalCalls = async () => {
+      const info = String(await link.send(undefined, ["INFO", "commandstats"]));
+      return [...info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce(
+        (t, m) => t + Number(m[1]),
+        0,
+      );
+    };
+    try {
+      // one redis-server: the storm leaves in a few batches
+      await loginStormScenario(link, evalCalls, 10);
+    } finally {
+      await link.close();
+    }
+  },
+);
