@@ -59,6 +59,8 @@ type StreamEntry = [string, string[]];
 const MAX_LIMIT = 1e9;
 /** Candidates looked up per `blockersOf` script call (a room's members can be thousands). */
 const BLOCKERS_CHUNK = 1000;
+/** Up to this many candidates (a 1:1 send, small rooms) `blockersOf` sends plain SISMEMBERs. */
+const FEW_CANDIDATES = 8;
 
 /** Changes of a kept message, as HMGET answers them: j, msg, editedAt, recalledAt, recalledBy. */
 type MessageFields = (string | null)[];
@@ -256,6 +258,16 @@ export class RedisIm {
   async blockersOf(appId: number, sender: string, candidates: string[]): Promise<Set<string>> {
     const out = new Set<string>();
     const { keys } = this.#o;
+    if (candidates.length <= FEW_CANDIDATES) {
+      // a 1:1 send asks about one user: SISMEMBER is a fraction of a script call's cost
+      const found = await this.#o.call("blockersOf", () =>
+        Promise.all(candidates.map((c) => {
+          const key = keys.blocked(appId, c);
+          return this.#o.link.send<number>(key, ["SISMEMBER", key, sender]);
+        })));
+      candidates.forEach((c, i) => Number(found[i]) === 1 && out.add(c));
+      return out;
+    }
     // Script calls over declared keys, BLOCKERS_CHUNK candidates each (of one slot on a cluster), all in
     // one pipeline per Redis node.
     const groups = this.#o.link.cluster
