@@ -4,13 +4,19 @@
  * crosses Redis; then `cluster-idle`: many logged-in connections spread over the nodes. With
  * `--redis-cluster` the rtt part runs again on a 3-master Redis Cluster (`redis.cluster: true`, same
  * nodes, pairs, loaders and offered rate) right after the single-Redis one.
+ *
+ * Issue 15's peer (`--no-peer` skips it): right after the single-Redis rows, the same rtt on
+ * `o.clusterNodes` Socket.IO nodes (tests/bench/peers/socketio_server.ts: npm socket.io + its Redis adapter)
+ * on a fresh redis-server, same loaders, pairs (both ends on different nodes) and offered rate; rows
+ * `socket.io x2 (redis adapter)`, and `ratioImserverToPeer` on the imserver rows. The peer stores nothing,
+ * imserver every message.
  * Needs `redis-server` on PATH (and `redis-cli` for `--redis-cluster`); reported as unavailable otherwise.
  * @module
  */
 import { type BenchOptions, progress, type Row, sleep } from "./common.ts";
 import { connectPairs, rttPhase } from "./rtt.ts";
 import { idleHostname, runIdle } from "./idle.ts";
-import { startImserver, startLoaders, stopLoaders, type Target } from "./targets.ts";
+import { startImserver, startLoaders, startSocketIo, stopLoaders, type Target } from "./targets.ts";
 import type { LineProcess } from "./proc.ts";
 import { RedisClusterServer } from "../support/redis_cluster.ts";
 
@@ -136,30 +142,77 @@ export async function startNodes(
   }
 }
 
+/** Start `count` Socket.IO peer nodes on `backend` (one redis-server). */
+async function startPeerNodes(backend: RedisBackend, count: number): Promise<Target[]> {
+  const nodes: Target[] = [];
+  try {
+    for (let i = 0; i < count; i++) nodes.push(await startSocketIo(backend.addr));
+    return nodes;
+  } catch (e) {
+    for (const n of nodes) await n.stop();
+    throw e;
+  }
+}
+
+/** What the peer rows leave out that imserver does for every message (stated on the rows). */
+const PEER_ASYMMETRY =
+  "the peer stores nothing; imserver stores every message (inbox seq, durable summaries)";
+
 /**
- * Closed-loop and fixed-rate 1:1 across `o.clusterNodes` nodes on one redis-server; with
- * `o.redisCluster`, then the same (same loaders, pairs and offered rate) on a 3-master Redis Cluster.
- * Every row has the CPU split `nodeCpuUsPerMsg` / `redisCpuUsPerMsg` / `totalCpuUsPerMsg`; the Redis
- * Cluster rows `ratioToSingleRedis` (msgs/s over the single-Redis row's).
+ * The Socket.IO peer on a fresh redis-server, same loaders, pairs and offered rate as the imserver rows
+ * `single` (closed, fixed), whose `extra` get `ratioImserverToPeer` (closed-loop msgs/s), `p99ImserverToPeer`
+ * and `cpuImserverToPeer` (total server CPU µs/msg, nodes + redis).
+ */
+async function peerRtt(o: BenchOptions, loaders: LineProcess[], single: Row[]): Promise<Row[]> {
+  const target = `socket.io x${o.clusterNodes} (redis adapter)`;
+  let peer: Row[];
+  try {
+    peer = await clusterRtt(o, loaders, await singleRedis(), single[1].extra.offered, "socket.io");
+  } catch (error) {
+    const message = String((error as Error)?.message ?? error).slice(0, 300);
+    progress(`cluster: the Socket.IO peer failed: ${message}`);
+    return [failedRow("cluster", target, message)];
+  }
+  const ratio = (a: number | undefined, b: number | undefined) =>
+    a !== undefined && b ? Math.round(a / b * 100) / 100 : undefined;
+  for (const [i, row] of peer.entries()) {
+    const base = single[i];
+    // msgs/s on the closed loop only (the fixed-rate phases both carry the offered rate).
+    if (i === 0) base.extra.ratioImserverToPeer = ratio(base.extra.msgsPerSec, row.extra.msgsPerSec);
+    base.extra.p99ImserverToPeer = ratio(base.p99Ms, row.p99Ms);
+    base.extra.cpuImserverToPeer = ratio(base.extra.totalCpuUsPerMsg, row.extra.totalCpuUsPerMsg);
+    row.extra.peerNote = PEER_ASYMMETRY;
+  }
+  progress(`cluster: imserver ÷ socket.io msgs/s = ${single[0].extra.ratioImserverToPeer}`);
+  return peer;
+}
+
+/**
+ * Closed-loop and fixed-rate 1:1 across `o.clusterNodes` nodes on one redis-server; unless `o.peer` is
+ * false, then the same on the Socket.IO peer; with `o.redisCluster`, then the imserver rows again (same
+ * loaders, pairs and offered rate) on a 3-master Redis Cluster. Every row has the CPU split
+ * `nodeCpuUsPerMsg` / `redisCpuUsPerMsg` / `totalCpuUsPerMsg`; the Redis Cluster rows `ratioToSingleRedis`
+ * (msgs/s over the single-Redis row's), the single-Redis rows `ratioImserverToPeer`.
  */
 export async function runCluster(o: BenchOptions, rate?: number): Promise<Row[]> {
   const loaders = startLoaders(o.loaders ?? 2, o.client, o.loaderProfDir);
   try {
-    const single = await clusterRtt(o, loaders, await singleRedis(), rate);
+    const imserver = await clusterRtt(o, loaders, await singleRedis(), rate);
+    const single = [...imserver, ...(o.peer ? await peerRtt(o, loaders, imserver) : [])];
     if (!o.redisCluster) return single;
     const target = `imserver x${o.clusterNodes} (redis cluster x3)`;
     let onCluster: Row[];
     try {
       const why = redisClusterUnavailable();
       if (why) throw new Error(why);
-      onCluster = await clusterRtt(o, loaders, await redisCluster(3), single[1].extra.offered);
+      onCluster = await clusterRtt(o, loaders, await redisCluster(3), imserver[1].extra.offered);
     } catch (error) {
       const message = String((error as Error)?.message ?? error).slice(0, 300);
       progress(`cluster on a Redis Cluster failed: ${message}`);
       return [...single, failedRow("cluster", target, message)];
     }
     for (const [i, row] of onCluster.entries()) {
-      const base = single[i];
+      const base = imserver[i];
       if (base.extra.msgsPerSec) {
         row.extra.ratioToSingleRedis = Math.round(row.extra.msgsPerSec / base.extra.msgsPerSec * 100) / 100;
       }
@@ -173,30 +226,44 @@ export async function runCluster(o: BenchOptions, rate?: number): Promise<Row[]>
   }
 }
 
-/** One closed loop and one fixed rate of the pairs across `o.clusterNodes` nodes on `backend` (stopped). */
+/**
+ * One closed loop and one fixed rate of the pairs across `o.clusterNodes` nodes (imserver, or the Socket.IO
+ * peer) on `backend` (stopped).
+ */
 async function clusterRtt(
   o: BenchOptions,
   loaders: LineProcess[],
   backend: RedisBackend,
   rate?: number,
+  kind: "imserver" | "socket.io" = "imserver",
 ): Promise<Row[]> {
   let nodes: Target[] = [];
   try {
-    nodes = await startNodes(o, backend, o.clusterNodes);
+    const peer = kind === "socket.io";
+    nodes = peer
+      ? await startPeerNodes(backend, o.clusterNodes)
+      : await startNodes(o, backend, o.clusterNodes);
     progress(
-      `cluster: ${nodes.length} nodes on redis ${backend.addr}${
+      `cluster: ${nodes.length} ${kind} nodes on redis ${backend.addr}${
         backend.cluster ? " (Redis Cluster)" : ""
       }; ` +
         `logging in ${o.pairs * 2} users`,
     );
-    const slices = await connectPairs(loaders, nodes.map((n) => n.url), o.pairs);
+    const slices = await connectPairs(
+      loaders,
+      nodes.map((n) => n.url),
+      o.pairs,
+      peer ? "socket.io" : undefined,
+    );
     const nodePids = nodes.map((n) => n.pid);
     const pids = [...nodePids, ...backend.pids];
     const groups = { node: nodePids, redis: backend.pids, total: pids };
     const label = {
       scenario: "cluster",
-      target: `imserver x${nodes.length}${backend.suffix}`,
-      params: `${o.pairs} pairs, closed loop`,
+      target: peer
+        ? `socket.io x${nodes.length} (redis adapter)`
+        : `imserver x${nodes.length}${backend.suffix}`,
+      params: `${o.pairs} pairs, closed loop${peer ? ", stores nothing" : ""}`,
     };
     const warm = { ...o, durationMs: Math.min(1000, o.durationMs / 2) };
     await rttPhase(warm, { ...label, params: "warm-up" }, pids, loaders, slices, { closed: true });
@@ -204,7 +271,11 @@ async function clusterRtt(
     const offered = Math.max(10, Math.round(rate ?? closed.value / 2));
     const fixed = await rttPhase(
       o,
-      { ...label, scenario: "cluster-rate", params: `${o.pairs} pairs, ${offered} msgs/s offered` },
+      {
+        ...label,
+        scenario: "cluster-rate",
+        params: `${o.pairs} pairs, ${offered} msgs/s offered${peer ? ", stores nothing" : ""}`,
+      },
       pids,
       loaders,
       slices,

@@ -46,6 +46,8 @@ export interface BenchOptions {
   memory: boolean;
   /** cluster and push: also run on a 3-master Redis Cluster (`redis.cluster: true`). */
   redisCluster: boolean;
+  /** cluster: also run the Socket.IO peer (npm socket.io + @socket.io/redis-adapter; `--no-peer` skips it). */
+  peer: boolean;
   /** push: users logged in over WebSocket. */
   pushUsers: number;
   /** push: concurrent keep-alive HTTP senders. */

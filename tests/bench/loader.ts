@@ -5,12 +5,26 @@
  *
  * Bench messages carry `#B#kind|stream|n|sentAtMs#E` in `msg`: receivers find it with one
  * `indexOf` instead of parsing every push, so the loader stays cheap next to the server.
+ * `connect` with `proto: "socket.io"` opens Socket.IO connections instead (the Socket.IO peer of the `cluster`
+ * scenario): the same WebSocket client, Engine.IO v4 / Socket.IO v5 text packets (loader_state.ts), the same
+ * `#B#…#E` markers found with one `indexOf` and acks counted without parsing, so the loader's CPU per message
+ * stays comparable to imserver's.
  * Run: `deno run --allow-net=127.0.0.1[,127.0.0.2…] tests/bench/loader.ts --client=deno|ws`.
  * @module
  */
 import * as hdr from "hdr-histogram-js";
 import { type ClientImpl, openSocket } from "./ws_client.ts";
-import { type Conn, counters, emit, newHistogram, now, request, send, sendReceipt } from "./loader_state.ts";
+import {
+  type Conn,
+  counters,
+  emit,
+  newHistogram,
+  now,
+  request,
+  send,
+  sendReceipt,
+  sioReply,
+} from "./loader_state.ts";
 import { readLines } from "./proc.ts";
 import type { Json } from "./proc.ts";
 
@@ -43,6 +57,7 @@ const fan = new Map<number, { n: number; maxUs: number; last: number }>();
 let fanMembers = 0;
 
 function onText(conn: Conn, text: string): void {
+  if (conn.sio) return onSioText(conn, text);
   const m = text.indexOf("#B#");
   if (m >= 0) return onBench(conn, text, m);
   // Fire-and-forget replies (seq "m…") are only counted: skip JSON.parse on the common success.
@@ -72,6 +87,58 @@ function onText(conn: Conn, text: string): void {
   } else if (f.cmd === "sendMsg" || f.cmd === "roomMsg" || f.cmd === "heartbeat") counters.replies++;
   else if (f.cmd === "read" || f.cmd === "delivered") counters.receiptsIn++;
   else counters.otherFrames++;
+}
+
+/** Socket.IO connections waiting for their namespace CONNECT (`40{…}`): resolve(undefined) or the error. */
+const sioConnecting = new Map<Conn, (error?: string) => void>();
+
+/**
+ * A Socket.IO peer's text packet: `42["msg",{…"#B#…#E…"}]` pushes go to `onBench` like imserver's; acks
+ * `43<id>[…]` resolve a request or, for the fire-and-forget sends, are only counted (no `JSON.parse` when
+ * `[{"ok":1`); Engine.IO pings (`2`) get their pong (`3`).
+ */
+function onSioText(conn: Conn, text: string): void {
+  if (text.startsWith("42")) {
+    const m = text.indexOf("#B#");
+    if (m >= 0) return onBench(conn, text, m);
+    counters.otherFrames++;
+    return;
+  }
+  if (text.startsWith("43")) {
+    const b = text.indexOf("[");
+    const waiter = conn.pending.size ? conn.pending.get(text.slice(2, b)) : undefined;
+    if (waiter) {
+      conn.pending.delete(text.slice(2, b));
+      let ack: Json;
+      try {
+        ack = JSON.parse(text.slice(b))[0];
+      } catch {
+        counters.badFrames++;
+      }
+      return waiter(sioReply(ack));
+    }
+    if (text.startsWith('[{"ok":1', b)) counters.replies++;
+    else {
+      counters.replyErrors++;
+      counters.firstError ??= `socket.io ack: ${text}`.slice(0, 300);
+    }
+    return;
+  }
+  if (text === "2") return conn.socket.send("3");
+  // Engine.IO's open packet (sid, pingInterval, …): CONNECT to the main namespace, as socket.io-client does. A
+  // CONNECT sent as soon as the WebSocket opens is sometimes lost on Deno's node:http upgrade (measured: 2–5 of
+  // 200 sockets never got the server's `40`), so it waits for this packet.
+  // (npm ws may deliver it in the tick of its open event, before openSocket's caller has the socket.)
+  if (text.startsWith("0")) {
+    if (conn.socket) return conn.socket.send("40");
+    return void setTimeout(() => conn.socket?.send("40"), 0);
+  }
+  if (text.startsWith("40")) return sioConnecting.get(conn)?.();
+  if (text.startsWith("44")) return sioConnecting.get(conn)?.(`socket.io connect_error ${text.slice(2)}`);
+  if (text.startsWith("41")) {
+    counters.firstError ??= `socket.io disconnect from the server at ${new Date().toISOString()}`;
+  }
+  counters.otherFrames++;
 }
 
 function onBench(conn: Conn, text: string, m: number): void {
@@ -188,7 +255,8 @@ function sendRtt(stream: number, padding: number): void {
   const from = streamConn[stream], to = streamConn[stream ^ 1];
   const n = nextN[stream]++;
   const msg = `#B#r|${stream}|${n}|${now().toFixed(3)}#E${"x".repeat(padding)}`;
-  send(from, "sendMsg", { to: to.user, msg });
+  // The Socket.IO peer's `send` carries a client message id (imserver's sendMsg reply carries the msgId).
+  send(from, "sendMsg", from.sio ? { to: to.user, msg, id: n } : { to: to.user, msg });
   counters.sent++;
 }
 
@@ -201,7 +269,8 @@ async function pool<T>(items: T[], parallel: number, fn: (item: T) => Promise<vo
   }));
 }
 
-async function openConn(url: string, user: string): Promise<Conn> {
+/** Open a connection to `url` (imserver's envelope, or with `sio` the Socket.IO peer's, connected to `/`). */
+async function openConn(url: string, user: string, sio = false): Promise<Conn> {
   const conn: Conn = {
     user,
     socket: undefined!,
@@ -209,7 +278,10 @@ async function openConn(url: string, user: string): Promise<Conn> {
     pending: new Map(),
     lastK: 0,
     closedByUs: false,
+    sio,
   };
+  // Registered before the socket opens: the server's packets may arrive as soon as it does.
+  const connected = sio ? sioConnected(conn) : undefined;
   conn.socket = await openSocket(impl, url, {
     onText: (t) => onText(conn, t),
     onClose: (code, reason) => {
@@ -219,9 +291,35 @@ async function openConn(url: string, user: string): Promise<Conn> {
       }
       for (const w of conn.pending.values()) w({ response: { code: -1, codeMsg: "closed" } });
       conn.pending.clear();
+      sioConnecting.get(conn)?.("closed before the socket.io connect");
     },
+  }).catch((e) => {
+    sioConnecting.get(conn)?.("not opened");
+    throw e;
   });
+  const error = await connected;
+  if (error) {
+    conn.closedByUs = true;
+    conn.socket.close();
+    throw new Error(error);
+  }
   return conn;
+}
+
+/**
+ * Socket.IO: resolves once the server has answered the CONNECT (sent on Engine.IO's open packet) with
+ * `40{"sid":…}` (events sent before it would close the connection), or with the error.
+ */
+function sioConnected(conn: Conn, timeoutMs = 30_000): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => done("socket.io connect timeout"), timeoutMs);
+    const done = (error?: string) => {
+      clearTimeout(timer);
+      sioConnecting.delete(conn);
+      resolve(error);
+    };
+    sioConnecting.set(conn, done);
+  });
 }
 
 /** `url` with its host 127.0.0.1 replaced by the `k`-th of `spread` loopback addresses. */
@@ -235,6 +333,7 @@ async function connect(a: Json): Promise<Json> {
   let failed = 0, opened = 0;
   const failedBy: Record<string, number> = {};
   const spread = Number(a.spread ?? 1);
+  const sio = a.proto === "socket.io";
   const fresh: Conn[] = [];
   // `urls` (several nodes): users are spread round-robin so every node gets its share.
   const urls: string[] = a.urls ?? [a.url];
@@ -246,6 +345,7 @@ async function connect(a: Json): Promise<Json> {
       const conn = await openConn(
         spreadUrl(urls[k % urls.length], Math.floor(k / urls.length), spread),
         user,
+        sio,
       );
       conns.set(user, conn);
       fresh.push(conn);
@@ -260,7 +360,9 @@ async function connect(a: Json): Promise<Json> {
   const t1 = now();
   const replies = await Promise.all(
     // A storm of 250,000 logins over 14 nodes takes minutes: the reply, not the harness, decides.
-    fresh.map((c) => request(c, "login", { userId: c.user, appId: a.appId ?? 101 }, 600_000)),
+    fresh.map((c) =>
+      request(c, "login", sio ? { userId: c.user } : { userId: c.user, appId: a.appId ?? 101 }, 600_000)
+    ),
   );
   const t2 = now();
   const loginFailed = replies.filter((r) => r.response?.code !== 200);

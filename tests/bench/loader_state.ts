@@ -1,6 +1,11 @@
 /**
  * Shared state and tiny helpers of the load generator: the connection record, counters of
  * everything sent and received, request/fire-and-forget sends, and the stdout channel.
+ *
+ * A connection speaks imserver's JSON envelope (`{seq, cmd, data}`, replies by `seq`) or, with `sio`, the
+ * Socket.IO peer's (tests/bench/peers/socketio_server.ts): Engine.IO v4 / Socket.IO v5 text packets over the
+ * same WebSocket — events `42<ackId>["name",data]`, acks `43<ackId>[reply]`, ping `2` → pong `3`. The same
+ * commands map to the peer's events (`sendMsg` → `send`, `login` → `login`).
  * @module
  */
 import * as hdr from "hdr-histogram-js";
@@ -17,6 +22,8 @@ export interface Conn {
   /** fanout: the last message number received (in-order check). */
   lastK: number;
   closedByUs: boolean;
+  /** Socket.IO framing (the Socket.IO peer) instead of imserver's envelope. */
+  sio: boolean;
 }
 
 /** Everything a loader counts; a run with loss or duplicates is a failed run. */
@@ -54,9 +61,21 @@ export function newHistogram(): hdr.Histogram {
 
 let fireSeq = 0;
 
-/** Send a request whose reply is only counted (seq `m…`). */
+/** The Socket.IO peer's event for an imserver command. */
+const SIO_EVENTS: Record<string, string> = { sendMsg: "send" };
+
+/** A Socket.IO event packet with ack id `ackId`: `42<ackId>["<event>",<data>]`. */
+function sioEvent(ackId: number, cmd: string, data: Json): string {
+  return `42${ackId}${JSON.stringify([SIO_EVENTS[cmd] ?? cmd, data])}`;
+}
+
+/**
+ * Send a request whose reply is only counted (seq `m…`; on Socket.IO an ack id no request waits on, its ack
+ * counted by the loader).
+ */
 export function send(conn: Conn, cmd: string, data: Json): void {
-  conn.socket.send(JSON.stringify({ seq: `m${++fireSeq}`, cmd, data }));
+  if (conn.sio) conn.socket.send(sioEvent(++conn.next, cmd, data));
+  else conn.socket.send(JSON.stringify({ seq: `m${++fireSeq}`, cmd, data }));
 }
 
 /** Send an `ack` or `read` whose reply is counted apart from the sends' (seq `k…`). */
@@ -64,9 +83,13 @@ export function sendReceipt(conn: Conn, cmd: "ack" | "read", data: Json): void {
   conn.socket.send(JSON.stringify({ seq: `k${++fireSeq}`, cmd, data }));
 }
 
-/** Send a request and resolve with its reply frame (a fake 408 frame on timeout). */
+/**
+ * Send a request and resolve with its reply frame (a fake 408 frame on timeout; on Socket.IO the loader
+ * turns the ack into an imserver-like reply frame, see `sioReply`).
+ */
 export function request(conn: Conn, cmd: string, data: Json, timeoutMs: number): Promise<Json> {
-  const seq = `r${++conn.next}`;
+  const id = ++conn.next;
+  const seq = conn.sio ? String(id) : `r${id}`;
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       conn.pending.delete(seq);
@@ -76,8 +99,15 @@ export function request(conn: Conn, cmd: string, data: Json, timeoutMs: number):
       clearTimeout(timer);
       resolve(f);
     });
-    conn.socket.send(JSON.stringify({ seq, cmd, data }));
+    conn.socket.send(conn.sio ? sioEvent(id, cmd, data) : JSON.stringify({ seq, cmd, data }));
   });
+}
+
+/** The Socket.IO peer's ack payload as an imserver reply frame (`{ok: 1, …}` → code 200). */
+export function sioReply(ack: Json): Json {
+  return ack?.ok === 1
+    ? { response: { code: 200, codeMsg: "Success", data: ack } }
+    : { response: { code: 500, codeMsg: String(ack?.error ?? "socket.io ack without ok") } };
 }
 
 /** Write one JSON line to the runner. */

@@ -40,7 +40,7 @@ function baseScenario(s: string): string {
 
 const fmt = (x: number | undefined) => x === undefined ? "" : String(x);
 
-/** cluster rows: × single node, × single Redis, and the CPU split node + redis. */
+/** cluster rows: × single node, × single Redis, × the Socket.IO peer, and the CPU split node + redis. */
 function clusterNote(r: Row): string {
   const parts = [
     r.extra.vsSingleNode !== undefined ? `${r.extra.vsSingleNode} × single node` : "",
@@ -48,6 +48,11 @@ function clusterNote(r: Row): string {
     r.extra.p99ToSingleRedis !== undefined && r.scenario === "cluster-rate"
       ? `p99 ${r.extra.p99ToSingleRedis} × single redis`
       : "",
+    r.extra.ratioImserverToPeer !== undefined ? `${r.extra.ratioImserverToPeer} × socket.io msgs/s` : "",
+    r.extra.p99ImserverToPeer !== undefined && r.scenario === "cluster-rate"
+      ? `p99 ${r.extra.p99ImserverToPeer} × socket.io`
+      : "",
+    r.extra.cpuImserverToPeer !== undefined ? `CPU/msg ${r.extra.cpuImserverToPeer} × socket.io` : "",
     r.extra.nodeCpuUsPerMsg !== undefined
       ? `node ${r.extra.nodeCpuUsPerMsg} + redis ${r.extra.redisCpuUsPerMsg} µs/msg`
       : "",

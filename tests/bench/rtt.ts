@@ -21,19 +21,23 @@ import {
 import { CpuMeter, type Json, type LineProcess } from "./proc.ts";
 import { startLoaders, stopLoaders, storeFigures, type Target } from "./targets.ts";
 
-/** Log in the pairs' users on `loaders` (both ends of a pair on the same loader). */
+/**
+ * Log in the pairs' users on `loaders` (both ends of a pair on the same loader); `proto: "socket.io"` for the
+ * Socket.IO peer.
+ */
 export async function connectPairs(
   loaders: LineProcess[],
   urls: string[],
   pairs: number,
+  proto?: "socket.io",
 ): Promise<[string, string][][]> {
   const all = Array.from({ length: pairs }, (_, p) => [`a${p}`, `b${p}`] as [string, string]);
   const slices = split(all, loaders.length);
   await Promise.all(loaders.map(async (l, i) => {
     // With several nodes, the two ends of a pair sit on different nodes.
     const [ua, ub] = [urls[i % urls.length], urls[(i + 1) % urls.length]];
-    const r1 = await l.call("connect", { url: ua, users: slices[i].map((p) => p[0]) }, 300_000);
-    const r2 = await l.call("connect", { url: ub, users: slices[i].map((p) => p[1]) }, 300_000);
+    const r1 = await l.call("connect", { url: ua, users: slices[i].map((p) => p[0]), proto }, 300_000);
+    const r2 = await l.call("connect", { url: ub, users: slices[i].map((p) => p[1]), proto }, 300_000);
     if (r1.failed || r1.loginFailed || r2.failed || r2.loginFailed) {
       throw new Error(`rtt connect failed: ${JSON.stringify([r1, r2])}`);
     }

@@ -9,14 +9,16 @@
  * server and redis CPU µs/push; not in the default set), all
  * (default: rtt fanout idle cluster durability). --redis-cluster: cluster and push also run on a 3-master
  * Redis Cluster (`redis.cluster: true`; needs redis-cli) right after the single-redis run, with
- * `ratioToSingleRedis` (cluster) and `ratioToEmbedded` (push). Every imserver scenario also runs against the bare
+ * `ratioToSingleRedis` (cluster) and `ratioToEmbedded` (push). cluster also runs issue 15's peer, 2 Socket.IO
+ * nodes (npm socket.io + @socket.io/redis-adapter) on one redis-server, same loaders, pairs and offered rate
+ * (`ratioImserverToPeer` on the imserver row). Every imserver scenario also runs against the bare
  * baseline relay in the same invocation (`--no-baseline` skips it, `baseline` alone runs
  * only the baseline rows); rtt and fanout run on both stores, SQLite (the default) and memory, in the
  * same invocation (`--no-memory` skips the memory rows). Flags: --quick, --duration=S, --pairs=N, --members=M,
  * --messages=K, --window=W, --conns=K, --client=deno|ws, --loaders=N, --padding=B,
  * --hold=S (idle hold, default --duration), --nodes=N (2–32), --cluster-conns=K, --stored=N (durability),
  * --spread=N (idle scenarios: loopback destination addresses, default 8; 1 with --quick),
- * --redis-cluster, --push-users=N, --senders=N,
+ * --redis-cluster, --push-users=N, --senders=N, --no-peer (cluster: skip the Socket.IO peer rows),
  * --cpu-prof[=dir], --loader-prof[=dir], --v8-flags=F (imserver), --out=dir.
  * Exit status 1 when any run lost or duplicated a message or saw errors.
  * @module
@@ -95,6 +97,7 @@ export function parseArgs(args: string[]): { scenarios: string[]; o: BenchOption
     stored: num("stored", quick ? 20_000 : 1_000_000),
     memory: !flags.has("no-memory"),
     redisCluster: flags.has("redis-cluster"),
+    peer: !flags.has("no-peer"),
     pushUsers: Math.max(1, num("push-users", 200)),
     pushSenders: Math.max(1, num("senders", 32)),
   };
@@ -153,7 +156,7 @@ export async function runBench(scenarios: string[], o: BenchOptions): Promise<Ro
         }
         const clusterRows = await runCluster(o);
         for (const r of clusterRows) {
-          if (r.scenario === "cluster" && singleRate) {
+          if (r.scenario === "cluster" && singleRate && r.target.startsWith("imserver")) {
             r.extra.vsSingleNode = Math.round(r.value / singleRate * 100) / 100;
           }
         }

@@ -1,7 +1,7 @@
 /**
  * Servers under test, each a subprocess: imserver (`src/main.ts` with a temp config, single
- * node or a cluster node) and the bare baseline relay. Both print one "listening" line that
- * carries the WebSocket port.
+ * node or a cluster node), the bare baseline relay and the Socket.IO peer (cluster). Each prints one
+ * "listening" line that carries the WebSocket port.
  * @module
  */
 import { LineProcess, readLines } from "./proc.ts";
@@ -152,6 +152,34 @@ export async function startBaseline(hostname = "127.0.0.1"): Promise<Target> {
     for (;;) if ((await lines.next()).done) break;
   })();
   return target("baseline", child, [0, port], () => drain);
+}
+
+/**
+ * Start a Socket.IO peer node (tests/bench/peers/socketio_server.ts: npm socket.io with the Redis adapter on
+ * `redisAddr`, on Deno's node compat). `--allow-env`: npm `debug` (under socket.io, engine.io and the adapter)
+ * enumerates the whole environment when it loads. The target's `url` is its Engine.IO WebSocket endpoint.
+ */
+export async function startSocketIo(redisAddr: string, kind = "socket.io"): Promise<Target> {
+  const args = [
+    "run",
+    "--allow-net=127.0.0.1",
+    "--allow-env",
+    `${root}tests/bench/peers/socketio_server.ts`,
+    `--redis=${redisAddr}`,
+  ];
+  const child = new Deno.Command(DENO, { args, stdout: "piped", stderr: "inherit", cwd: root }).spawn();
+  const lines = readLines(child.stdout)[Symbol.asyncIterator]();
+  const port = (await firstMatch(lines, /socket\.io listening ws=(\d+)/, 60_000))?.[0];
+  if (port === undefined) {
+    child.kill("SIGKILL");
+    await child.status;
+    throw new Error("the socket.io peer did not print its listening line");
+  }
+  const drain = (async () => {
+    for (;;) if ((await lines.next()).done) break;
+  })();
+  const t = target(kind, child, [0, port], () => drain);
+  return { ...t, url: `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket` };
 }
 
 function target(
