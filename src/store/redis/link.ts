@@ -191,6 +191,9 @@ class SingleLink implements RedisLink {
 
 type Cluster = ReturnType<typeof createCluster>;
 
+/** Retries of a call answered TRYAGAIN (a slot migrating), ~310 ms in all. */
+const TRYAGAIN_RETRIES = 5;
+
 /** Signs of a node that is gone (as opposed to a Redis error reply, which says nothing about topology). */
 const CONNECTION_TROUBLE = /closed|offline|ECONNREFUSED|ECONNRESET|EPIPE|socket|CLUSTERDOWN|timeout/i;
 
@@ -235,11 +238,20 @@ class ClusterLink implements RedisLink {
   }
 
   async send<T>(key: string | undefined, args: readonly string[]): Promise<T> {
-    try {
-      return await this.client.sendCommand(key, false, [...args]) as T;
-    } catch (error) {
-      if (CONNECTION_TROUBLE.test(String((error as Error)?.message))) this.refreshTopology();
-      throw error;
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await this.client.sendCommand(key, false, [...args]) as T;
+      } catch (error) {
+        const message = String((error as Error)?.message);
+        // TRYAGAIN: the slot is being moved and this call's keys are split between the two masters;
+        // nothing ran. Redis asks clients to retry shortly: 10, 20, 40, 80, 160 ms, then give up (1024).
+        if (message.startsWith("TRYAGAIN") && attempt < TRYAGAIN_RETRIES) {
+          await new Promise((r) => setTimeout(r, 10 * 2 ** attempt));
+          continue;
+        }
+        if (CONNECTION_TROUBLE.test(message)) this.refreshTopology();
+        throw error;
+      }
     }
   }
   get isReady(): boolean {
