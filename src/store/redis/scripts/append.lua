@@ -6,8 +6,8 @@
 -- hash: read only, so the caller can publish the entry to the nodes holding the owner without a second
 -- call — cluster/route_hints.ts)
 -- ARGV[1] now (ms), ARGV[2] maxEntries, ARGV[3] maxAge (ms), ARGV[4] keep (ms: key TTL after the last
--- append), ARGV[5] dedup TTL (ms), ARGV[6] the calling node, then per entry: time, json, idempotent ("1"
--- or "0"), owner (userId)
+-- append), ARGV[5] dedup TTL (ms), ARGV[6] the calling node ('' = no route hints wanted: p is not read),
+-- then per entry: time, json, idempotent ("1" or "0"), owner (userId)
 -- Returns {write counter, epoch or false, {seq...}, {{other node...}...}}; an idempotent entry already
 -- appended answers its first seq negated (and changes nothing). The counter only grows: a node that sees it go back
 -- knows Redis lost writes (restart from an older snapshot, failover to a lagging replica).
@@ -50,7 +50,7 @@ while k <= #KEYS do
   end
   seqs[#seqs + 1] = seq
   local seen, nodes = {}, {}
-  local flat = redis.call('HGETALL', KEYS[k + 6])
+  local flat = ARGV[6] == '' and {} or redis.call('HGETALL', KEYS[k + 6])
   for i = 1, #flat, 2 do
     local node = string.match(flat[i], '^(.*)|[^|]*$')
     local exp = tonumber(string.match(flat[i + 1], '^(%d+)|'))
