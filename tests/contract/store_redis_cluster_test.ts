@@ -192,3 +192,38 @@ redisClusterTest("redis cluster presence: a login storm, one first connection pe
     await link.close();
   }
 });
+
+redisClusterTest(
+  "redis cluster link: onReady after a master's connections drop and come back in place",
+  async (cluster) => {
+    const link = await connectLink({ urls: urlsOf(cluster), cluster: true });
+    try {
+      let ready = 0;
+      link.onReady(() => ready++);
+      const channel = "im:node:x1";
+      const got: string[] = [];
+      await link.subscribe(channel, (m) => got.push(m));
+      // a first channel on another master makes a new sharded client: not a reason to recover
+      const home = await cluster.masterOf(keySlot(channel));
+      let other = "";
+      for (let i = 0; other === ""; i++) {
+        if (await cluster.masterOf(keySlot(`im:app:${i}`)) !== home) other = `im:app:${i}`;
+      }
+      await link.subscribe(other, () => {});
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(ready, 0, "a new subscription is not a recovery");
+      // a network blip on the channel's master: node-redis reconnects the same clients
+      await cluster.command(home, "CLIENT", "KILL", "TYPE", "normal");
+      await cluster.command(home, "CLIENT", "KILL", "TYPE", "pubsub");
+      for (let i = 0; i < 100 && (ready === 0 || !link.isReady); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert(ready >= 1, "the reconnect in place was reported (before: never)");
+      assert.equal(await link.publish(channel, "hello"), 1, "the subscription is back");
+      for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(got, ["hello"]);
+    } finally {
+      await link.close();
+    }
+  },
+);

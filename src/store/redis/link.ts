@@ -209,12 +209,50 @@ class ClusterLink implements RedisLink {
   #lastRefresh = 0;
   #closed = false;
 
+  /** Node clients (commands and sharded pub/sub) whose reconnects we hear about. */
+  readonly #watched = new WeakSet<object>();
+  /** The masters' addresses when the ready callbacks last ran: a change is a new topology. */
+  #masters: string;
+
   private constructor(readonly client: Cluster, readonly label: string, readonly retries: Retries) {
+    this.#masters = this.#masterAddresses();
+    this.#watch();
+    // node-redis says "node-ready" once per new client: a master after a failover (a new topology:
+    // recover), or a sharded pub/sub client made for a first channel on a master (nothing to recover)
     client.on("node-ready", () => {
+      this.#watch();
       this.#resubscribe();
-      for (const fn of this.#ready) fn();
+      const masters = this.#masterAddresses();
+      if (masters === this.#masters) return;
+      this.#masters = masters;
+      this.#readyAgain();
     });
     client.on("node-error", () => this.refreshTopology());
+  }
+
+  #masterAddresses(): string {
+    return this.client.masters.map((m) => m.address).sort().join(",");
+  }
+
+  /**
+   * A client that reconnects in place (a master restarted, a network blip) is not "node-ready" again,
+   * yet publishes made while it was away reached nobody: its "ready" must replay like a failover.
+   */
+  #watch(): void {
+    for (const node of this.client.nodeByAddress.values()) {
+      const pubSub = (node as { pubSub?: { client?: object } }).pubSub?.client;
+      for (const c of [node.client, pubSub]) {
+        // a client still on its first connect is watched at its own "node-ready"
+        if (!c || this.#watched.has(c) || (c as { isReady?: boolean }).isReady !== true) continue;
+        this.#watched.add(c);
+        (c as { on(event: "ready", fn: () => void): void }).on("ready", () => this.#readyAgain());
+      }
+    }
+  }
+
+  #readyAgain(): void {
+    if (this.#closed) return;
+    for (const fn of this.#ready) fn();
   }
 
   static async connect(options: RedisOptions, onError: Listener): Promise<ClusterLink> {
