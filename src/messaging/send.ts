@@ -186,13 +186,16 @@ export class Messenger {
       };
     }
     const copy = s.copyToSender !== false && s.from !== "" && s.from !== s.to;
-    // Kept message and inbox entries in parallel: one round trip less on the hot path (Redis). Both are
-    // idempotent for a keyed retry; nothing is delivered or acknowledged before both are stored, and a
-    // store's writer keeps them in issue order (SQLite: the kept message commits first or with them).
-    const [, { seqs, duplicate }] = await Promise.all([
-      this.#d.store.saveMessage(s.appId, fields),
-      this.#append(s.appId, copy ? [s.to, s.from] : [s.to], claimed, "direct"),
-    ]);
+    // The kept message first: were both written at once, a send failing on the kept message's shard
+    // (a Redis Cluster master down) would answer 1024 while its inbox entries were stored and replayed,
+    // and the message could never be edited or recalled.
+    await this.#d.store.saveMessage(s.appId, fields);
+    const { seqs, duplicate } = await this.#append(
+      s.appId,
+      copy ? [s.to, s.from] : [s.to],
+      claimed,
+      "direct",
+    );
     const prefix = entryFramePrefix(fields);
     const [delivered] = await Promise.all([
       this.#d.bus.deliver(s.appId, s.to, { ...fields, seq: seqs[0] }, entryFrame(prefix, seqs[0])),
