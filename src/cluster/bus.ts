@@ -18,7 +18,7 @@ import type { Counter, Metrics } from "../ops/metrics.ts";
 import type { Bus } from "../session/bus.ts";
 import type { Hub } from "../session/hub.ts";
 import type { PresenceKind } from "../session/presence_pushes.ts";
-import { Batcher } from "../store/redis/batcher.ts";
+import { Batcher, ItemFailure } from "../store/redis/batcher.ts";
 import type { RedisKeys } from "../store/redis/keys.ts";
 import type { RedisLink } from "../store/redis/link.ts";
 import { SCRIPTS } from "../store/redis/scripts.ts";
@@ -181,7 +181,7 @@ export class RedisBus implements Bus {
   }
 
   /** One route script call for a batch of (app, user, payload); one per slot on a cluster. */
-  async #flushRoutes(items: Array<[number, string, string]>): Promise<number[]> {
+  async #flushRoutes(items: Array<[number, string, string]>): Promise<Array<number | ItemFailure>> {
     const { keys, nodeId, link } = this.#o;
     if (!link.cluster) {
       const replies = await SCRIPTS.route.run<number[]>(
@@ -191,18 +191,24 @@ export class RedisBus implements Bus {
       );
       return replies.map(Number);
     }
-    const counts = new Map<[number, string, string], number>();
+    // each slot's lookup and publishes succeed or fail apart (a shard down fails its items only)
+    const counts = new Map<[number, string, string], number | ItemFailure>();
     await Promise.all(
       [...bySlot(items, ([app, user]) => keys.presence(app, user))].map(async ([, group]) => {
-        const nodes = await SCRIPTS.routeNodes.run<string[][]>(
-          link,
-          group.map(([app, user]) => keys.presence(app, user)),
-          [nodeId],
-        );
-        await Promise.all(group.flatMap((item, i) => {
-          counts.set(item, nodes[i].length);
-          return nodes[i].map((node) => link.publish(keys.nodeChannel(node), item[2]));
-        }));
+        try {
+          const nodes = await SCRIPTS.routeNodes.run<string[][]>(
+            link,
+            group.map(([app, user]) => keys.presence(app, user)),
+            [nodeId],
+          );
+          await Promise.all(group.flatMap((item, i) => {
+            counts.set(item, nodes[i].length);
+            return nodes[i].map((node) => link.publish(keys.nodeChannel(node), item[2]));
+          }));
+        } catch (error) {
+          const failure = new ItemFailure(error);
+          for (const item of group) counts.set(item, failure);
+        }
       }),
     );
     return items.map((item) => counts.get(item) ?? 0);

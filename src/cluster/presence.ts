@@ -13,7 +13,7 @@
  */
 import { StorageError } from "../protocol/errors.ts";
 import type { Presence, PresenceEntry } from "../session/presence.ts";
-import { Batcher } from "../store/redis/batcher.ts";
+import { Batcher, ItemFailure } from "../store/redis/batcher.ts";
 import type { RedisKeys } from "../store/redis/keys.ts";
 import type { RedisLink } from "../store/redis/link.ts";
 import { type Script, SCRIPTS } from "../store/redis/scripts.ts";
@@ -42,7 +42,7 @@ const BATCH = 500;
 export class RedisPresence implements Presence {
   readonly #o: RedisPresenceOptions;
   /** Logins issued while a write is in flight leave together (a login storm: one call per batch). */
-  readonly #adds = new Batcher<PresenceEntry, number>((entries) => this.refresh(entries), BATCH);
+  readonly #adds = new Batcher<PresenceEntry, number>((entries) => this.#write(entries), BATCH);
 
   constructor(options: RedisPresenceOptions) {
     this.#o = options;
@@ -82,24 +82,35 @@ export class RedisPresence implements Presence {
 
   /** Write (or rewrite) many entries, {@linkcode BATCH} per script call; per entry 1 when it was the user's first. */
   async refresh(entries: readonly PresenceEntry[]): Promise<number[]> {
-    const calls: Promise<number[]>[] = [];
-    if (this.#o.link.cluster) {
+    const results = await this.#write(entries);
+    // on a cluster the other slots' entries were written; the caller (the periodic refresh) logs it
+    const failed = results.find((r) => r instanceof ItemFailure);
+    if (failed) throw (failed as ItemFailure).error;
+    return results as number[];
+  }
+
+  /** Per entry: 1 when it was the user's first, 0, or (a cluster slot that failed) an ItemFailure. */
+  async #write(entries: readonly PresenceEntry[]): Promise<Array<number | ItemFailure>> {
+    const { link, keys } = this.#o;
+    if (link.cluster) {
+      const calls: Promise<Array<number | ItemFailure>>[] = [];
       for (let i = 0; i < entries.length; i += BATCH) {
         const batch = entries.slice(i, i + BATCH);
-        calls.push(
-          this.#guard("refreshPresence", () => writeSharded(this.#o.link, this.#o.keys, batch, this.#o)),
-        );
+        calls.push(this.#guard("refreshPresence", () => writeSharded(link, keys, batch, this.#o)));
       }
-      return (await Promise.all(calls)).flat();
+      return (await Promise.all(calls)).flat().map((r) =>
+        r instanceof ItemFailure ? new ItemFailure(new StorageError("refreshPresence", r.error)) : r
+      );
     }
+    const calls: Promise<number[]>[] = [];
     for (let i = 0; i < entries.length; i += BATCH) {
-      const keys: string[] = [];
+      const slotKeys: string[] = [];
       const args: (string | number)[] = [this.#o.ttlMs, this.#o.keepInboxMs];
       for (const e of entries.slice(i, i + BATCH)) {
-        keys.push(...this.#keysOf(e));
+        slotKeys.push(...this.#keysOf(e));
         args.push(e.appId, e.userId, e.nodeId, e.connId, e.heartbeatAt, JSON.stringify(e));
       }
-      calls.push(this.#run("refreshPresence", SCRIPTS.upsertPresence, keys, args));
+      calls.push(this.#run("refreshPresence", SCRIPTS.upsertPresence, slotKeys, args));
     }
     return (await Promise.all(calls)).flat().map(Number);
   }

@@ -19,6 +19,7 @@
 import type { PresenceEntry } from "../session/presence.ts";
 import type { RedisKeys } from "../store/redis/keys.ts";
 import type { RedisLink } from "../store/redis/link.ts";
+import { ItemFailure } from "../store/redis/batcher.ts";
 import { SCRIPTS } from "../store/redis/scripts.ts";
 import { bySlot } from "../store/redis/slots.ts";
 
@@ -34,9 +35,10 @@ export async function writeSharded(
   keys: RedisKeys,
   entries: readonly PresenceEntry[],
   times: PresenceTimes,
-): Promise<number[]> {
-  const firsts = new Map<PresenceEntry, number>();
+): Promise<Array<number | ItemFailure>> {
+  const firsts = new Map<PresenceEntry, number | ItemFailure>();
   const expiries = new Map<PresenceEntry, number>();
+  // each slot's script succeeds or fails apart; the indexes are written for the entries that were
   await Promise.all(
     [...bySlot(entries, (e) => keys.presence(e.appId, e.userId))].map(async ([, group]) => {
       const slotKeys: string[] = [];
@@ -45,21 +47,27 @@ export async function writeSharded(
         slotKeys.push(keys.presence(e.appId, e.userId), keys.marks(e.appId, e.userId));
         args.push(`${e.nodeId}|${e.connId}`, JSON.stringify(e));
       }
-      const out = await SCRIPTS.presenceWrite.run<number[]>(link, slotKeys, args);
-      group.forEach((e, i) => {
-        firsts.set(e, Number(out[2 * i]));
-        expiries.set(e, Number(out[2 * i + 1]));
-      });
+      try {
+        const out = await SCRIPTS.presenceWrite.run<number[]>(link, slotKeys, args);
+        group.forEach((e, i) => {
+          firsts.set(e, Number(out[2 * i]));
+          expiries.set(e, Number(out[2 * i + 1]));
+        });
+      } catch (error) {
+        const failure = new ItemFailure(error);
+        for (const e of group) firsts.set(e, failure);
+      }
     }),
   );
+  const written = entries.filter((e) => expiries.has(e));
   const commands: Array<[string, string[]]> = [];
-  const byApp = groupBy(entries, (e) => String(e.appId));
+  const byApp = groupBy(written, (e) => String(e.appId));
   for (const [app, group] of byApp) {
     const pu = keys.appUsers(Number(app)), pe = keys.appExpiry(Number(app));
     commands.push([pu, ["ZADD", pu, "GT", ...group.flatMap((e) => [String(e.heartbeatAt), e.userId])]]);
     commands.push([pe, ["ZADD", pe, "GT", ...group.flatMap((e) => [String(expiries.get(e)), e.userId])]]);
   }
-  for (const [user, group] of groupBy(entries, (e) => e.userId)) {
+  for (const [user, group] of groupBy(written, (e) => e.userId)) {
     const ua = keys.userApps(user);
     commands.push([ua, [
       "ZADD",
@@ -69,7 +77,7 @@ export async function writeSharded(
     ]]);
     commands.push([ua, ["PEXPIRE", ua, String(times.ttlMs * 2)]]);
   }
-  for (const [node, group] of groupBy(entries, (e) => e.nodeId)) {
+  for (const [node, group] of groupBy(written, (e) => e.nodeId)) {
     const nc = keys.nodeConnections(node);
     commands.push([nc, ["HSET", nc, ...group.flatMap((e) => [`${e.appId}|${e.connId}`, e.userId])]]);
   }

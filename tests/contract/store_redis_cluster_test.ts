@@ -227,3 +227,42 @@ redisClusterTest(
     }
   },
 );
+
+redisClusterTest(
+  "redis cluster store: a batch's slots succeed or fail on their own (WAIT short on one shard only)",
+  async (cluster) => {
+    const masters = await cluster.masters();
+    const weak = masters[0];
+    // the weak master loses its replica: WAIT 1 cannot be met there
+    for (const port of cluster.ports) {
+      if (masters.includes(port)) continue;
+      if ((await cluster.command(port, "ROLE")).split("\n")[2] === String(weak)) await cluster.kill(port);
+    }
+    const keys = new RedisKeys("im:");
+    let onWeak = "", onHealthy = "";
+    for (let i = 0; onWeak === "" || onHealthy === ""; i++) {
+      const port = await cluster.masterOf(keySlot(keys.marks(101, `u${i}`)));
+      if (port === weak && onWeak === "") onWeak = `u${i}`;
+      if (port !== weak && onHealthy === "") onHealthy = `u${i}`;
+    }
+    const store = await RedisStore.open({ urls: urlsOf(cluster), cluster: true }, {
+      keys,
+      policy: SUITE_POLICY,
+      waitReplicas: 1,
+      waitTimeoutMs: 300,
+    });
+    try {
+      // issued together: one batch, two slots
+      const [weakOne, healthyOne] = await Promise.allSettled([
+        store.append(101, onWeak, entry("w1", onWeak)),
+        store.append(101, onHealthy, entry("h1", onHealthy)),
+      ]);
+      assert.equal(weakOne.status, "rejected", "no replica acknowledged: 1024");
+      assert.equal(healthyOne.status, "fulfilled", "the healthy shard's append is not failed with it");
+      assert.equal((await store.head(101, onHealthy)).lastSeq, 1);
+    } finally {
+      await store.close();
+    }
+  },
+  { masters: 3, replicas: 1 },
+);

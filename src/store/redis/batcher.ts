@@ -12,6 +12,11 @@
  * @module
  */
 
+/** A result slot of one item that failed on its own (its neighbours in the batch did not). */
+export class ItemFailure {
+  constructor(readonly error: unknown) {}
+}
+
 interface Pending<I, O> {
   item: I;
   resolve: (value: O) => void;
@@ -20,14 +25,21 @@ interface Pending<I, O> {
 
 /** Groups items into batched calls; results are matched back by position. */
 export class Batcher<I, O> {
-  readonly #flush: (items: I[]) => Promise<O[]>;
+  readonly #flush: (items: I[]) => Promise<Array<O | ItemFailure>>;
   readonly #max: number;
   #queue: Pending<I, O>[] = [];
   #inFlight = 0;
   #scheduled = false;
 
-  /** `flush` must resolve to one result per item, in order. */
-  constructor(flush: (items: I[]) => Promise<O[]>, maxBatch = 256, readonly maxInFlight = 2) {
+  /**
+   * `flush` must resolve to one result per item, in order; an {@linkcode ItemFailure} rejects that item
+   * only (a Redis Cluster batch spans slots that succeed or fail apart).
+   */
+  constructor(
+    flush: (items: I[]) => Promise<Array<O | ItemFailure>>,
+    maxBatch = 256,
+    readonly maxInFlight = 2,
+  ) {
     this.#flush = flush;
     this.#max = maxBatch;
   }
@@ -53,8 +65,13 @@ export class Batcher<I, O> {
     if (this.#queue.length === 0 || this.#inFlight >= this.maxInFlight) return;
     const batch = this.#queue.splice(0, this.#max);
     this.#inFlight++;
-    new Promise<O[]>((r) => r(this.#flush(batch.map((p) => p.item)))).then(
-      (results) => batch.forEach((p, i) => p.resolve(results[i])),
+    new Promise<Array<O | ItemFailure>>((r) => r(this.#flush(batch.map((p) => p.item)))).then(
+      (results) =>
+        batch.forEach((p, i) => {
+          const result = results[i];
+          if (result instanceof ItemFailure) p.reject(result.error);
+          else p.resolve(result);
+        }),
       (error) => batch.forEach((p) => p.reject(error)),
     ).finally(() => {
       this.#inFlight--;

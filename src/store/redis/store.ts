@@ -33,7 +33,7 @@ import type {
   Store,
   StorePolicy,
 } from "../store.ts";
-import { Batcher } from "./batcher.ts";
+import { Batcher, ItemFailure } from "./batcher.ts";
 import { RedisIm } from "./im.ts";
 import type { RedisKeys } from "./keys.ts";
 import { connectLink, type RedisLink, type RedisOptions } from "./link.ts";
@@ -248,15 +248,24 @@ export class RedisStore implements Store {
     return seqs.map((s) => ({ seq: Math.abs(s), repeated: s < 0 }));
   }
 
-  /** One append script call per slot for a batch of (user, entry) pairs (one slot on one Redis). */
-  async #flushAppends(items: PendingAppend[]): Promise<number[]> {
+  /**
+   * One append script call per slot for a batch of (user, entry) pairs (one slot on one Redis). On a
+   * cluster each slot's call succeeds or fails apart: a shard that is down (or short of replicas for
+   * WAIT) fails its items only, not the other users' appends that were stored.
+   */
+  async #flushAppends(items: PendingAppend[]): Promise<Array<number | ItemFailure>> {
     if (!this.link.cluster) return await this.#appendToSlot(0, items);
     const groups = bySlot(items, (a) => this.keys.marks(a.appId, a.userId));
-    const seqs = new Map<PendingAppend, number>();
+    const seqs = new Map<PendingAppend, number | ItemFailure>();
     await Promise.all(
       [...groups].map(async ([slot, group]) => {
-        const out = await this.#appendToSlot(slot, group);
-        group.forEach((a, i) => seqs.set(a, out[i]));
+        try {
+          const out = await this.#appendToSlot(slot, group);
+          group.forEach((a, i) => seqs.set(a, out[i]));
+        } catch (error) {
+          const failure = new ItemFailure(error);
+          for (const a of group) seqs.set(a, failure);
+        }
       }),
     );
     return items.map((a) => seqs.get(a)!);

@@ -1,0 +1,174 @@
+/**
+ * RedisLink on a Redis Cluster (store/redis/link.ts): node-redis routes every command to the master of
+ * its first key's slot; this adds what it lacks — rediscovery when a master is gone (node-redis only
+ * rediscovers on MOVED/ASK, which a dead master never sends), sharded subscriptions made again after a
+ * topology change, recovery callbacks when a client reconnects in place, and TRYAGAIN retries while a
+ * slot moves.
+ *
+ * @example
+ * ```ts
+ * const link = await ClusterLink.connect({ urls: ["redis://10.0.0.5:6379"], cluster: true }, console.warn);
+ * ```
+ * @module
+ */
+import { createCluster } from "redis";
+import { RedisUnreachableError } from "./errors.ts";
+import {
+  clientOptions,
+  closeQuietly,
+  destroyQuietly,
+  type Listener,
+  type RedisLink,
+  type RedisOptions,
+  Retries,
+} from "./link_common.ts";
+
+type Cluster = ReturnType<typeof createCluster>;
+
+/** Retries of a call answered TRYAGAIN (a slot migrating), ~310 ms in all. */
+const TRYAGAIN_RETRIES = 5;
+
+/** Signs of a node that is gone (as opposed to a Redis error reply, which says nothing about topology). */
+const CONNECTION_TROUBLE = /closed|offline|ECONNREFUSED|ECONNRESET|EPIPE|socket|CLUSTERDOWN|timeout/i;
+
+/** A Redis Cluster: node-redis routes by slot; this adds rediscovery when a master is gone. */
+export class ClusterLink implements RedisLink {
+  readonly cluster = true;
+  readonly #ready = new Set<() => void>();
+  /**
+   * Our sharded subscriptions: node-redis drops those of a master that left the topology (a failover)
+   * without moving them, so they are subscribed again after every rediscovery (a no-op when still there).
+   */
+  readonly #channels = new Map<string, Listener>();
+  #lastRefresh = 0;
+  #closed = false;
+
+  /** Node clients (commands and sharded pub/sub) whose reconnects we hear about. */
+  readonly #watched = new WeakSet<object>();
+  /** The masters' addresses when the ready callbacks last ran: a change is a new topology. */
+  #masters: string;
+
+  private constructor(readonly client: Cluster, readonly label: string, readonly retries: Retries) {
+    this.#masters = this.#masterAddresses();
+    this.#watch();
+    // node-redis says "node-ready" once per new client: a master after a failover (a new topology:
+    // recover), or a sharded pub/sub client made for a first channel on a master (nothing to recover)
+    client.on("node-ready", () => {
+      this.#watch();
+      this.#resubscribe();
+      const masters = this.#masterAddresses();
+      if (masters === this.#masters) return;
+      this.#masters = masters;
+      this.#readyAgain();
+    });
+    client.on("node-error", () => this.refreshTopology());
+  }
+
+  #masterAddresses(): string {
+    return this.client.masters.map((m) => m.address).sort().join(",");
+  }
+
+  /**
+   * A client that reconnects in place (a master restarted, a network blip) is not "node-ready" again,
+   * yet publishes made while it was away reached nobody: its "ready" must replay like a failover.
+   */
+  #watch(): void {
+    for (const node of this.client.nodeByAddress.values()) {
+      const pubSub = (node as { pubSub?: { client?: object } }).pubSub?.client;
+      for (const c of [node.client, pubSub]) {
+        // a client still on its first connect is watched at its own "node-ready"
+        if (!c || this.#watched.has(c) || (c as { isReady?: boolean }).isReady !== true) continue;
+        this.#watched.add(c);
+        (c as { on(event: "ready", fn: () => void): void }).on("ready", () => this.#readyAgain());
+      }
+    }
+  }
+
+  #readyAgain(): void {
+    if (this.#closed) return;
+    for (const fn of this.#ready) fn();
+  }
+
+  static async connect(options: RedisOptions, onError: Listener): Promise<ClusterLink> {
+    const label = options.urls.join(",");
+    const retries = new Retries();
+    const cluster = createCluster({
+      rootNodes: options.urls.map((url) => ({ url })),
+      defaults: clientOptions(options, retries),
+      // one connection per master; replicas only take over after a failover
+      useReplicas: false,
+    });
+    cluster.on("error", (e) => onError(String(e)));
+    try {
+      await cluster.connect();
+    } catch (error) {
+      destroyQuietly(cluster);
+      throw new RedisUnreachableError(label, error);
+    }
+    retries.connected();
+    return new ClusterLink(cluster as Cluster, label, retries);
+  }
+
+  async send<T>(key: string | undefined, args: readonly string[]): Promise<T> {
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await this.client.sendCommand(key, false, [...args]) as T;
+      } catch (error) {
+        const message = String((error as Error)?.message);
+        // TRYAGAIN: the slot is being moved and this call's keys are split between the two masters;
+        // nothing ran. Redis asks clients to retry shortly: 10, 20, 40, 80, 160 ms, then give up (1024).
+        if (message.startsWith("TRYAGAIN") && attempt < TRYAGAIN_RETRIES) {
+          await new Promise((r) => setTimeout(r, 10 * 2 ** attempt));
+          continue;
+        }
+        if (CONNECTION_TROUBLE.test(message)) this.refreshTopology();
+        throw error;
+      }
+    }
+  }
+  get isReady(): boolean {
+    const masters = this.client.masters;
+    return this.client.isOpen && masters.length > 0 && masters.every((m) => m.client?.isReady === true);
+  }
+  onReady(fn: () => void): void {
+    this.#ready.add(fn);
+  }
+  offReady(fn: () => void): void {
+    this.#ready.delete(fn);
+  }
+  publish(channel: string, message: string): Promise<number> {
+    return this.send<number>(channel, ["SPUBLISH", channel, message]);
+  }
+  subscribe(channel: string, listener: Listener): Promise<void> {
+    this.#channels.set(channel, listener);
+    return this.client.sSubscribe(channel, listener);
+  }
+  unsubscribe(channel: string): Promise<void> {
+    this.#channels.delete(channel);
+    return this.client.sUnsubscribe(channel);
+  }
+
+  #resubscribe(): void {
+    if (this.#closed) return;
+    for (const [channel, listener] of this.#channels) {
+      this.client.sSubscribe(channel, listener).catch(() => this.refreshTopology());
+    }
+  }
+
+  refreshTopology(): void {
+    const now = Date.now();
+    if (this.#closed || now - this.#lastRefresh < 250) return;
+    this.#lastRefresh = now;
+    const start = this.client.masters.find((m) => m.client?.isReady)?.client ??
+      this.client.masters[0]?.client;
+    if (!start) return;
+    this.client._slots.rediscover(start).then(() => this.#resubscribe(), () => {});
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#ready.clear();
+    await closeQuietly(this.client);
+    await this.retries.close();
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The RedisLink interface (re-exported by store/redis/link.ts) and what both variants share: reconnect
+ * policy, client options, quiet close.
+ *
+ * @example
+ * ```ts
+ * const retries = new Retries();
+ * const client = createClient({ url, ...clientOptions(options, retries) });
+ * await client.connect();
+ * retries.connected();
+ * ```
+ * @module
+ */
+/** How to reach Redis (built from `redis.*` by {@linkcode redisOptionsFrom}). */
+export interface RedisOptions {
+  /** `redis://host:port` of the server, or of the cluster's seed nodes. */
+  urls: string[];
+  /** A Redis Cluster (`redis.cluster`): `urls` are seeds, the rest is discovered. */
+  cluster: boolean;
+  password?: string;
+  /** Single Redis only (a cluster has database 0 only). */
+  database?: number;
+  /** Give up the first connect after this long (ms). */
+  connectTimeoutMs?: number;
+}
+
+/** A pub/sub message handler. */
+export type Listener = (message: string) => void;
+
+/** The Redis operations the cluster modules use. */
+export interface RedisLink {
+  /** Cluster mode: multi-key calls must stay in one slot. */
+  readonly cluster: boolean;
+  /** Where it points (for logs). */
+  readonly label: string;
+  /** Send one command to the node serving `key` (any node when undefined); resolves to the raw reply. */
+  send<T>(key: string | undefined, args: readonly string[]): Promise<T>;
+  /** Commands can be sent now. */
+  readonly isReady: boolean;
+  /** Called when a connection (re)becomes ready: after a Redis restart, a reconnect, a failover. */
+  onReady(fn: () => void): void;
+  offReady(fn: () => void): void;
+  /** PUBLISH (one Redis) or SPUBLISH (cluster); resolves to the receivers' count. */
+  publish(channel: string, message: string): Promise<number>;
+  /** SUBSCRIBE on a dedicated connection (one Redis) or SSUBSCRIBE (cluster); resubscribed after reconnects. */
+  subscribe(channel: string, listener: Listener): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
+  /** Look at the cluster topology again when a node seems gone (no-op on one Redis). */
+  refreshTopology(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Reconnects of a link's connections: 50 ms doubling up to 1 s once the first connect succeeded, none
+ * before it (fail fast) or after close. node-redis sleeps between retries with a timer it cannot cancel,
+ * so a link closes only after the last sleep scheduled has passed: nothing of it outlives `close()`.
+ */
+export class Retries {
+  #until = 0;
+  #connected = false;
+  #closed = false;
+
+  /** node-redis `reconnectStrategy`. */
+  readonly strategy = (retries: number, cause: Error): number | Error => {
+    if (!this.#connected || this.#closed) return cause;
+    const ms = Math.min(50 * 2 ** Math.min(retries, 5), 1000);
+    this.#until = Math.max(this.#until, Date.now() + ms);
+    return ms;
+  };
+
+  connected(): void {
+    this.#connected = true;
+  }
+
+  /** Stop reconnecting; resolves once no retry sleep is pending. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const left = this.#until - Date.now();
+    if (left > 0) await new Promise((r) => setTimeout(r, left + 5));
+  }
+}
+
+export function clientOptions(options: RedisOptions, retries: Retries) {
+  return {
+    password: options.password,
+    disableOfflineQueue: true,
+    socket: { connectTimeout: options.connectTimeoutMs ?? 3000, reconnectStrategy: retries.strategy },
+  };
+}
+
+/** Close a client, or destroy it when closing fails (a quiet best effort). */
+export async function closeQuietly(
+  client: { isOpen: boolean; close(): Promise<unknown>; destroy(): void } | undefined,
+) {
+  if (!client?.isOpen) return;
+  try {
+    await client.close();
+  } catch {
+    destroyQuietly(client);
+  }
+}
+
+export function destroyQuietly(client: { destroy(): void }): void {
+  try {
+    client.destroy();
+  } catch {
+    // a failed connect already closed it
+  }
+}
