@@ -266,3 +266,49 @@ redisClusterTest(
   },
   { masters: 3, replicas: 1 },
 );
+
+redisClusterTest(
+  "redis cluster store: one rollback seen by two nodes rotates the epoch once",
+  async (cluster) => {
+    const keys = new RedisKeys("im:");
+    const open = async () => {
+      const store = await RedisStore.open({ urls: urlsOf(cluster), cluster: true }, {
+        keys,
+        policy: SUITE_POLICY,
+      });
+      const rotations: string[] = [];
+      // what ClusterNode does with the events
+      store.listen({
+        rollback: () => void store.rotateEpoch().then((e) => rotations.push(e)),
+        epochChanged: () => {},
+      });
+      return { store, rotations };
+    };
+    const [a, b] = [await open(), await open()];
+    try {
+      for (let i = 0; i < 5; i++) {
+        await a.store.append(101, "bob", entry(`a${i}`, "bob"));
+        await b.store.append(101, "bob", entry(`b${i}`, "bob"));
+      }
+      // bob's shard lost its last writes (a failover to a lagging replica): its slot counter went back
+      const slot = keySlot(keys.marks(101, "bob"));
+      const port = await cluster.masterOf(slot);
+      const counter = (await cluster.command(port, "--scan", "--pattern", "im:{*}:wc")).split("\n")
+        .find((k) => keySlot(k) === slot)!;
+      await cluster.command(port, "SET", counter, "3");
+      await a.store.append(101, "bob", entry("a-late", "bob")); // a notices and rotates
+      for (let i = 0; i < 50 && a.rotations.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      // b's refresh: epoch and counters (ClusterNode runs both at once), then its next send there
+      await Promise.all([b.store.loadEpoch(), b.store.checkWrites()]);
+      await b.store.append(101, "bob", entry("b-late", "bob"));
+      await b.store.checkWrites();
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(a.rotations.length, 1);
+      assert.deepEqual(b.rotations, [], "b adopted a's rotation instead of rotating again");
+      assert.equal(b.store.epoch, a.store.epoch);
+    } finally {
+      await a.store.close();
+      await b.store.close();
+    }
+  },
+);

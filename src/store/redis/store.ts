@@ -188,9 +188,8 @@ export class RedisStore implements Store {
       this.#epoch,
       next,
     ]);
-    this.#adoptEpoch(now);
     // Writes from before the rollback are gone: measure from what Redis holds now.
-    this.#writes.reset();
+    if (!this.#adoptEpoch(now)) this.#writes.reset();
     await this.checkWrites();
     return now;
   }
@@ -198,8 +197,12 @@ export class RedisStore implements Store {
   #adoptEpoch(epoch: string): boolean {
     const changed = this.#epoch !== "" && this.#epoch !== epoch;
     this.#epoch = epoch;
-    if (changed) this.#events?.epochChanged(epoch);
-    return changed;
+    if (!changed) return false;
+    // whoever rotated it saw the loss: measure from what Redis holds now, or this node would report
+    // the same lost writes again and rotate a second time (every connection closed twice)
+    this.#writes.reset();
+    this.#events?.epochChanged(epoch);
+    return true;
   }
 
   /** Compare the write counters with the highest values seen (after a reconnect, and periodically). */
@@ -303,7 +306,7 @@ export class RedisStore implements Store {
       keys,
       args,
     );
-    this.#writes.saw(slot, Number(writes), floor);
+    this.#writes.saw(floor, Number(writes));
     if (epoch !== null && epoch !== this.#epoch) this.#adoptEpoch(epoch);
     if (this.#waitReplicas > 0) await this.#waitForReplicas(keys[0]);
     const out = seqs.map(Number);

@@ -11,8 +11,8 @@
  * @example
  * ```ts
  * const counters = new WriteCounters(link, keys, (reason) => log.error(reason));
- * const floor = counters.floor(slot);
- * counters.saw(slot, Number(reply[0]), floor); // after an append to that slot
+ * const floor = counters.floor(slot); // before the call
+ * counters.saw(floor, Number(reply[0])); // with its reply
  * await counters.check(); // after a reconnect, and periodically
  * ```
  * @module
@@ -24,9 +24,18 @@ import { slotTags } from "./slots.ts";
 /** Slots whose counters one {@linkcode WriteCounters.check} reads at once. */
 const CHECK_CHUNK = 512;
 
+/** What a call saw before it was sent: the slot's highest value, and the measure it belongs to. */
+export interface Floor {
+  slot: number;
+  value: number;
+  /** {@linkcode WriteCounters.reset} starts a new measure; a reply to a call from before is not compared. */
+  generation: number;
+}
+
 /** Highest write counters seen, per slot (one pseudo-slot 0 on one Redis). */
 export class WriteCounters {
   readonly #max = new Map<number, number>();
+  #generation = 0;
   readonly #tags: string[] | undefined;
 
   constructor(
@@ -43,8 +52,8 @@ export class WriteCounters {
   }
 
   /** The highest value seen for `slot`; pass it to {@linkcode saw} with the reply of a call sent now. */
-  floor(slot: number): number {
-    return this.#max.get(slot) ?? 0;
+  floor(slot: number): Floor {
+    return { slot, value: this.#max.get(slot) ?? 0, generation: this.#generation };
   }
 
   /**
@@ -52,19 +61,29 @@ export class WriteCounters {
    * `floor` is a rollback: every write counted in `floor` was done before that call was sent. Replies
    * handled out of order (an append's after a later check's) are not compared with each other.
    */
-  saw(slot: number, value: number, floor: number): void {
-    if (value < floor) {
-      this.#max.set(slot, value);
-      const where = this.#tags ? ` of slot ${slot}` : "";
-      this.onRollback(`write counter${where} went back from ${floor} to ${value}`);
+  saw(floor: Floor, value: number): void {
+    const { slot } = floor;
+    if (floor.generation !== this.#generation) {
+      // sent before a reset: its floor belongs to the old measure
+      if (value > (this.#max.get(slot) ?? 0)) this.#max.set(slot, value);
       return;
     }
-    if (value > this.floor(slot)) this.#max.set(slot, value);
+    if (value < floor.value) {
+      this.#max.set(slot, value);
+      const where = this.#tags ? ` of slot ${slot}` : "";
+      this.onRollback(`write counter${where} went back from ${floor.value} to ${value}`);
+      return;
+    }
+    if (value > (this.#max.get(slot) ?? 0)) this.#max.set(slot, value);
   }
 
-  /** Forget every value seen (after an epoch rotation: writes from before it are gone). */
+  /**
+   * Forget every value seen and start a new measure: after an epoch change (this node's rotation or
+   * another's), writes from before it are gone and must not be reported again.
+   */
   reset(): void {
     this.#max.clear();
+    this.#generation++;
   }
 
   /** Compare the counters in Redis with the values seen (one Redis: one GET; a cluster: each slot seen). */
@@ -77,7 +96,7 @@ export class WriteCounters {
       const values = await Promise.all(
         chunk.map((s) => this.link.send<string | null>(this.key(s), ["GET", this.key(s)])),
       );
-      chunk.forEach((slot, j) => this.saw(slot, Number(values[j] ?? 0), floors[j]));
+      chunk.forEach((_, j) => this.saw(floors[j], Number(values[j] ?? 0)));
     }
   }
 }
