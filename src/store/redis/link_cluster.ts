@@ -44,6 +44,7 @@ export class ClusterLink implements RedisLink {
    * without moving them, so they are subscribed again after every rediscovery (a no-op when still there).
    */
   readonly #channels = new Map<string, Listener>();
+  readonly #pauses = new Set<() => void>();
   #lastRefresh = 0;
   #closed = false;
 
@@ -121,8 +122,8 @@ export class ClusterLink implements RedisLink {
         const message = String((error as Error)?.message);
         // TRYAGAIN: the slot is being moved and this call's keys are split between the two masters;
         // nothing ran. Redis asks clients to retry shortly: 10 ms doubling, then give up (1024).
-        if (message.startsWith("TRYAGAIN") && attempt < TRYAGAIN_RETRIES) {
-          await new Promise((r) => setTimeout(r, 10 * 2 ** attempt));
+        if (message.startsWith("TRYAGAIN") && attempt < TRYAGAIN_RETRIES && !this.#closed) {
+          await this.#pause(10 * 2 ** attempt);
           continue;
         }
         if (CONNECTION_TROUBLE.test(message)) this.refreshTopology();
@@ -169,8 +170,22 @@ export class ClusterLink implements RedisLink {
     this.client._slots.rediscover(start).then(() => this.#resubscribe(), () => {});
   }
 
+  /** A retry pause that `close()` cuts short (no timer outlives the link). */
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#pauses.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#pauses.add(done);
+    });
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
+    for (const done of [...this.#pauses]) done();
     this.#ready.clear();
     await closeQuietly(this.client);
     await this.retries.close();
