@@ -140,6 +140,11 @@ redisClusterTest("redis cluster store: rooms and their members on different shar
     assert.equal(await store.leaveRoom(101, "lobby", "ann"), false);
     assert.deepEqual(await store.userRooms(101, "ann"), ["games"]);
     assert.deepEqual((await store.roomMembers(101, "lobby")).sort(), ["bo", "cy"]);
+    // a half-done join (listed, not a member): leaving cleans the list anyway
+    const list = keys.userRooms(101, "eve");
+    await cluster.command(await cluster.masterOf(keySlot(list)), "SADD", list, "ghost");
+    assert.equal(await store.leaveRoom(101, "ghost", "eve"), false);
+    assert.deepEqual(await store.userRooms(101, "eve"), []);
   } finally {
     await store.close();
   }

@@ -429,12 +429,19 @@ export class RedisStore implements Store {
       maxRoomMembers,
     ]);
     if (joined === "roomFull") return joined;
-    const listed = await this.#run<JoinResult>("joinRoom", SCRIPTS.joinRoomUser, [rooms], [
-      room,
-      maxRoomsPerUser,
-    ]);
+    const undo = () => this.#call("joinRoom", () => this.link.send(members, ["SREM", members, userId]));
+    let listed: JoinResult;
+    try {
+      listed = await this.#run<JoinResult>("joinRoom", SCRIPTS.joinRoomUser, [rooms], [
+        room,
+        maxRoomsPerUser,
+      ]);
+    } catch (error) {
+      if (joined === "joined") await undo().catch(() => {}); // best effort: the join failed as a whole
+      throw error;
+    }
     if (listed === "tooManyRooms" && joined === "joined") {
-      await this.#call("joinRoom", () => this.link.send(members, ["SREM", members, userId]));
+      await undo();
       return listed;
     }
     return joined;
@@ -448,7 +455,8 @@ export class RedisStore implements Store {
     const removed = Number(
       await this.#call("leaveRoom", () => this.link.send(members, ["SREM", members, userId])),
     );
-    if (removed === 1) await this.#call("leaveRoom", () => this.link.send(rooms, ["SREM", rooms, room]));
+    // the user's list too, even when the member set no longer had the user (a half-done earlier join)
+    await this.#call("leaveRoom", () => this.link.send(rooms, ["SREM", rooms, room]));
     return removed === 1;
   }
 
