@@ -23,8 +23,10 @@
  * | `Pstats:<node>` | string | the node's stats snapshot for the admin console (JSON, PX presence ttl) |
  * | `Pd:<key>` | string | idempotency claim (PX de-dup TTL) |
  * | `Pepoch`, `Pwc` | string | deployment epoch; write counter (only grows; rollback detection) |
+ * | `P{<slot tag>}:wc` | string | Redis Cluster: the write counter of one slot, instead of `Pwc` (write_counters.ts) |
  *
- * Channels: `Pnode:<node>` (deliveries for a node), `Papp:<app>` (presence changes of an app).
+ * Channels: `Pnode:<node>` (deliveries for a node), `Papp:<app>` (presence changes of an app); sharded
+ * pub/sub on a Redis Cluster (each channel lives on the shard of its slot).
  *
  * @example
  * ```ts
