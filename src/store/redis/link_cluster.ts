@@ -60,11 +60,7 @@ export class ClusterLink implements RedisLink {
     // recover), or a sharded pub/sub client made for a first channel on a master (nothing to recover)
     client.on("node-ready", () => {
       this.#watch();
-      this.#resubscribe();
-      const masters = this.#masterAddresses();
-      if (masters === this.#masters) return;
-      this.#masters = masters;
-      this.#readyAgain();
+      this.#followTopology();
     });
     client.on("node-error", () => this.refreshTopology());
   }
@@ -153,11 +149,25 @@ export class ClusterLink implements RedisLink {
     return this.client.sUnsubscribe(channel);
   }
 
-  #resubscribe(): void {
-    if (this.#closed) return;
-    for (const [channel, listener] of this.#channels) {
-      this.client.sSubscribe(channel, listener).catch(() => this.refreshTopology());
-    }
+  /**
+   * Subscribe our channels again (a no-op where still subscribed); when the masters changed, report ready
+   * once those subscriptions are in place — a replay before them would miss what is published until then.
+   */
+  #followTopology(): void {
+    const masters = this.#masterAddresses();
+    const changed = masters !== this.#masters;
+    this.#masters = masters;
+    const subscribed = this.#resubscribe();
+    if (changed) void subscribed.then(() => this.#readyAgain());
+  }
+
+  #resubscribe(): Promise<unknown> {
+    if (this.#closed) return Promise.resolve();
+    return Promise.all(
+      [...this.#channels].map(([channel, listener]) =>
+        this.client.sSubscribe(channel, listener).catch(() => this.refreshTopology())
+      ),
+    );
   }
 
   refreshTopology(): void {
@@ -167,7 +177,7 @@ export class ClusterLink implements RedisLink {
     const start = this.client.masters.find((m) => m.client?.isReady)?.client ??
       this.client.masters[0]?.client;
     if (!start) return;
-    this.client._slots.rediscover(start).then(() => this.#resubscribe(), () => {});
+    this.client._slots.rediscover(start).then(() => this.#followTopology(), () => {});
   }
 
   /** A retry pause that `close()` cuts short (no timer outlives the link). */
