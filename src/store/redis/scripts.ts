@@ -28,6 +28,7 @@ import leaveRoom from "./scripts/leave_room.lua" with { type: "text" };
 import markRead from "./scripts/mark_read.lua" with { type: "text" };
 import nodeHeartbeat from "./scripts/node_heartbeat.lua" with { type: "text" };
 import onlineUsers from "./scripts/online_users.lua" with { type: "text" };
+import otherNodes from "./scripts/other_nodes.lua" with { type: "text" };
 import presence from "./scripts/presence.lua" with { type: "text" };
 import presenceForget from "./scripts/presence_forget.lua" with { type: "text" };
 import presenceWrite from "./scripts/presence_write.lua" with { type: "text" };
@@ -64,7 +65,7 @@ export class Script {
 
 /** Every script, by name. */
 export const SCRIPTS = {
-  append: new Script("append", firstYoung + imEntries + applyEntry + append),
+  append: new Script("append", firstYoung + imEntries + applyEntry + otherNodes + append),
   head: new Script("head", firstYoung + head),
   range: new Script("range", firstYoung + range),
   rangeBefore: new Script("rangeBefore", firstYoung + rangeBefore),
@@ -82,8 +83,8 @@ export const SCRIPTS = {
   onlineUsers: new Script("onlineUsers", onlineUsers),
   userApps: new Script("userApps", userApps),
   nodeHeartbeat: new Script("nodeHeartbeat", nodeHeartbeat),
-  route: new Script("route", route),
-  routeNodes: new Script("routeNodes", routeNodes),
+  route: new Script("route", otherNodes + route),
+  routeNodes: new Script("routeNodes", otherNodes + routeNodes),
   markRead: new Script("markRead", imEntries + markRead),
   conversations: new Script("conversations", conversations),
   unreadTotal: new Script("unreadTotal", unreadTotal),

@@ -16,8 +16,7 @@
 local now, maxEntries, maxAge = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local keep, dedupTtl = ARGV[4], ARGV[5]
 local oldest = now - maxAge
-local t = redis.call('TIME')
-local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local clock = ARGV[6] == '' and 0 or redisNow()
 local header = #KEYS % 7
 local out = {redis.call('INCRBY', KEYS[1], (#KEYS - header) / 7), header == 2 and redis.call('GET', KEYS[2])}
 local seqs, routes = {}, {}
@@ -49,17 +48,7 @@ while k <= #KEYS do
     if ARGV[a + 2] == '1' then redis.call('SET', xk, seq, 'PX', dedupTtl) end
   end
   seqs[#seqs + 1] = seq
-  local seen, nodes = {}, {}
-  local flat = ARGV[6] == '' and {} or redis.call('HGETALL', KEYS[k + 6])
-  for i = 1, #flat, 2 do
-    local node = string.match(flat[i], '^(.*)|[^|]*$')
-    local exp = tonumber(string.match(flat[i + 1], '^(%d+)|'))
-    if node ~= ARGV[6] and not seen[node] and exp > clock then
-      seen[node] = true
-      nodes[#nodes + 1] = node
-    end
-  end
-  routes[#routes + 1] = nodes
+  routes[#routes + 1] = ARGV[6] == '' and {} or otherNodes(KEYS[k + 6], ARGV[6], clock)
   k, a = k + 7, a + 4
 end
 out[3], out[4] = seqs, routes
