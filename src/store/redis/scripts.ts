@@ -17,6 +17,7 @@ import appendRoomTimeline from "./scripts/append_room_timeline.lua" with { type:
 import applyEntry from "./scripts/apply_entry.lua" with { type: "text" };
 import blockersOf from "./scripts/blockers_of.lua" with { type: "text" };
 import changeMessage from "./scripts/change_message.lua" with { type: "text" };
+import connections from "./scripts/connections.lua" with { type: "text" };
 import conversations from "./scripts/conversations.lua" with { type: "text" };
 import firstYoung from "./scripts/first_young.lua" with { type: "text" };
 import head from "./scripts/head.lua" with { type: "text" };
@@ -75,11 +76,11 @@ export const SCRIPTS = {
   joinRoomUser: new Script("joinRoomUser", joinRoomUser),
   leaveRoom: new Script("leaveRoom", leaveRoom),
   rotateEpoch: new Script("rotateEpoch", rotateEpoch),
-  upsertPresence: new Script("upsertPresence", upsertPresence),
-  removePresence: new Script("removePresence", removePresence),
+  upsertPresence: new Script("upsertPresence", connections + upsertPresence),
+  removePresence: new Script("removePresence", connections + removePresence),
   presence: new Script("presence", presence),
-  presenceWrite: new Script("presenceWrite", presenceWrite),
-  presenceForget: new Script("presenceForget", presenceForget),
+  presenceWrite: new Script("presenceWrite", connections + presenceWrite),
+  presenceForget: new Script("presenceForget", connections + presenceForget),
   onlineUsers: new Script("onlineUsers", onlineUsers),
   userApps: new Script("userApps", userApps),
   nodeHeartbeat: new Script("nodeHeartbeat", nodeHeartbeat),

@@ -5,13 +5,6 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HDEL', KEYS[1], ARGV[1])
-local hb, exp = 0, 0
-for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
-  local bar = string.find(v, '|', 1, true)
-  local e = tonumber(string.sub(v, 1, bar - 1))
-  local h = cjson.decode(string.sub(v, bar + 1)).heartbeatAt or 0
-  if e > exp then exp = e end
-  if h > hb then hb = h end
-end
+local hb, exp = newestOf(KEYS[1])
 if exp <= now then return {1, 0, 0} end
 return {0, hb, exp}

@@ -11,14 +11,7 @@ local out = {}
 local a = 3
 for k = 1, #KEYS, 2 do
   local pk, mk, field = KEYS[k], KEYS[k + 1], ARGV[a]
-  local first = 1
-  local flat = redis.call('HGETALL', pk)
-  for i = 1, #flat, 2 do
-    if flat[i] ~= field then
-      local bar = string.find(flat[i + 1], '|', 1, true)
-      if tonumber(string.sub(flat[i + 1], 1, bar - 1)) > now then first = 0; break end
-    end
-  end
+  local first = othersLive(pk, field, now) and 0 or 1
   redis.call('HSET', pk, field, exp .. '|' .. ARGV[a + 1])
   redis.call('PEXPIRE', pk, ttl * 2)
   if redis.call('EXISTS', mk) == 1 then redis.call('PEXPIRE', mk, ARGV[2]) end

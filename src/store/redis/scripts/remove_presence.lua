@@ -8,16 +8,7 @@ local pk, pu, pe, ua, nc = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local app, user = ARGV[1], ARGV[2]
 redis.call('HDEL', pk, ARGV[3] .. '|' .. ARGV[4])
 redis.call('HDEL', nc, app .. '|' .. ARGV[4])
-local flat = redis.call('HGETALL', pk)
-local hb, exp = 0, 0
-for i = 2, #flat, 2 do
-  local v = flat[i]
-  local bar = string.find(v, '|', 1, true)
-  local e = tonumber(string.sub(v, 1, bar - 1))
-  local h = cjson.decode(string.sub(v, bar + 1)).heartbeatAt or 0
-  if e > exp then exp = e end
-  if h > hb then hb = h end
-end
+local hb, exp = newestOf(pk)
 if exp <= now then
   redis.call('ZREM', pu, user)
   redis.call('ZREM', pe, user)

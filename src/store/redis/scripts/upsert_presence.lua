@@ -15,14 +15,7 @@ while k <= #KEYS do
   local pk, pu, pe, ua, nc, mk = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
   local app, user, node, conn, hb, json = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
   local field = node .. '|' .. conn
-  local first = 1
-  local flat = redis.call('HGETALL', pk)
-  for i = 1, #flat, 2 do
-    if flat[i] ~= field then
-      local bar = string.find(flat[i + 1], '|', 1, true)
-      if tonumber(string.sub(flat[i + 1], 1, bar - 1)) > now then first = 0; break end
-    end
-  end
+  local first = othersLive(pk, field, now) and 0 or 1
   redis.call('HSET', pk, field, exp .. '|' .. json)
   redis.call('PEXPIRE', pk, ttl * 2)
   redis.call('ZADD', pu, 'GT', hb, user)
