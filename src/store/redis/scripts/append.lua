@@ -12,11 +12,33 @@
 -- appended answers its first seq negated (and changes nothing). The counter only grows: a node that sees it go back
 -- knows Redis lost writes (restart from an older snapshot, failover to a lagging replica).
 -- Order as in the memory engine: append, apply to the summaries, then trim (count and age) and forget
--- the positions of what was trimmed.
+-- the positions of what was trimmed. A message (the hot path) trims by count inside its XADD (applying a
+-- message reads nothing of the stream), and refreshes the key TTLs only when needed: the keys get
+-- keep + keep/8 and are refreshed when the positions zset has less than keep left, the message opened a
+-- conversation or the inbox is new, so every key still outlives the last append by ≥ keep with one PTTL
+-- instead of five PEXPIREs per message. Events (edit, recall, delete, receipts) take the full path.
 local now, maxEntries, maxAge = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local keep, dedupTtl = ARGV[4], ARGV[5]
+local keep, dedupTtl = tonumber(ARGV[4]), ARGV[5]
+local ttl = keep + math.floor(keep / 8)
 local oldest = now - maxAge
 local clock = ARGV[6] == '' and 0 or redisNow()
+-- Entries older than maxAge leave the stream and their positions the zset.
+local function trimByAge(st, ik, seq)
+  local head = redis.call('XRANGE', st, '-', '+', 'COUNT', 1)[1]
+  if not head or tonumber(head[2][2]) >= oldest then return end
+  local cut = firstYoung(st, oldest, seq)
+  redis.call('XTRIM', st, 'MINID', cut .. '-0')
+  redis.call('ZREMRANGEBYSCORE', ik, '-inf', '(' .. cut)
+end
+
+local function refresh(mk, st, ck, tk, ik)
+  redis.call('PEXPIRE', mk, ttl)
+  redis.call('PEXPIRE', st, ttl)
+  redis.call('PEXPIRE', ck, ttl)
+  redis.call('PEXPIRE', tk, ttl)
+  redis.call('PEXPIRE', ik, ttl)
+end
+
 local header = #KEYS % 7
 local out = {redis.call('INCRBY', KEYS[1], (#KEYS - header) / 7), header == 2 and redis.call('GET', KEYS[2])}
 local seqs, routes = {}, {}
@@ -31,20 +53,31 @@ while k <= #KEYS do
   if not seq then
     seq = redis.call('HINCRBY', mk, 'last', 1)
     if seq == 1 then redis.call('HSETNX', mk, 'gen', string.format('%x', now)) end
-    redis.call('XADD', st, seq .. '-0', 't', ARGV[a], 'e', ARGV[a + 1])
-    applyEntry(ck, tk, ik, st, ARGV[a + 1], seq, ARGV[a + 3], oldest)
-    local head = redis.call('XRANGE', st, '-', '+', 'COUNT', 1)[1]
-    local cut = seq - maxEntries + 1
-    if tonumber(head[2][2]) < oldest then cut = math.max(cut, firstYoung(st, oldest, seq)) end
-    if cut > seqOf(head[1]) then
-      redis.call('XTRIM', st, 'MINID', cut .. '-0')
-      redis.call('ZREMRANGEBYSCORE', ik, '-inf', '(' .. cut)
+    local e = decodeEntry(ARGV[a + 1])
+    if e and isMessage(e) then
+      local cut = seq - maxEntries + 1
+      if cut > 1 then
+        redis.call('XADD', st, 'MINID', '=', cut .. '-0', seq .. '-0', 't', ARGV[a], 'e', ARGV[a + 1])
+      else
+        redis.call('XADD', st, seq .. '-0', 't', ARGV[a], 'e', ARGV[a + 1])
+      end
+      local opened = applyMessage(ck, tk, ik, e, seq, ARGV[a + 3])
+      if cut > 1 then redis.call('ZREMRANGEBYSCORE', ik, '-inf', '(' .. cut) end
+      trimByAge(st, ik, seq)
+      if seq == 1 or opened or redis.call('PTTL', ik) < keep then
+        refresh(mk, st, ck, tk, ik)
+      end
+    else
+      redis.call('XADD', st, seq .. '-0', 't', ARGV[a], 'e', ARGV[a + 1])
+      applyEntry(ck, tk, ik, st, e, seq, ARGV[a + 3], oldest)
+      local cut = seq - maxEntries + 1
+      if cut > 1 then
+        redis.call('XTRIM', st, 'MINID', cut .. '-0')
+        redis.call('ZREMRANGEBYSCORE', ik, '-inf', '(' .. cut)
+      end
+      trimByAge(st, ik, seq)
+      refresh(mk, st, ck, tk, ik)
     end
-    redis.call('PEXPIRE', st, keep)
-    redis.call('PEXPIRE', mk, keep)
-    redis.call('PEXPIRE', ck, keep)
-    redis.call('PEXPIRE', tk, keep)
-    redis.call('PEXPIRE', ik, keep)
     if ARGV[a + 2] == '1' then redis.call('SET', xk, seq, 'PX', dedupTtl) end
   end
   seqs[#seqs + 1] = seq

@@ -41,26 +41,37 @@ local function previousLive(st, ik, conv, owner, before, oldest)
   return nil
 end
 
--- One appended entry (already in stream `st` at `seq`) of `owner`'s inbox.
-local function applyEntry(ck, tk, ik, st, json, seq, owner, oldest)
-  local e = decodeEntry(json)
+-- One appended message `e` (at `seq`) of `owner`'s inbox → true when it opened a conversation (the
+-- summary or its place in `ct` is new: append.lua then gives the keys their TTL).
+local function applyMessage(ck, tk, ik, e, seq, owner)
+  local conv = convOf(e, owner)
+  if conv == '' then return false end
+  local time = tonumber(e.time) or 0
+  local s = loadSummary(ck, conv)
+  local opened = s == nil
+  s = s or {time = time, readSeq = 0, unread = 0}
+  s.time = math.max(s.time, time)
+  s.seq = seq
+  s.last = lastOf(e, seq)
+  if str(e.from) ~= owner then s.unread = s.unread + 1 end
+  saveSummary(ck, conv, s)
+  if redis.call('ZADD', tk, -seq, conv) == 1 then opened = true end
+  redis.call('ZADD', ik, seq, 'm:' .. str(e.msgId))
+  return opened
+end
+
+-- One appended entry `e` (decoded; nil when unreadable; already in stream `st` at `seq`) of `owner`'s inbox.
+local function applyEntry(ck, tk, ik, st, e, seq, owner, oldest)
   if not e then return end
+  if isMessage(e) then
+    applyMessage(ck, tk, ik, e, seq, owner)
+    return
+  end
   local ref = str(e.ref)
   if e.kind == 'delete' and ref ~= '' then redis.call('ZADD', ik, seq, 'h:' .. ref) end
   local conv = convOf(e, owner)
   if conv == '' then return end
   local time = tonumber(e.time) or 0
-  if isMessage(e) then
-    local s = loadSummary(ck, conv) or {time = time, readSeq = 0, unread = 0}
-    s.time = math.max(s.time, time)
-    s.seq = seq
-    s.last = lastOf(e, seq)
-    if str(e.from) ~= owner then s.unread = s.unread + 1 end
-    saveSummary(ck, conv, s)
-    redis.call('ZADD', tk, -seq, conv)
-    redis.call('ZADD', ik, seq, 'm:' .. str(e.msgId))
-    return
-  end
   if e.kind == 'edit' then
     local s = loadSummary(ck, conv)
     -- edit events may arrive out of version order (two devices at once): the highest editedAt wins
