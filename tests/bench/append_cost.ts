@@ -105,6 +105,20 @@ try {
   await scenario(admin, "1:1 message, full inbox (trims)", 500, async () => {
     for (let i = 0; i < 500; i++) await store.append(APP, "bob", message("alice", "bob"));
   });
+  // As under load (`deno task bench cluster`): concurrent 1:1 sends between 100 pairs leave in one batch,
+  // each message in the receiver's and the sender's inbox.
+  const pairs = Array.from({ length: 100 }, (_, i) => [`a${i}`, `b${i}`] as const);
+  const burst = (from: number) =>
+    Promise.all(
+      pairs.slice(from, from + 21).flatMap(([a, b]) => {
+        const m = message(a, b);
+        return [store.append(APP, b, m), store.append(APP, a, m)];
+      }),
+    );
+  for (let i = 0; i < 300; i++) await burst((i * 21) % 100);
+  await scenario(admin, "1:1 messages, 100 pairs, batches of 42", 200 * 42, async () => {
+    for (let i = 0; i < 200; i++) await burst((i * 21) % 100);
+  });
   const members = Array.from({ length: 100 }, (_, i) => `u${i}`);
   await scenario(admin, "room message, 100 members", 20 * 100, async () => {
     for (let i = 0; i < 20; i++) await store.appendMany(APP, members, message("u0", "lobby", "lobby"));

@@ -15,13 +15,14 @@
  */
 import { type BenchOptions, progress, type Row, sleep } from "./common.ts";
 import { connectPairs, rttPhase } from "./rtt.ts";
+import { commandsPerMessage, commandStats } from "./redis_commands.ts";
 import { idleHostname, runIdle } from "./idle.ts";
 import { startImserver, startLoaders, startSocketIo, stopLoaders, type Target } from "./targets.ts";
 import type { LineProcess } from "./proc.ts";
 import { RedisClusterServer } from "../support/redis_cluster.ts";
 
 /** A throw-away redis-server on a free loopback port, no persistence. */
-async function startRedis(): Promise<{ addr: string; pid: number; stop: () => Promise<void> }> {
+async function startRedis(): Promise<{ addr: string; port: number; pid: number; stop: () => Promise<void> }> {
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (probe.addr as Deno.NetAddr).port;
   probe.close();
@@ -41,6 +42,7 @@ async function startRedis(): Promise<{ addr: string; pid: number; stop: () => Pr
   }
   return {
     addr: `127.0.0.1:${port}`,
+    port,
     pid: child.pid,
     stop: async () => {
       child.kill("SIGTERM");
@@ -68,6 +70,8 @@ export interface RedisBackend {
   cluster: boolean;
   /** Every redis-server process (for the CPU split). */
   pids: number[];
+  /** Their ports on 127.0.0.1 (for `INFO commandstats`). */
+  ports: number[];
   /** Row label suffix: "" for one redis-server, " (redis cluster x3)" for a Redis Cluster. */
   suffix: string;
   stop(): Promise<void>;
@@ -76,7 +80,14 @@ export interface RedisBackend {
 /** A throw-away single redis-server as a {@linkcode RedisBackend}. */
 export async function singleRedis(): Promise<RedisBackend> {
   const redis = await startRedis();
-  return { addr: redis.addr, cluster: false, pids: [redis.pid], suffix: "", stop: redis.stop };
+  return {
+    addr: redis.addr,
+    cluster: false,
+    pids: [redis.pid],
+    ports: [redis.port],
+    suffix: "",
+    stop: redis.stop,
+  };
 }
 
 /**
@@ -95,6 +106,7 @@ export async function redisCluster(masters = 3): Promise<RedisBackend> {
       addr: cluster.seeds,
       cluster: true,
       pids,
+      ports: cluster.ports,
       suffix: ` (redis cluster x${masters})`,
       stop: () => cluster.dispose(),
     };
@@ -267,7 +279,13 @@ async function clusterRtt(
     };
     const warm = { ...o, durationMs: Math.min(1000, o.durationMs / 2) };
     await rttPhase(warm, { ...label, params: "warm-up" }, pids, loaders, slices, { closed: true });
+    const before = await commandStats(backend.ports);
     const closed = await rttPhase(o, label, pids, loaders, slices, { closed: true }, groups);
+    closed.extra.redisCommandsPerMsg = commandsPerMessage(
+      before,
+      await commandStats(backend.ports),
+      closed.received,
+    );
     const offered = Math.max(10, Math.round(rate ?? closed.value / 2));
     const fixed = await rttPhase(
       o,
