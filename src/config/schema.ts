@@ -69,6 +69,12 @@ export const SCHEMA = {
       16,
     ),
     waitTimeout: int(1000, "How long an append WAITs for redis.waitReplicas (ms).", 1, 60_000),
+    commandTimeout: int(
+      5000,
+      "A Redis command without a reply after this long fails (a send answers 1024); at least waitTimeout + 1 s (ms).",
+      100,
+      120_000,
+    ),
     poolSize: int(30, "Accepted for compatibility; node-redis multiplexes one connection per role.", 1),
     minIdleConns: int(30, "Accepted for compatibility; node-redis has no idle pool.", 0),
   },

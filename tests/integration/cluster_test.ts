@@ -7,24 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { type RunningServer, startServer } from "../../src/server.ts";
-import { type ConfigOverrides, type Frame, TestClient, testConfig } from "../support/helpers.ts";
-import { RedisClusterServer, redisClusterTest } from "../support/redis_cluster.ts";
-import { type RedisServer, redisTest } from "../support/redis_helper.ts";
-
-/** One redis-server, or a Redis Cluster. */
-type RedisTarget = RedisServer | RedisClusterServer;
-
-/** Config of one cluster node on `redis`. */
-export function clusterConfig(redis: RedisTarget, nodeId: string, overrides: ConfigOverrides = {}) {
-  return testConfig({
-    ...overrides,
-    cluster: { enabled: true, nodeId, ...overrides.cluster },
-    presence: { ttl: 2, ...overrides.presence },
-    redis: redis instanceof RedisClusterServer
-      ? { addr: redis.seeds, cluster: true }
-      : { addr: `127.0.0.1:${redis.port}` },
-  });
-}
+import { clusterConfig, type RedisTarget } from "../support/cluster_config.ts";
+import { type Frame, TestClient } from "../support/helpers.ts";
+import { redisClusterTest } from "../support/redis_cluster.ts";
+import { redisTest } from "../support/redis_helper.ts";
 
 /** Register `fn` on one redis-server and on a 3-master Redis Cluster. */
 function onBoth(name: string, fn: (redis: RedisTarget) => Promise<void>): void {

@@ -306,6 +306,11 @@ export class RedisClusterServer {
     if (running) await stopProcess(running);
   }
 
+  /** SIGSTOP (`stop: true`) or SIGCONT a member: a hung master keeps its connections and answers nothing. */
+  pause(port: number, stop = true): void {
+    this.#member(port)?.child.kill(stop ? "SIGSTOP" : "SIGCONT");
+  }
+
   /**
    * Start a killed member again on the same port with the same cluster config file: it keeps its
    * node id, so the cluster takes it back (an old master comes back as a replica of the one that

@@ -88,6 +88,16 @@ export class RedisServer {
     await child.status;
   }
 
+  /** SIGSTOP: the server hangs — connections stay open, nothing is answered (a partition, a stall). */
+  pause(): void {
+    this.#child?.kill("SIGSTOP");
+  }
+
+  /** SIGCONT after {@linkcode pause}. */
+  resume(): void {
+    this.#child?.kill("SIGCONT");
+  }
+
   /**
    * Send one command (inline protocol: arguments without spaces) and return the first reply
    * line, e.g. `await redis.command("SAVE")` → `"+OK"`.

@@ -19,19 +19,34 @@ import { ClusterLink } from "./link_cluster.ts";
 import { SingleLink } from "./link_single.ts";
 
 export type { Listener, RedisLink, RedisOptions } from "./link_common.ts";
+export { RedisTimeoutError } from "./link_common.ts";
+import { COMMAND_TIMEOUT_MS } from "./link_common.ts";
 import type { Listener, RedisLink, RedisOptions } from "./link_common.ts";
 
-/** Map the seed's `redis.*` keys (poolSize/minIdleConns have no node-redis knob: one multiplexed socket). */
+/**
+ * Map the seed's `redis.*` keys (poolSize/minIdleConns have no node-redis knob: one multiplexed socket).
+ * The command timeout is kept above an append's WAIT (`waitTimeout` + 1 s) so a WAIT is never cut short.
+ */
 export function redisOptionsFrom(
-  redis: { addr: string; password: string; DB: number; cluster?: boolean },
+  redis: {
+    addr: string;
+    password: string;
+    DB: number;
+    cluster?: boolean;
+    commandTimeout?: number;
+    waitReplicas?: number;
+    waitTimeout?: number;
+  },
 ): RedisOptions {
   const urls = redis.addr.split(",").map((a) => a.trim()).filter((a) => a !== "")
     .map((a) => a.includes("://") ? a : `redis://${a}`);
+  const waits = (redis.waitReplicas ?? 0) > 0 ? (redis.waitTimeout ?? 0) + 1000 : 0;
   return {
     urls,
     cluster: redis.cluster ?? false,
     password: redis.password || undefined,
     database: redis.DB,
+    commandTimeoutMs: Math.max(redis.commandTimeout ?? COMMAND_TIMEOUT_MS, waits),
   };
 }
 

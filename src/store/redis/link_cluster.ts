@@ -16,6 +16,8 @@ import { RedisUnreachableError } from "./errors.ts";
 import {
   clientOptions,
   closeQuietly,
+  COMMAND_TIMEOUT_MS,
+  Deadlines,
   destroyQuietly,
   type Listener,
   type RedisLink,
@@ -53,7 +55,15 @@ export class ClusterLink implements RedisLink {
   /** The masters' addresses when the ready callbacks last ran: a change is a new topology. */
   #masters: string;
 
-  private constructor(readonly client: Cluster, readonly label: string, readonly retries: Retries) {
+  readonly #deadlines: Deadlines;
+
+  private constructor(
+    readonly client: Cluster,
+    readonly label: string,
+    readonly retries: Retries,
+    readonly timeoutMs: number,
+  ) {
+    this.#deadlines = new Deadlines(timeoutMs);
     this.#masters = this.#masterAddresses();
     this.#watch();
     // node-redis says "node-ready" once per new client: a master after a failover (a new topology:
@@ -107,13 +117,18 @@ export class ClusterLink implements RedisLink {
       throw new RedisUnreachableError(label, error);
     }
     retries.connected();
-    return new ClusterLink(cluster as Cluster, label, retries);
+    return new ClusterLink(
+      cluster as Cluster,
+      label,
+      retries,
+      options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS,
+    );
   }
 
   async send<T>(key: string | undefined, args: readonly string[]): Promise<T> {
     for (let attempt = 0;; attempt++) {
       try {
-        return await this.client.sendCommand(key, false, [...args]) as T;
+        return await this.#deadlines.run(this.client.sendCommand(key, false, [...args]) as Promise<T>);
       } catch (error) {
         const message = String((error as Error)?.message);
         // TRYAGAIN: the slot is being moved and this call's keys are split between the two masters;
@@ -142,11 +157,11 @@ export class ClusterLink implements RedisLink {
   }
   subscribe(channel: string, listener: Listener): Promise<void> {
     this.#channels.set(channel, listener);
-    return this.client.sSubscribe(channel, listener);
+    return this.#deadlines.run(this.client.sSubscribe(channel, listener));
   }
   unsubscribe(channel: string): Promise<void> {
     this.#channels.delete(channel);
-    return this.client.sUnsubscribe(channel);
+    return this.#deadlines.run(this.client.sUnsubscribe(channel));
   }
 
   /**
@@ -197,7 +212,8 @@ export class ClusterLink implements RedisLink {
     this.#closed = true;
     for (const done of [...this.#pauses]) done();
     this.#ready.clear();
-    await closeQuietly(this.client);
+    await closeQuietly(this.client, this.timeoutMs);
+    this.#deadlines.close();
     await this.retries.close();
   }
 }

@@ -22,6 +22,11 @@ export interface RedisOptions {
   database?: number;
   /** Give up the first connect after this long (ms). */
   connectTimeoutMs?: number;
+  /**
+   * A command without a reply after this long fails (a hung or partitioned Redis answers nothing and
+   * closes nothing: without it a send would wait forever); close() waits this long too. Default 5000.
+   */
+  commandTimeoutMs?: number;
 }
 
 /** A pub/sub message handler. */
@@ -88,16 +93,90 @@ export function clientOptions(options: RedisOptions, retries: Retries) {
   };
 }
 
-/** Close a client, or destroy it when closing fails (a quiet best effort). */
+/** The default of {@linkcode RedisOptions.commandTimeoutMs}. */
+export const COMMAND_TIMEOUT_MS = 5000;
+
+/** A command that had no reply within {@linkcode RedisOptions.commandTimeoutMs} (it may still run). */
+export class RedisTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`Redis command timeout: no reply within ${ms} ms`);
+    this.name = "RedisTimeoutError";
+  }
+}
+
+/**
+ * Deadlines of a link's commands. One timer ticks every quarter of the timeout while commands are
+ * pending and fails those pending for more than four ticks (between 1 and 1.25 × the timeout): no timer
+ * and no clock read per command. node-redis cannot do this itself: its command timeout ends once the
+ * command is written, and its socket timeout is an idle timeout (it would close quiet pub/sub connections).
+ */
+export class Deadlines {
+  readonly #ms: number;
+  /** Pending commands in the order sent, with the tick they were sent at. */
+  readonly #pending = new Set<{ tick: number; fail: (error: Error) => void }>();
+  #tick = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+
+  constructor(ms: number) {
+    this.#ms = ms;
+  }
+
+  /** `command`'s outcome, or a {@linkcode RedisTimeoutError} once it is overdue. */
+  run<T>(command: Promise<T>): Promise<T> {
+    if (this.#closed) return command;
+    return new Promise<T>((resolve, reject) => {
+      const entry = { tick: this.#tick, fail: reject };
+      this.#pending.add(entry);
+      this.#timer ??= setInterval(() => this.#sweep(), Math.max(1, this.#ms / 4));
+      command.then((value) => {
+        this.#pending.delete(entry);
+        resolve(value);
+      }, (error) => {
+        this.#pending.delete(entry);
+        reject(error);
+      });
+    });
+  }
+
+  #sweep(): void {
+    this.#tick++;
+    for (const entry of this.#pending) {
+      if (this.#tick - entry.tick <= 4) break;
+      this.#pending.delete(entry);
+      entry.fail(new RedisTimeoutError(this.#ms));
+    }
+    if (this.#pending.size === 0) this.#stop();
+  }
+
+  #stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Time nothing more: the link's clients are closed (or destroyed), so every command has settled. */
+  close(): void {
+    this.#closed = true;
+    this.#stop();
+    this.#pending.clear();
+  }
+}
+
+/**
+ * Close a client gracefully (pending replies first), or destroy it when closing fails or takes longer than
+ * `graceMs` (a hung Redis never answers).
+ */
 export async function closeQuietly(
   client: { isOpen: boolean; close(): Promise<unknown>; destroy(): void } | undefined,
+  graceMs = COMMAND_TIMEOUT_MS,
 ) {
   if (!client?.isOpen) return;
-  try {
-    await client.close();
-  } catch {
-    destroyQuietly(client);
-  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const overdue = new Promise<"overdue">((resolve) => timer = setTimeout(() => resolve("overdue"), graceMs));
+  const closing = client.close().then(() => "closed" as const, () => "failed" as const);
+  const outcome = await Promise.race([closing, overdue]);
+  clearTimeout(timer);
+  if (outcome !== "closed") destroyQuietly(client);
 }
 
 export function destroyQuietly(client: { destroy(): void }): void {

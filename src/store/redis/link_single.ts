@@ -13,6 +13,8 @@ import { RedisUnreachableError } from "./errors.ts";
 import {
   clientOptions,
   closeQuietly,
+  COMMAND_TIMEOUT_MS,
+  Deadlines,
   destroyQuietly,
   type Listener,
   type RedisLink,
@@ -26,13 +28,17 @@ type Client = ReturnType<typeof createClient>;
 export class SingleLink implements RedisLink {
   readonly cluster = false;
   #sub: Promise<Client> | undefined;
+  readonly #deadlines: Deadlines;
 
   private constructor(
     readonly client: Client,
     readonly label: string,
     readonly onError: Listener,
     readonly retries: Retries,
-  ) {}
+    readonly timeoutMs: number,
+  ) {
+    this.#deadlines = new Deadlines(timeoutMs);
+  }
 
   static async connect(options: RedisOptions, onError: Listener): Promise<SingleLink> {
     const url = options.urls[0] ?? "redis://localhost:6379";
@@ -46,11 +52,12 @@ export class SingleLink implements RedisLink {
       throw new RedisUnreachableError(url, error);
     }
     retries.connected();
-    return new SingleLink(client as Client, url, onError, retries);
+    const timeoutMs = options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
+    return new SingleLink(client as Client, url, onError, retries, timeoutMs);
   }
 
   send<T>(_key: string | undefined, args: readonly string[]): Promise<T> {
-    return this.client.sendCommand([...args]) as Promise<T>;
+    return this.#deadlines.run(this.client.sendCommand([...args]) as Promise<T>);
   }
   get isReady(): boolean {
     return this.client.isReady;
@@ -64,13 +71,13 @@ export class SingleLink implements RedisLink {
     void this.#sub?.then((s) => s.off("ready", fn), () => {});
   }
   publish(channel: string, message: string): Promise<number> {
-    return this.client.publish(channel, message);
+    return this.#deadlines.run(this.client.publish(channel, message));
   }
   async subscribe(channel: string, listener: Listener): Promise<void> {
-    await (await this.#subscriber()).subscribe(channel, listener);
+    await this.#deadlines.run(this.#subscriber().then((s) => s.subscribe(channel, listener)));
   }
   async unsubscribe(channel: string): Promise<void> {
-    await (await this.#subscriber()).unsubscribe(channel);
+    await this.#deadlines.run(this.#subscriber().then((s) => s.unsubscribe(channel)));
   }
   refreshTopology(): void {}
 
@@ -86,8 +93,9 @@ export class SingleLink implements RedisLink {
 
   async close(): Promise<void> {
     const sub = await this.#sub?.catch(() => undefined);
-    await closeQuietly(sub);
-    await closeQuietly(this.client);
+    await closeQuietly(sub, this.timeoutMs);
+    await closeQuietly(this.client, this.timeoutMs);
+    this.#deadlines.close();
     await this.retries.close();
   }
 }

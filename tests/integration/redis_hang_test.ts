@@ -1,0 +1,164 @@
+/**
+ * A Redis that hangs (SIGSTOP: connections stay open, nothing is answered — a stall or a partition) must
+ * not hang the server: a command fails after `redis.commandTimeout`, a send answers 1024 with retryMs, a
+ * link closes anyway; once Redis answers again, the retried send is stored and delivered once.
+ * @module
+ */
+import assert from "node:assert/strict";
+import { StorageError } from "../../src/protocol/errors.ts";
+import { startServer } from "../../src/server.ts";
+import { RedisKeys } from "../../src/store/redis/keys.ts";
+import { RedisStore } from "../../src/store/redis/store.ts";
+import { clusterConfig } from "../support/cluster_config.ts";
+import { type Frame, TestClient } from "../support/helpers.ts";
+import { redisClusterTest } from "../support/redis_cluster.ts";
+import { redisTest } from "../support/redis_helper.ts";
+import { keySlot } from "../../src/store/redis/slots.ts";
+import { SUITE_POLICY } from "../contract/store_suite.ts";
+
+/** `p`'s outcome and how long it took, or "hung" after `ms`. */
+async function within<T>(p: Promise<T>, ms: number): Promise<{ value?: T; error?: unknown; ms: number }> {
+  const t0 = Date.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hung = new Promise<never>((_, reject) => timer = setTimeout(() => reject(new Error("hung")), ms));
+  try {
+    return { value: await Promise.race([p, hung]), ms: Date.now() - t0 };
+  } catch (error) {
+    if ((error as Error).message === "hung") throw new Error(`still waiting after ${ms} ms`);
+    return { error, ms: Date.now() - t0 };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+redisTest(
+  "redis store: a hung Redis fails commands after commandTimeout and closes anyway",
+  async (redis) => {
+    const store = await RedisStore.open(
+      { urls: [redis.url], cluster: false, commandTimeoutMs: 400 },
+      { keys: new RedisKeys("hang:"), policy: SUITE_POLICY },
+    );
+    const message = (msgId: string) => ({
+      msgId,
+      from: "alice",
+      to: "bob",
+      target: "",
+      type: "text",
+      msg: "x",
+      time: 1,
+    });
+    let closed = false;
+    try {
+      assert.equal((await store.append(101, "bob", message("m1"))).seq, 1);
+      redis.pause();
+      const append = await within(store.append(101, "bob", message("m2")), 5000);
+      assert.ok(
+        append.error instanceof StorageError,
+        `expected a StorageError, got ${append.error ?? "a reply"}`,
+      );
+      assert.ok(append.ms >= 350 && append.ms < 2000, `failed after ${append.ms} ms (timeout 400)`);
+      const close = await within(store.close(), 5000);
+      closed = true;
+      assert.ok(close.ms < 2000, `close took ${close.ms} ms`);
+    } finally {
+      redis.resume();
+      if (!closed) await store.close();
+    }
+  },
+);
+
+redisClusterTest(
+  "redis store on a Redis Cluster: a hung master fails its slots' commands only, and the link closes",
+  async (cluster) => {
+    const keys = new RedisKeys("hangc:");
+    const store = await RedisStore.open(
+      { urls: cluster.seeds.split(",").map((a) => `redis://${a}`), cluster: true, commandTimeoutMs: 400 },
+      { keys, policy: SUITE_POLICY },
+    );
+    const message = (msgId: string) => ({
+      msgId,
+      from: "a",
+      to: "b",
+      target: "",
+      type: "text",
+      msg: "x",
+      time: 1,
+    });
+    // two users whose inboxes live on different masters
+    const users = Array.from({ length: 50 }, (_, i) => `u${i}`);
+    const masterOf = (u: string) => cluster.masterOf(keySlot(keys.inbox(101, u)));
+    const hung = users[0];
+    const hungMaster = await masterOf(hung);
+    let other = "";
+    for (const u of users) if (await masterOf(u) !== hungMaster) other ||= u;
+    let closed = false;
+    try {
+      await store.append(101, hung, message("m1"));
+      cluster.pause(hungMaster);
+      const [stuck, fine] = await Promise.all([
+        within(store.append(101, hung, message("m2")), 5000),
+        within(store.append(101, other, message("m3")), 5000),
+      ]);
+      assert.ok(
+        stuck.error instanceof StorageError,
+        `expected a StorageError, got ${stuck.error ?? "a reply"}`,
+      );
+      assert.ok(stuck.ms < 2000, `failed after ${stuck.ms} ms (timeout 400)`);
+      assert.equal(fine.error, undefined, `the other master's append failed: ${fine.error}`);
+      const close = await within(store.close(), 5000);
+      closed = true;
+      assert.ok(close.ms < 2500, `close took ${close.ms} ms`);
+    } finally {
+      cluster.pause(hungMaster, false);
+      if (!closed) await store.close();
+    }
+  },
+);
+
+redisTest(
+  "cluster: a send while Redis hangs answers 1024 with retryMs; the retry is delivered once",
+  async (redis) => {
+    const config = (id: string) => clusterConfig(redis, id, { redis: { commandTimeout: 500 } });
+    const n1 = await startServer(config("h1"));
+    const n2 = await startServer(config("h2"));
+    const sender = await TestClient.connect(n1.wsPort);
+    const receiver = await TestClient.connect(n2.wsPort);
+    const got: string[] = [];
+    receiver.socket.addEventListener("message", (e) => {
+      const f: Frame = JSON.parse(e.data as string);
+      if (f.cmd === "msg" && !f.seq.startsWith("t")) got.push(f.response.data.msg);
+    });
+    try {
+      await sender.login("sender");
+      await receiver.login("receiver");
+      const send = () =>
+        sender.request("sendMsg", { to: "receiver", msg: "during", clientMsgId: "c1" }, 10_000);
+      redis.pause();
+      const t0 = Date.now();
+      const refused = await send();
+      const ms = Date.now() - t0;
+      assert.equal(refused.response.code, 1024, JSON.stringify(refused.response));
+      assert.ok(Number(refused.response.data?.retryMs) > 0, JSON.stringify(refused.response));
+      assert.ok(ms < 5000, `answered after ${ms} ms (timeout 500 per command)`);
+      redis.resume();
+      // the refused send may have run once Redis woke up: the retry with the same clientMsgId is acknowledged
+      // and the receiver holds the message exactly once (live, or from the replay the nodes run on ready)
+      let reply: Frame | undefined;
+      for (let i = 0; i < 50 && reply?.response.code !== 200; i++) {
+        reply = await send();
+        if (reply.response.code !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(reply?.response.code, 200, JSON.stringify(reply?.response));
+      const deadline = Date.now() + 5000;
+      while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(got, ["during"]);
+    } finally {
+      redis.resume();
+      await sender.close();
+      await receiver.close();
+      await n1.shutdown();
+      await n2.shutdown();
+    }
+  },
+);
