@@ -118,6 +118,29 @@ redisClusterTest(
   },
 );
 
+redisClusterTest(
+  "redis cluster store: concurrent message saves on every shard, one call per slot",
+  async (cluster) => {
+    const store = await RedisStore.open({ urls: urlsOf(cluster), cluster: true }, {
+      keys: new RedisKeys("sv:"),
+      policy: SUITE_POLICY,
+    });
+    try {
+      const ids = Array.from({ length: 60 }, (_, i) => `k${i}`);
+      const masters = new Set(
+        await Promise.all(ids.map((id) => cluster.masterOf(keySlot(`sv:{101:${id}}:msg`)))),
+      );
+      assert.equal(masters.size, 3, "the kept messages are on all three masters");
+      // issued together: one batch, split by slot (one call naming keys of two slots would be refused)
+      await Promise.all(ids.map((id) => store.saveMessage(101, { ...entry(id, ""), msg: `text ${id}` })));
+      const found = await store.messages(101, ids);
+      assert.deepEqual(ids.filter((id) => found.get(id)?.msg !== `text ${id}`), []);
+    } finally {
+      await store.close();
+    }
+  },
+);
+
 redisClusterTest("redis cluster store: rooms and their members on different shards", async (cluster) => {
   const keys = new RedisKeys("r:");
   const store = await RedisStore.open({ urls: urlsOf(cluster), cluster: true }, {

@@ -135,3 +135,32 @@ redisTest(
     }
   },
 );
+
+redisTest(
+  "redis store: concurrent message saves share script calls; a retry keeps the first",
+  async (redis) => {
+    const store = await RedisStore.open({ urls: [redis.url], cluster: false }, {
+      keys: new RedisKeys("sv:"),
+      policy: SUITE_POLICY,
+    });
+    const evalCalls = async () => {
+      const info = String(await store.link.send(undefined, ["INFO", "commandstats"]));
+      return Number(info.match(/cmdstat_evalsha:calls=(\d+)/)?.[1] ?? 0);
+    };
+    const kept = (i: number, msg = `m${i}`) => ({ ...entry(msg, Date.now()), msgId: `k${i}` });
+    try {
+      const before = await evalCalls();
+      await Promise.all(Array.from({ length: 100 }, (_, i) => store.saveMessage(101, kept(i))));
+      const calls = await evalCalls() - before;
+      assert.ok(calls <= 3, `100 concurrent saves took ${calls} script calls`);
+      // a retried save (same msgId, other text) does not overwrite, in a batch or alone
+      await Promise.all([store.saveMessage(101, kept(7, "changed")), store.saveMessage(101, kept(100))]);
+      const found = await store.messages(101, ["k7", "k99", "k100"]);
+      assert.equal(found.get("k7")?.msg, "m7");
+      assert.equal(found.get("k99")?.msg, "m99");
+      assert.equal(found.get("k100")?.msg, "m100");
+    } finally {
+      await store.close();
+    }
+  },
+);

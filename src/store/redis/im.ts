@@ -23,6 +23,7 @@ import type {
 } from "../store.ts";
 import type { RedisKeys } from "./keys.ts";
 import type { RedisLink } from "./link.ts";
+import { MessageSaves } from "./message_saves.ts";
 import { type Script, SCRIPTS } from "./scripts.ts";
 import { bySlot } from "./slots.ts";
 
@@ -68,10 +69,12 @@ type MessageFields = (string | null)[];
 /** IM operations of the Redis store. */
 export class RedisIm {
   readonly #o: RedisImOptions;
+  readonly #saves: MessageSaves;
 
   /** IM operations over the store's connection and helpers. */
   constructor(options: RedisImOptions) {
     this.#o = options;
+    this.#saves = new MessageSaves(options.link, options.run);
   }
 
   #oldest(): number {
@@ -148,15 +151,14 @@ export class RedisIm {
     return out;
   }
 
-  /** {@linkcode Store.saveMessage}: kept until `time + maxAgeMs`; a retry does not overwrite. */
+  /**
+   * {@linkcode Store.saveMessage}: kept until `time + maxAgeMs`; a retry does not overwrite. Saves issued
+   * while one is in flight leave together (one script call per slot instead of one per message).
+   */
   async saveMessage(appId: number, message: StoredMessage): Promise<void> {
     const ttl = Math.ceil(message.time + this.#o.policy.maxAgeMs - this.#o.clock.now());
     if (!(ttl > 0)) return; // already past retention: it would never be answered
-    await this.#o.run("saveMessage", SCRIPTS.saveMessage, [this.#o.keys.message(appId, message.msgId)], [
-      JSON.stringify(message),
-      message.time,
-      ttl,
-    ]);
+    await this.#saves.save(this.#o.keys.message(appId, message.msgId), message, ttl);
   }
 
   /** {@linkcode Store.messages}: aged-out ones are left out even before Redis expires them. */
