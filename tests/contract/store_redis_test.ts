@@ -164,3 +164,32 @@ redisTest(
     }
   },
 );
+
+redisTest(
+  "redis store: a room message's json goes to Redis once per call, not once per member",
+  async (redis) => {
+    const store = await RedisStore.open({ urls: [redis.url], cluster: false }, {
+      keys: new RedisKeys("rj:"),
+      policy: SUITE_POLICY,
+    });
+    const inputBytes = async () => {
+      const info = String(await store.link.send(undefined, ["INFO", "stats"]));
+      return Number(info.match(/total_net_input_bytes:(\d+)/)?.[1]);
+    };
+    try {
+      const members = Array.from({ length: 100 }, (_, i) => `u${i}`);
+      const big = { ...entry("x".repeat(4000), Date.now()), target: "lobby" };
+      await store.appendMany(101, members.slice(0, 2), big); // scripts loaded, keys warm
+      const before = await inputBytes();
+      const seqs = await store.appendMany(101, members, { ...big, msgId: "m-big2" });
+      const sent = await inputBytes() - before;
+      assert.equal(seqs.length, 100);
+      // 100 × 4 KB if each member carried the json; one copy plus the members' keys now
+      assert.ok(sent < 60_000, `a 100-member append of a 4 KB message sent ${sent} bytes`);
+      const got = await store.range(101, "u42", 0, 10);
+      assert.equal(got.at(-1)?.msg.length, 4000);
+    } finally {
+      await store.close();
+    }
+  },
+);

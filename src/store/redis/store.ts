@@ -287,6 +287,9 @@ export class RedisStore implements Store {
       dedupTtlMs,
       this.#nodeId,
     ];
+    // Each distinct entry json once, after the entries (a room message's members, a 1:1 message's receiver
+    // and sender copy share one): the call's size no longer grows with the json times the recipients.
+    const jsons = new Map<string, number>();
     for (const a of items) {
       keys.push(
         k.marks(a.appId, a.userId),
@@ -297,8 +300,11 @@ export class RedisStore implements Store {
         k.positions(a.appId, a.userId),
         k.presence(a.appId, a.userId),
       );
-      args.push(a.entry.time, a.json, a.idempotent ? "1" : "0", a.userId);
+      let ref = jsons.get(a.json);
+      if (ref === undefined) jsons.set(a.json, ref = jsons.size + 1);
+      args.push(a.entry.time, ref, a.idempotent ? "1" : "0", a.userId);
     }
+    args.push(...jsons.keys());
     const floor = this.#writes.floor(slot);
     const [writes, epoch, seqs, routes] = await this.#run<[number, string | null, number[], string[][]]>(
       "append",

@@ -7,7 +7,8 @@
 -- call — cluster/route_hints.ts)
 -- ARGV[1] now (ms), ARGV[2] maxEntries, ARGV[3] maxAge (ms), ARGV[4] keep (ms: key TTL after the last
 -- append), ARGV[5] dedup TTL (ms), ARGV[6] the calling node ('' = no route hints wanted: p is not read),
--- then per entry: time, json, idempotent ("1" or "0"), owner (userId)
+-- then per entry: time, json ref (n: the n-th json after the entries), idempotent ("1" or "0"), owner
+-- (userId), then the distinct entry jsons (entries sharing one — a room message's members — name it once)
 -- Returns {write counter, epoch or false, {seq...}, {{other node...}...}}; an idempotent entry already
 -- appended answers its first seq negated (and changes nothing). The counter only grows: a node that sees it go back
 -- knows Redis lost writes (restart from an older snapshot, failover to a lagging replica).
@@ -40,11 +41,19 @@ local function refresh(mk, st, ck, tk, ik)
 end
 
 local header = #KEYS % 7
+local jsonBase = 6 + 4 * (#KEYS - header) / 7
+-- each distinct json decoded once (read only: applying an entry builds new tables)
+local decoded = {}
+local function entryOf(ref, json)
+  if decoded[ref] == nil then decoded[ref] = decodeEntry(json) or false end
+  return decoded[ref] or nil
+end
 local out = {redis.call('INCRBY', KEYS[1], (#KEYS - header) / 7), header == 2 and redis.call('GET', KEYS[2])}
 local seqs, routes = {}, {}
 local k, a = header + 1, 7
 while k <= #KEYS do
   local mk, st, xk, ck, tk, ik = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
+  local json = ARGV[jsonBase + tonumber(ARGV[a + 1])]
   local seq = false
   if ARGV[a + 2] == '1' then
     local held = tonumber(redis.call('GET', xk))
@@ -53,13 +62,13 @@ while k <= #KEYS do
   if not seq then
     seq = redis.call('HINCRBY', mk, 'last', 1)
     if seq == 1 then redis.call('HSETNX', mk, 'gen', string.format('%x', now)) end
-    local e = decodeEntry(ARGV[a + 1])
+    local e = entryOf(ARGV[a + 1], json)
     if e and isMessage(e) then
       local cut = seq - maxEntries + 1
       if cut > 1 then
-        redis.call('XADD', st, 'MINID', '=', cut .. '-0', seq .. '-0', 't', ARGV[a], 'e', ARGV[a + 1])
+        redis.call('XADD', st, 'MINID', '=', cut .. '-0', seq .. '-0', 't', ARGV[a], 'e', json)
       else
-        redis.call('XADD', st, seq .. '-0', 't', ARGV[a], 'e', ARGV[a + 1])
+        redis.call('XADD', st, seq .. '-0', 't', ARGV[a], 'e', json)
       end
       local opened = applyMessage(ck, tk, ik, e, seq, ARGV[a + 3])
       if cut > 1 then redis.call('ZREMRANGEBYSCORE', ik, '-inf', '(' .. cut) end
@@ -68,7 +77,7 @@ while k <= #KEYS do
         refresh(mk, st, ck, tk, ik)
       end
     else
-      redis.call('XADD', st, seq .. '-0', 't', ARGV[a], 'e', ARGV[a + 1])
+      redis.call('XADD', st, seq .. '-0', 't', ARGV[a], 'e', json)
       applyEntry(ck, tk, ik, st, e, seq, ARGV[a + 3], oldest)
       local cut = seq - maxEntries + 1
       if cut > 1 then
