@@ -7,7 +7,7 @@
  * baseline relay does), so the two outputs side by side show imserver's own share.
  *
  * ```sh
- * deno run -A --v8-flags=--expose-gc tests/bench/conn_heap.ts --conns=5000 [--top=25] [--bare]
+ * deno run -A --v8-flags=--expose-gc tests/bench/conn_heap.ts --conns=5000 [--top=25] [--bare] [--keep]
  * ```
  * @module
  */
@@ -118,8 +118,8 @@ try {
   reader.releaseLock();
   await child.stdout.cancel();
   await child.status;
-  await Deno.remove(before.file);
-  await Deno.remove(after.file);
+  if (Deno.args.includes("--keep")) console.log(`snapshots: ${before.file} ${after.file}`);
+  else await Promise.all([Deno.remove(before.file), Deno.remove(after.file)]);
 } finally {
   await server.shutdown();
   await Deno.remove(dir, { recursive: true });
