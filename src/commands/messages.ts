@@ -104,14 +104,15 @@ export function messageCommands(d: MessageDeps): Routes {
     });
     // The reply's senderSeq must not run ahead of this connection's pushes (a safe resume point).
     if (!r.duplicate) await conn.delivery.passed(r.senderSeq);
-    return {
+    const reply: Record<string, unknown> = {
       msgId: r.msgId,
       seq: r.seq,
       senderSeq: r.senderSeq,
       time: r.time,
       delivered: r.delivered,
-      ...(r.duplicate ? { duplicate: true } : {}),
     };
+    if (r.duplicate) reply.duplicate = true; // added in place: no temporary object per send
+    return reply;
   }
 
   async function sync(conn: Connection, req: Request, me: Identity) {

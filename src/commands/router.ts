@@ -85,9 +85,11 @@ export class Router {
         if (!me) throw new ReplyError(Code.NotLoggedIn, "login first");
         value = await route.handler(conn, req, me);
       } else value = await route.handler(conn, req);
-      const reply = value instanceof Reply ? value : new Reply(value);
-      conn.send(encodeReply(req.seq, req.cmd, Code.Success, reply.data ?? null));
-      reply.after?.();
+      // Most handlers return plain data: no Reply is allocated for them.
+      if (value instanceof Reply) {
+        conn.send(encodeReply(req.seq, req.cmd, Code.Success, value.data ?? null));
+        value.after?.();
+      } else conn.send(encodeReply(req.seq, req.cmd, Code.Success, value ?? null));
     } catch (error) {
       this.#fail(conn, req, error);
     }

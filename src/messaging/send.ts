@@ -23,7 +23,7 @@ import type { Presence } from "../session/presence.ts";
 import type { Store } from "../store/store.ts";
 import type { Clock } from "../util/clock.ts";
 import type { IdGenerator } from "../util/ids.ts";
-import { claimSend, type ReusePolicy, type SendBinding } from "./dedup.ts";
+import { type ClaimedSend, claimSend, type ReusePolicy, type SendBinding } from "./dedup.ts";
 
 /** What every send has. */
 interface SendBase {
@@ -119,20 +119,20 @@ export class Messenger {
     this.#d = deps;
   }
 
-  /** The msgId and time of a send (the earlier attempt's for a retry), and its entry fields. */
-  async #claim(s: SendBase, kind: string, to: string, target: string): Promise<Claimed> {
-    const type = s.type ?? "text";
-    let msgId = this.#d.ids.msgId();
-    let time = this.#d.clock.now();
-    let retry = false;
-    let rerun = true;
-    if (s.key) {
-      const binding: SendBinding = { kind, target: to, from: s.from, type, msg: s.msg };
-      const claimed = await claimSend(this.#d.store, s.key, binding, msgId, time, s.reuse);
-      ({ msgId, time, duplicate: retry, rerun } = claimed);
-    }
-    if (rerun) s.onMsgId?.(msgId);
-    const fields: EntryFields = { msgId, from: s.from, to, target, type, msg: s.msg, time };
+  /** A send's msgId, time (the earlier attempt's for a retry) and fields; synchronous without a key. */
+  #claim(s: SendBase, kind: string, to: string, target: string): Claimed | Promise<Claimed> {
+    const msgId = this.#d.ids.msgId();
+    const time = this.#d.clock.now();
+    if (!s.key) return this.#claimed(s, to, target, { msgId, time, duplicate: false, rerun: true });
+    const binding: SendBinding = { kind, target: to, from: s.from, type: s.type ?? "text", msg: s.msg };
+    return claimSend(this.#d.store, s.key, binding, msgId, time, s.reuse)
+      .then((c) => this.#claimed(s, to, target, c));
+  }
+
+  #claimed(s: SendBase, to: string, target: string, c: ClaimedSend): Claimed {
+    if (c.rerun) s.onMsgId?.(c.msgId);
+    const { msgId, time, duplicate: retry, rerun } = c;
+    const fields: EntryFields = { msgId, from: s.from, to, target, type: s.type ?? "text", msg: s.msg, time };
     return { fields, keyed: s.key !== undefined, retry, rerun };
   }
 
@@ -172,7 +172,8 @@ export class Messenger {
     if (s.from !== "" && (await this.#d.store.blockersOf(s.appId, s.from, [s.to])).size > 0) {
       throw new ReplyError(Code.Blocked, `${s.to} does not accept messages from you`);
     }
-    const claimed = await this.#claim(s, "direct", s.to, "");
+    const claiming = this.#claim(s, "direct", s.to, "");
+    const claimed = claiming instanceof Promise ? await claiming : claiming;
     const { fields } = claimed;
     if (!claimed.rerun) {
       await this.#durable();

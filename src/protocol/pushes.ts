@@ -233,7 +233,9 @@ export function framePrefixFor(e: EntryFields, owner: string): string {
  * ```
  */
 export function entryFramePrefix(e: EntryFields, blocked = false): string {
-  const data = JSON.stringify({
+  // Optional keys are added in place (same key order) rather than spread from temporary objects: this
+  // runs once per message on the send path.
+  const fields: Record<string, unknown> = {
     target: e.target,
     type: e.type,
     msg: e.msg,
@@ -241,9 +243,10 @@ export function entryFramePrefix(e: EntryFields, blocked = false): string {
     to: e.to,
     msgId: e.msgId,
     time: e.time,
-    ...(e.roomSeq !== undefined ? { roomSeq: e.roomSeq } : {}),
-    ...(blocked ? { blocked: true } : {}),
-  });
+  };
+  if (e.roomSeq !== undefined) fields.roomSeq = e.roomSeq;
+  if (blocked) fields.blocked = true;
+  const data = JSON.stringify(fields);
   return `{"seq":${JSON.stringify(e.msgId)},"cmd":"msg","response":{"code":200,"codeMsg":"Ok","data":${
     data.slice(0, -1)
   },"seq":`;

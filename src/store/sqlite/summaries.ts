@@ -32,7 +32,7 @@ import type { DatabaseSync } from "node:sqlite";
 import { conversationOf } from "../../protocol/pushes.ts";
 import { StorageError } from "../../protocol/errors.ts";
 import type { Clock } from "../../util/clock.ts";
-import { applyEntry, markRead, pageOf } from "../conversations.ts";
+import { applyEntry, markRead, pageOf, type Summaries } from "../conversations.ts";
 import type { Conversation, InboxEntry, NewEntry, ReadChange, StorePolicy } from "../store.ts";
 import { CONV_COLUMNS, type ImStatements } from "./im_statements.ts";
 import { type Inbox, type InboxIndex, returnArrays } from "./inboxes.ts";
@@ -247,25 +247,28 @@ export class ConversationSummaries implements OverlayHooks {
     // Messages, edits and receipts change only conversations: an inbox without its working state (not used
     // since the start, or released) is not rebuilt for them — a room message to thousands of members would
     // otherwise read every member's kept entries in one transaction.
-    const loose = { convs: sum.convs, index: new Map(), dead: new Set<string>() };
+    // Made once per call, not per entry (this runs for every entry appended): the loose summaries only
+    // when needed, and the two callbacks, which read `sum.work` when called — it is the entry's `work`
+    // then, since neither the rules nor the callbacks replace it.
+    let loose: Summaries | undefined;
+    const obsolete = (msgId: string, markSeq: number) => changes.obsolete.push([p.gen, msgId, markSeq]);
+    const previousLive = (c: string, before: number) =>
+      sum.work && this.#previousLive(changes, sum.work, p.user, c, before);
     for (let j = p.followed; j < p.entries.length; j++) {
       const e: InboxEntry = { ...p.entries[j], seq: base + j };
       if (!sum.work && (e.kind === "recall" || e.kind === "delete")) this.#ensure(changes, sum, p, j);
       const work = sum.work;
       const kept = p.inbox ? index.firstKept(p.inbox) : 1;
-      work?.forgetBefore(
-        Math.max(kept, e.seq - policy.maxEntries),
-        (msgId, markSeq) => changes.obsolete.push([p.gen, msgId, markSeq]),
-      );
+      work?.forgetBefore(Math.max(kept, e.seq - policy.maxEntries), obsolete);
       const conv = conversationOf(e, p.user);
       if (conv !== "") this.#keep(changes, p.gen, sum, conv);
       const ref = e.ref;
       const wasDead = ref !== undefined && work !== undefined && work.s.dead.has(ref);
       applyEntry(
-        work?.s ?? loose,
+        work?.s ?? (loose ??= { convs: sum.convs, index: new Map(), dead: new Set<string>() }),
         e,
         p.user,
-        (c, before) => work && this.#previousLive(changes, work, p.user, c, before),
+        previousLive,
       );
       changes.bodies.set(p.ids[j], e);
       if (work) {

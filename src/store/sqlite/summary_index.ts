@@ -46,20 +46,26 @@ const tracked = (e: InboxEntry): boolean => {
   return kind === "msg" || ((kind === "recall" || kind === "delete") && e.ref !== undefined);
 };
 
-/** What the rules need of an entry: everything but the text. */
-const slim = (e: InboxEntry): InboxEntry => ({
-  msgId: e.msgId,
-  from: e.from,
-  to: e.to,
-  target: e.target,
-  type: "",
-  msg: "",
-  time: e.time,
-  seq: e.seq,
-  ...(e.kind === undefined ? {} : { kind: e.kind }),
-  ...(e.ref === undefined ? {} : { ref: e.ref }),
-  ...(e.by === undefined ? {} : { by: e.by }),
-});
+/**
+ * What the rules need of an entry: everything but the text. The optional keys are added in place (same
+ * key order), not spread from temporary objects: this runs for every entry appended.
+ */
+const slim = (e: InboxEntry): InboxEntry => {
+  const out: InboxEntry = {
+    msgId: e.msgId,
+    from: e.from,
+    to: e.to,
+    target: e.target,
+    type: "",
+    msg: "",
+    time: e.time,
+    seq: e.seq,
+  };
+  if (e.kind !== undefined) out.kind = e.kind;
+  if (e.ref !== undefined) out.ref = e.ref;
+  if (e.by !== undefined) out.by = e.by;
+  return out;
+};
 
 /**
  * Index, dead marks and tracked entries of one inbox.
