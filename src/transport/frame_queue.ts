@@ -57,6 +57,9 @@ export class FrameQueue {
       const text = texts[this.#head];
       try {
         await this.#handle(text);
+      } catch {
+        // `handle` does not reject (the router replies to every failure); were it to, the connection's
+        // next frames must still run rather than stop behind a dead loop
       } finally {
         texts[this.#head++] = "";
         this.#bytes -= text.length;
