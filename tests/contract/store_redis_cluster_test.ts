@@ -141,6 +141,34 @@ redisClusterTest(
   },
 );
 
+redisClusterTest(
+  "redis cluster store: concurrent inbox reads on every shard, one call per slot",
+  async (cluster) => {
+    const store = await RedisStore.open({ urls: urlsOf(cluster), cluster: true }, {
+      keys: new RedisKeys("lr:"),
+      policy: SUITE_POLICY,
+    });
+    try {
+      const users = Array.from({ length: 60 }, (_, i) => `u${i}`);
+      const masters = new Set(
+        await Promise.all(users.map((u) => cluster.masterOf(keySlot(`lr:{101:${u}}:m`)))),
+      );
+      assert.equal(masters.size, 3, "the users' inboxes are on all three masters");
+      await Promise.all(users.map((u) => store.append(101, u, entry(`m-${u}`, u))));
+      const [heads, ranges, unread] = await Promise.all([
+        Promise.all(users.map((u) => store.head(101, u))),
+        Promise.all(users.map((u) => store.range(101, u, 0, 10))),
+        Promise.all(users.map((u) => store.unreadTotal(101, u))),
+      ]);
+      assert.deepEqual(heads.map((h) => h.lastSeq), users.map(() => 1));
+      assert.deepEqual(ranges.map((r) => r.map((e) => e.msgId)), users.map((u) => [`m-${u}`]));
+      assert.deepEqual(unread, users.map(() => 1));
+    } finally {
+      await store.close();
+    }
+  },
+);
+
 redisClusterTest("redis cluster store: rooms and their members on different shards", async (cluster) => {
   const keys = new RedisKeys("r:");
   const store = await RedisStore.open({ urls: urlsOf(cluster), cluster: true }, {

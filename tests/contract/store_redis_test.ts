@@ -193,3 +193,40 @@ redisTest(
     }
   },
 );
+
+redisTest(
+  "redis store: a login storm's inbox reads (head, range, unread) share script calls",
+  async (redis) => {
+    const store = await RedisStore.open({ urls: [redis.url], cluster: false }, {
+      keys: new RedisKeys("lr:"),
+      policy: SUITE_POLICY,
+    });
+    const evalCalls = async () => {
+      const info = String(await store.link.send(undefined, ["INFO", "commandstats"]));
+      return [...info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce(
+        (t, m) => t + Number(m[1]),
+        0,
+      );
+    };
+    try {
+      const users = Array.from({ length: 100 }, (_, i) => `u${i}`);
+      await Promise.all(
+        users.map((u, i) => store.append(101, u, { ...entry(`hi ${i}`, Date.now()), to: u })),
+      );
+      await Promise.all([store.head(101, "x"), store.range(101, "x", 0, 1), store.unreadTotal(101, "x")]);
+      const before = await evalCalls();
+      const [heads, ranges, unread] = await Promise.all([
+        Promise.all(users.map((u) => store.head(101, u))),
+        Promise.all(users.map((u) => store.range(101, u, 0, 10))),
+        Promise.all(users.map((u) => store.unreadTotal(101, u))),
+      ]);
+      const calls = await evalCalls() - before;
+      assert.ok(calls <= 9, `300 concurrent reads took ${calls} script calls`);
+      assert.deepEqual(heads.map((h) => [h.firstSeq, h.lastSeq]), users.map(() => [1, 1]));
+      assert.deepEqual(ranges.map((r) => r.map((e) => e.msg)), users.map((_, i) => [`hi ${i}`]));
+      assert.deepEqual(unread, users.map(() => 1));
+    } finally {
+      await store.close();
+    }
+  },
+);

@@ -10,10 +10,10 @@
  * @module
  */
 import type { StoredMessage } from "../store.ts";
-import { Batcher, ItemFailure } from "./batcher.ts";
+import { Batcher, type ItemFailure } from "./batcher.ts";
 import type { RedisLink } from "./link.ts";
 import { type Script, SCRIPTS } from "./scripts.ts";
-import { bySlot } from "./slots.ts";
+import { perSlot } from "./slot_batch.ts";
 
 interface PendingSave {
   key: string;
@@ -35,23 +35,14 @@ export class MessageSaves {
     await this.#batcher.push({ key, message, ttl });
   }
 
-  async #flush(items: PendingSave[]): Promise<Array<number | ItemFailure>> {
-    const groups = this.link.cluster ? [...bySlot(items, (s) => s.key).values()] : [items];
-    const saved = new Map<PendingSave, number | ItemFailure>();
-    await Promise.all(groups.map(async (group) => {
-      try {
-        const replies = await this.run<number[]>(
-          "saveMessage",
-          SCRIPTS.saveMessage,
-          group.map((s) => s.key),
-          group.flatMap((s) => [JSON.stringify(s.message), s.message.time, s.ttl]),
-        );
-        group.forEach((s, i) => saved.set(s, Number(replies[i])));
-      } catch (error) {
-        // a slot's master down fails its messages only
-        for (const s of group) saved.set(s, new ItemFailure(error));
-      }
-    }));
-    return items.map((s) => saved.get(s)!);
+  #flush(items: PendingSave[]): Promise<Array<number | ItemFailure>> {
+    // one call per slot; a slot's master down fails its messages only
+    return perSlot(this.link.cluster, items, (s) => s.key, async (group) =>
+      (await this.run<number[]>(
+        "saveMessage",
+        SCRIPTS.saveMessage,
+        group.map((s) => s.key),
+        group.flatMap((s) => [JSON.stringify(s.message), s.message.time, s.ttl]),
+      )).map(Number));
   }
 }

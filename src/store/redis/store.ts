@@ -34,6 +34,7 @@ import type {
   StorePolicy,
 } from "../store.ts";
 import { Batcher, ItemFailure } from "./batcher.ts";
+import { InboxReads, type StreamEntry } from "./inbox_reads.ts";
 import { RedisIm } from "./im.ts";
 import type { RedisKeys } from "./keys.ts";
 import { connectLink, type RedisLink, type RedisOptions } from "./link.ts";
@@ -70,8 +71,6 @@ export interface RedisStoreOptions {
   hints?: { remember(appId: number, userId: string, seq: number, nodes: readonly string[]): void };
 }
 
-type StreamEntry = [string, string[]];
-
 interface PendingAppend {
   appId: number;
   userId: string;
@@ -106,6 +105,7 @@ export class RedisStore implements Store {
   /** Appends issued while a batch is in flight leave together. */
   readonly #appends = new Batcher<PendingAppend, number>((items) => this.#flushAppends(items), 256);
   readonly #im: RedisIm;
+  readonly #reads: InboxReads;
 
   constructor(link: RedisLink, options: RedisStoreOptions) {
     this.link = link;
@@ -130,9 +130,15 @@ export class RedisStore implements Store {
       "Summed latency of Redis store calls (ms); divide by im_redis_calls_total",
       ["op"],
     );
+    this.#reads = new InboxReads(
+      link,
+      this.keys,
+      (op, script, keys, args) => this.#run(op, script, keys, args),
+    );
     this.#im = new RedisIm({
       link,
       keys: this.keys,
+      reads: this.#reads,
       policy: this.#policy,
       clock: this.#clock,
       keepMs: this.#policy.maxAgeMs + KEEP_EXTRA_MS,
@@ -342,9 +348,14 @@ export class RedisStore implements Store {
 
   async range(appId: number, userId: string, afterSeq: number, limit: number): Promise<InboxEntry[]> {
     if (limit <= 0) return [];
-    const keys = [this.keys.marks(appId, userId), this.keys.inbox(appId, userId)];
-    const args = [this.#oldest(), Math.max(0, Math.floor(afterSeq)), limit];
-    return (await this.#run<StreamEntry[]>("range", SCRIPTS.range, keys, args)).map(decode);
+    const entries = await this.#reads.range(
+      appId,
+      userId,
+      this.#oldest(),
+      Math.max(0, Math.floor(afterSeq)),
+      limit,
+    );
+    return entries.map(decode);
   }
 
   async rangeBefore(appId: number, userId: string, beforeSeq: number, limit: number): Promise<InboxEntry[]> {
@@ -360,14 +371,13 @@ export class RedisStore implements Store {
   }
 
   async head(appId: number, userId: string): Promise<InboxHead> {
-    const keys = [this.keys.marks(appId, userId), this.keys.inbox(appId, userId)];
     const now = this.#clock.now();
     const keep = this.#policy.maxAgeMs + KEEP_EXTRA_MS;
-    const [firstSeq, lastSeq, gen] = await this.#run<[number, number, string]>("head", SCRIPTS.head, keys, [
-      now - this.#policy.maxAgeMs,
+    const [firstSeq, lastSeq, gen] = await this.#reads.head(appId, userId, {
+      oldest: now - this.#policy.maxAgeMs,
       now,
       keep,
-    ]);
+    });
     if (!this.#epoch) await this.loadEpoch();
     return {
       firstSeq: Number(firstSeq),
