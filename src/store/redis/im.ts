@@ -23,7 +23,6 @@ import type {
 } from "../store.ts";
 import type { RedisKeys } from "./keys.ts";
 import type { RedisLink } from "./link.ts";
-import type { InboxReads } from "./inbox_reads.ts";
 import { MessageSaves } from "./message_saves.ts";
 import { type Script, SCRIPTS } from "./scripts.ts";
 import { bySlot } from "./slots.ts";
@@ -42,8 +41,6 @@ export interface RedisImOptions {
   keepMs: number;
   /** Run one Redis operation, counted, failures mapped to `StorageError`. */
   call<T>(op: string, fn: () => Promise<T>): Promise<T>;
-  /** Batched inbox reads (the unread total). */
-  reads: InboxReads;
   /** Run one script the same way. */
   run<T>(op: string, script: Script, keys: string[], args: (string | number)[]): Promise<T>;
 }
@@ -133,11 +130,6 @@ export class RedisIm {
       changes.push({ id: String(flat[i]), previous, readSeq, unread });
     }
     return changes;
-  }
-
-  /** {@linkcode Store.unreadTotal}: the sum over the summaries, inside Redis (batched). */
-  unreadTotal(appId: number, userId: string): Promise<number> {
-    return this.#o.reads.unreadTotal(appId, userId);
   }
 
   /** {@linkcode Store.hiddenAmong}: `h:<msgId>` members of the positions zset. */

@@ -1,6 +1,7 @@
 /**
  * The reads a login (and a replay) makes of an inbox — its head, entries after a seq, the unread total —
- * batched: reads issued while one is in flight leave together, one script call per slot (scripts/head.lua,
+ * batched: reads issued while one is in flight leave together, one script call per slot (per-slot batchers:
+ * slot_batch.ts) (scripts/head.lua,
  * range.lua, unread_total.lua take many inboxes), so a login storm costs Redis a few calls per batch
  * instead of three per login. An idle read still leaves at once (store/redis/batcher.ts).
  *
@@ -11,11 +12,10 @@
  * ```
  * @module
  */
-import { Batcher } from "./batcher.ts";
 import type { RedisKeys } from "./keys.ts";
 import type { RedisLink } from "./link.ts";
 import { type Script, SCRIPTS } from "./scripts.ts";
-import { perSlot } from "./slot_batch.ts";
+import { SlotBatcher } from "./slot_batch.ts";
 
 /** Runs a script as the store does (counted, failures mapped to `StorageError`). */
 type RunScript = <T>(op: string, script: Script, keys: string[], args: (string | number)[]) => Promise<T>;
@@ -42,11 +42,20 @@ interface RangeRead {
 
 /** Batched inbox reads over one link. */
 export class InboxReads {
-  readonly #heads = new Batcher<HeadRead, RawHead>((items) => this.#flushHeads(items), 256);
-  readonly #ranges = new Batcher<RangeRead, StreamEntry[]>((items) => this.#flushRanges(items), 256);
-  readonly #unread = new Batcher<{ key: string }, number>((items) => this.#flushUnread(items), 256);
+  readonly #heads: SlotBatcher<HeadRead, RawHead>;
+  readonly #ranges: SlotBatcher<RangeRead, StreamEntry[]>;
+  readonly #unread: SlotBatcher<{ key: string }, number>;
 
-  constructor(readonly link: RedisLink, readonly keys: RedisKeys, readonly run: RunScript) {}
+  constructor(readonly link: RedisLink, readonly keys: RedisKeys, readonly run: RunScript) {
+    const marks = (r: { appId: number; userId: string }) => keys.marks(r.appId, r.userId);
+    this.#heads = new SlotBatcher<HeadRead, RawHead>(link.cluster, marks, (items) => this.#flushHeads(items));
+    this.#ranges = new SlotBatcher<RangeRead, StreamEntry[]>(
+      link.cluster,
+      marks,
+      (items) => this.#flushRanges(items),
+    );
+    this.#unread = new SlotBatcher(link.cluster, (r) => r.key, (items) => this.#flushUnread(items));
+  }
 
   /** head.lua for one inbox. */
   head(appId: number, userId: string, ages: HeadRead["ages"]): Promise<RawHead> {
@@ -69,45 +78,28 @@ export class InboxReads {
     return this.#unread.push({ key: this.keys.conversations(appId, userId) });
   }
 
-  #flushHeads(items: HeadRead[]) {
-    return perSlot(
-      this.link.cluster,
-      items,
-      (r) => this.keys.marks(r.appId, r.userId),
-      (group) =>
-        this.run<RawHead[]>(
-          "head",
-          SCRIPTS.head,
-          group.flatMap((r) => [this.keys.marks(r.appId, r.userId), this.keys.inbox(r.appId, r.userId)]),
-          group.flatMap(({ ages }) => [ages.oldest, ages.now, ages.keep]),
-        ),
+  /** One script call for one slot's reads (below: likewise). */
+  #flushHeads(group: HeadRead[]): Promise<RawHead[]> {
+    return this.run<RawHead[]>(
+      "head",
+      SCRIPTS.head,
+      group.flatMap((r) => [this.keys.marks(r.appId, r.userId), this.keys.inbox(r.appId, r.userId)]),
+      group.flatMap(({ ages }) => [ages.oldest, ages.now, ages.keep]),
     );
   }
 
-  #flushRanges(items: RangeRead[]) {
-    return perSlot(
-      this.link.cluster,
-      items,
-      (r) => this.keys.marks(r.appId, r.userId),
-      (group) =>
-        this.run<StreamEntry[][]>(
-          "range",
-          SCRIPTS.range,
-          group.flatMap((r) => [this.keys.marks(r.appId, r.userId), this.keys.inbox(r.appId, r.userId)]),
-          group.flatMap((r) => [r.oldest, r.afterSeq, r.limit]),
-        ),
+  #flushRanges(group: RangeRead[]): Promise<StreamEntry[][]> {
+    return this.run<StreamEntry[][]>(
+      "range",
+      SCRIPTS.range,
+      group.flatMap((r) => [this.keys.marks(r.appId, r.userId), this.keys.inbox(r.appId, r.userId)]),
+      group.flatMap((r) => [r.oldest, r.afterSeq, r.limit]),
     );
   }
 
-  #flushUnread(items: { key: string }[]) {
-    return perSlot(
-      this.link.cluster,
-      items,
-      (r) => r.key,
-      async (group) =>
-        (await this.run<number[]>("unreadTotal", SCRIPTS.unreadTotal, group.map((r) => r.key), [])).map(
-          Number,
-        ),
+  async #flushUnread(group: { key: string }[]): Promise<number[]> {
+    return (await this.run<number[]>("unreadTotal", SCRIPTS.unreadTotal, group.map((r) => r.key), [])).map(
+      Number,
     );
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Messages kept once per app (`{app:msgId}:msg`, scripts/save_message.lua), saved in batches: the saves of
- * concurrent sends leave together, one script call per slot instead of one per message.
+ * concurrent sends leave together, one script call per slot instead of one per message (a slot's batch
+ * waits for nobody else's: slot_batch.ts).
  *
  * @example
  * ```ts
@@ -10,10 +11,9 @@
  * @module
  */
 import type { StoredMessage } from "../store.ts";
-import { Batcher, type ItemFailure } from "./batcher.ts";
 import type { RedisLink } from "./link.ts";
 import { type Script, SCRIPTS } from "./scripts.ts";
-import { perSlot } from "./slot_batch.ts";
+import { SlotBatcher } from "./slot_batch.ts";
 
 interface PendingSave {
   key: string;
@@ -26,23 +26,25 @@ type RunScript = <T>(op: string, script: Script, keys: string[], args: (string |
 
 /** Batched saves of kept messages. */
 export class MessageSaves {
-  readonly #batcher = new Batcher<PendingSave, number>((items) => this.#flush(items), 256);
+  readonly #batcher: SlotBatcher<PendingSave, number>;
 
-  constructor(readonly link: RedisLink, readonly run: RunScript) {}
+  constructor(readonly link: RedisLink, readonly run: RunScript) {
+    this.#batcher = new SlotBatcher(link.cluster, (s) => s.key, (items) => this.#flush(items));
+  }
 
   /** Keep `message` under `key` for `ttl` ms unless already kept; resolves once Redis has it. */
   async save(key: string, message: StoredMessage, ttl: number): Promise<void> {
     await this.#batcher.push({ key, message, ttl });
   }
 
-  #flush(items: PendingSave[]): Promise<Array<number | ItemFailure>> {
-    // one call per slot; a slot's master down fails its messages only
-    return perSlot(this.link.cluster, items, (s) => s.key, async (group) =>
-      (await this.run<number[]>(
-        "saveMessage",
-        SCRIPTS.saveMessage,
-        group.map((s) => s.key),
-        group.flatMap((s) => [JSON.stringify(s.message), s.message.time, s.ttl]),
-      )).map(Number));
+  /** One script call for one slot's saves. */
+  async #flush(group: PendingSave[]): Promise<number[]> {
+    const replies = await this.run<number[]>(
+      "saveMessage",
+      SCRIPTS.saveMessage,
+      group.map((s) => s.key),
+      group.flatMap((s) => [JSON.stringify(s.message), s.message.time, s.ttl]),
+    );
+    return replies.map(Number);
   }
 }

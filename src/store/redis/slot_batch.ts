@@ -1,34 +1,38 @@
 /**
- * The shape every batched Redis call shares: a batch of items is split by slot on a Redis Cluster (one
- * group on one Redis), each group runs as one script call, and a group that fails fails its own items only
- * ({@linkcode ItemFailure}: a shard that is down does not fail the other shards' items).
+ * Batching per slot: on a Redis Cluster every slot has its own {@linkcode Batcher} (made on first use), so
+ * a slot whose master is down or hung holds back its own items only — never another shard's, which a batch
+ * shared by all slots would (it resolves when its slowest slot does, and only two are in flight). On one
+ * Redis there is one batcher. Each batch is one script call for one slot; it succeeds or fails as a whole.
  *
  * @example
  * ```ts
- * const results = await perSlot(link.cluster, items, (i) => i.key, (group) => runScript(group));
+ * const saves = new SlotBatcher(link.cluster, (s: Save) => s.key, (group, slot) => runScript(group));
+ * await saves.push({ key: "im:{101:m1}:msg", json });
  * ```
  * @module
  */
-import { ItemFailure } from "./batcher.ts";
-import { bySlot } from "./slots.ts";
+import { Batcher } from "./batcher.ts";
+import { keySlot } from "./slots.ts";
 
-/** Run `call` once per slot group of `items` (`keyOf` names an item's slot); results in item order. */
-export async function perSlot<I, O>(
-  cluster: boolean,
-  items: I[],
-  keyOf: (item: I) => string,
-  call: (group: I[]) => Promise<O[]>,
-): Promise<Array<O | ItemFailure>> {
-  if (!cluster) return await call(items);
-  const results = new Map<I, O | ItemFailure>();
-  await Promise.all([...bySlot(items, keyOf).values()].map(async (group) => {
-    try {
-      const out = await call(group);
-      group.forEach((item, i) => results.set(item, out[i]));
-    } catch (error) {
-      const failure = new ItemFailure(error);
-      for (const item of group) results.set(item, failure);
+/** Items batched per slot; `flush` gets one slot's batch and resolves to one result per item, in order. */
+export class SlotBatcher<I, O> {
+  readonly #batchers = new Map<number, Batcher<I, O>>();
+
+  constructor(
+    readonly cluster: boolean,
+    readonly keyOf: (item: I) => string,
+    readonly flush: (items: I[], slot: number) => Promise<O[]>,
+    readonly maxBatch = 256,
+  ) {}
+
+  /** Queue one item in its slot's batcher; resolves with its result. */
+  push(item: I): Promise<O> {
+    const slot = this.cluster ? keySlot(this.keyOf(item)) : 0;
+    let batcher = this.#batchers.get(slot);
+    if (!batcher) {
+      batcher = new Batcher<I, O>((items) => this.flush(items, slot), this.maxBatch);
+      this.#batchers.set(slot, batcher);
     }
-  }));
-  return items.map((item) => results.get(item)!);
+    return batcher.push(item);
+  }
 }

@@ -33,13 +33,13 @@ import type {
   Store,
   StorePolicy,
 } from "../store.ts";
-import { Batcher, ItemFailure } from "./batcher.ts";
 import { InboxReads, type StreamEntry } from "./inbox_reads.ts";
+import { SlotBatcher } from "./slot_batch.ts";
 import { RedisIm } from "./im.ts";
 import type { RedisKeys } from "./keys.ts";
 import { connectLink, type RedisLink, type RedisOptions } from "./link.ts";
 import { type Script, SCRIPTS } from "./scripts.ts";
-import { bySlot } from "./slots.ts";
+
 import { WriteCounters } from "./write_counters.ts";
 
 /** What the store tells its owner (the cluster node). */
@@ -103,7 +103,12 @@ export class RedisStore implements Store {
   /** `im_store_latency_ms`: what the admin console charts as store p50/p99 (admin/sampler.ts). */
   readonly #histogram: Histogram | undefined;
   /** Appends issued while a batch is in flight leave together. */
-  readonly #appends = new Batcher<PendingAppend, number>((items) => this.#flushAppends(items), 256);
+  /**
+   * One append script call per slot and batch (one slot on one Redis); on a cluster each slot has its own
+   * batcher, so a shard that is down, hung or short of replicas for WAIT fails or delays its own appends
+   * only, never the other users' (slot_batch.ts).
+   */
+  readonly #appends: SlotBatcher<PendingAppend, number>;
   readonly #im: RedisIm;
   readonly #reads: InboxReads;
 
@@ -130,6 +135,11 @@ export class RedisStore implements Store {
       "Summed latency of Redis store calls (ms); divide by im_redis_calls_total",
       ["op"],
     );
+    this.#appends = new SlotBatcher(
+      link.cluster,
+      (a) => this.keys.marks(a.appId, a.userId),
+      (items, slot) => this.#appendToSlot(slot, items),
+    );
     this.#reads = new InboxReads(
       link,
       this.keys,
@@ -138,7 +148,6 @@ export class RedisStore implements Store {
     this.#im = new RedisIm({
       link,
       keys: this.keys,
-      reads: this.#reads,
       policy: this.#policy,
       clock: this.#clock,
       keepMs: this.#policy.maxAgeMs + KEEP_EXTRA_MS,
@@ -255,29 +264,6 @@ export class RedisStore implements Store {
       userIds.map((userId) => this.#appends.push({ appId, userId, entry, json, idempotent: true })),
     );
     return seqs.map((s) => ({ seq: Math.abs(s), repeated: s < 0 }));
-  }
-
-  /**
-   * One append script call per slot for a batch of (user, entry) pairs (one slot on one Redis). On a
-   * cluster each slot's call succeeds or fails apart: a shard that is down (or short of replicas for
-   * WAIT) fails its items only, not the other users' appends that were stored.
-   */
-  async #flushAppends(items: PendingAppend[]): Promise<Array<number | ItemFailure>> {
-    if (!this.link.cluster) return await this.#appendToSlot(0, items);
-    const groups = bySlot(items, (a) => this.keys.marks(a.appId, a.userId));
-    const seqs = new Map<PendingAppend, number | ItemFailure>();
-    await Promise.all(
-      [...groups].map(async ([slot, group]) => {
-        try {
-          const out = await this.#appendToSlot(slot, group);
-          group.forEach((a, i) => seqs.set(a, out[i]));
-        } catch (error) {
-          const failure = new ItemFailure(error);
-          for (const a of group) seqs.set(a, failure);
-        }
-      }),
-    );
-    return items.map((a) => seqs.get(a)!);
   }
 
   async #appendToSlot(slot: number, items: PendingAppend[]): Promise<number[]> {
@@ -489,7 +475,10 @@ export class RedisStore implements Store {
   // --- IM semantics (im.ts)
   readonly conversations: Store["conversations"] = (...a) => this.#im.conversations(...a);
   readonly markRead: Store["markRead"] = (...a) => this.#im.markRead(...a);
-  readonly unreadTotal: Store["unreadTotal"] = (...a) => this.#im.unreadTotal(...a);
+  /** The sum over the summaries, inside Redis; concurrent logins' totals share a call (inbox_reads.ts). */
+  unreadTotal(appId: number, userId: string): Promise<number> {
+    return this.#reads.unreadTotal(appId, userId);
+  }
   readonly hiddenAmong: Store["hiddenAmong"] = (...a) => this.#im.hiddenAmong(...a);
   readonly saveMessage: Store["saveMessage"] = (...a) => this.#im.saveMessage(...a);
   readonly messages: Store["messages"] = (...a) => this.#im.messages(...a);
