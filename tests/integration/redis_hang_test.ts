@@ -67,6 +67,31 @@ redisTest(
   },
 );
 
+redisTest(
+  "redis store: a busy Redis that keeps answering is slow, not hung — nothing times out",
+  async (redis) => {
+    const store = await RedisStore.open(
+      { urls: [redis.url], cluster: false, commandTimeoutMs: 300 },
+      { keys: new RedisKeys("busy:"), policy: SUITE_POLICY },
+    );
+    // 40 scripts of ~25 ms each, sent at once: the last answer comes ~1 s later, 3 × the timeout, while
+    // Redis answers one every 25 ms (each carries 20 KB, more than Redis reads per turn, so it answers each
+    // before reading the next — as the many batched calls of a storm do)
+    const busy = "local t = redis.call('TIME') repeat local n = redis.call('TIME') " +
+      "until (n[1] - t[1]) * 1000000 + (n[2] - t[2]) > 25000 return 1";
+    try {
+      const t0 = Date.now();
+      const replies = await Promise.all(
+        Array.from({ length: 40 }, () => store.link.send(undefined, ["EVAL", busy, "0", "x".repeat(20_000)])),
+      );
+      assert.deepEqual(replies, Array(40).fill(1));
+      assert.ok(Date.now() - t0 > 600, "the scripts took longer than the timeout in all");
+    } finally {
+      await store.close();
+    }
+  },
+);
+
 redisClusterTest(
   "redis store on a Redis Cluster: a hung master fails and delays its slots' commands only, and the link closes",
   async (cluster) => {

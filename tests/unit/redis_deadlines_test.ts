@@ -31,3 +31,19 @@ Deno.test("redis deadlines: a slow reply within the timeout is not cut short", a
   await new Promise((r) => setTimeout(r, 350)); // the ticker runs out and stops
   deadlines.close();
 });
+
+Deno.test("redis deadlines: a slow Redis that keeps answering is not hung; silence fails what is overdue", async () => {
+  const deadlines = new Deadlines(100);
+  let release: (v: string) => void = () => {};
+  const slow = deadlines.run(new Promise<string>((r) => release = r));
+  // other commands keep being answered for 300 ms (3 × the timeout): the slow one waits its turn
+  for (let i = 0; i < 15; i++) {
+    await deadlines.run(new Promise((r) => setTimeout(r, 20)));
+  }
+  release("late");
+  assert.equal(await slow, "late");
+  // then silence: a pending command fails after the timeout
+  const t0 = Date.now();
+  await assert.rejects(deadlines.run(new Promise(() => {})), RedisTimeoutError);
+  assert.ok(Date.now() - t0 < 400);
+});

@@ -13,6 +13,7 @@
  */
 import { createCluster } from "redis";
 import { RedisUnreachableError } from "./errors.ts";
+import { keySlot } from "./slots.ts";
 import {
   clientOptions,
   closeQuietly,
@@ -55,7 +56,8 @@ export class ClusterLink implements RedisLink {
   /** The masters' addresses when the ready callbacks last ran: a change is a new topology. */
   #masters: string;
 
-  readonly #deadlines: Deadlines;
+  /** Per master address: a hung master fails its own commands, whatever the others answer. */
+  readonly #deadlines = new Map<string, Deadlines>();
 
   private constructor(
     readonly client: Cluster,
@@ -63,7 +65,6 @@ export class ClusterLink implements RedisLink {
     readonly retries: Retries,
     readonly timeoutMs: number,
   ) {
-    this.#deadlines = new Deadlines(timeoutMs);
     this.#masters = this.#masterAddresses();
     this.#watch();
     // node-redis says "node-ready" once per new client: a master after a failover (a new topology:
@@ -128,7 +129,8 @@ export class ClusterLink implements RedisLink {
   async send<T>(key: string | undefined, args: readonly string[]): Promise<T> {
     for (let attempt = 0;; attempt++) {
       try {
-        return await this.#deadlines.run(this.client.sendCommand(key, false, [...args]) as Promise<T>);
+        const command = this.client.sendCommand(key, false, [...args]) as Promise<T>;
+        return await this.#deadlinesOf(key).run(command);
       } catch (error) {
         const message = String((error as Error)?.message);
         // TRYAGAIN: the slot is being moved and this call's keys are split between the two masters;
@@ -157,11 +159,11 @@ export class ClusterLink implements RedisLink {
   }
   subscribe(channel: string, listener: Listener): Promise<void> {
     this.#channels.set(channel, listener);
-    return this.#deadlines.run(this.client.sSubscribe(channel, listener));
+    return this.#deadlinesOf(channel).run(this.client.sSubscribe(channel, listener));
   }
   unsubscribe(channel: string): Promise<void> {
     this.#channels.delete(channel);
-    return this.#deadlines.run(this.client.sUnsubscribe(channel));
+    return this.#deadlinesOf(channel).run(this.client.sUnsubscribe(channel));
   }
 
   /**
@@ -195,6 +197,14 @@ export class ClusterLink implements RedisLink {
     this.client._slots.rediscover(start).then(() => this.#followTopology(), () => {});
   }
 
+  /** The deadlines of the master serving `key`'s slot (as the topology says now). */
+  #deadlinesOf(key: string | undefined): Deadlines {
+    const address = key === undefined ? "*" : this.client.slots[keySlot(key)]?.master?.address ?? "?";
+    let deadlines = this.#deadlines.get(address);
+    if (!deadlines) this.#deadlines.set(address, deadlines = new Deadlines(this.timeoutMs));
+    return deadlines;
+  }
+
   /** A retry pause that `close()` cuts short (no timer outlives the link). */
   #pause(ms: number): Promise<void> {
     return new Promise((resolve) => {
@@ -213,7 +223,7 @@ export class ClusterLink implements RedisLink {
     for (const done of [...this.#pauses]) done();
     this.#ready.clear();
     await closeQuietly(this.client, this.timeoutMs);
-    this.#deadlines.close();
+    for (const d of this.#deadlines.values()) d.close();
     await this.retries.close();
   }
 }

@@ -23,8 +23,9 @@ export interface RedisOptions {
   /** Give up the first connect after this long (ms). */
   connectTimeoutMs?: number;
   /**
-   * A command without a reply after this long fails (a hung or partitioned Redis answers nothing and
-   * closes nothing: without it a send would wait forever); close() waits this long too. Default 5000.
+   * A command without a reply after this long fails when its Redis answered nothing else meanwhile either
+   * (a hung or partitioned Redis answers nothing and closes nothing: without it a send would wait
+   * forever); close() waits this long too. Default 5000.
    */
   commandTimeoutMs?: number;
 }
@@ -105,16 +106,21 @@ export class RedisTimeoutError extends Error {
 }
 
 /**
- * Deadlines of a link's commands. One timer ticks every quarter of the timeout while commands are
- * pending and fails those pending for more than four ticks (between 1 and 1.25 × the timeout): no timer
- * and no clock read per command. node-redis cannot do this itself: its command timeout ends once the
- * command is written, and its socket timeout is an idle timeout (it would close quiet pub/sub connections).
+ * Deadlines of the commands sent to one Redis server. One timer ticks every quarter of the timeout while
+ * commands are pending; a command pending for more than four ticks (1 to 1.25 × the timeout) fails if that
+ * Redis answered nothing at all in the last four ticks — a hung or partitioned Redis — while a busy one
+ * that keeps answering (a login storm queues deep) is slow, not hung, and its commands wait their turn.
+ * No timer and no clock read per command. node-redis cannot do this itself: its command timeout ends once
+ * the command is written, and its socket timeout is an idle timeout (it would close quiet pub/sub
+ * connections).
  */
 export class Deadlines {
   readonly #ms: number;
   /** Pending commands in the order sent, with the tick they were sent at. */
   readonly #pending = new Set<{ tick: number; fail: (error: Error) => void }>();
   #tick = 0;
+  /** The tick of the last reply (or error) from this Redis. */
+  #answered = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
@@ -122,7 +128,7 @@ export class Deadlines {
     this.#ms = ms;
   }
 
-  /** `command`'s outcome, or a {@linkcode RedisTimeoutError} once it is overdue. */
+  /** `command`'s outcome, or a {@linkcode RedisTimeoutError} once it is overdue and Redis silent. */
   run<T>(command: Promise<T>): Promise<T> {
     if (this.#closed) return command;
     return new Promise<T>((resolve, reject) => {
@@ -130,9 +136,11 @@ export class Deadlines {
       this.#pending.add(entry);
       this.#timer ??= setInterval(() => this.#sweep(), Math.max(1, this.#ms / 4));
       command.then((value) => {
+        this.#answered = this.#tick;
         this.#pending.delete(entry);
         resolve(value);
       }, (error) => {
+        this.#answered = this.#tick;
         this.#pending.delete(entry);
         reject(error);
       });
@@ -141,10 +149,12 @@ export class Deadlines {
 
   #sweep(): void {
     this.#tick++;
-    for (const entry of this.#pending) {
-      if (this.#tick - entry.tick <= 4) break;
-      this.#pending.delete(entry);
-      entry.fail(new RedisTimeoutError(this.#ms));
+    if (this.#tick - this.#answered > 4) {
+      for (const entry of this.#pending) {
+        if (this.#tick - entry.tick <= 4) break;
+        this.#pending.delete(entry);
+        entry.fail(new RedisTimeoutError(this.#ms));
+      }
     }
     if (this.#pending.size === 0) this.#stop();
   }
