@@ -71,7 +71,7 @@ export const SCHEMA = {
     waitTimeout: int(1000, "How long an append WAITs for redis.waitReplicas (ms).", 1, 60_000),
     commandTimeout: int(
       5000,
-      "A Redis command without a reply after this long fails (a send answers 1024); at least waitTimeout + 1 s (ms).",
+      "A command fails when Redis answered nothing for this long (hung, not busy: a send answers 1024); ≥ waitTimeout + 1 s (ms).",
       100,
       120_000,
     ),
