@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { StorageError } from "../../src/protocol/errors.ts";
-import { connectLink } from "../../src/store/redis/link.ts";
+import { connectLink, type RedisLink } from "../../src/store/redis/link.ts";
 import { RedisKeys } from "../../src/store/redis/keys.ts";
 import { RedisStore } from "../../src/store/redis/store.ts";
 import type { NewEntry, StorePolicy } from "../../src/store/store.ts";
@@ -24,6 +24,12 @@ const entry = (msg: string, time: number): NewEntry => ({
   msg,
   time,
 });
+
+/** Script calls (EVALSHA and EVAL) the server has run so far. */
+async function scriptCalls(link: RedisLink): Promise<number> {
+  const info = String(await link.send(undefined, ["INFO", "commandstats"]));
+  return [...info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce((t, m) => t + Number(m[1]), 0);
+}
 
 // The shared contracts, on a fresh redis-server per test (fake clock for ages and windows).
 const freshStore = async (policy: StorePolicy): Promise<SuiteStore> => {
@@ -120,13 +126,7 @@ redisTest(
   "redis presence: a login storm shares script calls, one first connection per user",
   async (redis) => {
     const link = await connectLink({ urls: [redis.url], cluster: false });
-    const evalCalls = async () => {
-      const info = String(await link.send(undefined, ["INFO", "commandstats"]));
-      return [...info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce(
-        (t, m) => t + Number(m[1]),
-        0,
-      );
-    };
+    const evalCalls = () => scriptCalls(link);
     try {
       // one redis-server: the storm leaves in a few batches
       await loginStormScenario(link, evalCalls, 10);
@@ -143,10 +143,7 @@ redisTest(
       keys: new RedisKeys("sv:"),
       policy: SUITE_POLICY,
     });
-    const evalCalls = async () => {
-      const info = String(await store.link.send(undefined, ["INFO", "commandstats"]));
-      return Number(info.match(/cmdstat_evalsha:calls=(\d+)/)?.[1] ?? 0);
-    };
+    const evalCalls = () => scriptCalls(store.link);
     const kept = (i: number, msg = `m${i}`) => ({ ...entry(msg, Date.now()), msgId: `k${i}` });
     try {
       const before = await evalCalls();
@@ -201,13 +198,7 @@ redisTest(
       keys: new RedisKeys("lr:"),
       policy: SUITE_POLICY,
     });
-    const evalCalls = async () => {
-      const info = String(await store.link.send(undefined, ["INFO", "commandstats"]));
-      return [...info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce(
-        (t, m) => t + Number(m[1]),
-        0,
-      );
-    };
+    const evalCalls = () => scriptCalls(store.link);
     try {
       const users = Array.from({ length: 100 }, (_, i) => `u${i}`);
       await Promise.all(
