@@ -39,7 +39,6 @@ import { RedisIm } from "./im.ts";
 import type { RedisKeys } from "./keys.ts";
 import { connectLink, type RedisLink, type RedisOptions } from "./link.ts";
 import { type Script, SCRIPTS } from "./scripts.ts";
-
 import { WriteCounters } from "./write_counters.ts";
 
 /** What the store tells its owner (the cluster node). */
@@ -102,11 +101,10 @@ export class RedisStore implements Store {
   readonly #latency: Counter | undefined;
   /** `im_store_latency_ms`: what the admin console charts as store p50/p99 (admin/sampler.ts). */
   readonly #histogram: Histogram | undefined;
-  /** Appends issued while a batch is in flight leave together. */
   /**
-   * One append script call per slot and batch (one slot on one Redis); on a cluster each slot has its own
-   * batcher, so a shard that is down, hung or short of replicas for WAIT fails or delays its own appends
-   * only, never the other users' (slot_batch.ts).
+   * Appends issued while a batch is in flight leave together: one append script call per slot and batch
+   * (one slot on one Redis); on a cluster each slot has its own batcher, so a shard that is down, hung or
+   * short of replicas for WAIT fails or delays its own appends only, never the other users' (slot_batch.ts).
    */
   readonly #appends: SlotBatcher<PendingAppend, number>;
   readonly #im: RedisIm;
