@@ -18,11 +18,10 @@ import type { Counter, Metrics } from "../ops/metrics.ts";
 import type { Bus } from "../session/bus.ts";
 import type { Hub } from "../session/hub.ts";
 import type { PresenceKind } from "../session/presence_pushes.ts";
-import { Batcher, ItemFailure } from "../store/redis/batcher.ts";
 import type { RedisKeys } from "../store/redis/keys.ts";
 import type { RedisLink } from "../store/redis/link.ts";
 import { SCRIPTS } from "../store/redis/scripts.ts";
-import { bySlot } from "../store/redis/slots.ts";
+import { SlotBatcher } from "../store/redis/slot_batch.ts";
 import type { InboxEntry } from "../store/store.ts";
 import type { RouteHints } from "./route_hints.ts";
 import { decodeWire, encodeWire } from "./wire.ts";
@@ -60,13 +59,18 @@ export class RedisBus implements Bus {
   readonly #unneeded: Counter;
   readonly #published: Counter;
   readonly #failed: Counter;
-  readonly #routes = new Batcher<[number, string, string], number>((items) => this.#flushRoutes(items), 256);
+  readonly #routes: SlotBatcher<[number, string, string], number>;
   #handlers: RemoteHandlers | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
   constructor(options: RedisBusOptions) {
     this.#o = options;
+    this.#routes = new SlotBatcher(
+      options.link.cluster,
+      ([app, user]) => options.keys.presence(app, user),
+      (items) => this.#flushRoutes(items),
+    );
     const m = options.metrics;
     this.#received = m.counter("im_cluster_received_total", "Messages received from Redis by channel kind", [
       "channel",
@@ -180,38 +184,26 @@ export class RedisBus implements Bus {
     }
   }
 
-  /** One route script call for a batch of (app, user, payload); one per slot on a cluster. */
-  async #flushRoutes(items: Array<[number, string, string]>): Promise<Array<number | ItemFailure>> {
+  /**
+   * One route script call for a batch of (app, user, payload); on a cluster the batch is one slot's (each
+   * slot batches on its own, so a shard that is down or hung fails or delays its own routes only).
+   */
+  async #flushRoutes(items: Array<[number, string, string]>): Promise<number[]> {
     const { keys, nodeId, link } = this.#o;
+    const presence = items.map(([app, user]) => keys.presence(app, user));
     if (!link.cluster) {
       const replies = await SCRIPTS.route.run<number[]>(
         link,
-        items.map(([app, user]) => keys.presence(app, user)),
+        presence,
         [nodeId, keys.nodeChannelPrefix, ...items.map((i) => i[2])],
       );
       return replies.map(Number);
     }
-    // each slot's lookup and publishes succeed or fail apart (a shard down fails its items only)
-    const counts = new Map<[number, string, string], number | ItemFailure>();
+    const nodes = await SCRIPTS.routeNodes.run<string[][]>(link, presence, [nodeId]);
     await Promise.all(
-      [...bySlot(items, ([app, user]) => keys.presence(app, user))].map(async ([, group]) => {
-        try {
-          const nodes = await SCRIPTS.routeNodes.run<string[][]>(
-            link,
-            group.map(([app, user]) => keys.presence(app, user)),
-            [nodeId],
-          );
-          await Promise.all(group.flatMap((item, i) => {
-            counts.set(item, nodes[i].length);
-            return nodes[i].map((node) => link.publish(keys.nodeChannel(node), item[2]));
-          }));
-        } catch (error) {
-          const failure = new ItemFailure(error);
-          for (const item of group) counts.set(item, failure);
-        }
-      }),
+      items.flatMap((item, i) => nodes[i].map((node) => link.publish(keys.nodeChannel(node), item[2]))),
     );
-    return items.map((item) => counts.get(item) ?? 0);
+    return nodes.map((n) => n.length);
   }
 
   #onNode(message: string): void {
