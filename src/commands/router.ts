@@ -71,8 +71,12 @@ export class Router {
     return [...this.#routes.keys()];
   }
 
-  /** Handle one text frame and write its reply to `conn`. Never rejects. */
-  async dispatch(conn: Connection, text: string): Promise<void> {
+  /**
+   * Handle one text frame and write its reply to `conn`. Never throws or rejects. Returns a promise only
+   * while the handler's is pending: a handler that answers at once (heartbeat, ping, every refusal) is
+   * replied to before this returns, with no promise or async frame allocated for it.
+   */
+  dispatch(conn: Connection, text: string): Promise<void> | undefined {
     let req: Request | undefined;
     try {
       req = parseRequest(text);
@@ -83,16 +87,29 @@ export class Router {
       if (route.auth) {
         const me = conn.identity;
         if (!me) throw new ReplyError(Code.NotLoggedIn, "login first");
-        value = await route.handler(conn, req, me);
-      } else value = await route.handler(conn, req);
-      // Most handlers return plain data: no Reply is allocated for them.
-      if (value instanceof Reply) {
-        conn.send(encodeReply(req.seq, req.cmd, Code.Success, value.data ?? null));
-        value.after?.();
-      } else conn.send(encodeReply(req.seq, req.cmd, Code.Success, value ?? null));
+        value = route.handler(conn, req, me);
+      } else value = route.handler(conn, req);
+      if (value instanceof Promise) return this.#settle(conn, req, value);
+      this.#reply(conn, req, value);
     } catch (error) {
       this.#fail(conn, req, error);
     }
+  }
+
+  async #settle(conn: Connection, req: Request, pending: Promise<unknown>): Promise<void> {
+    try {
+      this.#reply(conn, req, await pending);
+    } catch (error) {
+      this.#fail(conn, req, error);
+    }
+  }
+
+  #reply(conn: Connection, req: Request, value: unknown): void {
+    // Most handlers return plain data: no Reply is allocated for them.
+    if (value instanceof Reply) {
+      conn.send(encodeReply(req.seq, req.cmd, Code.Success, value.data ?? null));
+      value.after?.();
+    } else conn.send(encodeReply(req.seq, req.cmd, Code.Success, value ?? null));
   }
 
   #fail(conn: Connection, req: Request | undefined, error: unknown): void {

@@ -124,9 +124,8 @@ export function sessionCommands(d: SessionDeps): Routes {
       }
       from = Math.min(local, head.lastSeq);
     } else from = reset ? 0 : lastSeq;
-    const store = d.store;
     // Registered for live delivery before the replay reads the store: live entries queue meanwhile.
-    conn.delivery.open((after, n) => store.range(appId, userId, after, n), from, userId);
+    conn.delivery.open(d.store, appId, userId, from);
     conn.touch(d.clock.now());
     try {
       await d.lifecycle.login(conn, {

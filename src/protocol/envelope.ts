@@ -55,8 +55,15 @@ export function parseRequest(text: string): Request {
   if (data !== undefined && data !== null && !isPlainObject(data)) {
     throw new MalformedRequest("data must be an object", seq, cmd);
   }
-  const { data: normalised, spellings } = normaliseKeys(data ?? {});
+  const body = data ?? {};
+  if (!hasAlias(body)) return { seq, cmd, data: body }; // the common case: nothing to rename or copy
+  const { data: normalised, spellings } = normaliseKeys(body);
   return spellings ? { seq, cmd, data: normalised, spellings } : { seq, cmd, data: normalised };
+}
+
+function hasAlias(data: Record<string, unknown>): boolean {
+  for (const alias in KEY_ALIASES) if (alias in data) return true;
+  return false;
 }
 
 /** True for `{...}` values (not arrays, not null). */

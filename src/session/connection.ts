@@ -4,16 +4,20 @@
  * (session/lifecycle.ts) through {@linkcode Connection.bind}/{@linkcode Connection.unbind}; the delivery
  * state only by the Delivery itself.
  *
+ * What all connections of a listener share — limits, delivery settings, the slow-consumer and abort hooks —
+ * is one {@linkcode ConnectionPolicy} object rather than copies and closures per connection: an idle
+ * connection keeps only its own state (docs/PERFORMANCE.md, "Memory per connection").
+ *
  * @example
  * ```ts
- * const conn = new Connection({ id: "c1", socket, ip: "127.0.0.1", now: Date.now(), maxBuffered: 1 << 20,
- *   delivery: deliveryOptions, onSlow: () => {} });
+ * const policy = connectionPolicy({ maxBuffered: 1 << 20, delivery: deliverySettings, onSlow: () => {} });
+ * const conn = new Connection({ id: "c1", socket, ip: "127.0.0.1", now: Date.now(), policy });
  * conn.send('{"seq":"1","cmd":"ping"}');
  * ```
  * @module
  */
 import { CloseCode } from "../protocol/codes.ts";
-import { Delivery, type DeliveryOptions } from "./delivery.ts";
+import { Delivery, type DeliveryPolicy } from "./delivery.ts";
 
 /** What a {@linkcode Connection} needs from a socket (a WebSocket satisfies it; tests use fakes). */
 export interface SocketLike {
@@ -33,26 +37,60 @@ export interface Identity {
   loginTime: number;
 }
 
-/** Construction options of {@linkcode Connection}. */
+/** What every connection of a listener shares; build it once with {@linkcode connectionPolicy}. */
+export interface ConnectionPolicy {
+  /** Slow-consumer cap on the socket's unsent bytes (`im.sendBufferBytes`). */
+  readonly maxBuffered: number;
+  /** `heartbeat.closeGrace` (ms). */
+  readonly closeGraceMs: number;
+  /** Delivery settings; its byte budget is `maxBuffered`. */
+  readonly delivery: DeliveryPolicy<Connection>;
+  /** Told once when the connection is closed as a slow consumer (to unregister it at once). */
+  onSlow(conn: Connection): void;
+  /**
+   * Force the socket shut (transport/socket_abort.ts) when the peer has not completed a close the server
+   * started within `closeGraceMs`; absent = never (fakes in tests).
+   */
+  abort?(socket: SocketLike): void;
+}
+
+/** Settings of {@linkcode connectionPolicy}. */
+export interface ConnectionPolicyOptions {
+  maxBuffered: number;
+  /** Default 5000 ms. */
+  closeGraceMs?: number;
+  delivery: Omit<DeliveryPolicy<Connection>, "maxBytes">;
+  onSlow: (conn: Connection) => void;
+  abort?: (socket: SocketLike) => void;
+}
+
+/**
+ * The policy shared by the connections of one listener.
+ *
+ * @example
+ * ```ts
+ * const policy = connectionPolicy({ maxBuffered: 1 << 20, delivery: { pageSize: 200, stallTimeoutMs: 30_000,
+ *   clock: systemClock, pushes: new Pushes() }, onSlow: (conn) => lifecycle.unregister(conn) });
+ * ```
+ */
+export function connectionPolicy(o: ConnectionPolicyOptions): ConnectionPolicy {
+  return {
+    maxBuffered: o.maxBuffered,
+    closeGraceMs: o.closeGraceMs ?? 5000,
+    delivery: { ...o.delivery, maxBytes: o.maxBuffered },
+    onSlow: o.onSlow,
+    abort: o.abort,
+  };
+}
+
+/** Construction options of {@linkcode Connection} (not kept: only the policy is referenced). */
 export interface ConnectionOptions {
   id: string;
   socket: SocketLike;
   ip: string;
   /** Connect time (ms): the heartbeat clock starts here. */
   now: number;
-  /** Slow-consumer cap on the socket's unsent bytes (`im.sendBufferBytes`). */
-  maxBuffered: number;
-  /** Delivery settings; `onStall` is wired to the slow-consumer close. */
-  delivery: Omit<DeliveryOptions, "onStall" | "maxBytes">;
-  /** Told once when the connection is closed as a slow consumer (to unregister it at once). */
-  onSlow: (conn: Connection) => void;
-  /**
-   * Force the connection shut (transport/socket_abort.ts) when the peer has not completed a close the
-   * server started within `closeGraceMs`; absent = never (fakes in tests).
-   */
-  abort?: () => void;
-  /** `heartbeat.closeGrace` (ms). */
-  closeGraceMs?: number;
+  policy: ConnectionPolicy;
 }
 
 const OPEN = 1;
@@ -64,15 +102,12 @@ export class Connection {
   readonly socket: SocketLike;
   readonly ip: string;
   readonly connectedAt: number;
-  readonly delivery: Delivery;
-  readonly #maxBuffered: number;
-  readonly #onSlow: (conn: Connection) => void;
+  readonly delivery: Delivery<Connection>;
+  readonly #policy: ConnectionPolicy;
   #identity: Identity | undefined;
   #heartbeatAt: number;
   #closeReason: string | undefined;
   #slow = false;
-  readonly #abort: (() => void) | undefined;
-  readonly #closeGraceMs: number;
   #abortTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(o: ConnectionOptions) {
@@ -80,15 +115,8 @@ export class Connection {
     this.socket = o.socket;
     this.ip = o.ip;
     this.connectedAt = this.#heartbeatAt = o.now;
-    this.#maxBuffered = o.maxBuffered;
-    this.#onSlow = o.onSlow;
-    this.#abort = o.abort;
-    this.#closeGraceMs = o.closeGraceMs ?? 5000;
-    this.delivery = new Delivery(this, {
-      ...o.delivery,
-      maxBytes: o.maxBuffered,
-      onStall: () => this.#closeSlow(),
-    });
+    this.#policy = o.policy;
+    this.delivery = new Delivery<Connection>(this, o.policy.delivery);
   }
 
   /** The logged-in identity, or undefined before login and after logout. */
@@ -140,8 +168,8 @@ export class Connection {
    */
   send(text: string): boolean {
     if (!this.open) return false;
-    if (this.socket.bufferedAmount > this.#maxBuffered) {
-      this.#closeSlow();
+    if (this.socket.bufferedAmount > this.#policy.maxBuffered) {
+      this.stalled();
       return false;
     }
     try {
@@ -166,10 +194,11 @@ export class Connection {
 
   /** A peer that never answers the close handshake would hold the socket forever: abort after a grace. */
   #armAbort(): void {
-    if (!this.#abort || this.#abortTimer !== undefined) return;
+    const abort = this.#policy.abort;
+    if (!abort || this.#abortTimer !== undefined) return;
     this.#abortTimer = setTimeout(() => {
-      if (this.socket.readyState !== CLOSED) this.#abort!();
-    }, this.#closeGraceMs);
+      if (this.socket.readyState !== CLOSED) abort(this.socket);
+    }, this.#policy.closeGraceMs);
   }
 
   /** The socket has closed (its `close` event): nothing is left to abort. */
@@ -177,10 +206,11 @@ export class Connection {
     clearTimeout(this.#abortTimer);
   }
 
-  #closeSlow(): void {
+  /** The peer does not read (its buffer is over the cap, or a replay stalled on it): close it as a slow consumer, once. */
+  stalled(): void {
     if (this.#slow) return;
     this.#slow = true;
     this.close(CloseCode.SlowConsumer, "slow consumer");
-    this.#onSlow(this);
+    this.#policy.onSlow(this);
   }
 }

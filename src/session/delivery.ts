@@ -13,14 +13,14 @@
  *   seq a client has seen is always a safe resume point;
  * - memory is bounded: queued bytes plus the socket's unsent bytes never exceed `maxBytes` — beyond, the
  *   queue is dropped and re-read from the store (every entry is there); a socket whose buffer stays over
- *   half the budget for `stallTimeoutMs` is a slow consumer (`onStall`);
+ *   half the budget for `stallTimeoutMs` is a slow consumer (the sink's `stalled()`);
  * - a live entry that repeats a delivered seq with another msgId is evidence that the store went back in
  *   time (`onConflict`).
  *
  * @example
  * ```ts
- * const delivery = new Delivery(sink, options);
- * delivery.open((after, n) => store.range(101, "bob", after, n), lastSeq, "bob"); // login: queue live entries
+ * const delivery = new Delivery(sink, policy);               // policy: shared by every connection
+ * delivery.open(store, 101, "bob", lastSeq);                 // login: queue live entries
  * sendLoginReply();
  * void delivery.replay();                                                // then catch up
  * delivery.deliver(entry, frame);                                        // live traffic
@@ -39,13 +39,20 @@ export interface DeliverySink {
   /** Bytes queued in the socket but not written yet. */
   readonly buffered: number;
   send(text: string): boolean;
+  /** The peer does not read (a replay waited `stallTimeoutMs` for it): close it as a slow consumer. */
+  stalled(): void;
 }
 
-/** Reads the inbox of the logged-in user: up to `limit` entries after `afterSeq`, oldest first. */
-export type InboxReader = (afterSeq: number, limit: number) => Promise<InboxEntry[]>;
+/** Where a delivery reads the logged-in user's inbox (a `Store` is one): entries after `afterSeq`, oldest first. */
+export interface InboxSource {
+  range(appId: number, userId: string, afterSeq: number, limit: number): Promise<InboxEntry[]>;
+}
 
-/** Settings and callbacks of a {@linkcode Delivery}. */
-export interface DeliveryOptions {
+/**
+ * Settings and callbacks of a {@linkcode Delivery}: one object shared by every connection of a listener
+ * (the callbacks get the connection), so a connection keeps no copy and no closure of its own.
+ */
+export interface DeliveryPolicy<S extends DeliverySink = DeliverySink> {
   /** Entries read from the store per page (`inbox.syncPageSize`). */
   pageSize: number;
   /** Budget of queued plus unsent bytes (`im.sendBufferBytes`). */
@@ -54,12 +61,10 @@ export interface DeliveryOptions {
   stallTimeoutMs: number;
   clock: Clock;
   pushes: Pushes;
-  /** The peer does not read: close it as a slow consumer. */
-  onStall: () => void;
   /** A store read failed (logged); the replay is retried after a pause. */
-  onError?: (error: unknown) => void;
+  onError?: (sink: S, error: unknown) => void;
   /** A live entry contradicts a delivered one (same seq, other msgId): the store rolled back. */
-  onConflict?: (entry: Pick<InboxEntry, "seq" | "msgId">) => void;
+  onConflict?: (sink: S, entry: Pick<InboxEntry, "seq" | "msgId">) => void;
 }
 
 /** Outcome of one replay. */
@@ -92,12 +97,14 @@ const ENTRY_OVERHEAD = 64;
 const noop = () => {};
 
 /** Cursor, queue and replay of one connection. */
-export class Delivery {
-  readonly #sink: DeliverySink;
-  readonly #o: DeliveryOptions;
+export class Delivery<S extends DeliverySink = DeliverySink> {
+  readonly #sink: S;
+  readonly #o: DeliveryPolicy<S>;
   /** Bumped by open/stop: a replay of an older login stops by itself. */
   #gen = 0;
-  #reader: InboxReader | undefined;
+  /** The store of the logged-in user's inbox; undefined = not delivering. */
+  #source: InboxSource | undefined;
+  #appId = 0;
   /** Whose inbox this is (event pushes name the conversation from the owner's side). */
   #owner = "";
   #cursor = 0;
@@ -106,7 +113,8 @@ export class Delivery {
   /** True while live entries must queue (a replay is needed or running). */
   #queueing = false;
   #loop: { promise: Promise<ReplayResult> } | undefined;
-  #pending: Pending[] = [];
+  /** Live entries held back; undefined until one is. */
+  #pending: Pending[] | undefined;
   #pendingBytes = 0;
   /** The queue went over budget and was dropped: read the store up to {@linkcode #highestSeen}. */
   #overflowed = false;
@@ -122,9 +130,9 @@ export class Delivery {
   /** Replies waiting for the cursor to reach their seq (see {@linkcode passed}). */
   #waiters: Array<{ seq: number; done: () => void }> | undefined;
 
-  constructor(sink: DeliverySink, options: DeliveryOptions) {
+  constructor(sink: S, policy: DeliveryPolicy<S>) {
     this.#sink = sink;
-    this.#o = options;
+    this.#o = policy;
   }
 
   /** Highest seq delivered or passed on this connection. */
@@ -146,9 +154,10 @@ export class Delivery {
    * Start delivering for a new login: the cursor is `fromSeq`, live entries queue until
    * {@linkcode replay} has caught up. Forgets everything of a previous login.
    */
-  open(reader: InboxReader, fromSeq: number, owner = ""): void {
+  open(source: InboxSource, appId: number, owner: string, fromSeq: number): void {
     this.stop();
-    this.#reader = reader;
+    this.#source = source;
+    this.#appId = appId;
     this.#owner = owner;
     this.#cursor = this.#reported = fromSeq;
     this.#queueing = true;
@@ -157,10 +166,10 @@ export class Delivery {
   /** Stop delivering (logout, close): drops the queue and ends a running replay. */
   stop(): void {
     this.#gen++;
-    this.#reader = undefined;
+    this.#source = undefined;
     this.#queueing = false;
     this.#loop = undefined;
-    this.#pending = [];
+    this.#pending = undefined;
     this.#pendingBytes = 0;
     this.#overflowed = false;
     this.#reread = false;
@@ -180,7 +189,7 @@ export class Delivery {
    * Immediate in the common case, where the sender's own copy was passed before the reply.
    */
   passed(seq: number): Promise<void> {
-    if (seq <= this.#cursor || !this.#reader || !this.#sink.open) return Promise.resolve();
+    if (seq <= this.#cursor || !this.#source || !this.#sink.open) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => done(), this.#o.stallTimeoutMs);
       const done = () => {
@@ -202,7 +211,7 @@ export class Delivery {
 
   /** Catch up from the store (or join the replay already running); resolves when live again. */
   replay(): Promise<ReplayResult> {
-    if (!this.#reader) return Promise.resolve({ replayed: 0, lost: 0, firstSeq: 0 });
+    if (!this.#source) return Promise.resolve({ replayed: 0, lost: 0, firstSeq: 0 });
     this.#queueing = true;
     if (this.#loop) return this.#loop.promise;
     const run = { promise: undefined as unknown as Promise<ReplayResult> };
@@ -236,7 +245,7 @@ export class Delivery {
    * own copy). Only `seq` and `msgId` of the entry are read.
    */
   deliver(entry: Pick<InboxEntry, "seq" | "msgId">, text: string | undefined): DeliverOutcome {
-    if (!this.#reader || !this.#sink.open) return "closed";
+    if (!this.#source || !this.#sink.open) return "closed";
     if (this.#queueing) {
       this.#queue(entry, text);
       return "queued";
@@ -261,13 +270,13 @@ export class Delivery {
     const bytes = (text?.length ?? 0) + ENTRY_OVERHEAD;
     if (this.#pendingBytes + bytes + this.#sink.buffered > this.#o.maxBytes) {
       // Every queued entry is in the store: drop the queue and read it back later instead of growing.
-      this.#pending = [];
+      this.#pending = undefined;
       this.#pendingBytes = 0;
       this.#overflowed = true;
       this.#reread = true;
       return;
     }
-    this.#pending.push({ entry, text });
+    (this.#pending ??= []).push({ entry, text });
     this.#pendingBytes += bytes;
   }
 
@@ -288,7 +297,7 @@ export class Delivery {
     const seqs = this.#recentSeq;
     if (!seqs || !this.#o.onConflict) return;
     const i = seqs.indexOf(entry.seq);
-    if (i >= 0 && this.#recentId![i] !== entry.msgId) this.#o.onConflict(entry);
+    if (i >= 0 && this.#recentId![i] !== entry.msgId) this.#o.onConflict(this.#sink, entry);
   }
 
   async #run(gen: number, run: { promise: Promise<ReplayResult> }): Promise<ReplayResult> {
@@ -300,7 +309,7 @@ export class Delivery {
       while (live()) {
         const from = this.#cursor;
         this.#reread = false;
-        const page = await this.#reader!(from, pageSize);
+        const page = await this.#source!.range(this.#appId, this.#owner, from, pageSize);
         if (!live()) break;
         if (this.#cursor !== from) continue; // rewound meanwhile: read again from the new cursor
         this.#retries = 0;
@@ -325,7 +334,7 @@ export class Delivery {
       }
       return result;
     } catch (error) {
-      this.#o.onError?.(error);
+      this.#o.onError?.(this.#sink, error);
       if (live()) this.#retryLater(gen);
       throw error;
     } finally {
@@ -348,7 +357,7 @@ export class Delivery {
   #skipHole(result: ReplayResult): void {
     this.#reread = false;
     let next = Infinity;
-    for (const p of this.#pending) if (p.entry.seq < next) next = p.entry.seq;
+    for (const p of this.#pending ?? []) if (p.entry.seq < next) next = p.entry.seq;
     if (this.#overflowed) {
       next = Math.min(next, this.#highestSeen + 1);
       this.#overflowed = false;
@@ -365,7 +374,7 @@ export class Delivery {
       if (this.#cursor < this.#highestSeen) return false;
       this.#overflowed = false;
     }
-    const queued = this.#pending.sort((a, b) => a.entry.seq - b.entry.seq);
+    const queued = this.#pending?.sort((a, b) => a.entry.seq - b.entry.seq) ?? [];
     let i = 0;
     for (; i < queued.length; i++) {
       const { entry, text } = queued[i];
@@ -373,9 +382,10 @@ export class Delivery {
       if (entry.seq !== this.#cursor + 1) break;
       this.#advance(entry, text);
     }
-    this.#pending = queued.slice(i);
-    this.#pendingBytes = this.#pending.reduce((n, p) => n + (p.text?.length ?? 0) + ENTRY_OVERHEAD, 0);
-    if (this.#pending.length > 0 || this.#reread) return false;
+    const rest = i < queued.length ? queued.slice(i) : undefined;
+    this.#pending = rest;
+    this.#pendingBytes = rest?.reduce((n, p) => n + (p.text?.length ?? 0) + ENTRY_OVERHEAD, 0) ?? 0;
+    if (rest || this.#reread) return false;
     this.#queueing = false;
     return true;
   }
@@ -390,7 +400,7 @@ export class Delivery {
     const since = this.#o.clock.now();
     while (live() && this.#sink.buffered > half) {
       if (this.#o.clock.now() - since > this.#o.stallTimeoutMs) {
-        this.#o.onStall();
+        this.#sink.stalled();
         return false;
       }
       await new Promise((r) => setTimeout(r, 5));

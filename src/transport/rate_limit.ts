@@ -24,6 +24,9 @@ export interface Bucket {
 /** Verdict on one frame. */
 export type FrameVerdict = { ok: true } | { ok: false; retryMs: number; close: boolean };
 
+/** The verdict on a frame within the rate (one object, not one per frame). */
+const ALLOWED: FrameVerdict = Object.freeze({ ok: true });
+
 /** Token buckets of one node. */
 export class RateLimiter {
   constructor(readonly rate: number, readonly burst: number, readonly clock: Clock) {}
@@ -41,7 +44,7 @@ export class RateLimiter {
     if (b.tokens >= 1) {
       b.tokens -= 1;
       b.strikes = 0;
-      return { ok: true };
+      return ALLOWED;
     }
     return this.strike(b, Math.ceil(((1 - b.tokens) * 1000) / this.rate));
   }

@@ -20,7 +20,7 @@ interface DenoInternals {
 }
 
 /** Close the socket's connection now; false when this runtime offers no way to. */
-export function abortSocket(socket: WebSocket): boolean {
+export function abortSocket(socket: object): boolean {
   const internals = (Deno as unknown as Record<symbol, DenoInternals | undefined>)[
     (Deno as unknown as { internal: symbol }).internal
   ];

@@ -19,14 +19,14 @@ import { CloseCode, Code } from "../protocol/codes.ts";
 import { encodeError } from "../protocol/envelope.ts";
 import type { Pushes } from "../protocol/pushes.ts";
 import { utf8Bytes } from "../protocol/validate.ts";
-import { Connection } from "../session/connection.ts";
+import { Connection, type ConnectionPolicy, connectionPolicy } from "../session/connection.ts";
 import type { Lifecycle } from "../session/lifecycle.ts";
 import type { InboxEntry } from "../store/store.ts";
 import type { Clock } from "../util/clock.ts";
 import type { IdGenerator } from "../util/ids.ts";
 import type { Admission } from "./admission.ts";
-import { FrameQueue } from "./frame_queue.ts";
-import type { RateLimiter } from "./rate_limit.ts";
+import { type FrameLimits, FrameQueue } from "./frame_queue.ts";
+import type { Bucket, RateLimiter } from "./rate_limit.ts";
 
 /** Paths upgraded to WebSocket (PROTOCOL.md A.1). */
 export const WS_PATHS: ReadonlySet<string> = new Set(["/im", "/acc"]);
@@ -60,6 +60,7 @@ function jsonError(status: number, code: number, message: string, headers: Heade
 
 /** Build the fetch handler for the WebSocket port. */
 export function createWsHandler(d: WsDeps): (req: Request, info: Deno.ServeHandlerInfo) => Response {
+  const shared = listenerState(d);
   return (req, info) => {
     const path = new URL(req.url).pathname;
     if (!WS_PATHS.has(path)) return new Response("404 page not found\n", { status: 404 });
@@ -73,10 +74,9 @@ export function createWsHandler(d: WsDeps): (req: Request, info: Deno.ServeHandl
     if (d.draining()) return new Response("503 draining\n", { status: 503, headers: { "retry-after": "1" } });
     const refused = d.admission.check(req, ip);
     if (refused) return refused;
-    const idleTimeout = d.config.heartbeat.idleTimeout;
     let upgraded: { socket: WebSocket; response: Response };
     try {
-      upgraded = Deno.upgradeWebSocket(req, idleTimeout > 0 ? { idleTimeout } : {});
+      upgraded = Deno.upgradeWebSocket(req, shared.upgradeOptions);
     } catch (error) {
       // A handshake without Connection/Sec-WebSocket-Key (or with a bad version) is the client's mistake.
       return jsonError(
@@ -85,89 +85,135 @@ export function createWsHandler(d: WsDeps): (req: Request, info: Deno.ServeHandl
         `not a valid WebSocket handshake: ${(error as Error).message}`,
       );
     }
-    accept(d, upgraded.socket, ip);
+    accept(shared, upgraded.socket, ip);
     return upgraded.response;
   };
 }
 
-function accept(d: WsDeps, socket: WebSocket, ip: string): void {
+/** What every connection of this listener shares, built once (not a copy or closure per connection). */
+interface ListenerState {
+  readonly d: WsDeps;
+  readonly policy: ConnectionPolicy;
+  readonly frameLimits: FrameLimits;
+  readonly upgradeOptions: Deno.UpgradeWebSocketOptions;
+}
+
+function listenerState(d: WsDeps): ListenerState {
   const { config, counters, lifecycle } = d;
-  const conn: Connection = new Connection({
-    id: d.ids.connId(),
-    socket,
-    ip,
-    now: d.clock.now(),
+  const idleTimeout = config.heartbeat.idleTimeout;
+  const policy = connectionPolicy({
     maxBuffered: config.im.sendBufferBytes,
+    closeGraceMs: config.heartbeat.closeGrace * 1000,
     delivery: {
       pageSize: config.inbox.syncPageSize,
       stallTimeoutMs: config.im.sendStallTimeout * 1000,
       clock: d.clock,
       pushes: d.pushes,
-      onError: (error) =>
+      onError: (conn, error) =>
         d.log.warning("replay of {connId} failed: {error}", { connId: conn.id, error: String(error) }),
       onConflict: d.onConflict &&
-        ((entry) => conn.identity && d.onConflict!(conn.identity.appId, conn.identity.userId, entry)),
+        ((conn, entry) => conn.identity && d.onConflict!(conn.identity.appId, conn.identity.userId, entry)),
     },
-    abort: () => {
+    abort: (socket) => {
       if (abortSocket(socket)) counters.closeAborts.inc();
     },
-    closeGraceMs: config.heartbeat.closeGrace * 1000,
-    onSlow: () => {
+    onSlow: (conn) => {
       counters.slowConsumers.inc();
       // A peer that does not read never completes the close handshake: forget it now (presence,
       // deliveries) instead of when the socket is aborted after heartbeat.closeGrace.
       lifecycle.unregister(conn).catch(() => {});
     },
   });
-  d.admission.track(ip);
-  const maxFrame = config.im.maxFrameBytes;
-  const bucket = d.rate.bucket();
-  const queue = new FrameQueue(
-    config.limits.maxQueuedFrames,
-    config.limits.maxQueuedBytes,
-    (text) => d.router.dispatch(conn, text),
-  );
-  socket.onopen = () => {
-    counters.connections.inc();
-    d.log.info("connect {connId} {ip}", { connId: conn.id, ip });
-    lifecycle.register(conn).catch(() => conn.close(CloseCode.GoingAway, "server shutting down"));
+  return {
+    d,
+    policy,
+    frameLimits: { maxFrames: config.limits.maxQueuedFrames, maxBytes: config.limits.maxQueuedBytes },
+    upgradeOptions: idleTimeout > 0 ? { idleTimeout } : {},
   };
-  socket.onmessage = (event) => {
-    const data = event.data;
+}
+
+function accept(shared: ListenerState, socket: WebSocket, ip: string): void {
+  const { d } = shared;
+  const conn = new Connection({ id: d.ids.connId(), socket, ip, now: d.clock.now(), policy: shared.policy });
+  d.admission.track(ip);
+  const events = new SocketEvents(shared, conn, new FrameQueue(shared.frameLimits, d.router, conn));
+  // One listener object for the three events instead of an `on…` closure each: Deno keeps a wrapper
+  // function, its context and an entry in a handler map per `on…` property, per socket. No "error"
+  // listener: an error is always followed by "close" once the socket was open, and one before (the
+  // upgrade failed) leaves nothing registered.
+  socket.addEventListener("open", events);
+  socket.addEventListener("message", events);
+  socket.addEventListener("close", events);
+}
+
+/** One connection's socket events: frame-level rules, then the frame queue and the lifecycle. */
+class SocketEvents implements EventListenerObject {
+  readonly #shared: ListenerState;
+  readonly #conn: Connection;
+  readonly #queue: FrameQueue<Connection>;
+  readonly #bucket: Bucket;
+
+  constructor(shared: ListenerState, conn: Connection, queue: FrameQueue<Connection>) {
+    this.#shared = shared;
+    this.#conn = conn;
+    this.#queue = queue;
+    this.#bucket = shared.d.rate.bucket();
+  }
+
+  handleEvent(event: Event): void {
+    if (event.type === "message") this.#message((event as MessageEvent).data);
+    else if (event.type === "open") {
+      // Fires once: drop its listener record rather than keep it for the life of the connection.
+      event.target?.removeEventListener("open", this);
+      this.#open();
+    } else if (event.type === "close") this.#close(event as CloseEvent);
+  }
+
+  #open(): void {
+    const { d } = this.#shared, conn = this.#conn;
+    d.counters.connections.inc();
+    d.log.info("connect {connId} {ip}", { connId: conn.id, ip: conn.ip });
+    d.lifecycle.register(conn).catch(() => conn.close(CloseCode.GoingAway, "server shutting down"));
+  }
+
+  #message(data: unknown): void {
+    const { d } = this.#shared, conn = this.#conn;
     if (typeof data !== "string") {
-      counters.drops.inc({ reason: "binary" });
+      d.counters.drops.inc({ reason: "binary" });
       conn.send(encodeError("", "", Code.ParameterIllegal, "binary frames are not supported"));
       conn.close(CloseCode.UnsupportedData, "binary frame", "binary frames are not supported");
       return;
     }
+    const maxFrame = d.config.im.maxFrameBytes;
     // length counts UTF-16 units: ≤ bytes ≤ 3 × length, so only near the cap do we count bytes.
     if (data.length > maxFrame || (data.length * 3 > maxFrame && utf8Bytes(data) > maxFrame)) {
-      counters.drops.inc({ reason: "frame_too_large" });
+      d.counters.drops.inc({ reason: "frame_too_large" });
       conn.send(encodeError("", "", Code.FrameTooLarge, `frame over ${maxFrame} bytes`));
       conn.close(CloseCode.MessageTooBig, "frame too large", `frame over ${maxFrame} bytes`);
       return;
     }
-    const verdict = d.rate.take(bucket);
+    const verdict = d.rate.take(this.#bucket);
     if (!verdict.ok) return refuse(d, conn, data, "rate_limited", verdict.retryMs, verdict.close);
-    if (!queue.push(data)) {
-      const strike = d.rate.strike(bucket, 100);
+    if (!this.#queue.push(data)) {
+      const strike = d.rate.strike(this.#bucket, 100);
       if (!strike.ok) refuse(d, conn, data, "queue_full", strike.retryMs, strike.close);
     }
-  };
-  socket.onerror = () => {};
-  socket.onclose = (event) => {
+  }
+
+  #close(event: CloseEvent): void {
+    const { d } = this.#shared, conn = this.#conn;
     conn.ended();
-    d.admission.untrack(ip);
+    d.admission.untrack(conn.ip);
     const reason = conn.closeReason ?? "client closed";
-    counters.closes.inc({ reason });
+    d.counters.closes.inc({ reason });
     d.log.info("disconnect {connId} {userId} {code} {reason}", {
       connId: conn.id,
       userId: conn.identity?.userId,
       code: event.code,
       reason,
     });
-    lifecycle.unregister(conn).catch(() => {});
-  };
+    d.lifecycle.unregister(conn).catch(() => {});
+  }
 }
 
 /**

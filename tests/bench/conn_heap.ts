@@ -2,12 +2,15 @@
  * What one logged-in connection keeps on the server's V8 heap, by constructor: starts a server in this
  * process (default config, SQLite in a temp dir), takes a heap snapshot, logs in `--conns` connections from
  * a child process (so no client object is on this heap), takes another, and prints the difference per
- * connection — heap used, and the biggest constructors by self size and count. `--bare` measures a bare
+ * connection — heap used and committed, RSS, and the biggest constructors by self size and count. `--hold=S`
+ * has the connections heartbeat every second for S seconds first and prints what that left on the heap
+ * with and without a full GC; `--spaces` prints V8's heap spaces. `--bare` measures a bare
  * `Deno.serve` + `upgradeWebSocket` relay instead (what Deno itself keeps per WebSocket, as the bench's
  * baseline relay does), so the two outputs side by side show imserver's own share.
  *
  * ```sh
- * deno run -A --v8-flags=--expose-gc tests/bench/conn_heap.ts --conns=5000 [--top=25] [--bare] [--keep]
+ * deno run -A --v8-flags=--expose-gc tests/bench/conn_heap.ts --conns=5000 [--top=25] [--bare] [--keep] \
+ *   [--hold=S] [--spaces]
  * ```
  * @module
  */
@@ -17,7 +20,7 @@ import { startServer } from "../../src/server.ts";
 
 const arg = (name: string, d: number) =>
   Number(Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? d);
-const CONNS = arg("conns", 5000), TOP = arg("top", 25);
+const CONNS = arg("conns", 5000), TOP = arg("top", 25), HOLD = arg("hold", 0);
 
 /** Self size and count per "type:name" of a snapshot file. */
 function census(file: string): Map<string, { size: number; count: number }> {
@@ -41,10 +44,21 @@ function census(file: string): Map<string, { size: number; count: number }> {
   return out;
 }
 
-function snapshot(tag: string): { file: string; heap: number } {
+function snapshot(tag: string): { file: string; heap: number; heapTotal: number; rss: number } {
   (globalThis as { gc?: () => void }).gc?.();
+  const { heapUsed, heapTotal, rss } = Deno.memoryUsage();
+  if (Deno.args.includes("--spaces")) {
+    console.log(
+      tag,
+      v8.getHeapSpaceStatistics().map((s) =>
+        `${s.space_name} ${(s.space_size / 1048576).toFixed(1)}/${
+          (s.space_used_size / 1048576).toFixed(1)
+        } MB`
+      ).join(", "),
+    );
+  }
   const file = v8.writeHeapSnapshot(`/tmp/conn_heap_${tag}_${Deno.pid}.heapsnapshot`);
-  return { file, heap: Deno.memoryUsage().heapUsed };
+  return { file, heap: heapUsed, heapTotal, rss };
 }
 
 /** The bench baseline's per-connection state: the socket and its user. */
@@ -74,7 +88,7 @@ config.app.logFile = "";
 config.store.path = `${dir}/im.db`;
 const server = Deno.args.includes("--bare") ? bareRelay() : await startServer(config);
 const loader = `
-const [port, n] = Deno.args.map(Number);
+const [port, n, hold] = Deno.args.map(Number);
 const sockets = [];
 let ok = 0;
 await Promise.all(Array.from({ length: n }, (_, i) => new Promise((resolve) => {
@@ -85,22 +99,43 @@ await Promise.all(Array.from({ length: n }, (_, i) => new Promise((resolve) => {
   ws.onerror = () => resolve();
 })));
 console.log(ok);
+for (let s = 0; s < hold; s++) {
+  await new Promise((r) => setTimeout(r, 1000));
+  for (const ws of sockets) if (ws.readyState === 1) ws.send('{"seq":"h","cmd":"heartbeat","data":{}}');
+}
+if (hold > 0) console.log("held");
 await Deno.stdin.read(new Uint8Array(1));
 `;
 try {
   const before = snapshot("before");
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["eval", loader, String(server.wsPort), String(CONNS)],
+    args: ["eval", loader, String(server.wsPort), String(CONNS), String(HOLD)],
     stdin: "piped",
     stdout: "piped",
   }).spawn();
   const reader = child.stdout.getReader();
   const line = new TextDecoder().decode((await reader.read()).value);
-  await new Promise((r) => setTimeout(r, 1000));
+  const logged = Number(line.trim().split("\n")[0]);
+  const per = (a: number, b: number) => ((a - b) / logged).toFixed(0);
+  if (HOLD > 0) {
+    // Heartbeats every second for --hold seconds: what stays on the heap without a full GC (floating
+    // garbage the scavenges promoted) against what a full GC leaves (a leak).
+    const { heapUsed: start } = Deno.memoryUsage();
+    while (!new TextDecoder().decode((await reader.read()).value).includes("held"));
+    const { heapUsed: end } = Deno.memoryUsage();
+    (globalThis as { gc?: () => void }).gc?.();
+    const { heapUsed: collected } = Deno.memoryUsage();
+    console.log(
+      `hold ${HOLD} s, a heartbeat a second: heap used +${per(end, start)} B/conn without a full GC, ${
+        per(collected, start)
+      } after one`,
+    );
+  } else await new Promise((r) => setTimeout(r, 1000));
   const after = snapshot("after");
-  const logged = Number(line.trim());
   console.log(
-    `${logged} of ${CONNS} logged in; heap used +${((after.heap - before.heap) / logged).toFixed(0)} B/conn`,
+    `${logged} of ${CONNS} logged in; heap used +${per(after.heap, before.heap)} B/conn, heap committed +${
+      per(after.heapTotal, before.heapTotal)
+    }, RSS +${per(after.rss, before.rss)} (after a full GC, before the snapshot)`,
   );
   const a = census(before.file), b = census(after.file);
   const rows = [...b].map(([k, v]) => ({

@@ -6,7 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { Pushes } from "../../src/protocol/pushes.ts";
-import { Delivery, type DeliveryOptions, type DeliverySink } from "../../src/session/delivery.ts";
+import {
+  Delivery,
+  type DeliveryPolicy,
+  type DeliverySink,
+  type InboxSource,
+} from "../../src/session/delivery.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import type { InboxEntry, NewEntry } from "../../src/store/store.ts";
 import { systemClock } from "../../src/util/clock.ts";
@@ -17,9 +22,14 @@ class FakeSink implements DeliverySink {
   open = true;
   buffered = 0;
   readonly sent: string[] = [];
+  /** When the delivery called `stalled()`. */
+  readonly stalls: number[] = [];
   send(text: string): boolean {
     this.sent.push(text);
     return true;
+  }
+  stalled(): void {
+    this.stalls.push(Date.now());
   }
   /** msgIds of the msg pushes sent, in order. */
   get msgIds(): string[] {
@@ -39,30 +49,32 @@ const entry = (msgId: string): NewEntry => ({
   time: Date.now(),
 });
 
-function setup(options: Partial<DeliveryOptions> = {}) {
+/** An inbox source from a reader of (afterSeq, limit), whatever the user asked for. */
+const source = (read: (after: number, n: number) => Promise<InboxEntry[]>): InboxSource => ({
+  range: (_appId, _userId, after, n) => read(after, n),
+});
+
+function setup(options: Partial<DeliveryPolicy<FakeSink>> = {}) {
   const store = new MemoryStore({ policy: testPolicy(), pruneIntervalMs: 0 });
   const sink = new FakeSink();
-  const stalls: number[] = [];
   const delivery = new Delivery(sink, {
     pageSize: 200,
     maxBytes: 1 << 20,
     stallTimeoutMs: 60_000,
     clock: systemClock,
     pushes: new Pushes(),
-    onStall: () => stalls.push(Date.now()),
     ...options,
   });
-  const reader = (after: number, n: number) => store.range(101, "bob", after, n);
   const frame = (e: InboxEntry) =>
     JSON.stringify({ cmd: "msg", response: { data: { msgId: e.msgId, seq: e.seq } } });
-  return { store, sink, delivery, reader, frame, stalls };
+  return { store, sink, delivery, frame, stalls: sink.stalls };
 }
 
 Deno.test("delivery: a replay passes the connection's own in-flight send (it gets the reply, not a push)", async () => {
-  const { store, sink, delivery, reader, frame } = setup();
+  const { store, sink, delivery, frame } = setup();
   // bob's own send is appended to his inbox (seq 2) before its live delivery reaches this connection;
   // a replay running meanwhile reads it from the store and must not push it
-  delivery.open(reader, 0);
+  delivery.open(store, 101, "bob", 0);
   delivery.expectOwn("own-1");
   for (const id of ["other-1", "own-1", "other-2"]) await store.append(101, "bob", entry(id));
   const result = await delivery.replay();
@@ -78,8 +90,8 @@ Deno.test("delivery: a replay passes the connection's own in-flight send (it get
 });
 
 Deno.test("delivery: passed(seq) waits until every earlier entry was pushed (a reply's safe resume point)", async () => {
-  const { store, sink, delivery, reader, frame } = setup();
-  delivery.open(reader, 0);
+  const { store, sink, delivery, frame } = setup();
+  delivery.open(store, 101, "bob", 0);
   await delivery.replay();
   // others' entries 1 and 2 are appended, then bob's own send (3); its live copy arrives first: a gap
   const e1 = await store.append(101, "bob", entry("other-1"));
@@ -103,10 +115,9 @@ Deno.test("delivery: passed(seq) waits until every earlier entry was pushed (a r
 });
 
 Deno.test("delivery: a gap found just as a replay finishes starts a new replay (no deaf connection)", async () => {
-  const { store, sink, delivery, reader, frame } = setup();
+  const { store, sink, delivery, frame } = setup();
   await store.append(101, "dave", entry("1"));
-  const daveReader = (after: number, n: number) => store.range(101, "dave", after, n);
-  delivery.open(daveReader, 0);
+  delivery.open(store, 101, "dave", 0);
   const first = delivery.replay();
   // Runs after the replay's last store read has been handled but before its promise settles: two more
   // entries land and the later one's live delivery arrives first (a gap).
@@ -118,7 +129,6 @@ Deno.test("delivery: a gap found just as a replay finishes starts a new replay (
   for (let i = 0; i < 100 && sink.msgIds.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(sink.msgIds, ["1", "2", "3"]);
   assert.equal(delivery.replaying, false);
-  void reader;
   delivery.stop();
 });
 
@@ -129,7 +139,7 @@ Deno.test("delivery: a hole the store cannot fill becomes a 1016 gap after a few
   for (const id of ["m1", "m2", "m3"]) stored.push(await store.append(101, "bob", entry(id)));
   const forgetful = async (after: number, n: number) =>
     (await store.range(101, "bob", after, n)).filter((e) => e.seq <= 1);
-  delivery.open(forgetful, 1);
+  delivery.open(source(forgetful), 101, "bob", 1);
   await delivery.replay();
   sink.sent.length = 0;
   // seq 3 arrives live past the hole at seq 2, which the store no longer returns
@@ -154,10 +164,15 @@ Deno.test("delivery: queued live entries never exceed the byte budget; they are 
   // A replay that cannot run yet (its reader waits) while 500 KiB of live traffic arrives.
   let release!: () => void;
   const gate = new Promise<void>((r) => release = r);
-  delivery.open(async (after, n) => {
-    await gate;
-    return store.range(101, "bob", after, n);
-  }, 0);
+  delivery.open(
+    source(async (after, n) => {
+      await gate;
+      return store.range(101, "bob", after, n);
+    }),
+    101,
+    "bob",
+    0,
+  );
   const replay = delivery.replay();
   for (let i = 0; i < 500; i++) {
     const e = await store.append(101, "bob", { ...entry(`e${i}`), msg: big });
@@ -173,10 +188,10 @@ Deno.test("delivery: queued live entries never exceed the byte budget; they are 
 });
 
 Deno.test("delivery: a replay paced by a peer that never reads is a stalled consumer after the timeout", async () => {
-  const { store, sink, delivery, reader, stalls } = setup({ maxBytes: 4096, stallTimeoutMs: 200 });
+  const { store, sink, delivery, stalls } = setup({ maxBytes: 4096, stallTimeoutMs: 200 });
   for (let i = 0; i < 10; i++) await store.append(101, "bob", entry(`e${i}`));
   sink.buffered = 10_000; // the peer stopped reading
-  delivery.open(reader, 0);
+  delivery.open(store, 101, "bob", 0);
   const started = Date.now();
   await delivery.replay();
   assert.equal(stalls.length, 1);
@@ -186,9 +201,9 @@ Deno.test("delivery: a replay paced by a peer that never reads is a stalled cons
 
 Deno.test("delivery: sync rewinds; a seq repeated with another msgId is reported as a conflict", async () => {
   const conflicts: number[] = [];
-  const { store, sink, delivery, reader, frame } = setup({ onConflict: (e) => conflicts.push(e.seq) });
+  const { store, sink, delivery, frame } = setup({ onConflict: (_sink, e) => conflicts.push(e.seq) });
   for (let i = 1; i <= 3; i++) await store.append(101, "bob", entry(`m${i}`));
-  delivery.open(reader, 0);
+  delivery.open(store, 101, "bob", 0);
   await delivery.replay();
   assert.deepEqual(sink.msgIds, ["m1", "m2", "m3"]);
   await delivery.rewind(1);

@@ -8,7 +8,7 @@ import { CloseCode } from "../../src/protocol/codes.ts";
 import { Pushes } from "../../src/protocol/pushes.ts";
 import { getLogger } from "../../src/ops/log.ts";
 import { LocalBus } from "../../src/session/bus.ts";
-import { Connection, type SocketLike } from "../../src/session/connection.ts";
+import { Connection, connectionPolicy, type SocketLike } from "../../src/session/connection.ts";
 import { Hub } from "../../src/session/hub.ts";
 import { Lifecycle, type LifecycleOptions } from "../../src/session/lifecycle.ts";
 import { LocalPresence, type Presence, type PresenceEntry } from "../../src/session/presence.ts";
@@ -72,16 +72,13 @@ function setup(overrides: Partial<LifecycleOptions> = {}, presenceOverride?: (p:
     ...overrides,
   });
   lifecycle.start();
+  const policy = connectionPolicy({
+    maxBuffered: 1 << 20,
+    delivery: { pageSize: 100, stallTimeoutMs: 10_000, clock, pushes },
+    onSlow: () => {},
+  });
   const conn = (id: string): TestConn =>
-    new Connection({
-      id,
-      socket: new FakeSocket(),
-      ip: "127.0.0.1",
-      now: clock.now(),
-      maxBuffered: 1 << 20,
-      delivery: { pageSize: 100, stallTimeoutMs: 10_000, clock, pushes },
-      onSlow: () => {},
-    }) as TestConn;
+    new Connection({ id, socket: new FakeSocket(), ip: "127.0.0.1", now: clock.now(), policy }) as TestConn;
   const stop = async () => {
     await lifecycle.stop();
     presencePushes.close();

@@ -16,7 +16,7 @@ import { Metrics } from "../../src/ops/metrics.ts";
 import { CloseCode, Code } from "../../src/protocol/codes.ts";
 import { Disconnect, ReplyError, StorageError } from "../../src/protocol/errors.ts";
 import { Pushes } from "../../src/protocol/pushes.ts";
-import { Connection, type SocketLike } from "../../src/session/connection.ts";
+import { Connection, connectionPolicy, type SocketLike } from "../../src/session/connection.ts";
 import { systemClock } from "../../src/util/clock.ts";
 import { testConfig } from "../support/helpers.ts";
 
@@ -85,9 +85,11 @@ function setup() {
     socket,
     ip: "127.0.0.1",
     now: 0,
-    maxBuffered: 1 << 20,
-    delivery: { pageSize: 10, stallTimeoutMs: 1000, clock: systemClock, pushes: new Pushes() },
-    onSlow: () => {},
+    policy: connectionPolicy({
+      maxBuffered: 1 << 20,
+      delivery: { pageSize: 10, stallTimeoutMs: 1000, clock: systemClock, pushes: new Pushes() },
+      onSlow: () => {},
+    }),
   });
   const counters = createCounters(new Metrics());
   const disconnects: Array<[number, string, string]> = [];
