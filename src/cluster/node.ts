@@ -77,6 +77,8 @@ export class ClusterNode {
   readonly #ttlMs: number;
   #handlers: NodeHandlers | undefined;
   #tick: ReturnType<typeof setInterval> | undefined;
+  /** The tick's refresh still running, if any (see {@linkcode #onTick}). */
+  #ticking: Promise<void> | undefined;
   #recovering: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
   readonly #onReady = () => {
@@ -166,7 +168,7 @@ export class ClusterNode {
     await this.presence.reap(this.#o.nodeId);
     await this.bus.start(handlers);
     await this.#heartbeat();
-    this.#tick = setInterval(() => void this.#refresh(), Math.max(100, this.#ttlMs / 3));
+    this.#tick = setInterval(() => this.#onTick(), Math.max(100, this.#ttlMs / 3));
     this.#link.onReady(this.#onReady);
     this.#o.log.info("cluster node {nodeId} on {mode} {at} (presence ttl {ttl} ms)", {
       nodeId: this.#o.nodeId,
@@ -210,6 +212,16 @@ export class ClusterNode {
       log.warning("reaped dead node {node}: {n} users offline", { node, n: gone.length });
       for (const { appId, userId } of gone) this.#handlers?.reaped(appId, userId);
     }
+  }
+
+  /**
+   * A tick while the last one's refresh still runs is skipped: that refresh renews every TTL when it lands,
+   * and another one queued behind it would pile whole-node batches (every local connection's presence) on a
+   * Redis that is already behind — each slower tick adding more, without bound (the 250k capacity run).
+   */
+  #onTick(): void {
+    if (this.#ticking) return;
+    this.#ticking = this.#refresh().finally(() => this.#ticking = undefined);
   }
 
   /** The periodic tick: registry, presence of every local connection, and the rollback checks. */

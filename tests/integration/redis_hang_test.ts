@@ -189,3 +189,43 @@ redisTest(
     }
   },
 );
+
+/** Commands redis-server has processed so far (INFO stats, through redis-cli), with the INFO itself. */
+async function commandsProcessed(redis: { port: number }): Promise<number> {
+  const out = await new Deno.Command("redis-cli", { args: ["-p", String(redis.port), "INFO", "stats"] })
+    .output();
+  const count = /total_commands_processed:(\d+)/.exec(new TextDecoder().decode(out.stdout))?.[1];
+  assert.ok(count !== undefined, "INFO stats has total_commands_processed");
+  return Number(count);
+}
+
+redisTest(
+  "cluster: while Redis hangs, the node's ticks do not pile presence refreshes up behind it",
+  async (redis) => {
+    // a tick every 200 ms; Redis stopped for 3 s = 15 ticks, each a refresh of the node's registry, every
+    // local connection's presence, its stats and the rollback checks
+    const node = await startServer(clusterConfig(redis, "t1", { presence: { ttl: 0.6 } }));
+    const client = await TestClient.connect(node.wsPort);
+    try {
+      await client.login("ticker");
+      const before = await commandsProcessed(redis);
+      redis.pause();
+      await new Promise((r) => setTimeout(r, 3000));
+      redis.resume();
+      // what was queued while Redis slept is answered at once; less than a tick later, count it
+      await new Promise((r) => setTimeout(r, 120));
+      const during = await commandsProcessed(redis) - before;
+      // one refresh in flight is ~5 commands; 15 queued ticks would be ~75
+      assert.ok(during <= 25, `${during} commands queued behind a hung Redis in 3 s`);
+      // and the refreshes go on once Redis answers: the user is still online
+      await new Promise((r) => setTimeout(r, 700));
+      const online = await fetch(`http://127.0.0.1:${node.httpPort}/user/online?userId=ticker&appId=101`);
+      const body = await online.json();
+      assert.equal(body.data?.online, true, JSON.stringify(body));
+    } finally {
+      redis.resume();
+      await client.close();
+      await node.shutdown();
+    }
+  },
+);
