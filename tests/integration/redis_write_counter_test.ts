@@ -54,3 +54,29 @@ redisTest(
     }
   },
 );
+
+redisTest(
+  "redis store: a lost write is a rollback even when the next append brings the counter back up",
+  async (redis) => {
+    const keys = new RedisKeys("wl:");
+    const store = await RedisStore.open({ urls: [redis.url], cluster: false }, {
+      keys,
+      policy: testPolicy(),
+    });
+    const rollbacks: string[] = [];
+    store.listen({ rollback: (why) => rollbacks.push(why), epochChanged: () => {} });
+    try {
+      await store.append(101, "bob", entry(1));
+      await store.append(101, "bob", entry(2));
+      // Redis loses the last write (a failover to a replica that had not received it): the counter is
+      // one behind what this node saw. The next append increments it back to the value seen, which must
+      // not hide the loss — no check ran in between.
+      assert.equal(await redis.command("DECR", keys.writeCounter), ":1");
+      await store.append(101, "bob", entry(3));
+      assert.equal(rollbacks.length, 1, "the append saw the counter it incremented had gone back");
+      assert.match(rollbacks[0], /went back from 2 to 1/);
+    } finally {
+      await store.close();
+    }
+  },
+);

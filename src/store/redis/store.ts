@@ -302,7 +302,7 @@ export class RedisStore implements Store {
       keys,
       args,
     );
-    this.#writes.saw(floor, Number(writes));
+    this.#writes.saw(floor, Number(writes), items.length);
     if (epoch !== null && epoch !== this.#epoch) this.#adoptEpoch(epoch);
     if (this.#waitReplicas > 0) await this.#waitForReplicas(keys[0]);
     const out = seqs.map(Number);

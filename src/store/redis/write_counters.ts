@@ -12,7 +12,7 @@
  * ```ts
  * const counters = new WriteCounters(link, keys, (reason) => log.error(reason));
  * const floor = counters.floor(slot); // before the call
- * counters.saw(floor, Number(reply[0])); // with its reply
+ * counters.saw(floor, Number(reply[0]), entries.length); // with its reply and what the call added
  * await counters.check(); // after a reconnect, and periodically
  * ```
  * @module
@@ -57,21 +57,25 @@ export class WriteCounters {
   }
 
   /**
-   * A counter value read by a call sent when `floor` was the highest value seen. Only a value below
-   * `floor` is a rollback: every write counted in `floor` was done before that call was sent. Replies
-   * handled out of order (an append's after a later check's) are not compared with each other.
+   * A counter value returned by a call sent when `floor` was the highest value seen, after the call itself
+   * added `added` to it (an append's entries; 0 for a read). The counter stood at `value - added` when the
+   * call ran, and only a value there below `floor` is a rollback: every write counted in `floor` was done
+   * before the call was sent. Comparing before the call's own increment matters: a failover that lost the
+   * last write would otherwise be hidden by the next append, which brings the counter back to the value
+   * seen. Replies handled out of order (an append's after a later check's) are not compared with each other.
    */
-  saw(floor: Floor, value: number): void {
+  saw(floor: Floor, value: number, added = 0): void {
     const { slot } = floor;
     if (floor.generation !== this.#generation) {
       // sent before a reset: its floor belongs to the old measure
       if (value > (this.#max.get(slot) ?? 0)) this.#max.set(slot, value);
       return;
     }
-    if (value < floor.value) {
+    const before = value - added;
+    if (before < floor.value) {
       this.#max.set(slot, value);
       const where = this.#tags ? ` of slot ${slot}` : "";
-      this.onRollback(`write counter${where} went back from ${floor.value} to ${value}`);
+      this.onRollback(`write counter${where} went back from ${floor.value} to ${before}`);
       return;
     }
     if (value > (this.#max.get(slot) ?? 0)) this.#max.set(slot, value);
