@@ -14,7 +14,8 @@
  * registration's TTL per refresh) and reads every node's ({@linkcode ClusterNode.nodeStats}).
  *
  * Offline bound for a crashed node's users: its registration expires ≤ ttl after its last refresh and a
- * live node reaps it within ttl/3 more, so ≤ 4/3 × ttl.
+ * live node reaps it within ttl/3 more, so ≤ 4/3 × ttl — once the reaper has reached the registry for a
+ * whole ttl (cluster/registry.ts: after a Redis outage, live nodes get that long to renew first).
  *
  * @example
  * ```ts
@@ -31,13 +32,13 @@ import type { Hub } from "../session/hub.ts";
 import { presenceOf } from "../session/presence.ts";
 import { RedisKeys } from "../store/redis/keys.ts";
 import { connectLink, type RedisLink, redisOptionsFrom } from "../store/redis/link.ts";
-import { SCRIPTS } from "../store/redis/scripts.ts";
 import { RedisStore } from "../store/redis/store.ts";
 import { storePolicy } from "../store/store.ts";
 import type { Clock } from "../util/clock.ts";
 import { RedisBus, type RemoteHandlers } from "./bus.ts";
 import { deleteNodeStats, type NodeStatsEntry, pingMs, readNodeStats, writeNodeStats } from "./node_stats.ts";
 import { RedisPresence } from "./presence.ts";
+import { NodeRegistry } from "./registry.ts";
 import { RouteHints } from "./route_hints.ts";
 
 export { RedisUnreachableError } from "../store/redis/link.ts";
@@ -71,6 +72,7 @@ export class ClusterNode {
   readonly store: RedisStore;
   readonly presence: RedisPresence;
   readonly bus: RedisBus;
+  readonly #registry: NodeRegistry;
   readonly #link: RedisLink;
   readonly #hints = new RouteHints();
   readonly #o: ClusterNodeOptions;
@@ -121,6 +123,17 @@ export class ClusterNode {
       metrics: o.metrics,
       log: o.log,
     });
+    this.#registry = new NodeRegistry({
+      link,
+      keys,
+      nodeId: o.nodeId,
+      ttlMs: this.#ttlMs,
+      clock: o.clock,
+      presence: this.presence,
+      log: o.log,
+      metrics: o.metrics,
+      reaped: (appId, userId) => this.#handlers?.reaped(appId, userId),
+    });
     this.store.listen({
       rollback: (reason) => void this.#rollback(reason),
       epochChanged: (epoch) => this.#epochChanged(epoch),
@@ -167,7 +180,7 @@ export class ClusterNode {
     // A node restarted under the same id starts clean.
     await this.presence.reap(this.#o.nodeId);
     await this.bus.start(handlers);
-    await this.#heartbeat();
+    await this.#registry.beat();
     this.#tick = setInterval(() => this.#onTick(), Math.max(100, this.#ttlMs / 3));
     this.#link.onReady(this.#onReady);
     this.#o.log.info("cluster node {nodeId} on {mode} {at} (presence ttl {ttl} ms)", {
@@ -196,42 +209,28 @@ export class ClusterNode {
     await this.#link.close();
   }
 
-  /** Register this node and reap nodes whose registration expired (one reaper wins a lock). */
-  async #heartbeat(): Promise<void> {
-    const { nodeId, log } = this.#o;
-    const keys = this.store.keys;
-    const dead = await SCRIPTS.nodeHeartbeat.run<string[]>(this.#link, [keys.nodes], [nodeId, this.#ttlMs]);
-    for (const node of dead) {
-      if (node === nodeId) continue;
-      const lockKey = `${keys.prefix}reap:${node}`;
-      const lock = await this.#link.send(lockKey, ["SET", lockKey, nodeId, "NX", "PX", String(this.#ttlMs)]);
-      if (lock === null) continue;
-      const gone = await this.presence.reap(node);
-      this.#o.metrics.counter("im_cluster_reaped_users_total", "Users made offline by reaping a dead node")
-        .inc({}, gone.length);
-      log.warning("reaped dead node {node}: {n} users offline", { node, n: gone.length });
-      for (const { appId, userId } of gone) this.#handlers?.reaped(appId, userId);
-    }
-  }
-
   /**
    * A tick while the last one's refresh still runs is skipped: that refresh renews every TTL when it lands,
    * and another one queued behind it would pile whole-node batches (every local connection's presence) on a
    * Redis that is already behind — each slower tick adding more, without bound (the 250k capacity run).
    */
   #onTick(): void {
+    // The registration is renewed on its own: a refresh held up by a slow shard must not get a live node
+    // reaped by its peers.
+    this.#registry.beat().catch((error) =>
+      this.#o.log.warning("node registration failed: {error}", { error: String(error) })
+    );
     if (this.#ticking) return;
     this.#ticking = this.#refresh().finally(() => this.#ticking = undefined);
   }
 
-  /** The periodic tick: registry, presence of every local connection, and the rollback checks. */
+  /** The periodic refresh: presence of every local connection, stats and the rollback checks. */
   async #refresh(): Promise<void> {
     // a master that died is only noticed by node-redis on a MOVED reply: look at the topology every tick
     if (!this.#link.isReady) this.#link.refreshTopology();
     this.#hints.sweep();
     try {
       await Promise.all([
-        this.#heartbeat(),
         this.#refreshPresence(),
         this.#publishStats(),
         this.store.checkWrites(),

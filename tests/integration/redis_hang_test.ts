@@ -239,3 +239,40 @@ redisTest(
     }
   },
 );
+
+/** `im_cluster_reaped_users_total` of a node (0 when nothing was reaped yet). */
+async function reapedUsers(node: { httpPort: number }): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${node.httpPort}/metrics`)).text();
+  return Number(/^im_cluster_reaped_users_total(?:\{\})? (\d+)/m.exec(text)?.[1] ?? 0);
+}
+
+redisTest(
+  "cluster: a Redis outage longer than the presence TTL reaps no live node — their users stay online",
+  async (redis) => {
+    // presence ttl 0.6 s: every registration has expired after the 1.5 s outage. The first node whose
+    // heartbeat lands after it must not take the others for dead: they have had no chance to renew.
+    const config = (id: string) => clusterConfig(redis, id, { presence: { ttl: 0.6 } });
+    const [n1, n2] = [await startServer(config("r1")), await startServer(config("r2"))];
+    const [a, b] = [await TestClient.connect(n1.wsPort), await TestClient.connect(n2.wsPort)];
+    try {
+      await a.login("alice");
+      await b.login("bob");
+      redis.pause();
+      await new Promise((r) => setTimeout(r, 1500));
+      redis.resume();
+      // a few ticks of both nodes after the outage
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.deepEqual(
+        [await reapedUsers(n1), await reapedUsers(n2)],
+        [0, 0],
+        "users made offline by a reap",
+      );
+    } finally {
+      redis.resume();
+      await a.close();
+      await b.close();
+      await n1.shutdown();
+      await n2.shutdown();
+    }
+  },
+);
