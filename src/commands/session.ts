@@ -107,12 +107,7 @@ export function sessionCommands(d: SessionDeps): Routes {
     platform?: string;
   }): Promise<Reply> {
     const { userId, appId, lastSeq, epoch } = f;
-    const [head, delivered, acked, unreadTotal] = await Promise.all([
-      d.store.head(appId, userId),
-      lastSeq === undefined ? d.store.mark(appId, userId, "delivered") : 0,
-      d.store.mark(appId, userId, "ack"),
-      d.store.unreadTotal(appId, userId),
-    ]);
+    const { head, delivered, acked, unreadTotal } = await d.store.loginState(appId, userId);
     const reset = lastSeq !== undefined &&
       ((epoch !== undefined && epoch !== head.epoch) || lastSeq > head.lastSeq);
     let from: number;

@@ -37,6 +37,7 @@ import type {
   InboxEntry,
   InboxHead,
   JoinResult,
+  LoginState,
   Mark,
   MessageChange,
   NewEntry,
@@ -231,6 +232,19 @@ export class MemoryStore implements Store {
 
   mark(appId: number, userId: string, mark: Mark): Promise<number> {
     return Promise.resolve(this.#inbox(appId, userId, false)?.marks[mark] ?? 0);
+  }
+
+  loginState(appId: number, userId: string): Promise<LoginState> {
+    this.#inbox(appId, userId, true);
+    const { inbox, firstSeq } = this.#live(appId, userId)!;
+    let unreadTotal = 0;
+    for (const c of inbox.summaries.convs.values()) unreadTotal += c.unread;
+    return Promise.resolve({
+      head: { firstSeq, lastSeq: inbox.lastSeq, epoch: `${this.#epoch}.${inbox.gen}` },
+      delivered: inbox.marks.delivered,
+      acked: inbox.marks.ack,
+      unreadTotal,
+    });
   }
 
   claim(k: string, value: string): Promise<string | null> {

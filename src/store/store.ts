@@ -41,6 +41,17 @@ export interface InboxHead {
   epoch: string;
 }
 
+/** What a login reads of its inbox ({@linkcode Store.loginState}): one call instead of four. */
+export interface LoginState {
+  head: InboxHead;
+  /** The `delivered` mark (0 if never set). */
+  delivered: number;
+  /** The `ack` mark (0 if never set). */
+  acked: number;
+  /** Unread messages over all conversations of the inbox. */
+  unreadTotal: number;
+}
+
 /**
  * Per-user inbox marks: `ack` (the client confirmed delivery), `read` (read up to), `delivered` (the
  * highest seq written to at least one of the user's connections; PROTOCOL.md C.1).
@@ -169,6 +180,11 @@ export interface Store {
   ): Promise<{ previous: number; current: number }>;
   /** Current value of a mark (0 if never set). */
   mark(appId: number, userId: string, mark: Mark): Promise<number>;
+  /**
+   * A login's reads at once: what {@linkcode head}, {@linkcode mark} (`delivered`, `ack`) and
+   * {@linkcode unreadTotal} answer, in one call (on Redis one script call per slot and batch).
+   */
+  loginState(appId: number, userId: string): Promise<LoginState>;
 
   /**
    * Record `value` under `key` for the de-dup TTL unless the key is already held; resolves to null when

@@ -144,6 +144,37 @@ export function storeImSuite(
     assert.equal(await store.unreadTotal(APP, "bob"), 0);
   });
 
+  test(
+    "loginState answers what head, the marks and unreadTotal answer, in one call",
+    async ({ store }, now) => {
+      const t = now();
+      for (let i = 1; i <= 4; i++) await store.append(APP, "bob", msg(`a${i}`, t + i)); // seqs 1..4 from alice
+      await store.append(APP, "bob", msg("c1", t + 5, "carol")); // seq 5
+      await store.markRead(APP, "bob", "u:alice", 3);
+      await store.advanceMark(APP, "bob", "delivered", 4);
+      await store.advanceMark(APP, "bob", "ack", 2);
+      const state = await store.loginState(APP, "bob");
+      assert.deepEqual(state, {
+        head: await store.head(APP, "bob"),
+        delivered: 4,
+        acked: 2,
+        unreadTotal: 2,
+      });
+      assert.equal(state.head.lastSeq, 5);
+      assert.equal(state.unreadTotal, await store.unreadTotal(APP, "bob"));
+      // a never-used inbox: its first look creates it, so its epoch holds from then on
+      const fresh = await store.loginState(APP, "nobody");
+      assert.deepEqual(fresh, {
+        head: await store.head(APP, "nobody"),
+        delivered: 0,
+        acked: 0,
+        unreadTotal: 0,
+      });
+      assert.equal(fresh.head.lastSeq, 0);
+      assert.equal(fresh.head.firstSeq, 1);
+    },
+  );
+
   test("edits, recalls and deletions change the summary; receipts do not", async ({ store }, now) => {
     const t = now();
     await store.append(APP, "bob", msg("m1", t)); // 1

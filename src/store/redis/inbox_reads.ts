@@ -1,5 +1,5 @@
 /**
- * The reads a login (and a replay) makes of an inbox — its head, entries after a seq, the unread total —
+ * The reads a login (and a replay) makes of an inbox — its head, marks and unread total, entries after a seq —
  * batched: reads issued while one is in flight leave together, one script call per slot (per-slot batchers:
  * slot_batch.ts) (scripts/head.lua,
  * range.lua, unread_total.lua take many inboxes), so a login storm costs Redis a few calls per batch
@@ -26,6 +26,9 @@ export type StreamEntry = [string, string[]];
 /** Head of an inbox as head.lua returns it: first live seq, last seq, generation. */
 export type RawHead = [number, number, string];
 
+/** What login_state.lua returns per inbox: the head as above, then the delivered and ack marks, unread total. */
+export type RawLoginState = [number, number, string, number, number, number];
+
 interface HeadRead {
   appId: number;
   userId: string;
@@ -43,12 +46,18 @@ interface RangeRead {
 /** Batched inbox reads over one link. */
 export class InboxReads {
   readonly #heads: SlotBatcher<HeadRead, RawHead>;
+  readonly #logins: SlotBatcher<HeadRead, RawLoginState>;
   readonly #ranges: SlotBatcher<RangeRead, StreamEntry[]>;
   readonly #unread: SlotBatcher<{ key: string }, number>;
 
   constructor(readonly link: RedisLink, readonly keys: RedisKeys, readonly run: RunScript) {
     const marks = (r: { appId: number; userId: string }) => keys.marks(r.appId, r.userId);
     this.#heads = new SlotBatcher<HeadRead, RawHead>(link.cluster, marks, (items) => this.#flushHeads(items));
+    this.#logins = new SlotBatcher<HeadRead, RawLoginState>(
+      link.cluster,
+      marks,
+      (items) => this.#flushLogins(items),
+    );
     this.#ranges = new SlotBatcher<RangeRead, StreamEntry[]>(
       link.cluster,
       marks,
@@ -60,6 +69,11 @@ export class InboxReads {
   /** head.lua for one inbox. */
   head(appId: number, userId: string, ages: HeadRead["ages"]): Promise<RawHead> {
     return this.#heads.push({ appId, userId, ages });
+  }
+
+  /** login_state.lua for one inbox. */
+  loginState(appId: number, userId: string, ages: HeadRead["ages"]): Promise<RawLoginState> {
+    return this.#logins.push({ appId, userId, ages });
   }
 
   /** range.lua for one inbox: up to `limit` entries after `afterSeq`, none older than `oldest`. */
@@ -84,6 +98,18 @@ export class InboxReads {
       "head",
       SCRIPTS.head,
       group.flatMap((r) => [this.keys.marks(r.appId, r.userId), this.keys.inbox(r.appId, r.userId)]),
+      group.flatMap(({ ages }) => [ages.oldest, ages.now, ages.keep]),
+    );
+  }
+
+  #flushLogins(group: HeadRead[]): Promise<RawLoginState[]> {
+    const k = this.keys;
+    return this.run<RawLoginState[]>(
+      "loginState",
+      SCRIPTS.loginState,
+      group.flatMap((
+        r,
+      ) => [k.marks(r.appId, r.userId), k.inbox(r.appId, r.userId), k.conversations(r.appId, r.userId)]),
       group.flatMap(({ ages }) => [ages.oldest, ages.now, ages.keep]),
     );
   }

@@ -26,6 +26,7 @@ import joinRoom from "./scripts/join_room.lua" with { type: "text" };
 import joinRoomMembers from "./scripts/join_room_members.lua" with { type: "text" };
 import joinRoomUser from "./scripts/join_room_user.lua" with { type: "text" };
 import leaveRoom from "./scripts/leave_room.lua" with { type: "text" };
+import loginState from "./scripts/login_state.lua" with { type: "text" };
 import markRead from "./scripts/mark_read.lua" with { type: "text" };
 import nodeHeartbeat from "./scripts/node_heartbeat.lua" with { type: "text" };
 import onlineUsers from "./scripts/online_users.lua" with { type: "text" };
@@ -68,6 +69,7 @@ export class Script {
 export const SCRIPTS = {
   append: new Script("append", firstYoung + imEntries + applyEntry + otherNodes + append),
   head: new Script("head", firstYoung + head),
+  loginState: new Script("loginState", firstYoung + loginState),
   range: new Script("range", firstYoung + range),
   rangeBefore: new Script("rangeBefore", firstYoung + rangeBefore),
   advanceMark: new Script("advanceMark", advanceMark),

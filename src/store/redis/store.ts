@@ -28,6 +28,7 @@ import type {
   InboxEntry,
   InboxHead,
   JoinResult,
+  LoginState,
   Mark,
   NewEntry,
   Store,
@@ -355,13 +356,27 @@ export class RedisStore implements Store {
   }
 
   async head(appId: number, userId: string): Promise<InboxHead> {
+    const [firstSeq, lastSeq, gen] = await this.#reads.head(appId, userId, this.#ages());
+    return this.#head(firstSeq, lastSeq, gen);
+  }
+
+  async loginState(appId: number, userId: string): Promise<LoginState> {
+    const [firstSeq, lastSeq, gen, delivered, acked, unread] = await this.#reads.loginState(
+      appId,
+      userId,
+      this.#ages(),
+    );
+    const head = await this.#head(firstSeq, lastSeq, gen);
+    return { head, delivered: Number(delivered), acked: Number(acked), unreadTotal: Number(unread) };
+  }
+
+  /** What head reads need to know of the policy: entries before `oldest` are gone, keys live `keep`. */
+  #ages(): { oldest: number; now: number; keep: number } {
     const now = this.#clock.now();
-    const keep = this.#policy.maxAgeMs + KEEP_EXTRA_MS;
-    const [firstSeq, lastSeq, gen] = await this.#reads.head(appId, userId, {
-      oldest: now - this.#policy.maxAgeMs,
-      now,
-      keep,
-    });
+    return { oldest: now - this.#policy.maxAgeMs, now, keep: this.#policy.maxAgeMs + KEEP_EXTRA_MS };
+  }
+
+  async #head(firstSeq: number, lastSeq: number, gen: string): Promise<InboxHead> {
     if (!this.#epoch) await this.loadEpoch();
     return {
       firstSeq: Number(firstSeq),

@@ -29,6 +29,7 @@ import type {
   InboxEntry,
   InboxHead,
   JoinResult,
+  LoginState,
   Mark,
   MessageChange,
   NewEntry,
@@ -44,7 +45,7 @@ import { prepareImStatements } from "./im_statements.ts";
 import { KeptMessages } from "./kept_messages.ts";
 import { RoomTimelines } from "./room_timelines.ts";
 import { ConversationSummaries } from "./summaries.ts";
-import { InboxIndex } from "./inboxes.ts";
+import { type Inbox, InboxIndex } from "./inboxes.ts";
 import { Maintenance } from "./maintenance.ts";
 import { classify, machineBootTime, markClean, openDatabase } from "./open.ts";
 import { Overlay } from "./overlay.ts";
@@ -301,6 +302,25 @@ export class SqliteStore implements Store {
 
   mark(appId: number, userId: string, mark: Mark): Promise<number> {
     return Promise.resolve(this.#index.get(appId, userId)?.marks[mark] ?? 0);
+  }
+
+  loginState(appId: number, userId: string): Promise<LoginState> {
+    const inbox = this.#index.get(appId, userId);
+    if (inbox) return Promise.resolve(this.#loginStateOf(inbox));
+    // the first look creates the inbox (head); the rare path keeps its await
+    return this.head(appId, userId).then((head) => {
+      const created = this.#index.get(appId, userId);
+      return created ? this.#loginStateOf(created) : { head, delivered: 0, acked: 0, unreadTotal: 0 };
+    });
+  }
+
+  #loginStateOf(inbox: Inbox): LoginState {
+    return {
+      head: this.#reads.head(inbox),
+      delivered: inbox.marks.delivered,
+      acked: inbox.marks.ack,
+      unreadTotal: this.#summaries.unreadTotal(inbox),
+    };
   }
 
   claim(key: string, value: string): Promise<string | null> {
