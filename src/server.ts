@@ -314,7 +314,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     rooms,
     files: staticFiles,
     draining: () => draining,
-    storeHealthy: () => cluster?.readiness() === undefined,
+    storeHealthy: () => cluster?.healthy ?? true,
     cluster,
     log,
     audit: getLogger(["imserver", "audit"]),

@@ -159,9 +159,18 @@ export class ClusterNode {
     }
   }
 
-  /** Why this node is not ready (Redis unreachable), or undefined. */
+  /**
+   * Why this node should get no traffic (no Redis answers it), or undefined. On a Redis Cluster with a
+   * master down, only that shard's users get 1024 and every node is as affected as this one: telling a load
+   * balancer "unready" then would take every node out and turn a partial outage into a full one.
+   */
   readiness(): string | undefined {
-    return this.#link.isReady ? undefined : "redis unreachable";
+    return this.#link.reachable ? undefined : "redis unreachable";
+  }
+
+  /** Every Redis (on a cluster: every master) answers — the admin console's store health. */
+  get healthy(): boolean {
+    return this.#link.isReady;
   }
 
   /** Every registered node with its last stats snapshot (cluster/node_stats.ts). */

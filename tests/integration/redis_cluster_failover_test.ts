@@ -310,6 +310,16 @@ redisClusterTest(
         const reply = await s.request("sendMsg", { to: receiver, msg: `m${k}` }, 10_000);
         if (reply.response.code === 200) acked.push(`m${k}`);
       }
+      // one shard down affects every node alike: they stay ready (a load balancer taking them all out
+      // would turn the shard's outage into everyone's)
+      for (const n of nodes) {
+        const ready = await fetch(`http://127.0.0.1:${n.httpPort}/readyz`);
+        assert.deepEqual(
+          [ready.status, await ready.json()],
+          [200, { status: "ready" }],
+          "with one master down",
+        );
+      }
       await cluster.restart(m);
       await cluster.waitHealthy();
       // the nodes notice the master is back and replay their connections (bounded wait)

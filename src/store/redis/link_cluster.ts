@@ -148,6 +148,9 @@ export class ClusterLink implements RedisLink {
     const masters = this.client.masters;
     return this.client.isOpen && masters.length > 0 && masters.every((m) => m.client?.isReady === true);
   }
+  get reachable(): boolean {
+    return this.client.isOpen && this.client.masters.some((m) => m.client?.isReady === true);
+  }
   onReady(fn: () => void): void {
     this.#ready.add(fn);
   }

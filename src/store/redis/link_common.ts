@@ -41,8 +41,10 @@ export interface RedisLink {
   readonly label: string;
   /** Send one command to the node serving `key` (any node when undefined); resolves to the raw reply. */
   send<T>(key: string | undefined, args: readonly string[]): Promise<T>;
-  /** Commands can be sent now. */
+  /** Commands can be sent now (on a cluster: to every master). */
   readonly isReady: boolean;
+  /** Some commands can be sent now (one Redis: as `isReady`; a cluster: at least one master is ready). */
+  readonly reachable: boolean;
   /** Called when a connection (re)becomes ready: after a Redis restart, a reconnect, a failover. */
   onReady(fn: () => void): void;
   offReady(fn: () => void): void;

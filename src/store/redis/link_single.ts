@@ -62,6 +62,9 @@ export class SingleLink implements RedisLink {
   get isReady(): boolean {
     return this.client.isReady;
   }
+  get reachable(): boolean {
+    return this.client.isReady;
+  }
   onReady(fn: () => void): void {
     this.client.on("ready", fn);
     void this.#subscriber().then((s) => s.on("ready", fn), () => {});
