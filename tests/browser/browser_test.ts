@@ -316,12 +316,14 @@ scenario(
         const server = s.server();
         const store = server.store;
         const appendOnce = store.appendOnce;
-        const head = store.head;
+        const loginState = store.loginState;
         let away = false;
         // While away, alice's logins fail as during a store outage (1024): she cannot come back for now.
-        store.head = function (...args: Parameters<typeof head>) {
-          if (away && args[1] === "alice") return Promise.reject(new StorageError("head", new Error("down")));
-          return head.apply(this, args);
+        store.loginState = function (...args: Parameters<typeof loginState>) {
+          if (away && args[1] === "alice") {
+            return Promise.reject(new StorageError("loginState", new Error("down")));
+          }
+          return loginState.apply(this, args);
         };
         store.appendOnce = async function (...args: Parameters<typeof appendOnce>) {
           const appended = await appendOnce.apply(this, args);
@@ -342,7 +344,7 @@ scenario(
           await waitOwnStatus(a, "reply lost", "pending");
         } finally {
           store.appendOnce = appendOnce;
-          store.head = head;
+          store.loginState = loginState;
           away = false;
         }
         await networkBack(a);
