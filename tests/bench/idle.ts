@@ -47,6 +47,9 @@ export async function runIdle(
         m.event === "progress" && progress(`idle ${target.kind}: ${l.name} opened ${m.n}`);
     }
     const holdMs = o.holdMs ?? o.durationMs;
+    // Heartbeat like a real client (every 30 s), or faster so short holds still see a few — each connection
+    // from its own login reply on (a storm of minutes would otherwise leave the first ones silent for minutes).
+    const heartbeatMs = Math.max(1000, Math.min(30_000, Math.round(holdMs / 3)));
     const cpu = new CpuMeter([...pids, ...loaders.map((l) => l.pid)]);
     const logins: Json[] = await Promise.all(
       loaders.map((l, i) =>
@@ -55,6 +58,7 @@ export async function runIdle(
           users: slices[i],
           parallel: 100,
           spread: o.spread,
+          heartbeatMs,
         }, 900_000)
       ),
     );
@@ -68,8 +72,6 @@ export async function runIdle(
         loginSeconds.toFixed(2)
       } s; holding ${holdMs / 1000} s`,
     );
-    // Heartbeat like a real client (every 30 s), or faster so short holds still see a few.
-    const heartbeatMs = Math.max(1000, Math.min(30_000, Math.round(holdMs / 3)));
     const held: Json[] = await Promise.all(
       loaders.map((l) => l.call("hold", { durationMs: holdMs, heartbeatMs }, holdMs + 120_000)),
     );

@@ -16,7 +16,9 @@ import * as hdr from "hdr-histogram-js";
 import { type ClientImpl, openSocket } from "./ws_client.ts";
 import {
   type Conn,
+  counted,
   counters,
+  countFromHere,
   emit,
   newHistogram,
   now,
@@ -62,7 +64,7 @@ function onText(conn: Conn, text: string): void {
   if (m >= 0) return onBench(conn, text, m);
   // Fire-and-forget replies (seq "m…") are only counted: skip JSON.parse on the common success.
   if (text.startsWith('{"seq":"m') && text.includes('"response":{"code":200,')) {
-    counters.replies++;
+    if (counted(parseInt(text.slice(9), 10))) counters.replies++;
     return;
   }
   if (text.startsWith('{"seq":"k') && text.includes('"response":{"code":200,')) {
@@ -81,6 +83,7 @@ function onText(conn: Conn, text: string): void {
     conn.pending.delete(f.seq);
     return waiter(f);
   }
+  if (typeof f.seq === "string" && f.seq.startsWith("m") && !counted(parseInt(f.seq.slice(1), 10))) return;
   if (f.response?.code !== 200) {
     counters.replyErrors++;
     counters.firstError ??= `${f.cmd}: ${JSON.stringify(f.response)}`.slice(0, 300);
@@ -279,6 +282,7 @@ async function openConn(url: string, user: string, sio = false): Promise<Conn> {
     lastK: 0,
     closedByUs: false,
     sio,
+    sentAt: now(),
   };
   // Registered before the socket opens: the server's packets may arrive as soon as it does.
   const connected = sio ? sioConnected(conn) : undefined;
@@ -287,7 +291,10 @@ async function openConn(url: string, user: string, sio = false): Promise<Conn> {
     onClose: (code, reason) => {
       if (!conn.closedByUs) {
         counters.unexpectedCloses++;
-        counters.firstError ??= `unexpected close ${code} "${reason}" at ${new Date().toISOString()}`;
+        const silent = ((now() - conn.sentAt) / 1000).toFixed(1);
+        counters.firstError ??= `unexpected close ${code} "${reason}" at ${
+          new Date().toISOString()
+        }, ${silent} s after this connection last sent a frame`;
       }
       for (const w of conn.pending.values()) w({ response: { code: -1, codeMsg: "closed" } });
       conn.pending.clear();
@@ -358,11 +365,21 @@ async function connect(a: Json): Promise<Json> {
     }
   });
   const t1 = now();
+  // With `heartbeatMs`, a connection heartbeats from its own login reply on, like a real client: in a storm
+  // that takes minutes, one that waited for every other login would be silent past the server's idle timeout.
+  if (a.heartbeatMs && !heartbeats.running) heartbeats.start(a.heartbeatMs);
   const replies = await Promise.all(
     // A storm of 250,000 logins over 14 nodes takes minutes: the reply, not the harness, decides.
-    fresh.map((c) =>
-      request(c, "login", sio ? { userId: c.user } : { userId: c.user, appId: a.appId ?? 101 }, 600_000)
-    ),
+    fresh.map(async (c) => {
+      const reply = await request(
+        c,
+        "login",
+        sio ? { userId: c.user } : { userId: c.user, appId: a.appId ?? 101 },
+        600_000,
+      );
+      if (a.heartbeatMs && reply.response?.code === 200) heartbeats.add(c);
+      return reply;
+    }),
   );
   const t2 = now();
   const loginFailed = replies.filter((r) => r.response?.code !== 200);
@@ -466,23 +483,57 @@ function fanSend(a: Json): Json {
 /** Keep every connection open for `durationMs`, each sending heartbeats every `heartbeatMs`. */
 async function hold(a: Json): Promise<Json> {
   resetCounters();
-  const list = [...conns.values()];
   const t0 = now();
-  const perTick = Math.max(1, Math.ceil(list.length / (a.heartbeatMs / 50)));
-  let i = 0;
-  const timer = setInterval(() => {
-    for (let j = 0; j < perTick; j++, i = (i + 1) % list.length) {
-      send(list[i], "heartbeat", {});
-      counters.sent++;
-    }
-  }, 50);
+  // connections logged in by `connect` with heartbeats already beat; the others start now
+  if (!heartbeats.running) {
+    heartbeats.start(a.heartbeatMs);
+    for (const c of conns.values()) heartbeats.add(c);
+  }
   await sleep(a.durationMs);
-  clearInterval(timer);
+  heartbeats.stop();
   await settle(() => counters.replies + counters.replyErrors >= counters.sent, 10_000);
   return result({ elapsedMs: now() - t0 });
 }
 
+/** Every connection added heartbeats once per `heartbeatMs`, spread over 50 ms ticks. */
+class Heartbeats {
+  #list: Conn[] = [];
+  #next = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  get running(): boolean {
+    return this.#timer !== undefined;
+  }
+
+  start(heartbeatMs: number): void {
+    this.stop();
+    this.#timer = setInterval(() => {
+      const list = this.#list;
+      if (list.length === 0) return;
+      const perTick = Math.max(1, Math.ceil(list.length / (heartbeatMs / 50)));
+      for (let j = 0; j < perTick; j++, this.#next = (this.#next + 1) % list.length) {
+        send(list[this.#next], "heartbeat", {});
+        counters.sent++;
+      }
+    }, 50);
+  }
+
+  add(conn: Conn): void {
+    this.#list.push(conn);
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#list = [];
+    this.#next = 0;
+  }
+}
+
+const heartbeats = new Heartbeats();
+
 function resetCounters(): void {
+  countFromHere();
   for (const k of Object.keys(counters) as (keyof typeof counters)[]) {
     if (k !== "firstError" && k !== "unexpectedCloses") (counters[k] as number) = 0;
   }

@@ -24,6 +24,8 @@ export interface Conn {
   closedByUs: boolean;
   /** Socket.IO framing (the Socket.IO peer) instead of imserver's envelope. */
   sio: boolean;
+  /** When this connection last sent a frame (`now()`): an unexpected close says how long it had been silent. */
+  sentAt: number;
 }
 
 /** Everything a loader counts; a run with loss or duplicates is a failed run. */
@@ -60,6 +62,18 @@ export function newHistogram(): hdr.Histogram {
 }
 
 let fireSeq = 0;
+/** Replies to fire-and-forget sends up to this seq belong to an earlier phase (see {@linkcode countFromHere}). */
+let countFrom = 0;
+
+/** From now on count only replies to what is sent from now on (a phase's counters start at zero). */
+export function countFromHere(): void {
+  countFrom = fireSeq;
+}
+
+/** Whether a fire-and-forget reply with seq `m<n>` belongs to the current phase. */
+export function counted(n: number): boolean {
+  return n > countFrom;
+}
 
 /** The Socket.IO peer's event for an imserver command. */
 const SIO_EVENTS: Record<string, string> = { sendMsg: "send" };
@@ -74,12 +88,14 @@ function sioEvent(ackId: number, cmd: string, data: Json): string {
  * counted by the loader).
  */
 export function send(conn: Conn, cmd: string, data: Json): void {
+  conn.sentAt = now();
   if (conn.sio) conn.socket.send(sioEvent(++conn.next, cmd, data));
   else conn.socket.send(JSON.stringify({ seq: `m${++fireSeq}`, cmd, data }));
 }
 
 /** Send an `ack` or `read` whose reply is counted apart from the sends' (seq `k…`). */
 export function sendReceipt(conn: Conn, cmd: "ack" | "read", data: Json): void {
+  conn.sentAt = now();
   conn.socket.send(JSON.stringify({ seq: `k${++fireSeq}`, cmd, data }));
 }
 
@@ -99,6 +115,7 @@ export function request(conn: Conn, cmd: string, data: Json, timeoutMs: number):
       clearTimeout(timer);
       resolve(f);
     });
+    conn.sentAt = now();
     conn.socket.send(conn.sio ? sioEvent(id, cmd, data) : JSON.stringify({ seq, cmd, data }));
   });
 }
