@@ -36,6 +36,11 @@ export interface BenchOptions {
    * slows to a crawl long before they are all taken.
    */
   spread: number;
+  /**
+   * Idle scenarios: each connection logs in as soon as it is open (like clients reconnecting), instead of
+   * every socket first and then every login at once (the login storm the `idle` rows measure).
+   */
+  loginOnOpen: boolean;
   /** Connections of the cluster-idle run. */
   clusterConns: number;
   /** Connections of the capacity run (on ⌈conns / 18,000⌉ nodes, at least `clusterNodes`). */

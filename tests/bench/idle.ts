@@ -59,6 +59,7 @@ export async function runIdle(
           parallel: 100,
           spread: o.spread,
           heartbeatMs,
+          loginOnOpen: o.loginOnOpen,
         }, 900_000)
       ),
     );

@@ -18,6 +18,7 @@
  * --messages=K, --window=W, --conns=K, --client=deno|ws, --loaders=N, --padding=B,
  * --hold=S (idle hold, default --duration), --nodes=N (2–32), --cluster-conns=K, --stored=N (durability),
  * --spread=N (idle scenarios: loopback destination addresses, default 8; 1 with --quick),
+ * --login-on-open (idle scenarios: each connection logs in once open, not all sockets first),
  * --redis-cluster, --push-users=N, --senders=N, --no-peer (cluster: skip the Socket.IO peer rows),
  * --cpu-prof[=dir], --loader-prof[=dir], --v8-flags=F (imserver), --out=dir.
  * Exit status 1 when any run lost or duplicated a message or saw errors.
@@ -92,6 +93,7 @@ export function parseArgs(args: string[]): { scenarios: string[]; o: BenchOption
       : flags.get("loader-prof"),
     clusterNodes: Math.min(32, Math.max(2, num("nodes", 2))),
     spread: Math.min(64, Math.max(1, Math.floor(num("spread", quick ? 1 : 8)))),
+    loginOnOpen: flags.has("login-on-open"),
     clusterConns: num("cluster-conns", quick ? 200 : 20_000),
     capacityConns: num("capacity-conns", quick ? 300 : 250_000),
     stored: num("stored", quick ? 20_000 : 1_000_000),
