@@ -73,6 +73,7 @@ export async function runIdle(
         loginSeconds.toFixed(2)
       } s; holding ${holdMs / 1000} s`,
     );
+    const holdStart = Date.now();
     const held: Json[] = await Promise.all(
       loaders.map((l) => l.call("hold", { durationMs: holdMs, heartbeatMs }, holdMs + 120_000)),
     );
@@ -114,6 +115,7 @@ export async function runIdle(
         spread: o.spread,
         connectErrors: causes(logins),
         firstError: [...logins, ...held].find((r) => r.firstError)?.firstError,
+        closes: closeTimes(held, holdStart),
       },
     };
     progress(`idle ${target.kind}: ${perConn} B/conn, ${row.extra.loginsPerSec} logins/s ${row.status}`);
@@ -123,6 +125,22 @@ export async function runIdle(
     await stopLoaders(loaders);
     for (const n of nodes) await n.stop();
   }
+}
+
+/**
+ * Unexpected closes before and during the hold (its start on the runner's clock, which the loaders share),
+ * and the longest a closed connection had been silent (s).
+ */
+function closeTimes(
+  held: Json[],
+  holdStart: number,
+): { beforeHold: number; inHold: number; maxSilentS: number } {
+  const all: Array<{ at: number; silentMs: number }> = held.flatMap((r) => r.closes ?? []);
+  return {
+    beforeHold: all.filter((c) => c.at < holdStart).length,
+    inHold: all.filter((c) => c.at >= holdStart).length,
+    maxSilentS: Math.round(Math.max(0, ...all.map((c) => c.silentMs)) / 100) / 10,
+  };
 }
 
 /** Failed connects by cause, summed over the loaders. */

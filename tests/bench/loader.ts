@@ -15,6 +15,7 @@
 import * as hdr from "hdr-histogram-js";
 import { type ClientImpl, openSocket } from "./ws_client.ts";
 import {
+  closes,
   type Conn,
   counted,
   counters,
@@ -291,6 +292,7 @@ async function openConn(url: string, user: string, sio = false): Promise<Conn> {
     onClose: (code, reason) => {
       if (!conn.closedByUs) {
         counters.unexpectedCloses++;
+        if (closes.length < 10_000) closes.push({ at: now(), silentMs: Math.round(now() - conn.sentAt) });
         const silent = ((now() - conn.sentAt) / 1000).toFixed(1);
         counters.firstError ??= `unexpected close ${code} "${reason}" at ${
           new Date().toISOString()
@@ -547,7 +549,7 @@ function resetCounters(): void {
 }
 
 function result(extra: Json): Json {
-  return { ...counters, hist: hdr.encodeIntoCompressedBase64(hist), fanPending: fan.size, ...extra };
+  return { ...counters, closes, hist: hdr.encodeIntoCompressedBase64(hist), fanPending: fan.size, ...extra };
 }
 
 async function closeConns(list: Conn[]): Promise<void> {

@@ -47,6 +47,9 @@ export const counters = {
   firstError: undefined as string | undefined,
 };
 
+/** Every unexpected close (kept across phases, at most 10,000): when, and how long the connection had been silent. */
+export const closes: Array<{ at: number; silentMs: number }> = [];
+
 /** Wall-clock ms with µs resolution, comparable across processes on one machine. */
 export function now(): number {
   return performance.timeOrigin + performance.now();
