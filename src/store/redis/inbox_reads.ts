@@ -1,9 +1,9 @@
 /**
  * The reads a login (and a replay) makes of an inbox — its head, marks and unread total, entries after a seq —
  * batched: reads issued while one is in flight leave together, one script call per slot (per-slot batchers:
- * slot_batch.ts) (scripts/head.lua,
- * range.lua, unread_total.lua take many inboxes), so a login storm costs Redis a few calls per batch
- * instead of three per login. An idle read still leaves at once (store/redis/batcher.ts).
+ * slot_batch.ts; scripts/login_state.lua, head.lua, range.lua and unread_total.lua take many inboxes), so a
+ * login storm costs Redis a few calls per batch instead of two per login. An idle read still leaves at once
+ * (store/redis/batcher.ts).
  *
  * @example
  * ```ts
