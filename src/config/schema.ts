@@ -118,7 +118,13 @@ export const SCHEMA = {
     sweep: seconds(30, "Sweep period (s).", 0.01),
     firstSweep: seconds(3, "Delay of the first sweep (s).", 0),
     onlineWindow: seconds(180, "A user counts as online with a heartbeat within this window (s).", 1),
-    idleTimeout: seconds(120, "WebSocket-level ping/pong idle timeout (s); 0 disables.", 0),
+    // Off by default: the heartbeat sweep already closes dead peers, and Deno's timer counts the frames this
+    // node has read, so a node minutes behind its sockets (a login storm) would close healthy clients.
+    idleTimeout: seconds(
+      0,
+      "WebSocket-level ping/pong idle timeout (s): ping after half of it without a frame read, close after the rest; 0 = off.",
+      0,
+    ),
     loginTimeout: seconds(
       30,
       "Close (4009) a WebSocket not logged in this long after connect or logout (s); 0 disables.",
