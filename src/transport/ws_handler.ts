@@ -152,6 +152,7 @@ class SocketEvents implements EventListenerObject {
   readonly #conn: Connection;
   readonly #queue: FrameQueue<Connection>;
   readonly #bucket: Bucket;
+  #ended = false;
 
   constructor(shared: ListenerState, conn: Connection, queue: FrameQueue<Connection>) {
     this.#shared = shared;
@@ -201,6 +202,10 @@ class SocketEvents implements EventListenerObject {
   }
 
   #close(event: CloseEvent): void {
+    // Once per connection: under load Deno has fired "close" twice for one socket (a 250k login storm counted
+    // more close events than accepted sockets), and each run releases an admission slot and unregisters.
+    if (this.#ended) return;
+    this.#ended = true;
     const { d } = this.#shared, conn = this.#conn;
     conn.ended();
     d.admission.untrack(conn.ip);
