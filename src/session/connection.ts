@@ -105,6 +105,8 @@ export class Connection {
   readonly delivery: Delivery<Connection>;
   readonly #policy: ConnectionPolicy;
   #identity: Identity | undefined;
+  /** The user of the last login, kept after unbind: the disconnect log names who it was. */
+  #lastUserId: string | undefined;
   #heartbeatAt: number;
   #closeReason: string | undefined;
   #slow = false;
@@ -122,6 +124,11 @@ export class Connection {
   /** The logged-in identity, or undefined before login and after logout. */
   get identity(): Identity | undefined {
     return this.#identity;
+  }
+
+  /** The user this connection was last logged in as (also after logout or a server-side close), for logs. */
+  get lastUserId(): string | undefined {
+    return this.#lastUserId;
   }
 
   /** Last heartbeat (or connect time before the first one), ms. */
@@ -147,6 +154,7 @@ export class Connection {
   /** Set the identity of an applied login (the lifecycle's call). */
   bind(identity: Identity): void {
     this.#identity = identity;
+    this.#lastUserId = identity.userId;
   }
 
   /** Clear the identity (the lifecycle's call); resolves to the identity it had. */

@@ -213,7 +213,8 @@ class SocketEvents implements EventListenerObject {
     d.counters.closes.inc({ reason });
     d.log.info("disconnect {connId} {userId} {code} {reason}", {
       connId: conn.id,
-      userId: conn.identity?.userId,
+      // The lifecycle unbinds a connection it closes (kick, timeouts) before the socket reports the close.
+      userId: conn.lastUserId,
       code: event.code,
       reason,
     });

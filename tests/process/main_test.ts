@@ -117,6 +117,32 @@ Deno.test("main: --config with ports 0 serves; SIGINT closes clients with 1001 a
   }
 });
 
+Deno.test("main: the disconnect log line names the user also when the server closed the connection", async () => {
+  const yaml = YAML.replace("logLevel: warning", "logLevel: info") + "\nim:\n  multiDevice: single\n";
+  const { dir, path } = await writeConfig(yaml);
+  try {
+    const child = await spawn(path);
+    const first = await TestClient.connect(child.wsPort);
+    await first.login("alice");
+    const second = await TestClient.connect(child.wsPort);
+    await second.login("alice"); // multiDevice single: the first is kicked (4000) by the server
+    assert.equal((await first.closed).code, CloseCode.Kicked);
+    await second.close();
+    child.process.kill("SIGINT");
+    const { stdout } = await child.output;
+    const lines = stdout.split("\n").filter((l) => /\bdisconnect\b/.test(l));
+    assert.equal(lines.length, 2, stdout);
+    assert.match(lines.find((l) => / 4000 /.test(l)) ?? "", /disconnect \S+ "?alice"? 4000 "?kicked/, stdout);
+    assert.match(
+      lines.find((l) => /client closed/.test(l)) ?? "",
+      /disconnect \S+ "?alice"? \d+ "?client closed/,
+      stdout,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("main: SIGTERM drains (reconnect push, close 1012 with a retry hint) and exits 0", async () => {
   const { dir, path } = await writeConfig(YAML);
   try {
