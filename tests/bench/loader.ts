@@ -290,6 +290,7 @@ async function openConn(url: string, user: string, sio = false): Promise<Conn> {
   conn.socket = await openSocket(impl, url, {
     onText: (t) => onText(conn, t),
     onClose: (code, reason) => {
+      conn.closed = true;
       if (!conn.closedByUs) {
         counters.unexpectedCloses++;
         if (closes.length < 10_000) closes.push({ at: now(), silentMs: Math.round(now() - conn.sentAt) });

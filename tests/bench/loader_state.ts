@@ -26,6 +26,8 @@ export interface Conn {
   sio: boolean;
   /** When this connection last sent a frame (`now()`): an unexpected close says how long it had been silent. */
   sentAt: number;
+  /** The socket has closed: a request answers at once instead of waiting for its timeout. */
+  closed?: boolean;
 }
 
 /** Everything a loader counts; a run with loss or duplicates is a failed run. */
@@ -107,6 +109,7 @@ export function sendReceipt(conn: Conn, cmd: "ack" | "read", data: Json): void {
  * turns the ack into an imserver-like reply frame, see `sioReply`).
  */
 export function request(conn: Conn, cmd: string, data: Json, timeoutMs: number): Promise<Json> {
+  if (conn.closed) return Promise.resolve({ response: { code: -1, codeMsg: "closed" } });
   const id = ++conn.next;
   const seq = conn.sio ? String(id) : `r${id}`;
   return new Promise((resolve) => {
