@@ -128,7 +128,8 @@ function listenerState(d: WsDeps): ListenerState {
     d,
     policy,
     frameLimits: { maxFrames: config.limits.maxQueuedFrames, maxBytes: config.limits.maxQueuedBytes },
-    upgradeOptions: idleTimeout > 0 ? { idleTimeout } : {},
+    // Always explicit: without the option Deno applies its own default (30 s), so 0 must be passed to mean off.
+    upgradeOptions: { idleTimeout },
   };
 }
 

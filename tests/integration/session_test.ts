@@ -3,6 +3,8 @@ import { FakeClock } from "../../src/util/clock.ts";
 import { CloseCode, Code } from "../../src/protocol/codes.ts";
 import type { RunningServer } from "../../src/server.ts";
 import { TestClient, withServer } from "../support/helpers.ts";
+import { rawConnect, readUntilClosed } from "../fuzz/raw_ws.ts";
+import { defaultConfig } from "../../src/config/load.ts";
 
 /** Poll `cond` every 10 ms, at most `timeoutMs` (bounded in count and time). */
 async function waitUntil(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
@@ -344,4 +346,27 @@ Deno.test("session: the server's sweep closes a silent connection with 4001 and 
     assert.equal(beating.socket.readyState, WebSocket.OPEN);
     await Promise.all([beating.close(), watcher.close()]);
   }, { clock });
+});
+
+Deno.test("session: heartbeat.idleTimeout 1 closes a peer that answers no ping (1001); 0, the default, arms no timer", async () => {
+  await withServer({ heartbeat: { idleTimeout: 1 } }, async (server) => {
+    const ws = await rawConnect(server.wsPort); // never answers the server's ping
+    const t0 = performance.now();
+    const { closeCode, eof } = await readUntilClosed(ws, 10_000);
+    assert.equal(closeCode, CloseCode.GoingAway);
+    assert.ok(eof, "the server ended the connection");
+    assert.ok(performance.now() - t0 >= 900, "not before the timeout");
+  });
+  assert.equal(defaultConfig().heartbeat.idleTimeout, 0);
+  await withServer({ heartbeat: { idleTimeout: 0 } }, async (server) => {
+    const client = await TestClient.connect(server.wsPort);
+    await client.login("idle");
+    const [conn] = server.hub.connectionsOf(101, "idle") ?? [];
+    assert.ok(conn);
+    // Deno keeps the socket's idle timeout in an internal slot; left out of the upgrade options it is 30 s.
+    const slot = Object.getOwnPropertySymbols(conn.socket).find((s) => s.description === "[[idleTimeout]]");
+    assert.ok(slot, "this Deno keeps [[idleTimeout]] on the socket");
+    assert.equal((conn.socket as unknown as Record<symbol, unknown>)[slot], 0);
+    await client.close();
+  });
 });
