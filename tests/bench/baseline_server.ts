@@ -110,7 +110,9 @@ export function startBaseline(port = 0, hostname = "127.0.0.1"): Deno.HttpServer
     if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return new Response("404\n", { status: 404 });
     }
-    const { socket, response } = Deno.upgradeWebSocket(req);
+    // The transport settings of imserver's defaults (heartbeat.idleTimeout 0: no ping timer per socket), so
+    // the rows compare the servers, not Deno's idle timer (re-armed on every frame read).
+    const { socket, response } = Deno.upgradeWebSocket(req, { idleTimeout: 0 });
     const conn: Conn = { socket, user: undefined };
     socket.onmessage = (e) => typeof e.data === "string" && onFrame(conn, e.data);
     socket.onclose = () => logout(conn);
