@@ -22,12 +22,19 @@ import type { LineProcess } from "./proc.ts";
 import { RedisClusterServer } from "../support/redis_cluster.ts";
 
 /** A throw-away redis-server on a free loopback port, no persistence. */
-async function startRedis(): Promise<{ addr: string; port: number; pid: number; stop: () => Promise<void> }> {
+/** A throw-away redis-server; with `aof` it appends every write to a file in a temporary directory. */
+async function startRedis(
+  aof?: "always" | "everysec",
+): Promise<{ addr: string; port: number; pid: number; stop: () => Promise<void> }> {
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (probe.addr as Deno.NetAddr).port;
   probe.close();
+  const dir = aof ? await Deno.makeTempDir({ prefix: "imbench-redis-" }) : undefined;
+  const persistence = dir
+    ? ["--appendonly", "yes", "--appendfsync", aof!, "--dir", dir]
+    : ["--appendonly", "no"];
   const child = new Deno.Command("redis-server", {
-    args: ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no"],
+    args: ["--bind", "127.0.0.1", "--port", String(port), "--save", "", ...persistence],
     stdout: "null",
     stderr: "null",
   }).spawn();
@@ -47,6 +54,7 @@ async function startRedis(): Promise<{ addr: string; port: number; pid: number; 
     stop: async () => {
       child.kill("SIGTERM");
       await child.status;
+      if (dir) await Deno.remove(dir, { recursive: true });
     },
   };
 }
@@ -347,9 +355,9 @@ export async function runClusterIdle(
   scenario = "cluster-idle",
   nodeCount = o.clusterNodes,
 ): Promise<Row> {
-  const redis = await startRedis();
+  const redis = await startRedis(o.redisAof);
   try {
-    return await runIdle({ ...o, conns }, async () => {
+    const row = await runIdle({ ...o, conns }, async () => {
       const nodes: Target[] = [];
       for (let i = 0; i < nodeCount; i++) {
         nodes.push(
@@ -363,6 +371,8 @@ export async function runClusterIdle(
       }
       return nodes;
     }, scenario);
+    row.extra.redisAof = o.redisAof ?? "off";
+    return row;
   } finally {
     await redis.stop();
   }

@@ -49,6 +49,8 @@ export interface BenchOptions {
   stored: number;
   /** Also run rtt and fanout on `store.engine: memory` (the sqlite rows get × memory ratios). */
   memory: boolean;
+  /** cluster-idle and capacity: the redis-server appends every write to a file (AOF), fsynced so; default off. */
+  redisAof?: "always" | "everysec";
   /** cluster and push: also run on a 3-master Redis Cluster (`redis.cluster: true`). */
   redisCluster: boolean;
   /** cluster: also run the Socket.IO peer (npm socket.io + @socket.io/redis-adapter; `--no-peer` skips it). */

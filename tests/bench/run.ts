@@ -20,6 +20,7 @@
  * --spread=N (idle scenarios: loopback destination addresses, default 8; 1 with --quick),
  * --login-on-open (idle scenarios: each connection logs in once open, not all sockets first),
  * --redis-cluster, --push-users=N, --senders=N, --no-peer (cluster: skip the Socket.IO peer rows),
+ * --redis-aof=always|everysec (cluster-idle and capacity: the redis-server persists every write, AOF),
  * --cpu-prof[=dir], --loader-prof[=dir], --v8-flags=F (imserver), --out=dir.
  * Exit status 1 when any run lost or duplicated a message or saw errors.
  * @module
@@ -99,6 +100,7 @@ export function parseArgs(args: string[]): { scenarios: string[]; o: BenchOption
     stored: num("stored", quick ? 20_000 : 1_000_000),
     memory: !flags.has("no-memory"),
     redisCluster: flags.has("redis-cluster"),
+    redisAof: redisAof(flags.get("redis-aof")),
     peer: !flags.has("no-peer"),
     pushUsers: Math.max(1, num("push-users", 200)),
     pushSenders: Math.max(1, num("senders", 32)),
@@ -243,4 +245,11 @@ if (import.meta.main) {
   const failed = rows.filter((r) => r.status.startsWith("FAILED"));
   console.log(`\nresults: ${path}${failed.length ? `; ${failed.length} run(s) FAILED` : "; all runs ok"}`);
   Deno.exit(failed.length ? 1 : 0);
+}
+
+/** `--redis-aof`: how the capacity and cluster-idle redis-server fsyncs its append-only file (absent: no AOF). */
+function redisAof(v: string | undefined): "always" | "everysec" | undefined {
+  if (v === undefined) return undefined;
+  if (v === "always" || v === "everysec") return v;
+  throw new Error(`--redis-aof=${v}: always or everysec`);
 }
