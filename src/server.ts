@@ -259,7 +259,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     log,
     disconnect: (conn, code, reason, detail) => lifecycle.close(conn, code, reason, detail),
   });
-  const admission = new Admission(limits, (reason) => counters.drops.inc({ reason }));
+  const admission = new Admission(
+    { ...limits, refusedGraceMs: config.heartbeat.closeGrace * 1000 },
+    (reason) => counters.drops.inc({ reason }),
+  );
   const wsHandler = createWsHandler({
     config,
     router,

@@ -13,6 +13,7 @@
  * @module
  */
 import { CloseCode, Code } from "../protocol/codes.ts";
+import { abortSocket } from "./socket_abort.ts";
 import { encodeError } from "../protocol/envelope.ts";
 
 /** Refused-but-upgraded sockets allowed at once (see {@linkcode Admission.check}). */
@@ -24,7 +25,12 @@ export interface AdmissionLimits {
   maxConnections: number;
   maxConnectionsPerIp: number;
   allowedOrigins: readonly string[];
+  /** How long a refused socket may wait for the peer's answer to its close before it is aborted (ms). */
+  refusedGraceMs?: number;
 }
+
+/** Default of {@linkcode AdmissionLimits.refusedGraceMs}, as `heartbeat.closeGrace`. */
+const REFUSED_GRACE_MS = 5000;
 
 /** Connection caps and origin checks of one node. */
 export class Admission {
@@ -111,9 +117,9 @@ export class Admission {
 
   /**
    * Complete the handshake, send one error frame and close with `closeCode`, so every client (browsers
-   * included) sees a documented code. A refused socket lives until the peer answers the close (Deno cannot
-   * abort it), so at most {@linkcode MAX_REFUSING} are in flight; beyond that, and for requests that
-   * cannot be upgraded, the refusal is a plain HTTP `status`.
+   * included) sees a documented code. A refused socket lives until the peer answers the close or, at the
+   * latest, `refusedGraceMs` after it (then it is aborted), so at most {@linkcode MAX_REFUSING} are in flight;
+   * beyond that, and for requests that cannot be upgraded, the refusal is a plain HTTP `status`.
    */
   #refuse(
     req: Request,
@@ -127,12 +133,14 @@ export class Admission {
     if (this.#refusing >= MAX_REFUSING) return plain();
     let upgraded: { socket: WebSocket; response: Response };
     try {
-      upgraded = Deno.upgradeWebSocket(req);
+      // No ping timer: once close() is called Deno's idle check no longer acts, the abort below does.
+      upgraded = Deno.upgradeWebSocket(req, { idleTimeout: 0 });
     } catch {
       return plain();
     }
     const { socket, response } = upgraded;
     this.#refusing++;
+    let abort: ReturnType<typeof setTimeout> | undefined;
     socket.onopen = () => {
       try {
         socket.send(encodeError("", "", code, message, { retryMs }));
@@ -140,9 +148,18 @@ export class Admission {
       } catch {
         // the peer went away already
       }
+      // A peer that never answers the close would hold the socket, and a refusing slot, forever.
+      abort = setTimeout(() => abortSocket(socket), this.#limits.refusedGraceMs ?? REFUSED_GRACE_MS);
     };
     socket.onerror = () => {};
-    socket.onclose = () => this.#refusing--;
+    let closed = false;
+    // Deno may fire close twice for one socket (an abort, a peer reset while a close is pending): count it once.
+    socket.onclose = () => {
+      clearTimeout(abort);
+      if (closed) return;
+      closed = true;
+      this.#refusing--;
+    };
     return response;
   }
 }

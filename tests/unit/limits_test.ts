@@ -89,8 +89,8 @@ Deno.test("limits: a socket that reports its close twice frees one connection sl
     await a.close();
     for (let i = 0; i < 50 && tracked() !== 1; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(tracked(), 1);
-    // Under heavy load Deno has fired "close" twice for one socket (a 250k login storm counted more close
-    // events than accepted sockets): inject the second one. Counted twice, the caps stop holding.
+    // Deno fires "close" twice for one socket in some paths (its idle check; an abort or a peer reset while
+    // the server's close is pending): inject the second one. Counted twice, the caps stop holding.
     (serverSide.socket as unknown as EventTarget).dispatchEvent(new CloseEvent("close", { code: 1005 }));
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(tracked(), 1);
@@ -178,3 +178,36 @@ Deno.test("limits: refused sockets whose peer never answers the close are bounde
     assert.equal(code, 4006);
   });
 });
+
+Deno.test("limits: a refused socket whose peer never answers the close is aborted after heartbeat.closeGrace", async () => {
+  await withServer(
+    { heartbeat: { closeGrace: 0.3 }, limits: { allowedOrigins: ["https://chat.example"] } },
+    async (server) => {
+      const headers = { Origin: "https://evil.example" };
+      const silent = [];
+      for (let i = 0; i < MAX_REFUSING; i++) silent.push(await rawConnect(server.wsPort, "/im", headers));
+      // They read but never answer the close frame: the server must end each connection by itself.
+      const ended = await Promise.all(silent.map((ws) => endsWithin(ws.conn, 5000)));
+      assert.equal(ended.filter(Boolean).length, MAX_REFUSING);
+      for (const ws of silent) ws.conn.close();
+      // Their refusing slots are free again: the next refusal carries its close code, not plain HTTP.
+      const next = await readUntilClosed(await rawConnect(server.wsPort, "/im", headers), 5000);
+      assert.equal(next.closeCode, 4006);
+    },
+  );
+});
+
+/** Read (never write) until the server ends the connection: true, or false after `ms`. */
+async function endsWithin(conn: Deno.Conn, ms: number): Promise<boolean> {
+  const buf = new Uint8Array(4096);
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), deadline - Date.now()));
+    const n = await Promise.race([conn.read(buf).catch(() => null), late]);
+    clearTimeout(timer);
+    if (n === "late") return false;
+    if (n === null) return true;
+  }
+  return false;
+}
