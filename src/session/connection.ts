@@ -126,7 +126,7 @@ export class Connection {
     return this.#identity;
   }
 
-  /** The user this connection was last logged in as (also after logout or a server-side close), for logs. */
+  /** The user this connection was last logged in as, for logs: kept after a logout and after the lifecycle unbinds it. */
   get lastUserId(): string | undefined {
     return this.#lastUserId;
   }

@@ -203,8 +203,9 @@ class SocketEvents implements EventListenerObject {
   }
 
   #close(event: CloseEvent): void {
-    // Once per connection: under load Deno has fired "close" twice for one socket (a 250k login storm counted
-    // more close events than accepted sockets), and each run releases an admission slot and unregisters.
+    // Once per connection: Deno fires "close" twice for one socket when its own idle check closes it, and
+    // when a close the server sent is still pending as the socket is aborted or the peer resets; each run
+    // would release an admission slot and unregister again.
     if (this.#ended) return;
     this.#ended = true;
     const { d } = this.#shared, conn = this.#conn;

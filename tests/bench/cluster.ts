@@ -21,7 +21,6 @@ import { startImserver, startLoaders, startSocketIo, stopLoaders, type Target } 
 import type { LineProcess } from "./proc.ts";
 import { RedisClusterServer } from "../support/redis_cluster.ts";
 
-/** A throw-away redis-server on a free loopback port, no persistence. */
 /** A throw-away redis-server; with `aof` it appends every write to a file in a temporary directory. */
 async function startRedis(
   aof?: "always" | "everysec",
