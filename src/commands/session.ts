@@ -49,8 +49,6 @@ export interface SessionDeps {
 
 /** The session commands. */
 export function sessionCommands(d: SessionDeps): Routes {
-  /** Connections with a login in progress (a second concurrent login gets 1009). */
-  const loggingIn = new WeakSet<Connection>();
   /** Each connection's window of login attempts. */
   const windows = new WeakMap<Connection, AttemptWindow>();
 
@@ -64,7 +62,7 @@ export function sessionCommands(d: SessionDeps): Routes {
     const token = stringField(data, "token", 16 * 1024, { optional: true });
     const claimed = data.userId === undefined && token ? "" : userIdField(data, "userId", im.maxUserIdBytes);
     const appId = appIdField(data, "appId", true) ?? 0;
-    if (conn.identity || loggingIn.has(conn)) {
+    if (conn.identity || conn.loggingIn) {
       throw new ReplyError(Code.OperationFailure, "already logged in on this connection");
     }
     if (d.draining()) throw new ReplyError(Code.Unavailable, "server is draining; reconnect elsewhere");
@@ -74,7 +72,7 @@ export function sessionCommands(d: SessionDeps): Routes {
     const epoch = stringField(data, "epoch", 64, { optional: true });
     const deviceId = stringField(data, "deviceId", 64, { optional: true });
     const platform = stringField(data, "platform", 32, { optional: true });
-    loggingIn.add(conn);
+    conn.beginLogin();
     try {
       const principal = await d.auth.authenticate({ userId: claimed || undefined, appId, token });
       // Whatever vouched for the identity, it must be a valid userId (a token's sub is not checked by jose).
@@ -93,7 +91,7 @@ export function sessionCommands(d: SessionDeps): Routes {
         platform,
       });
     } finally {
-      loggingIn.delete(conn);
+      conn.endLogin();
     }
   }
 

@@ -107,6 +107,7 @@ export class Connection {
   #identity: Identity | undefined;
   /** The user of the last login, kept after unbind: the disconnect log names who it was. */
   #lastUserId: string | undefined;
+  #loggingIn = false;
   #heartbeatAt: number;
   #closeReason: string | undefined;
   #slow = false;
@@ -129,6 +130,21 @@ export class Connection {
   /** The user this connection was last logged in as, for logs: kept after a logout and after the lifecycle unbinds it. */
   get lastUserId(): string | undefined {
     return this.#lastUserId;
+  }
+
+  /** A login command is being applied (between {@linkcode beginLogin} and {@linkcode endLogin}). */
+  get loggingIn(): boolean {
+    return this.#loggingIn;
+  }
+
+  /** The login command started applying a login (its call; a second concurrent login is refused on this). */
+  beginLogin(): void {
+    this.#loggingIn = true;
+  }
+
+  /** The login command is done, applied or failed (its call). */
+  endLogin(): void {
+    this.#loggingIn = false;
   }
 
   /** Last heartbeat (or connect time before the first one), ms. */

@@ -22,11 +22,14 @@ export interface LoginDeadlineView {
   readonly heartbeatAt: number;
   /** Set while logged in. */
   readonly identity: unknown;
+  /** A login sent in time is being applied: the wait is the server's (a storm, a slow store), not the client's. */
+  readonly loggingIn?: boolean;
 }
 
 /**
- * The connections to close: not logged in, and `timeoutMs` or more since they connected and
- * since their last login, heartbeat or logout. `timeoutMs` ≤ 0 disables the check.
+ * The connections to close: not logged in, no login being applied, and `timeoutMs` or more since they
+ * connected and since their last login, heartbeat or logout. `timeoutMs` ≤ 0 disables the check. A login
+ * that fails leaves the original deadline in force (a failed attempt refreshes nothing).
  */
 export function overdueLogins<C extends LoginDeadlineView>(
   clients: Iterable<C>,
@@ -37,7 +40,9 @@ export function overdueLogins<C extends LoginDeadlineView>(
   if (!(timeoutMs > 0)) return overdue;
   const cutoff = now - timeoutMs;
   for (const c of clients) {
-    if (c.identity === undefined && c.connectedAt <= cutoff && c.heartbeatAt <= cutoff) overdue.push(c);
+    if (c.identity === undefined && !c.loggingIn && c.connectedAt <= cutoff && c.heartbeatAt <= cutoff) {
+      overdue.push(c);
+    }
   }
   return overdue;
 }

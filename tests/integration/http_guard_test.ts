@@ -182,3 +182,34 @@ Deno.test("login deadline: a WebSocket that does not log in within heartbeat.log
     },
   );
 });
+
+Deno.test("login deadline: a login still being applied past heartbeat.loginTimeout is not closed; it completes", async () => {
+  await withServer(
+    { heartbeat: { loginTimeout: 0.3, firstSweep: 0.05, sweep: 0.1 } },
+    async (server) => {
+      const store = server.store;
+      const loginState = store.loginState;
+      let release!: () => void;
+      const held = new Promise<void>((r) => release = r);
+      // A store slower than the deadline (a storm, a slow Redis): failure injection, the store is real.
+      store.loginState = async function (...args: Parameters<typeof loginState>) {
+        await held;
+        return loginState.apply(this, args);
+      };
+      const client = await TestClient.connect(server.wsPort);
+      try {
+        const reply = client.request("login", { userId: "slow", appId: 101 });
+        await new Promise((r) => setTimeout(r, 800)); // several sweeps past the 0.3 s deadline
+        assert.equal(client.socket.readyState, WebSocket.OPEN, "closed while its login was being applied");
+        release();
+        assert.equal((await reply).response.code, 200);
+        assert.equal((await client.request("heartbeat", {})).response.code, 200);
+      } finally {
+        release();
+        store.loginState = loginState;
+        client.socket.close();
+        await client.closed;
+      }
+    },
+  );
+});

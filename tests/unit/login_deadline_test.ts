@@ -27,6 +27,15 @@ Deno.test("login deadline: only connections not logged in for the whole timeout 
   );
 });
 
+Deno.test("login deadline: a login being applied is not overdue; once it failed, the first deadline holds", () => {
+  const now = 100_000;
+  const applying = { ...conn("sent its login in time, still applying", now - 60_000), loggingIn: true };
+  assert.deepEqual(overdueLogins([applying], now, 30_000), []);
+  assert.deepEqual(overdueLogins([{ ...applying, loggingIn: false }], now, 30_000).map((c) => c.name), [
+    "sent its login in time, still applying",
+  ]);
+});
+
 Deno.test("login deadline: a timeout of 0 disables the check", () => {
   assert.deepEqual(overdueLogins([conn("old", 0)], 1e9, 0), []);
 });
