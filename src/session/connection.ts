@@ -111,6 +111,7 @@ export class Connection {
   #heartbeatAt: number;
   #closeReason: string | undefined;
   #slow = false;
+  #ended = false;
   #abortTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(o: ConnectionOptions) {
@@ -225,9 +226,16 @@ export class Connection {
     }, this.#policy.closeGraceMs);
   }
 
-  /** The socket has closed (its `close` event): nothing is left to abort. */
-  ended(): void {
+  /**
+   * The socket has closed (its `close` event): nothing is left to abort. True the first time only: Deno fires
+   * `close` twice for one socket when its own idle check closes it, and when a close the server sent is still
+   * pending as the socket is aborted or the peer resets.
+   */
+  ended(): boolean {
     clearTimeout(this.#abortTimer);
+    if (this.#ended) return false;
+    this.#ended = true;
+    return true;
   }
 
   /** The peer does not read (its buffer is over the cap, or a replay stalled on it): close it as a slow consumer, once. */

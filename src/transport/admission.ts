@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * const admission = new Admission(config.limits, (reason) => drops.inc({ reason }));
+ * const admission = new Admission({ ...config.limits, refusedGraceMs: 5000 }, (reason) => drops.inc({ reason }));
  * const refused = admission.check(req, ip); // a Response, or undefined to go on
  * admission.track(ip); ... admission.untrack(ip);
  * ```
@@ -26,11 +26,8 @@ export interface AdmissionLimits {
   maxConnectionsPerIp: number;
   allowedOrigins: readonly string[];
   /** How long a refused socket may wait for the peer's answer to its close before it is aborted (ms). */
-  refusedGraceMs?: number;
+  refusedGraceMs: number;
 }
-
-/** Default of {@linkcode AdmissionLimits.refusedGraceMs}, as `heartbeat.closeGrace`. */
-const REFUSED_GRACE_MS = 5000;
 
 /** Connection caps and origin checks of one node. */
 export class Admission {
@@ -149,7 +146,7 @@ export class Admission {
         // the peer went away already
       }
       // A peer that never answers the close would hold the socket, and a refusing slot, forever.
-      abort = setTimeout(() => abortSocket(socket), this.#limits.refusedGraceMs ?? REFUSED_GRACE_MS);
+      abort = setTimeout(() => abortSocket(socket), this.#limits.refusedGraceMs);
     };
     socket.onerror = () => {};
     let closed = false;

@@ -153,7 +153,6 @@ class SocketEvents implements EventListenerObject {
   readonly #conn: Connection;
   readonly #queue: FrameQueue<Connection>;
   readonly #bucket: Bucket;
-  #ended = false;
 
   constructor(shared: ListenerState, conn: Connection, queue: FrameQueue<Connection>) {
     this.#shared = shared;
@@ -203,13 +202,10 @@ class SocketEvents implements EventListenerObject {
   }
 
   #close(event: CloseEvent): void {
-    // Once per connection: Deno fires "close" twice for one socket when its own idle check closes it, and
-    // when a close the server sent is still pending as the socket is aborted or the peer resets; each run
-    // would release an admission slot and unregister again.
-    if (this.#ended) return;
-    this.#ended = true;
     const { d } = this.#shared, conn = this.#conn;
-    conn.ended();
+    // Once per connection (Deno may report one close twice): a second run would release the admission slot
+    // and unregister again.
+    if (!conn.ended()) return;
     d.admission.untrack(conn.ip);
     const reason = conn.closeReason ?? "client closed";
     d.counters.closes.inc({ reason });
