@@ -13,7 +13,7 @@
  * Needs `redis-server` on PATH (and `redis-cli` for `--redis-cluster`); reported as unavailable otherwise.
  * @module
  */
-import { type BenchOptions, progress, type Row, sleep } from "./common.ts";
+import { type BenchOptions, progress, type RedisAof, type Row, sleep } from "./common.ts";
 import { connectPairs, rttPhase } from "./rtt.ts";
 import { commandsPerMessage, commandStats } from "./redis_commands.ts";
 import { idleHostname, runIdle } from "./idle.ts";
@@ -23,14 +23,14 @@ import { RedisClusterServer } from "../support/redis_cluster.ts";
 
 /** A throw-away redis-server; with `aof` it appends every write to a file in a temporary directory. */
 async function startRedis(
-  aof?: "always" | "everysec",
+  aof?: RedisAof,
 ): Promise<{ addr: string; port: number; pid: number; stop: () => Promise<void> }> {
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (probe.addr as Deno.NetAddr).port;
   probe.close();
   const dir = aof ? await Deno.makeTempDir({ prefix: "imbench-redis-" }) : undefined;
-  const persistence = dir
-    ? ["--appendonly", "yes", "--appendfsync", aof!, "--dir", dir]
+  const persistence = aof && dir
+    ? ["--appendonly", "yes", "--appendfsync", aof, "--dir", dir]
     : ["--appendonly", "no"];
   const child = new Deno.Command("redis-server", {
     args: ["--bind", "127.0.0.1", "--port", String(port), "--save", "", ...persistence],

@@ -50,7 +50,7 @@ export interface BenchOptions {
   /** Also run rtt and fanout on `store.engine: memory` (the sqlite rows get × memory ratios). */
   memory: boolean;
   /** cluster-idle and capacity: the redis-server appends every write to a file (AOF), fsynced so; default off. */
-  redisAof?: "always" | "everysec";
+  redisAof?: RedisAof;
   /** cluster and push: also run on a 3-master Redis Cluster (`redis.cluster: true`). */
   redisCluster: boolean;
   /** cluster: also run the Socket.IO peer (npm socket.io + @socket.io/redis-adapter; `--no-peer` skips it). */
@@ -60,6 +60,9 @@ export interface BenchOptions {
   /** push: concurrent keep-alive HTTP senders. */
   pushSenders: number;
 }
+
+/** How a bench redis-server fsyncs its append-only file (`--redis-aof`). */
+export type RedisAof = "always" | "everysec";
 
 /** One line of the result table. */
 export interface Row {

@@ -25,7 +25,7 @@
  * Exit status 1 when any run lost or duplicated a message or saw errors.
  * @module
  */
-import { type BenchOptions, progress, type Row } from "./common.ts";
+import { type BenchOptions, progress, type RedisAof, type Row } from "./common.ts";
 import { clusterUnavailable, runCluster, runClusterIdle } from "./cluster.ts";
 import { runDurability } from "./durability.ts";
 import { runFanout } from "./fanout.ts";
@@ -248,7 +248,7 @@ if (import.meta.main) {
 }
 
 /** `--redis-aof`: how the capacity and cluster-idle redis-server fsyncs its append-only file (absent: no AOF). */
-function redisAof(v: string | undefined): "always" | "everysec" | undefined {
+function redisAof(v: string | undefined): RedisAof | undefined {
   if (v === undefined) return undefined;
   if (v === "always" || v === "everysec") return v;
   throw new Error(`--redis-aof=${v}: always or everysec`);
