@@ -196,6 +196,13 @@ redisClusterTest("redis cluster store: rooms and their members on different shar
     await cluster.command(await cluster.masterOf(keySlot(list)), "SADD", list, "ghost");
     assert.equal(await store.leaveRoom(101, "ghost", "eve"), false);
     assert.deepEqual(await store.userRooms(101, "eve"), []);
+    // a member whose list lost the room (and is full): the re-join lists it again, membership is the truth
+    const annList = keys.userRooms(101, "ann");
+    assert.equal(await store.joinRoom(101, "lobby", "ann"), "joined");
+    await cluster.command(await cluster.masterOf(keySlot(annList)), "SREM", annList, "lobby");
+    assert.equal(await store.joinRoom(101, "chess", "ann"), "joined");
+    assert.equal(await store.joinRoom(101, "lobby", "ann"), "already");
+    assert.deepEqual((await store.userRooms(101, "ann")).sort(), ["chess", "games", "lobby"]);
   } finally {
     await store.close();
   }

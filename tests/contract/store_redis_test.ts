@@ -113,6 +113,25 @@ redisTest("redis store: a write counter that goes back is reported as a rollback
   }
 });
 
+redisTest("redis store: a member whose room list lost the room gets it back on re-join", async (redis) => {
+  const keys = new RedisKeys("t6:");
+  const store = await RedisStore.open({ urls: [redis.url], cluster: false }, {
+    keys,
+    policy: { ...SUITE_POLICY, maxRoomsPerUser: 1 },
+  });
+  try {
+    assert.equal(await store.joinRoom(101, "lobby", "ann"), "joined");
+    // the member set says ann is in; her list lost the room (a half-done write of an older node)
+    const list = keys.userRooms(101, "ann");
+    await store.link.send(list, ["SREM", list, "lobby"]);
+    assert.equal(await store.joinRoom(101, "lobby", "ann"), "already");
+    assert.deepEqual(await store.userRooms(101, "ann"), ["lobby"]);
+    assert.equal(await store.joinRoom(101, "games", "ann"), "tooManyRooms");
+  } finally {
+    await store.close();
+  }
+});
+
 redisTest("redis presence: windows, first connection, expiry and node reaping", async (redis) => {
   const link = await connectLink({ urls: [redis.url], cluster: false });
   try {

@@ -450,6 +450,7 @@ export class RedisStore implements Store {
       listed = await this.#run<JoinResult>("joinRoom", SCRIPTS.joinRoomUser, [rooms], [
         room,
         maxRoomsPerUser,
+        joined === "already" ? "1" : "0",
       ]);
     } catch (error) {
       if (joined === "joined") await undo().catch(() => {}); // best effort: the join failed as a whole
