@@ -17,7 +17,7 @@
  * const e = await store.append(101, "bob", entry);
  * ```
  * @size One method per Store operation (each a script call with its keys) plus the epoch and write-counter
- * checks that make a rollback visible; the IM operations are one-line delegations to im.ts.
+ * checks that make a rollback visible; the IM and room operations are one-line delegations to im.ts and rooms.ts.
  * @module
  */
 import { StorageError } from "../../protocol/errors.ts";
@@ -27,7 +27,6 @@ import type {
   Appended,
   InboxEntry,
   InboxHead,
-  JoinResult,
   LoginState,
   Mark,
   NewEntry,
@@ -37,6 +36,7 @@ import type {
 import { InboxReads, type StreamEntry } from "./inbox_reads.ts";
 import { SlotBatcher } from "./slot_batch.ts";
 import { RedisIm } from "./im.ts";
+import { RedisRooms } from "./rooms.ts";
 import type { RedisKeys } from "./keys.ts";
 import { connectLink, type RedisLink, type RedisOptions } from "./link.ts";
 import { type Script, SCRIPTS } from "./scripts.ts";
@@ -109,6 +109,7 @@ export class RedisStore implements Store {
    */
   readonly #appends: SlotBatcher<PendingAppend, number>;
   readonly #im: RedisIm;
+  readonly #rooms: RedisRooms;
   readonly #reads: InboxReads;
 
   constructor(link: RedisLink, options: RedisStoreOptions) {
@@ -150,6 +151,13 @@ export class RedisStore implements Store {
       policy: this.#policy,
       clock: this.#clock,
       keepMs: this.#policy.maxAgeMs + KEEP_EXTRA_MS,
+      call: (op, fn) => this.#call(op, fn),
+      run: (op, script, keys, args) => this.#run(op, script, keys, args),
+    });
+    this.#rooms = new RedisRooms({
+      link,
+      keys: this.keys,
+      policy: this.#policy,
       call: (op, fn) => this.#call(op, fn),
       run: (op, script, keys, args) => this.#run(op, script, keys, args),
     });
@@ -426,65 +434,11 @@ export class RedisStore implements Store {
     );
   }
 
-  async joinRoom(appId: number, room: string, userId: string): Promise<JoinResult> {
-    const members = this.keys.room(appId, room), rooms = this.keys.userRooms(appId, userId);
-    const { maxRoomsPerUser, maxRoomMembers } = this.#policy;
-    if (!this.link.cluster) {
-      return this.#run("joinRoom", SCRIPTS.joinRoom, [members, rooms], [
-        userId,
-        room,
-        maxRoomsPerUser,
-        maxRoomMembers,
-      ]);
-    }
-    // Two slots: the room's members first (the truth about membership), then the user's list; a refusal
-    // there is undone. Concurrent joins of one user may overshoot maxRoomsPerUser by the joins in flight.
-    const joined = await this.#run<JoinResult>("joinRoom", SCRIPTS.joinRoomMembers, [members], [
-      userId,
-      maxRoomMembers,
-    ]);
-    if (joined === "roomFull") return joined;
-    const undo = () => this.#call("joinRoom", () => this.link.send(members, ["SREM", members, userId]));
-    let listed: JoinResult;
-    try {
-      listed = await this.#run<JoinResult>("joinRoom", SCRIPTS.joinRoomUser, [rooms], [
-        room,
-        maxRoomsPerUser,
-        joined === "already" ? "1" : "0",
-      ]);
-    } catch (error) {
-      if (joined === "joined") await undo().catch(() => {}); // best effort: the join failed as a whole
-      throw error;
-    }
-    if (listed === "tooManyRooms" && joined === "joined") {
-      await undo();
-      return listed;
-    }
-    return joined;
-  }
-
-  async leaveRoom(appId: number, room: string, userId: string): Promise<boolean> {
-    const members = this.keys.room(appId, room), rooms = this.keys.userRooms(appId, userId);
-    if (!this.link.cluster) {
-      return Number(await this.#run("leaveRoom", SCRIPTS.leaveRoom, [members, rooms], [userId, room])) === 1;
-    }
-    const removed = Number(
-      await this.#call("leaveRoom", () => this.link.send(members, ["SREM", members, userId])),
-    );
-    // the user's list too, even when the member set no longer had the user (a half-done earlier join)
-    await this.#call("leaveRoom", () => this.link.send(rooms, ["SREM", rooms, room]));
-    return removed === 1;
-  }
-
-  roomMembers(appId: number, room: string): Promise<string[]> {
-    const key = this.keys.room(appId, room);
-    return this.#call("roomMembers", () => this.link.send<string[]>(key, ["SMEMBERS", key]));
-  }
-
-  userRooms(appId: number, userId: string): Promise<string[]> {
-    const key = this.keys.userRooms(appId, userId);
-    return this.#call("userRooms", () => this.link.send<string[]>(key, ["SMEMBERS", key]));
-  }
+  // --- rooms (rooms.ts)
+  readonly joinRoom: Store["joinRoom"] = (...a) => this.#rooms.join(...a);
+  readonly leaveRoom: Store["leaveRoom"] = (...a) => this.#rooms.leave(...a);
+  readonly roomMembers: Store["roomMembers"] = (...a) => this.#rooms.members(...a);
+  readonly userRooms: Store["userRooms"] = (...a) => this.#rooms.userRooms(...a);
 
   // --- IM semantics (im.ts)
   readonly conversations: Store["conversations"] = (...a) => this.#im.conversations(...a);
