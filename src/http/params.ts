@@ -11,6 +11,7 @@
 import { Code } from "../protocol/codes.ts";
 import { isPlainObject, normaliseKeys } from "../protocol/envelope.ts";
 import { ReplyError } from "../protocol/errors.ts";
+import { assertWellFormed } from "../protocol/validate.ts";
 
 /**
  * The body did not arrive within `http.bodyTimeout`: answered with HTTP 408 (compat endpoints
@@ -60,6 +61,7 @@ export async function readParams(
       throw new ReplyError(Code.ParameterIllegal, "body is not valid JSON");
     }
     if (!isPlainObject(body)) throw new ReplyError(Code.ParameterIllegal, "JSON body must be an object");
+    assertWellFormed(text, body);
     return normaliseKeys({ ...params, ...body }).data;
   }
   if (type === "application/x-www-form-urlencoded" || type === "" || type === "text/plain") {

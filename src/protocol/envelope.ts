@@ -11,6 +11,7 @@
  */
 import { Code, codeMessage } from "./codes.ts";
 import { ReplyError } from "./errors.ts";
+import { assertWellFormed } from "./validate.ts";
 
 /** A parsed client request; `data` is always an object (absent → `{}`). */
 export interface Request {
@@ -55,10 +56,21 @@ export function parseRequest(text: string): Request {
   if (data !== undefined && data !== null && !isPlainObject(data)) {
     throw new MalformedRequest("data must be an object", seq, cmd);
   }
+  wellFormed(text, value, seq, cmd);
   const body = data ?? {};
   if (!hasAlias(body)) return { seq, cmd, data: body }; // the common case: nothing to rename or copy
   const { data: normalised, spellings } = normaliseKeys(body);
   return spellings ? { seq, cmd, data: normalised, spellings } : { seq, cmd, data: normalised };
+}
+
+/** Lone surrogates anywhere in the request: 1001, echoing seq and cmd when they are well-formed themselves. */
+function wellFormed(text: string, value: unknown, seq: string, cmd: string): void {
+  try {
+    assertWellFormed(text, value);
+  } catch (error) {
+    const ok = (s: string) => s.isWellFormed() ? s : "";
+    throw new MalformedRequest((error as Error).message, ok(seq), ok(cmd));
+  }
 }
 
 function hasAlias(data: Record<string, unknown>): boolean {

@@ -26,13 +26,45 @@ export function utf8Bytes(s: string): number {
   return bytes;
 }
 
-/** True when `s` has C0 control characters or DEL (refused in ids and room names). */
+/** True when `s` has control characters — C0, DEL or C1 — (refused in ids and room names). */
 export function hasControlChars(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) return true;
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
   }
   return false;
+}
+
+/** A `\uD800`–`\uDFFF` escape: the only way JSON text that is valid UTF-8 can carry a lone surrogate. */
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+/**
+ * Refuse (1001) a parsed JSON value holding a string — value or key — that is not well-formed UTF-16 (a
+ * lone surrogate). Such a string cannot be stored: SQLite and Redis keep UTF-8, where `"\ud800x"` and
+ * `"\udbffx"` both become `"\ufffdx"`, so two ids that differ here would collide in the store. `text` is
+ * the JSON the value was parsed from; without a surrogate escape in it nothing is walked. The walk is
+ * iterative (deeply nested input cannot exhaust the stack) and bounded by the input's size.
+ *
+ * @example
+ * ```ts
+ * const text = '{"to":"\\ud800x"}';
+ * assertWellFormed(text, JSON.parse(text)); // throws ReplyError 1001
+ * ```
+ */
+export function assertWellFormed(text: string, value: unknown): void {
+  if (!SURROGATE_ESCAPE.test(text)) return;
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === "string") {
+      if (!v.isWellFormed()) {
+        throw new ReplyError(Code.ParameterIllegal, "strings must be valid Unicode (no lone surrogates)");
+      }
+    } else if (typeof v === "object" && v !== null) {
+      if (Array.isArray(v)) { for (const item of v) stack.push(item); }
+      else for (const k in v) stack.push(k, (v as Record<string, unknown>)[k]);
+    }
+  }
 }
 
 /** A userId: non-empty string of at most `maxBytes` UTF-8 bytes, without control characters. */
@@ -51,7 +83,9 @@ export function userIdField(
   if (v !== undefined && v !== null && typeof v !== "string") {
     throw new ReplyError(Code.ParameterIllegal, `${name} must be a string`);
   }
-  if (typeof v !== "string" || v === "" || utf8Bytes(v) > maxBytes || hasControlChars(v)) {
+  if (
+    typeof v !== "string" || v === "" || utf8Bytes(v) > maxBytes || hasControlChars(v) || !v.isWellFormed()
+  ) {
     throw new ReplyError(code, `${name} must be a non-empty string of at most ${maxBytes} UTF-8 bytes`);
   }
   return v;

@@ -72,3 +72,58 @@ Deno.test("audit #12: a JWT whose sub is not a valid userId (too long, control c
     }
   });
 });
+
+Deno.test("audit C1: a lone surrogate in any string is refused with 1001/1002 and never reaches the SQLite store", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "im-surrogate-" });
+  try {
+    await withServer({ store: { engine: "sqlite", path: `${dir}/im.db` } }, async (server) => {
+      // "\ud800x" and "\udbffx" differ in JavaScript and are the same bytes in SQLite (both become U+FFFD)
+      const a = await TestClient.connect(server.wsPort), b = await TestClient.connect(server.wsPort);
+      const honest = await TestClient.connect(server.wsPort), peer = await TestClient.connect(server.wsPort);
+      try {
+        for (const [c, id] of [[a, "\ud800x"], [b, "\udbffx"]] as const) {
+          const reply = await c.request("login", { appId: 101, userId: id });
+          assert.equal(
+            reply.response.code,
+            1001,
+            `login as a lone surrogate: ${JSON.stringify(reply.response)}`,
+          );
+          assert.match(reply.response.codeMsg + JSON.stringify(reply.response.data), /Unicode/);
+        }
+        assert.equal((await honest.request("login", { appId: 101, userId: "hon" })).response.code, 200);
+        assert.equal((await peer.request("login", { appId: 101, userId: "peer" })).response.code, 200);
+        for (const data of [{ to: "\udbffy", msg: "x" }, { to: "peer", msg: "half \udc00 a pair" }]) {
+          const reply = await honest.request("sendMsg", data);
+          assert.equal(
+            reply.response.code,
+            1001,
+            `sendMsg ${JSON.stringify(data)}: ${JSON.stringify(reply.response)}`,
+          );
+        }
+        assert.equal((await honest.request("joinRoom", { room: "\ud83dR" })).response.code, 1001);
+        // a well-formed pair (an emoji) is fine
+        const ok = await honest.request("sendMsg", { to: "peer", msg: "ok \ud83d\ude00" });
+        assert.equal(ok.response.code, 200, JSON.stringify(ok.response));
+        // the HTTP API: a client mistake (400 with 1001), not the store failing (503 with 1024)
+        for (const to of ["\ud800z", "\udbffz"]) {
+          const res = await fetch(`http://127.0.0.1:${server.httpPort}/api/v1/messages`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ appId: 101, to, msg: "x" }),
+          });
+          const body = await res.json();
+          assert.equal(
+            body.code,
+            1001,
+            `POST /api/v1/messages to a lone surrogate: ${res.status} ${JSON.stringify(body)}`,
+          );
+          assert.equal(res.status, 400);
+        }
+      } finally {
+        await Promise.all([a.close(), b.close(), honest.close(), peer.close()]);
+      }
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

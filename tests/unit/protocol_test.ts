@@ -11,6 +11,8 @@ import {
   parseRequest,
 } from "../../src/protocol/envelope.ts";
 import { entryFrame, entryFramePrefix, Pushes } from "../../src/protocol/pushes.ts";
+import type { ReplyError } from "../../src/protocol/errors.ts";
+import { userIdField } from "../../src/protocol/validate.ts";
 import { testConfig } from "../support/helpers.ts";
 
 /** The MalformedRequest thrown by parseRequest(text). */
@@ -63,6 +65,35 @@ Deno.test("protocol: every malformed kind is 1001", () => {
     assert.equal(error.code, Code.ParameterIllegal, text);
     assert.match(error.message, message, text);
   }
+});
+
+Deno.test("protocol: a lone surrogate anywhere in a request is 1001; pairs and plain escapes are fine", () => {
+  const bad = [
+    '{"seq":"1","cmd":"login","data":{"userId":"\\ud800x"}}',
+    '{"seq":"1","cmd":"sendMsg","data":{"to":"bob","msg":"a \\uDC00 b"}}',
+    '{"seq":"1","cmd":"x","data":{"deep":[[[{"k":"\\udbff"}]]]}}',
+    '{"seq":"1","cmd":"x","data":{"\\ud800":1}}',
+    '{"seq":"\\ud800","cmd":"ping"}',
+  ];
+  for (const text of bad) {
+    const error = parseError(text);
+    assert.equal(error.code, Code.ParameterIllegal, text);
+    assert.match(error.message, /valid Unicode/, text);
+  }
+  assert.equal(parseError(bad[0]).seq, "1");
+  assert.equal(parseError(bad[4]).seq, "", "a seq that is not well-formed is not echoed");
+  const ok = parseRequest('{"seq":"1","cmd":"sendMsg","data":{"to":"bob","msg":"\\ud83d\\ude00 \\u00e9"}}');
+  assert.equal(ok.data.msg, "\u{1F600} \u00e9");
+  // deep nesting cannot exhaust the stack of the walk
+  const deep = "[".repeat(20_000) + '"\\ud800"' + "]".repeat(20_000);
+  assert.match(parseError(`{"seq":"1","cmd":"x","data":{"a":${deep}}}`).message, /valid Unicode/);
+});
+
+Deno.test("protocol: ids refuse C1 control characters and lone surrogates", () => {
+  for (const id of ["a\u0085b", "a\u009fb", "\ud800x"]) {
+    assert.throws(() => userIdField({ userId: id }, "userId", 19), (e: ReplyError) => e.code === 1002, id);
+  }
+  assert.equal(userIdField({ userId: "\u00e9\u{1F600}" }, "userId", 19), "\u00e9\u{1F600}");
 });
 
 Deno.test("protocol: errors carry the seq/cmd parsed so far, for the reply", () => {
