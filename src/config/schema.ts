@@ -191,6 +191,11 @@ export const SCHEMA = {
         "A send is acknowledged once on disk (full: survives power loss) or handed to the OS (normal: survives kill -9).",
     },
     backupDir: str("data/backups", "Where POST /api/v1/store/backup (deno task backup) writes its copies."),
+    backupKeep: int(
+      10,
+      "Backups kept in store.backupDir: the newest; older copies are removed after each backup (0 = keep all).",
+      0,
+    ),
   },
   cluster: {
     enabled: bool(false, "false: embedded single node (store.engine); true: Redis cluster mode."),

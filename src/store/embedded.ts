@@ -61,6 +61,7 @@ export function openEmbeddedStore(config: Config, d: EmbeddedDeps): EmbeddedStor
     policy,
     sync: config.store.sync,
     backupDir: config.store.backupDir,
+    backupKeep: config.store.backupKeep,
     clock: d.clock,
     isActive: d.isActive,
     metrics: d.metrics,

@@ -192,3 +192,24 @@ Deno.test("sqlite backup: taken while writing, it restores every acknowledged en
     await db.dispose();
   }
 });
+
+Deno.test("sqlite backup: only the newest store.backupKeep copies stay (a backup loop cannot fill the disk)", async () => {
+  const db = await tempDb();
+  try {
+    const dir = `${db.dir}/backups`;
+    await Deno.mkdir(dir);
+    await Deno.writeTextFile(`${dir}/notes.txt`, "an operator's file"); // not a backup: never removed
+    const store = db.open({ backupDir: dir, backupKeep: 3 });
+    await store.append(101, "bob", entry("1"));
+    const made: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      made.push((await store.backup()).path.slice(dir.length + 1));
+      await new Promise((r) => setTimeout(r, 2)); // distinct millisecond names
+    }
+    const left = (await Array.fromAsync(Deno.readDir(dir), (e) => e.name)).sort();
+    assert.deepEqual(left, [...made.slice(-3), "notes.txt"].sort());
+    await store.close();
+  } finally {
+    await db.dispose();
+  }
+});

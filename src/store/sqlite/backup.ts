@@ -43,7 +43,12 @@ export interface BackupOptions {
   dir: string;
   /** Holds checkpoints while the files are copied. */
   maintenance: { pause(): () => void };
+  /** Backups kept in `dir` after this one (the newest; older `imserver-*.db` copies are removed); 0 = all. */
+  keep?: number;
 }
+
+/** The names backups get: `imserver-<ISO time with - for : and .>.db` (they sort by time). */
+const BACKUP_NAME = /^imserver-\d{4}-\d\d-\d\dT[\d-]+Z\.db$/;
 
 /**
  * Copy the live database into `dir` without stopping it.
@@ -92,7 +97,17 @@ export async function backupDatabase(o: BackupOptions): Promise<BackupResult> {
   }
   await removeQuietly(`${part}-wal`);
   const bytes = (await Deno.stat(target)).size;
+  if (o.keep) await pruneBackups(o.dir, o.keep);
   return { path: target, bytes, durationMs: Math.round(performance.now() - start), epoch };
+}
+
+/** Remove all but the `keep` newest backups of `dir` (only files named as backups: nothing else there). */
+async function pruneBackups(dir: string, keep: number): Promise<void> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) if (e.isFile && BACKUP_NAME.test(e.name)) names.push(e.name);
+  names.sort();
+  const base = dir.replace(/\/$/, "");
+  await removeQuietly(...names.slice(0, Math.max(0, names.length - keep)).map((n) => `${base}/${n}`));
 }
 
 async function removeQuietly(...paths: string[]): Promise<void> {

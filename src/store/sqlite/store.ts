@@ -70,6 +70,8 @@ export interface SqliteStoreOptions {
   maintenanceMs?: number;
   /** Where {@linkcode SqliteStore.backup} writes. */
   backupDir?: string;
+  /** Backups kept in `backupDir` (the newest; 0 = all, the default here; the config's default is 10). */
+  backupKeep?: number;
   /** Told when writes start failing (the reason) and work again (undefined). */
   onHealth?: (failure: string | undefined) => void;
   /** The machine's boot time (ms; default now − `Deno.osUptime()`); tests simulate a reboot with it. */
@@ -101,6 +103,7 @@ export class SqliteStore implements Store {
   readonly #writer: Writer;
   readonly #maintenance: Maintenance;
   readonly #backupDir: string;
+  readonly #backupKeep: number;
   readonly #retention: Retention;
   readonly #reads: InboxReads;
   readonly #overlay: Overlay;
@@ -116,6 +119,7 @@ export class SqliteStore implements Store {
     this.#policy = options.policy;
     this.#clock = options.clock ?? systemClock;
     this.#backupDir = options.backupDir ?? `${dirOf(options.path)}backups`;
+    this.#backupKeep = options.backupKeep ?? 0;
     const { db, epoch, rebooted } = openDatabase(
       options.path,
       this.#clock.now(),
@@ -424,7 +428,13 @@ export class SqliteStore implements Store {
   /** Copy the database while serving into the backup directory (backup.ts); one at a time. */
   backup(): Promise<BackupResult> {
     const run = this.#backups.then(() =>
-      backupDatabase({ db: this.#db, path: this.path, dir: this.#backupDir, maintenance: this.#maintenance })
+      backupDatabase({
+        db: this.#db,
+        path: this.path,
+        dir: this.#backupDir,
+        maintenance: this.#maintenance,
+        keep: this.#backupKeep,
+      })
     ).catch((error) => {
       throw new StorageError("backup", error);
     });
