@@ -30,7 +30,8 @@
  * @module
  */
 import type { Clock } from "../util/clock.ts";
-import { entryFrame, framePrefixFor, type Pushes } from "../protocol/pushes.ts";
+import { currentFrames, type MessageSource } from "../messaging/current.ts";
+import type { Pushes } from "../protocol/pushes.ts";
 import type { InboxEntry } from "../store/store.ts";
 
 /** What a delivery writes to (a {@linkcode Connection} satisfies it; tests use fakes). */
@@ -43,8 +44,11 @@ export interface DeliverySink {
   stalled(): void;
 }
 
-/** Where a delivery reads the logged-in user's inbox (a `Store` is one): entries after `afterSeq`, oldest first. */
-export interface InboxSource {
+/**
+ * Where a delivery reads the logged-in user's inbox (a `Store` is one): entries after `afterSeq`, oldest
+ * first, and what shows them as they are now (edits, recalls, blocks; messaging/current.ts).
+ */
+export interface InboxSource extends MessageSource {
   range(appId: number, userId: string, afterSeq: number, limit: number): Promise<InboxEntry[]>;
 }
 
@@ -309,14 +313,17 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
       while (live()) {
         const from = this.#cursor;
         this.#reread = false;
-        const page = await this.#source!.range(this.#appId, this.#owner, from, pageSize);
+        const source = this.#source!;
+        const page = await source.range(this.#appId, this.#owner, from, pageSize);
+        // Messages as they are now (a recalled one without its text): one more read per page.
+        const frames = page.length > 0 ? await currentFrames(source, this.#appId, this.#owner, page) : [];
         if (!live()) break;
         if (this.#cursor !== from) continue; // rewound meanwhile: read again from the new cursor
         this.#retries = 0;
         if (page.length > 0 && page[0].seq > from + 1) this.#gap(result, page[0].seq);
-        for (const entry of page) {
-          if (entry.seq <= this.#cursor) continue;
-          this.#advance(entry, entryFrame(framePrefixFor(entry, this.#owner), entry.seq));
+        for (let i = 0; i < page.length; i++) {
+          if (page[i].seq <= this.#cursor) continue;
+          this.#advance(page[i], frames[i]);
           result.replayed++;
         }
         if (!await this.#drained(live)) break;

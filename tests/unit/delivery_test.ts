@@ -49,9 +49,14 @@ const entry = (msgId: string): NewEntry => ({
   time: Date.now(),
 });
 
-/** An inbox source from a reader of (afterSeq, limit), whatever the user asked for. */
+/**
+ * An inbox source from a reader of (afterSeq, limit), whatever the user asked for; no message was edited,
+ * recalled or blocked.
+ */
 const source = (read: (after: number, n: number) => Promise<InboxEntry[]>): InboxSource => ({
   range: (_appId, _userId, after, n) => read(after, n),
+  messages: () => Promise.resolve(new Map()),
+  blockedUsers: () => Promise.resolve([]),
 });
 
 function setup(options: Partial<DeliveryPolicy<FakeSink>> = {}) {
