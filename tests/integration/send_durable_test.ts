@@ -1,7 +1,8 @@
 /**
  * A send is acknowledged only once the store says its writes are on disk (`Store.synced`, SQLite with
  * `store.sync: full`), while the live push to the recipient goes out at commit and does not wait.
- * The store here is the memory store with a `synced()` the test releases by hand.
+ * Meanwhile no push with a higher seq overtakes the sender's own reply (its `senderSeq` stays a safe resume
+ * point). The store here is the memory store with a `synced()` the test releases by hand.
  * @module
  */
 import assert from "node:assert/strict";
