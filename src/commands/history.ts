@@ -1,6 +1,7 @@
 /**
- * `history {peer | room, before?, limit?}` (PROTOCOL.md B.2, C.6): past messages newest first, with edits
- * applied, recalled ones as tombstones and the ones the caller deleted left out. A peer's history is read
+ * `history {peer | room, before?, limit?}` (PROTOCOL.md B.2, C.6): past messages newest first, as they are
+ * now (messaging/current.ts): edits applied, recalled ones as tombstones, room messages of users the caller
+ * blocked flagged `blocked: true`, and the ones the caller deleted left out. A peer's history is read
  * from the caller's inbox (`before` is an inbox seq); a room's from the room's own timeline, so a member who
  * joined later reads earlier messages (`before` is a roomSeq). A non-member (one who left) and every caller
  * with `rooms.historyForNewMembers: false` read the room's messages from their own inbox instead.
@@ -14,10 +15,11 @@
 import type { Config } from "../config/load.ts";
 import { Code } from "../protocol/codes.ts";
 import type { Request } from "../protocol/envelope.ts";
+import { blockedFor, currentMessage, currentState } from "../messaging/current.ts";
 import { ReplyError } from "../protocol/errors.ts";
 import { intField, stringField, userIdField } from "../protocol/validate.ts";
 import type { Connection, Identity } from "../session/connection.ts";
-import type { InboxEntry, Store, StoredMessage } from "../store/store.ts";
+import type { InboxEntry, Store } from "../store/store.ts";
 import type { Routes } from "./router.ts";
 
 /** What history needs. */
@@ -39,19 +41,8 @@ export interface HistoryMessage {
   roomSeq?: number;
   editedAt?: number;
   recalled?: true;
-}
-
-/** The message as it is now: edits applied, a tombstone when recalled. */
-function current(
-  base: Omit<HistoryMessage, "msg"> & { msg: string },
-  stored: StoredMessage | undefined,
-): HistoryMessage {
-  if (!stored) return base;
-  if (stored.recalledAt !== undefined) {
-    const { msg: _gone, ...rest } = base;
-    return { ...rest, recalled: true };
-  }
-  return stored.editedAt !== undefined ? { ...base, msg: stored.msg, editedAt: stored.editedAt } : base;
+  /** A room message from a user the caller blocked (C.7). */
+  blocked?: true;
 }
 
 /** The history command. */
@@ -60,11 +51,13 @@ export function historyCommands(d: HistoryDeps): Routes {
 
   async function render(appId: number, userId: string, list: Array<HistoryMessage & { msg: string }>) {
     const ids = list.map((m) => m.msgId);
-    const [stored, hidden] = await Promise.all([
-      d.store.messages(appId, ids),
+    const [{ stored, blocked }, hidden] = await Promise.all([
+      currentState(d.store, appId, userId, list),
       d.store.hiddenAmong(appId, userId, ids),
     ]);
-    return list.filter((m) => !hidden.has(m.msgId)).map((m) => current(m, stored.get(m.msgId)));
+    return list.filter((m) => !hidden.has(m.msgId)).map((m): HistoryMessage =>
+      currentMessage(m, stored.get(m.msgId), blockedFor(m, blocked))
+    );
   }
 
   /** Messages of the caller's inbox matching `matches`, newest first, up to `limit`. */

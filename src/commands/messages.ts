@@ -21,7 +21,7 @@ import type { Connection, Identity } from "../session/connection.ts";
 import type { Presence } from "../session/presence.ts";
 import type { Store } from "../store/store.ts";
 import type { Clock } from "../util/clock.ts";
-import type { Routes } from "./router.ts";
+import { Reply, type Routes } from "./router.ts";
 
 /** What the messaging commands need. */
 export interface MessageDeps {
@@ -63,6 +63,34 @@ export function sameApp(d: Record<string, unknown>, appId: number): void {
   }
 }
 
+/**
+ * A send from `conn` (sendMsg, roomMsg): the connection passes its own copy instead of getting it pushed
+ * (it gets this reply); the reply waits until the connection has been given every earlier entry, and no
+ * later entry is written to the connection before the reply — or before the send failed (session/delivery.ts:
+ * `passed`, `replied`). So the highest seq a client has seen is a safe resume point.
+ */
+export async function sendFrom<R extends { duplicate?: boolean }>(
+  conn: Connection,
+  send: (onMsgId: (msgId: string) => void) => Promise<R>,
+  ownSeq: (r: R) => number,
+  reply: (r: R) => Record<string, unknown>,
+): Promise<Reply> {
+  let own: string | undefined;
+  try {
+    const r = await send((msgId) => {
+      own = msgId;
+      conn.delivery.expectOwn(msgId);
+    });
+    // A retry answered `duplicate` passes nothing new; its seq is the first send's.
+    if (!r.duplicate) await conn.delivery.passed(ownSeq(r));
+    const id = own;
+    return new Reply(reply(r), id === undefined ? undefined : () => conn.delivery.replied(id));
+  } catch (error) {
+    if (own !== undefined) conn.delivery.replied(own);
+    throw error;
+  }
+}
+
 const RECIPIENT_WINDOW_MS = 60_000;
 
 /** The messaging commands. */
@@ -84,7 +112,7 @@ export function messageCommands(d: MessageDeps): Routes {
     w.to.add(to);
   }
 
-  async function sendMsg(conn: Connection, req: Request, me: Identity) {
+  function sendMsg(conn: Connection, req: Request, me: Identity) {
     const { userId, appId } = me;
     const data = req.data;
     sameApp(data, appId);
@@ -92,27 +120,32 @@ export function messageCommands(d: MessageDeps): Routes {
     if (to === userId) throw new ReplyError(Code.SendToSelf, "cannot send a message to yourself");
     const { msg, type, clientMsgId } = messageFields(im, data);
     checkRecipient(conn, to);
-    const r = await d.messenger.direct({
-      appId,
-      from: userId,
-      to,
-      msg,
-      type,
-      originConnId: conn.id,
-      onMsgId: (id) => conn.delivery.expectOwn(id),
-      key: clientMsgId ? clientKey(appId, userId, clientMsgId) : undefined,
-    });
-    // The reply's senderSeq must not run ahead of this connection's pushes (a safe resume point).
-    if (!r.duplicate) await conn.delivery.passed(r.senderSeq);
-    const reply: Record<string, unknown> = {
-      msgId: r.msgId,
-      seq: r.seq,
-      senderSeq: r.senderSeq,
-      time: r.time,
-      delivered: r.delivered,
-    };
-    if (r.duplicate) reply.duplicate = true; // added in place: no temporary object per send
-    return reply;
+    return sendFrom(
+      conn,
+      (onMsgId) =>
+        d.messenger.direct({
+          appId,
+          from: userId,
+          to,
+          msg,
+          type,
+          originConnId: conn.id,
+          onMsgId,
+          key: clientMsgId ? clientKey(appId, userId, clientMsgId) : undefined,
+        }),
+      (r) => r.senderSeq,
+      (r) => {
+        const reply: Record<string, unknown> = {
+          msgId: r.msgId,
+          seq: r.seq,
+          senderSeq: r.senderSeq,
+          time: r.time,
+          delivered: r.delivered,
+        };
+        if (r.duplicate) reply.duplicate = true; // added in place: no temporary object per send
+        return reply;
+      },
+    );
   }
 
   async function sync(conn: Connection, req: Request, me: Identity) {

@@ -22,7 +22,7 @@ import type { Connection, Identity } from "../session/connection.ts";
 import type { Presence } from "../session/presence.ts";
 import type { Store } from "../store/store.ts";
 import type { Clock } from "../util/clock.ts";
-import { messageFields, sameApp } from "./messages.ts";
+import { messageFields, sameApp, sendFrom } from "./messages.ts";
 import type { Routes } from "./router.ts";
 
 /** What the room commands need. */
@@ -84,31 +84,35 @@ export function roomCommands(d: RoomDeps): Routes {
     return { room, members: members.length };
   }
 
-  async function roomMsg(conn: Connection, req: Request, me: Identity) {
+  function roomMsg(conn: Connection, req: Request, me: Identity) {
     const { appId, userId } = me;
     sameApp(req.data, appId);
     const room = roomField(im, req.data);
     const { msg, type, clientMsgId } = messageFields(im, req.data);
-    const r = await d.messenger.room({
-      appId,
-      from: userId,
-      room,
-      msg,
-      type,
-      originConnId: conn.id,
-      onMsgId: (id) => conn.delivery.expectOwn(id),
-      requireMember: true,
-      key: clientMsgId ? clientKey(appId, userId, clientMsgId) : undefined,
-    });
-    if (!r.duplicate) await conn.delivery.passed(r.seq); // as in sendMsg: a safe resume point
-    return {
-      msgId: r.msgId,
-      seq: r.seq,
-      time: r.time,
-      members: r.members,
-      ...(r.roomSeq !== undefined ? { roomSeq: r.roomSeq } : {}),
-      ...(r.duplicate ? { duplicate: true } : {}),
-    };
+    return sendFrom( // as sendMsg: the reply's seq is a safe resume point
+      conn,
+      (onMsgId) =>
+        d.messenger.room({
+          appId,
+          from: userId,
+          room,
+          msg,
+          type,
+          originConnId: conn.id,
+          onMsgId,
+          requireMember: true,
+          key: clientMsgId ? clientKey(appId, userId, clientMsgId) : undefined,
+        }),
+      (r) => r.seq,
+      (r) => ({
+        msgId: r.msgId,
+        seq: r.seq,
+        time: r.time,
+        members: r.members,
+        ...(r.roomSeq !== undefined ? { roomSeq: r.roomSeq } : {}),
+        ...(r.duplicate ? { duplicate: true } : {}),
+      }),
+    );
   }
 
   async function roomMembers(_conn: Connection, req: Request, me: Identity) {

@@ -224,6 +224,12 @@ export function framePrefixFor(e: EntryFields, owner: string): string {
 }
 
 /**
+ * A message as a `msg` push shows it: as sent (live), or as it is now when read back from the store
+ * (messaging/current.ts: the edited text with `editedAt`, or a tombstone without `msg`, `recalled: true`).
+ */
+export type MessageView = Omit<EntryFields, "msg"> & { msg?: string; editedAt?: number; recalled?: true };
+
+/**
  * Everything of a `msg` push except the recipient's `seq`; complete it with {@linkcode entryFrame}.
  *
  * @example
@@ -232,9 +238,9 @@ export function framePrefixFor(e: EntryFields, owner: string): string {
  * for (const [member, seq] of seqs) send(member, entryFrame(prefix, seq));
  * ```
  */
-export function entryFramePrefix(e: EntryFields, blocked = false): string {
+export function entryFramePrefix(e: MessageView, blocked = false): string {
   // Optional keys are added in place (same key order) rather than spread from temporary objects: this
-  // runs once per message on the send path.
+  // runs once per message on the send path. JSON leaves out `msg: undefined` (a tombstone).
   const fields: Record<string, unknown> = {
     target: e.target,
     type: e.type,
@@ -245,6 +251,8 @@ export function entryFramePrefix(e: EntryFields, blocked = false): string {
     time: e.time,
   };
   if (e.roomSeq !== undefined) fields.roomSeq = e.roomSeq;
+  if (e.editedAt !== undefined) fields.editedAt = e.editedAt;
+  if (e.recalled) fields.recalled = true;
   if (blocked) fields.blocked = true;
   const data = JSON.stringify(fields);
   return `{"seq":${JSON.stringify(e.msgId)},"cmd":"msg","response":{"code":200,"codeMsg":"Ok","data":${

@@ -8,9 +8,10 @@
  *   is a gap: it is queued and the inbox is read from the store until the hole is filled;
  * - while a replay runs, live entries queue and are released in order when it has caught up, so replayed
  *   and live messages are never reordered or repeated;
- * - the connection's own sends are passed, not pushed (it got the reply), and a reply that carries the
- *   sender's own seq waits until the cursor has reached it ({@linkcode Delivery.passed}), so the highest
- *   seq a client has seen is always a safe resume point;
+ * - the connection's own sends are passed, not pushed (it gets the reply), and a reply that carries the
+ *   sender's own seq waits until the cursor has reached it ({@linkcode Delivery.passed}); the own entry is
+ *   a barrier the other way round: nothing after it is written before that reply
+ *   ({@linkcode Delivery.replied}) — so the highest seq a client has seen is always a safe resume point;
  * - memory is bounded: queued bytes plus the socket's unsent bytes never exceed `maxBytes` — beyond, the
  *   queue is dropped and re-read from the store (every entry is there); a socket whose buffer stays over
  *   half the budget for `stallTimeoutMs` is a slow consumer (the sink's `stalled()`);
@@ -30,7 +31,8 @@
  * @module
  */
 import type { Clock } from "../util/clock.ts";
-import { entryFrame, framePrefixFor, type Pushes } from "../protocol/pushes.ts";
+import { currentFrames, type MessageSource } from "../messaging/current.ts";
+import type { Pushes } from "../protocol/pushes.ts";
 import type { InboxEntry } from "../store/store.ts";
 
 /** What a delivery writes to (a {@linkcode Connection} satisfies it; tests use fakes). */
@@ -43,8 +45,11 @@ export interface DeliverySink {
   stalled(): void;
 }
 
-/** Where a delivery reads the logged-in user's inbox (a `Store` is one): entries after `afterSeq`, oldest first. */
-export interface InboxSource {
+/**
+ * Where a delivery reads the logged-in user's inbox (a `Store` is one): entries after `afterSeq`, oldest
+ * first, and what shows them as they are now (edits, recalls, blocks; messaging/current.ts).
+ */
+export interface InboxSource extends MessageSource {
   range(appId: number, userId: string, afterSeq: number, limit: number): Promise<InboxEntry[]>;
 }
 
@@ -92,6 +97,12 @@ const MAX_STALLED_READS = 6;
 const RECENT = 8;
 /** Own msgIds remembered at most (an id whose append failed is never passed; the oldest go first). */
 const MAX_OWN = 256;
+/** A passed own entry waiting for its reply. */
+interface Held {
+  seq: number;
+  /** Lets the entries after it through should the reply never be reported. */
+  timer: ReturnType<typeof setTimeout>;
+}
 /** Per-entry bookkeeping counted against the byte budget besides the frame text. */
 const ENTRY_OVERHEAD = 64;
 const noop = () => {};
@@ -122,6 +133,12 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
   /** A live entry skipped ahead while a replay ran: read the store again before finishing. */
   #reread = false;
   #own: Set<string> | undefined;
+  /** Own entries passed whose reply is not written yet, by msgId: nothing after them is sent. */
+  #held: Map<string, Held> | undefined;
+  /** The lowest held seq (Infinity: none): entries after it wait (see {@linkcode replied}). */
+  #limit = Infinity;
+  /** Wakes a replay waiting at {@linkcode #limit}. */
+  #wake: (() => void) | undefined;
   #recentSeq: number[] | undefined;
   #recentId: string[] | undefined;
   #recentAt = 0;
@@ -174,6 +191,10 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
     this.#overflowed = false;
     this.#reread = false;
     this.#own = undefined;
+    for (const h of this.#held?.values() ?? []) clearTimeout(h.timer);
+    this.#held = undefined;
+    this.#limit = Infinity;
+    this.#wakeReplay();
     this.#recentSeq = this.#recentId = undefined;
     clearTimeout(this.#retry);
     this.#retry = undefined;
@@ -227,11 +248,61 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
     return this.replay();
   }
 
-  /** Remember a msgId this connection is sending (before the store append): it gets the reply instead. */
+  /**
+   * Remember a msgId this connection is sending (before the store append): it gets the reply instead, and
+   * must report it written with {@linkcode replied}.
+   */
   expectOwn(msgId: string): void {
     const own = this.#own ??= new Set();
     if (own.size >= MAX_OWN) own.delete(own.values().next().value!);
     own.add(msgId);
+  }
+
+  /**
+   * The reply to this connection's send of `msgId` has been written, or the send failed: forget the id and
+   * let through the entries held back behind its own entry. Until then, once the own entry is passed, no
+   * entry with a higher seq is written to the connection (a later sender's push overtaking the reply, which
+   * waits for the disk, would make the highest seq seen skip the own one), for at most `stallTimeoutMs`.
+   * Other connections are not affected; held entries queue within the byte budget like a replay's.
+   */
+  replied(msgId: string): void {
+    this.#own?.delete(msgId);
+    const held = this.#held?.get(msgId);
+    if (!held) return;
+    clearTimeout(held.timer);
+    this.#held!.delete(msgId);
+    let limit = Infinity;
+    for (const h of this.#held!.values()) if (h.seq < limit) limit = h.seq;
+    this.#limit = limit;
+    if (this.#loop) {
+      this.#wakeReplay();
+      return;
+    }
+    // Entries queued while live: release them in order (up to the next held entry), or read the store when
+    // they have a hole.
+    if (!this.#queueing || !this.#source || this.#cursor >= this.#limit) return;
+    if (!this.#flush() && this.#cursor < this.#limit) this.replay().catch(noop);
+  }
+
+  /** An own entry was passed: hold back what follows until its reply is written. */
+  #hold(entry: Pick<InboxEntry, "seq" | "msgId">): void {
+    const held = this.#held ??= new Map();
+    const { msgId } = entry;
+    held.set(msgId, { seq: entry.seq, timer: setTimeout(() => this.replied(msgId), this.#o.stallTimeoutMs) });
+    if (held.size > MAX_OWN) {
+      // As many sends in flight as own msgIds are remembered: the oldest no longer holds anything back.
+      const [oldest, h] = held.entries().next().value!;
+      clearTimeout(h.timer);
+      held.delete(oldest);
+      this.#limit = Infinity;
+    }
+    for (const h of held.values()) if (h.seq < this.#limit) this.#limit = h.seq;
+  }
+
+  #wakeReplay(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
   }
 
   /** The cursor if it moved since the last call (the user's `delivered` mark follows it), else undefined. */
@@ -253,6 +324,12 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
     if (entry.seq <= this.#cursor) {
       this.#checkConflict(entry);
       return "duplicate";
+    }
+    if (entry.seq > this.#limit) {
+      // Behind an own entry whose reply is not written yet: queue until replied().
+      this.#queueing = true;
+      this.#queue(entry, text);
+      return "queued";
     }
     if (entry.seq !== this.#cursor + 1) {
       this.#reread = true;
@@ -290,7 +367,8 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
     this.#recentAt = (this.#recentAt + 1) % RECENT;
     // Most connections have no send in flight: skip hashing the msgId then.
     const own = this.#own !== undefined && this.#own.size !== 0 && this.#own.delete(entry.msgId);
-    if (text !== undefined && !own) this.#sink.send(text);
+    if (own) this.#hold(entry);
+    else if (text !== undefined) this.#sink.send(text);
   }
 
   #checkConflict(entry: Pick<InboxEntry, "seq" | "msgId">): void {
@@ -307,16 +385,28 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
     let stalled = 0;
     try {
       while (live()) {
+        if (this.#cursor >= this.#limit) {
+          // An own entry was passed and its reply is not written yet: wait for replied().
+          await new Promise<void>((r) => this.#wake = r);
+          continue;
+        }
         const from = this.#cursor;
         this.#reread = false;
-        const page = await this.#source!.range(this.#appId, this.#owner, from, pageSize);
+        const source = this.#source!;
+        const page = await source.range(this.#appId, this.#owner, from, pageSize);
+        // Messages as they are now (a recalled one without its text): one more read per page.
+        const frames = page.length > 0 ? await currentFrames(source, this.#appId, this.#owner, page) : [];
         if (!live()) break;
         if (this.#cursor !== from) continue; // rewound meanwhile: read again from the new cursor
         this.#retries = 0;
         if (page.length > 0 && page[0].seq > from + 1) this.#gap(result, page[0].seq);
-        for (const entry of page) {
-          if (entry.seq <= this.#cursor) continue;
-          this.#advance(entry, entryFrame(framePrefixFor(entry, this.#owner), entry.seq));
+        for (let i = 0; i < page.length; i++) {
+          if (page[i].seq <= this.#cursor) continue;
+          if (page[i].seq > this.#limit) {
+            this.#reread = true; // the rest of the page, after the own entry's reply
+            break;
+          }
+          this.#advance(page[i], frames[i]);
           result.replayed++;
         }
         if (!await this.#drained(live)) break;
@@ -325,6 +415,7 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
           continue;
         }
         if (this.#flush()) return result;
+        if (this.#cursor >= this.#limit) continue;
         // A live entry arrived past a hole the store cannot fill (it lost what it had already published,
         // e.g. Redis restarted without its last writes): retry with a growing pause, then report the hole
         // as a gap instead of polling the store forever.
@@ -379,7 +470,7 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
     for (; i < queued.length; i++) {
       const { entry, text } = queued[i];
       if (entry.seq <= this.#cursor) continue;
-      if (entry.seq !== this.#cursor + 1) break;
+      if (entry.seq !== this.#cursor + 1 || entry.seq > this.#limit) break;
       this.#advance(entry, text);
     }
     const rest = i < queued.length ? queued.slice(i) : undefined;

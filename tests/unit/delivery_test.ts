@@ -49,9 +49,14 @@ const entry = (msgId: string): NewEntry => ({
   time: Date.now(),
 });
 
-/** An inbox source from a reader of (afterSeq, limit), whatever the user asked for. */
+/**
+ * An inbox source from a reader of (afterSeq, limit), whatever the user asked for; no message was edited,
+ * recalled or blocked.
+ */
 const source = (read: (after: number, n: number) => Promise<InboxEntry[]>): InboxSource => ({
   range: (_appId, _userId, after, n) => read(after, n),
+  messages: () => Promise.resolve(new Map()),
+  blockedUsers: () => Promise.resolve([]),
 });
 
 function setup(options: Partial<DeliveryPolicy<FakeSink>> = {}) {
@@ -77,7 +82,13 @@ Deno.test("delivery: a replay passes the connection's own in-flight send (it get
   delivery.open(store, 101, "bob", 0);
   delivery.expectOwn("own-1");
   for (const id of ["other-1", "own-1", "other-2"]) await store.append(101, "bob", entry(id));
-  const result = await delivery.replay();
+  const replay = delivery.replay();
+  await new Promise((r) => setTimeout(r, 20));
+  // the own entry is passed; what follows waits for the reply carrying its seq
+  assert.equal(delivery.position, 2);
+  assert.deepEqual(sink.msgIds, ["other-1"]);
+  delivery.replied("own-1");
+  const result = await replay;
   assert.equal(delivery.position, 3);
   assert.equal(result.lost, 0);
   assert.deepEqual(sink.msgIds, ["other-1", "other-2"]);
@@ -112,6 +123,74 @@ Deno.test("delivery: passed(seq) waits until every earlier entry was pushed (a r
   const never = delivery.passed(99);
   delivery.stop();
   await never;
+});
+
+Deno.test("delivery: no entry after the connection's own is sent before its reply (or failure) is reported", async () => {
+  const { store, sink, delivery, frame } = setup();
+  delivery.open(store, 101, "bob", 0);
+  await delivery.replay();
+  // bob's send (own-1, seq 1) is passed; its reply waits for the disk while others' entries 2, 3 arrive
+  delivery.expectOwn("own-1");
+  const own = await store.append(101, "bob", entry("own-1"));
+  assert.equal(delivery.deliver(own, undefined), "sent");
+  const e2 = await store.append(101, "bob", entry("other-2"));
+  const e3 = await store.append(101, "bob", entry("other-3"));
+  assert.equal(delivery.deliver(e2, frame(e2)), "queued");
+  assert.equal(delivery.deliver(e3, frame(e3)), "queued");
+  assert.deepEqual(sink.msgIds, []);
+  assert.equal(delivery.position, 1);
+  delivery.replied("own-1"); // the reply with senderSeq 1 was written: released in order, no store read
+  assert.deepEqual(sink.msgIds, ["other-2", "other-3"]);
+  assert.equal(delivery.position, 3);
+  assert.equal(delivery.replaying, false);
+
+  // two sends in flight: each own entry holds back what follows it until its own reply
+  delivery.expectOwn("own-4");
+  delivery.expectOwn("own-5");
+  const o4 = await store.append(101, "bob", entry("own-4"));
+  const o5 = await store.append(101, "bob", entry("own-5"));
+  const e6 = await store.append(101, "bob", entry("other-6"));
+  delivery.deliver(o4, undefined);
+  delivery.deliver(o5, undefined);
+  delivery.deliver(e6, frame(e6));
+  assert.equal(delivery.position, 4);
+  delivery.replied("own-4");
+  assert.equal(delivery.position, 5, "own-5 is passed once own-4's reply is out");
+  assert.deepEqual(sink.msgIds, ["other-2", "other-3"]);
+  delivery.replied("own-5"); // e.g. the send failed after its copy was passed
+  assert.deepEqual(sink.msgIds, ["other-2", "other-3", "other-6"]);
+
+  // a hole behind the held entry is read from the store once released; a send that failed before its
+  // append (never passed) holds nothing
+  delivery.expectOwn("own-7");
+  const o7 = await store.append(101, "bob", entry("own-7"));
+  delivery.deliver(o7, undefined);
+  await store.append(101, "bob", entry("other-8")); // its live delivery is lost
+  const e9 = await store.append(101, "bob", entry("other-9"));
+  delivery.deliver(e9, frame(e9));
+  delivery.expectOwn("failed");
+  delivery.replied("failed");
+  assert.equal(delivery.position, 7);
+  delivery.replied("own-7");
+  await delivery.replay();
+  assert.deepEqual(sink.msgIds.slice(-2), ["other-8", "other-9"]);
+  assert.equal(delivery.position, 9);
+  delivery.stop();
+});
+
+Deno.test("delivery: a reply never reported releases the held entries after stallTimeoutMs", async () => {
+  const { store, sink, delivery, frame } = setup({ stallTimeoutMs: 50 });
+  delivery.open(store, 101, "bob", 0);
+  await delivery.replay();
+  delivery.expectOwn("own-1");
+  const own = await store.append(101, "bob", entry("own-1"));
+  delivery.deliver(own, undefined);
+  const e2 = await store.append(101, "bob", entry("other-2"));
+  delivery.deliver(e2, frame(e2));
+  assert.deepEqual(sink.msgIds, []);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(sink.msgIds, ["other-2"]);
+  delivery.stop();
 });
 
 Deno.test("delivery: a gap found just as a replay finishes starts a new replay (no deaf connection)", async () => {
