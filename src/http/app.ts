@@ -106,9 +106,9 @@ export function createHttpApp(d: HttpAppDeps): (req: Request) => Promise<Respons
     try {
       // Admin routes: the admin key is checked before the body is read; API keys do not count.
       const caller = route.scope === "admin" ? adminCaller(d, req) : undefined;
-      const params = await readParams(req, d.maxBodyBytes, d.bodyTimeoutMs);
+      const { data: params, spellings } = await readParams(req, d.maxBodyBytes, d.bodyTimeoutMs);
       if (!caller) d.authorize(req, route.scope === "node" ? undefined : appIdField(params, "appId", true));
-      const data = await route.handler(params, matched.path, req, caller);
+      const data = await route.handler(params, matched.path, { req, caller, spellings });
       return json(envelope(Code.Success, data ?? null), 200);
     } catch (error) {
       if (error instanceof BodyTimeoutError) return error.response(cors);

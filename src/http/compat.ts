@@ -13,6 +13,7 @@ import type { Config } from "../config/load.ts";
 import { backendKey } from "../messaging/dedup.ts";
 import type { Messenger } from "../messaging/send.ts";
 import { Code } from "../protocol/codes.ts";
+import { echoKey } from "../protocol/envelope.ts";
 import { ReplyError } from "../protocol/errors.ts";
 import { appIdField, stringField, userIdField } from "../protocol/validate.ts";
 import type { Presence } from "../session/presence.ts";
@@ -72,13 +73,13 @@ export function compatRoutes(d: HttpDeps): HttpRoute[] {
       path: "/user/online",
       compat: true,
       scope: "app",
-      handler: async (p) => {
+      handler: async (p, _path, ctx) => {
         const userId = userIdField(p, "userId", im.maxUserIdBytes);
         const appId = appIdField(p, "appId", true) ?? 0;
         const online = appId === 0
           ? (await d.presence.userApps(userId)).length > 0
           : (await d.presence.connections(appId, userId)).length > 0;
-        return { userId, online };
+        return { [echoKey(ctx, "userId")]: userId, online };
       },
     },
     {

@@ -182,6 +182,24 @@ Deno.test("http: /user/online per app, and appId 0 or absent means any app", asy
   });
 });
 
+Deno.test("http: /user/online answers in the userId spelling the backend used (query, form, JSON)", async () => {
+  await withServer({}, async (server) => {
+    const clients = await loggedIn(server, "alice");
+    const asked: Array<[string, RequestInit, Json]> = [
+      ["/user/online?userID=alice&appID=101", {}, { userID: "alice", online: true }],
+      ["/user/online?userId=alice&appID=101", {}, { userId: "alice", online: true }],
+      ["/user/online", form({ userID: "alice", appId: "101" }), { userID: "alice", online: true }],
+      ["/user/online", jsonBody({ userID: "alice", appId: 101 }), { userID: "alice", online: true }],
+      ["/user/online", jsonBody({ userId: "alice" }), { userId: "alice", online: true }],
+    ];
+    for (const [path, init, data] of asked) {
+      const r = await call(server, path, init);
+      assert.deepEqual(r.body.data, data, `${path} ${init.body ?? ""}`);
+    }
+    await closeAll(clients);
+  });
+});
+
 Deno.test("http: parameters from query, form body and JSON body, both spellings", async () => {
   await withServer({ im: { enterExitPushes: false } }, async (server) => {
     const clients = await loggedIn(server, "bob");

@@ -50,7 +50,7 @@ Deno.test("session: login with userID/appID echoes userID/appID", async () => {
     // The login is real: bob is online in app 102.
     const online = await (await fetch(`http://127.0.0.1:${server.httpPort}/user/online?userID=bob&appID=102`))
       .json();
-    assert.deepEqual(online.data, { userId: "bob", online: true });
+    assert.deepEqual(online.data, { userID: "bob", online: true });
     await c.close();
   });
 });
