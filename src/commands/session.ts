@@ -190,7 +190,7 @@ export function sessionCommands(d: SessionDeps): Routes {
       },
       auth: true,
     },
-    ping: { handler: () => "pong" },
+    ping: { handler: () => "pong", anyData: true }, // A.4: "ping | anything | pong"
     logout: { handler: logout, auth: true },
     refresh: { handler: refresh, auth: true },
   };

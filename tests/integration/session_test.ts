@@ -163,6 +163,12 @@ Deno.test("session: heartbeat needs login; ping works before login and does not 
     const loginAt = conn.heartbeatAt;
     clock.advance(5000);
     assert.equal((await c.request("ping", { any: "thing" })).response.data, "pong");
+    // A.4: ping takes anything as data (the Go servers never read it).
+    for (const data of ['"ping"', "[]", "[1,2]", "0", "7.5", "true", "false", "null"]) {
+      c.send(`{"seq":"p","cmd":"ping","data":${data}}`);
+      const reply = await c.waitFor((f) => f.seq === "p");
+      assert.deepEqual(reply.response, { code: 200, codeMsg: "Success", data: "pong" }, data);
+    }
     assert.equal(conn.heartbeatAt, loginAt, "ping must not count as a heartbeat");
     const beat = await c.request("heartbeat", {});
     assert.deepEqual(beat.response, { code: 200, codeMsg: "Success", data: null });
