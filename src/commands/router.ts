@@ -65,8 +65,14 @@ export interface RouterDeps {
 export class Router {
   readonly #routes: ReadonlyMap<string, Route>;
   readonly #deps: RouterDeps;
-  /** Whether a command's `data` must be an object (what parseRequest asks). */
-  readonly #needsObject = (cmd: string) => this.#routes.get(cmd)?.anyData !== true;
+  /**
+   * Whether a command's `data` must be an object (what parseRequest asks). Not for an unknown cmd: it
+   * is routed first and answers 1010 whatever its data (A.4).
+   */
+  readonly #needsObject = (cmd: string) => {
+    const route = this.#routes.get(cmd);
+    return route !== undefined && route.anyData !== true;
+  };
 
   constructor(routes: Routes, deps: RouterDeps) {
     this.#routes = new Map(Object.entries(routes));

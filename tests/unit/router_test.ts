@@ -136,6 +136,11 @@ Deno.test("router: unknown cmd is 1010 with seq and cmd echoed", async () => {
   for (const cmd of ["PING", "constructor", "__proto__", "toString", ""]) {
     assert.equal((await dispatch(JSON.stringify({ seq: "x", cmd }))).response.code, Code.RouteNotExist, cmd);
   }
+  // Routed on cmd first (A.4): an unknown cmd is 1010 whatever its data.
+  for (const data of ['"x"', "[1]", "5", "true"]) {
+    const r = await dispatch(`{"seq":"u","cmd":"nope","data":${data}}`);
+    assert.deepEqual([r.seq, r.cmd, r.response.code], ["u", "nope", Code.RouteNotExist], data);
+  }
 });
 
 Deno.test("router: an auth route before login is 1000 and the handler does not run", async () => {
