@@ -112,6 +112,30 @@ Deno.test("session: a missing userId is 1002; wrong types are 1001", async () =>
   });
 });
 
+Deno.test("session: an empty optional login field (token, deviceId, platform, epoch) counts as absent", async () => {
+  await withServer({}, async (server) => {
+    const extras = [{ token: "" }, { deviceId: "" }, { platform: "" }, { epoch: "" }, {
+      token: "",
+      deviceId: "",
+      platform: "",
+      epoch: "",
+    }];
+    for (const extra of extras) {
+      const [c] = await connect(server, 1);
+      const reply = await c.request("login", { userId: "alice", appId: 101, ...extra });
+      assert.equal(reply.response.code, 200, `${JSON.stringify(extra)}: ${JSON.stringify(reply.response)}`);
+      await c.close();
+    }
+    // Absent, not stored empty: the presence record has no deviceId/platform.
+    const [c] = await connect(server, 1);
+    const { connId } = await c.login("bob", 101, { deviceId: "", platform: "" });
+    const identity = server.hub.get(connId)!.identity!;
+    assert.equal(identity.deviceId, undefined);
+    assert.equal(identity.platform, undefined);
+    await c.close();
+  });
+});
+
 Deno.test("session: an appId outside the allow-list is 1003", async () => {
   await withServer({ im: { appIds: [101, 102] } }, async (server) => {
     const [c] = await connect(server, 1);
