@@ -100,7 +100,9 @@ export function createHttpApp(d: HttpAppDeps): (req: Request) => Promise<Respons
     if (!matched) return json(envelope(Code.RouteNotExist, null, "not found"), 404);
     const { route } = matched;
     if (route.method !== method && !(route.compat && (method === "GET" || method === "POST"))) {
-      return json(envelope(Code.ParameterIllegal, null, `use ${route.method}`), 405);
+      // HTTP 405 on /api/v1; a compat endpoint answers 200 with the code, like every compat error.
+      const use = route.compat ? "GET or POST" : route.method;
+      return fail(new ReplyError(Code.ParameterIllegal, `use ${use}`, { status: 405 }), route.compat, path);
     }
     d.counters.http.inc({ path: route.path });
     try {

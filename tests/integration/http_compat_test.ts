@@ -323,6 +323,35 @@ Deno.test("http: unknown path 404, OPTIONS and CORS, /healthz, /system/state, pa
   });
 });
 
+Deno.test("http: compat endpoints answer HTTP 200 for any method (a JSON 1001 for the unsupported ones)", async () => {
+  await withServer({}, async (server) => {
+    const paths = [
+      "/user/list?appId=101",
+      "/user/online?userId=a",
+      "/user/sendMessage",
+      "/user/sendMessageAll",
+    ];
+    for (const path of [...paths, "/system/state"]) {
+      for (const method of ["PUT", "DELETE", "PATCH"]) {
+        const r = await call(server, path, { method });
+        assert.equal(r.status, 200, `${method} ${path}`);
+        assert.equal(r.body.code, Code.ParameterIllegal, `${method} ${path}`);
+        assert.equal(r.body.data, null);
+        assert.match(r.body.msg, /GET or POST/);
+        assert.equal(r.headers.get("access-control-allow-origin"), "*");
+      }
+      const head = await fetch(`http://127.0.0.1:${server.httpPort}${path}`, { method: "HEAD" });
+      await head.body?.cancel();
+      assert.equal(head.status, 200, `HEAD ${path}`);
+    }
+    // CORS preflight unchanged; /api/v1 keeps its 405.
+    assert.equal((await call(server, "/user/list", { method: "OPTIONS" })).status, 204);
+    const v1 = await call(server, "/api/v1/users?appId=101", { method: "PUT" });
+    assert.equal(v1.status, 405);
+    assert.equal(v1.body.code, Code.ParameterIllegal);
+  });
+});
+
 Deno.test("http: the WebSocket port answers 404 off /im and /acc, 426 without upgrade", async () => {
   await withServer({}, async (server) => {
     for (const path of ["/", "/imx", "/im/x", "/user/list", "/ws"]) {
