@@ -83,12 +83,16 @@ export function createHttpApp(d: HttpAppDeps): (req: Request) => Promise<Respons
         return fail(error, false, path);
       }
       return new Response(req.method === "HEAD" ? null : d.metrics.render(), {
-        headers: { "content-type": METRICS_CONTENT_TYPE, "cache-control": "no-store" },
+        headers: { ...cors, "content-type": METRICS_CONTENT_TYPE, "cache-control": "no-store" },
       });
     }
     if (req.method === "GET" || req.method === "HEAD") {
       const page = await d.serveStatic(path);
-      if (page) return page;
+      if (page) {
+        // The files keep their own headers (static.ts); CORS is this port's, on every reply.
+        for (const [name, value] of Object.entries(cors)) page.headers.set(name, value);
+        return page;
+      }
     }
     const method = req.method === "HEAD" ? "GET" : req.method;
     let matched;

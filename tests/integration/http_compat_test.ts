@@ -313,13 +313,20 @@ Deno.test("http: unknown path 404, OPTIONS and CORS, /healthz, /system/state, pa
       assert.match(r.headers.get("content-type") ?? "", /text\/html/);
     }
   });
+  // Every reply carries the CORS header: API, pages, the web client's files, /metrics.
+  const everyKind = ["/healthz", "/user/list?appId=101", "/", "/home/index", "/web/config.json", "/metrics"];
   await withServer({ http: { corsOrigin: "https://chat.example" } }, async (server) => {
-    const r = await call(server, "/healthz");
-    assert.equal(r.headers.get("access-control-allow-origin"), "https://chat.example");
+    for (const path of everyKind) {
+      const r = await call(server, path);
+      assert.equal(r.status, 200, path);
+      assert.equal(r.headers.get("access-control-allow-origin"), "https://chat.example", path);
+    }
   });
   await withServer({ http: { corsOrigin: "" } }, async (server) => {
-    const r = await call(server, "/healthz");
-    assert.equal(r.headers.get("access-control-allow-origin"), null);
+    for (const path of everyKind) {
+      const r = await call(server, path);
+      assert.equal(r.headers.get("access-control-allow-origin"), null, path);
+    }
   });
 });
 
