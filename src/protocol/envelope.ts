@@ -113,6 +113,28 @@ export function echoKey(req: Pick<Request, "spellings">, canonical: "userId" | "
 }
 
 /**
+ * `data` with its `canonical` key in the spelling the client used (same key order; `data` itself when
+ * the client used the canonical spelling), for replies that echo a key of the request.
+ *
+ * @example
+ * ```ts
+ * const req = parseRequest('{"seq":"1","cmd":"recallMsg","data":{"msgID":"m1"}}');
+ * withEchoKey(req, "msgId", { msgId: "m1", recalledAt: 5 }); // { msgID: "m1", recalledAt: 5 }
+ * ```
+ */
+export function withEchoKey(
+  req: Pick<Request, "spellings">,
+  canonical: "userId" | "appId" | "msgId",
+  data: Record<string, unknown>,
+): Record<string, unknown> {
+  const key = echoKey(req, canonical);
+  if (key === canonical || !(canonical in data)) return data;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(data)) out[k === canonical ? key : k] = v;
+  return out;
+}
+
+/**
  * Encode a reply (or push) envelope.
  *
  * @example
