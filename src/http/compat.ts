@@ -44,10 +44,19 @@ export function bodyField(im: Config["im"], p: Params, name: string): string {
   return stringField(p, name, im.maxMessageBytes, { allowEmpty: true, tooLongCode: Code.MessageTooLarge })!;
 }
 
+/**
+ * A backend's optional `msgId`: a string, or an integer in a JSON body (its decimal string, as a numeric
+ * userId is; only safe integers, whose decimal string is exact).
+ */
+export function msgIdParam(p: Params): string | undefined {
+  if (typeof p.msgId === "number" && Number.isSafeInteger(p.msgId)) return String(p.msgId);
+  return stringField(p, "msgId", 128, { optional: true });
+}
+
 /** The optional `from`, `msgId` and `type` of a backend send. */
 export function sendOptions(im: Config["im"], p: Params, appId: number) {
   const from = p.from === undefined ? "" : userIdField(p, "from", im.maxUserIdBytes);
-  const msgId = stringField(p, "msgId", 128, { optional: true });
+  const msgId = msgIdParam(p);
   const type = stringField(p, "type", im.maxTypeBytes, { optional: true });
   // A repeated msgId is a duplicate whatever the body (PROTOCOL.md A.6), as in the Go servers.
   return { from, type, key: msgId ? backendKey(appId, msgId) : undefined, reuse: "duplicate" as const };

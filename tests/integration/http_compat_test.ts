@@ -130,7 +130,25 @@ Deno.test("http: a repeated msgId answers duplicate and is not delivered twice",
       jsonBody({ appID: 101, userID: "bob", msgID: "dup-1", message: "x" }),
     );
     assert.equal(third.body.data.duplicate, true);
-    assert.deepEqual((await msgPushes(bob)).map((m) => m.msg), ["once"]);
+    // A numeric msgId in a JSON body is its decimal string (as a numeric userId is).
+    const numeric = await call(
+      server,
+      "/user/sendMessage",
+      jsonBody({ appId: 101, userId: "bob", msgId: 987654321, message: "n" }),
+    );
+    assert.equal(numeric.body.code, 200, JSON.stringify(numeric.body));
+    assert.equal(numeric.body.data.duplicate, undefined);
+    const asString = await call(server, "/user/sendMessage", form({ ...send, msgId: "987654321" }));
+    assert.equal(asString.body.data.duplicate, true);
+    for (const msgId of [1.5, -0.5, 1e300, true, { id: 1 }]) {
+      const bad = await call(
+        server,
+        "/user/sendMessage",
+        jsonBody({ appId: 101, userId: "bob", msgId, message: "x" }),
+      );
+      assert.equal(bad.body.code, Code.ParameterIllegal, JSON.stringify(msgId));
+    }
+    assert.deepEqual((await msgPushes(bob)).map((m) => m.msg), ["once", "n"]);
     // The same msgId in another app is another message.
     const other = await call(server, "/user/sendMessage", form({ ...send, appId: "102" }));
     assert.equal(other.body.data.duplicate, undefined);
