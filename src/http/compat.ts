@@ -111,7 +111,10 @@ export function compatRoutes(d: HttpDeps): HttpRoute[] {
       scope: "app",
       handler: async (p) => {
         const appId = appOf(im, p);
-        const from = userIdField(p, "userId", im.maxUserIdBytes);
+        // No (or an empty) userId: a system broadcast with from "", excluding nobody (the Go server's).
+        const from = p.userId === undefined || p.userId === null || p.userId === ""
+          ? ""
+          : userIdField(p, "userId", im.maxUserIdBytes);
         const msg = bodyField(im, p, "message");
         const { type, key, reuse } = sendOptions(im, p, appId);
         const r = await d.messenger.app({ appId, from, msg, type, key, reuse });

@@ -112,6 +112,40 @@ Deno.test("http: sendMessageAll reaches the app except the sender's devices", as
   });
 });
 
+Deno.test("http: sendMessageAll without userId (or empty) is a system broadcast to the whole app, from empty", async () => {
+  await withServer({ im: { enterExitPushes: false } }, async (server) => {
+    const clients = await loggedIn(server, "alice", "bob", ["dave", 102]);
+    const [alice, bob, dave] = clients;
+    const sends = [
+      form({ appId: "101", message: "system 1" }),
+      form({ appId: "101", userId: "", message: "system 2" }),
+      jsonBody({ appId: 101, message: "system 3" }),
+    ];
+    for (const init of sends) {
+      const r = await call(server, "/user/sendMessageAll", init);
+      assert.equal(r.body.code, 200, JSON.stringify(r.body));
+      assert.equal(r.body.data.sendResults, true);
+      assert.equal(r.body.data.recipients, 2);
+    }
+    for (const c of [alice, bob]) {
+      const got = await msgPushes(c);
+      assert.deepEqual(got.map((m) => [m.msg, m.from]), [["system 1", ""], ["system 2", ""], [
+        "system 3",
+        "",
+      ]]);
+    }
+    assert.deepEqual(await msgPushes(dave), []);
+    // A userId that is there must still be a valid one.
+    const bad = await call(
+      server,
+      "/user/sendMessageAll",
+      form({ appId: "101", userId: "x".repeat(20), message: "m" }),
+    );
+    assert.equal(bad.body.code, Code.UnauthorizedUserId);
+    await closeAll(clients);
+  });
+});
+
 Deno.test("http: a repeated msgId answers duplicate and is not delivered twice", async () => {
   await withServer({ im: { enterExitPushes: false } }, async (server) => {
     const clients = await loggedIn(server, "bob", "carol");
