@@ -413,14 +413,25 @@ Deno.test("http: compat endpoints answer HTTP 200 for any method (a JSON 1001 fo
 
 Deno.test("http: the WebSocket port answers 404 off /im and /acc, 426 without upgrade", async () => {
   await withServer({}, async (server) => {
-    for (const path of ["/", "/imx", "/im/x", "/user/list", "/ws"]) {
+    // JSON in the project's error shape, like the HTTP port (not Go's plain-text "404 page not found").
+    for (const path of ["/", "/imx", "/im/x", "/user/list", "/ws", "/%zz"]) {
       const res = await fetch(`http://127.0.0.1:${server.wsPort}${path}`);
-      await res.body?.cancel();
       assert.equal(res.status, 404, path);
+      assert.match(res.headers.get("content-type") ?? "", /application\/json/, path);
+      const body = await res.json();
+      assert.equal(body.code, Code.RouteNotExist, path);
+      assert.equal(typeof body.msg, "string");
+      assert.equal(body.data, null);
     }
-    const plain = await fetch(`http://127.0.0.1:${server.wsPort}/im`);
-    await plain.body?.cancel();
-    assert.equal(plain.status, 426);
+    for (const path of ["/im", "/acc", "/im?x=1"]) {
+      const plain = await fetch(`http://127.0.0.1:${server.wsPort}${path}`);
+      assert.equal(plain.status, 426, path);
+      assert.equal(plain.headers.get("upgrade"), "websocket");
+      const body = await plain.json();
+      assert.equal(body.code, Code.ParameterIllegal, path);
+      assert.match(body.msg, /upgrade/i);
+      assert.equal(body.data, null);
+    }
     // A WebSocket to another path is refused.
     const socket = new WebSocket(`ws://127.0.0.1:${server.wsPort}/nope`);
     const failed = await new Promise<boolean>((resolve) => {
