@@ -50,7 +50,7 @@ export function adminRoutes(d: AdminRouteDeps): HttpRoute[] {
     path: `/api/v1/admin${path}`,
     compat: false,
     scope: "admin",
-    handler: (p, pathParams, _req, caller) => handler(p, pathParams, caller!),
+    handler: (p, pathParams, { caller }) => handler(p, pathParams, caller!),
   });
   return [
     route("GET", "/overview", () => d.views.overview()),

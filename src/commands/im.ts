@@ -10,7 +10,7 @@
  */
 import type { Config } from "../config/load.ts";
 import type { MessageChanges } from "../messaging/changes.ts";
-import type { Request } from "../protocol/envelope.ts";
+import { type Request, withEchoKey } from "../protocol/envelope.ts";
 import { Code } from "../protocol/codes.ts";
 import { ReplyError } from "../protocol/errors.ts";
 import type { Pushes } from "../protocol/pushes.ts";
@@ -44,6 +44,9 @@ export function imCommands(d: ImDeps): Routes {
   const typed = new WeakMap<Connection, Map<string, number>>();
 
   const msgIdOf = (data: Record<string, unknown>) => stringField(data, "msgId", 64)!;
+  /** A change's reply echoes the msgId in the client's spelling (`msgID` in, `msgID` out: A.2). */
+  const echoed = async (req: Request, change: Promise<{ msgId: string }>) =>
+    withEchoKey(req, "msgId", await change);
 
   async function conversations(_conn: Connection, req: Request, me: Identity) {
     const { appId, userId } = me;
@@ -56,17 +59,26 @@ export function imCommands(d: ImDeps): Routes {
   function editMsg(conn: Connection, req: Request, me: Identity) {
     const { appId, userId } = me;
     const { msg } = messageFields(im, req.data);
-    return d.changes.edit({ appId, by: userId, msgId: msgIdOf(req.data), msg, originConnId: conn.id });
+    return echoed(
+      req,
+      d.changes.edit({ appId, by: userId, msgId: msgIdOf(req.data), msg, originConnId: conn.id }),
+    );
   }
 
   function recallMsg(conn: Connection, req: Request, me: Identity) {
     const { appId, userId } = me;
-    return d.changes.recall({ appId, by: userId, msgId: msgIdOf(req.data), originConnId: conn.id });
+    return echoed(
+      req,
+      d.changes.recall({ appId, by: userId, msgId: msgIdOf(req.data), originConnId: conn.id }),
+    );
   }
 
   function deleteMsg(conn: Connection, req: Request, me: Identity) {
     const { appId, userId } = me;
-    return d.changes.delete({ appId, by: userId, msgId: msgIdOf(req.data), originConnId: conn.id });
+    return echoed(
+      req,
+      d.changes.delete({ appId, by: userId, msgId: msgIdOf(req.data), originConnId: conn.id }),
+    );
   }
 
   /** Ephemeral: forwarded at most once per 2 s per conversation; dropped silently for blockers. */

@@ -198,7 +198,8 @@ export function messageCommands(d: MessageDeps): Routes {
     return { conversation, readSeq: now?.readSeq ?? 0, unread: now?.unread ?? 0 };
   }
 
-  async function users(_conn: Connection, _req: Request, me: Identity) {
+  async function users(_conn: Connection, req: Request, me: Identity) {
+    sameApp(req.data, me.appId);
     const userList = await d.presence.onlineUsers(me.appId);
     return { userCount: userList.length, userList };
   }

@@ -42,8 +42,13 @@ export type Handler = (conn: Connection, req: Request) => unknown | Promise<unkn
 /** A handler of a command that needs a login: it also gets who is logged in. */
 export type AuthHandler = (conn: Connection, req: Request, me: Identity) => unknown | Promise<unknown>;
 
-/** One command: `auth` ones need a logged-in connection (code 1000 otherwise) and get its identity. */
-export type Route = { handler: Handler; auth?: false } | { handler: AuthHandler; auth: true };
+/**
+ * One command: `auth` ones need a logged-in connection (code 1000 otherwise) and get its identity.
+ * `anyData` ones take any `data` (not an object: `{}`); the others answer 1001 unless it is an object.
+ */
+export type Route =
+  | { handler: Handler; auth?: false; anyData?: boolean }
+  | { handler: AuthHandler; auth: true; anyData?: boolean };
 
 /** Commands by name. */
 export type Routes = Record<string, Route>;
@@ -60,6 +65,14 @@ export interface RouterDeps {
 export class Router {
   readonly #routes: ReadonlyMap<string, Route>;
   readonly #deps: RouterDeps;
+  /**
+   * Whether a command's `data` must be an object (what parseRequest asks). Not for an unknown cmd: it
+   * is routed first and answers 1010 whatever its data (A.4).
+   */
+  readonly #needsObject = (cmd: string) => {
+    const route = this.#routes.get(cmd);
+    return route !== undefined && route.anyData !== true;
+  };
 
   constructor(routes: Routes, deps: RouterDeps) {
     this.#routes = new Map(Object.entries(routes));
@@ -79,7 +92,7 @@ export class Router {
   dispatch(conn: Connection, text: string): Promise<void> | undefined {
     let req: Request | undefined;
     try {
-      req = parseRequest(text);
+      req = parseRequest(text, this.#needsObject);
       const route = this.#routes.get(req.cmd);
       this.#deps.counters.frames.inc({ cmd: route ? req.cmd : "(unknown)" });
       if (!route) throw new ReplyError(Code.RouteNotExist, `unknown cmd "${req.cmd.slice(0, 64)}"`);

@@ -52,6 +52,13 @@ export function sessionCommands(d: SessionDeps): Routes {
   /** Each connection's window of login attempts. */
   const windows = new WeakMap<Connection, AttemptWindow>();
 
+  /**
+   * An optional string of the login: empty counts as absent (gowebsocket clients send `token: ""`,
+   * `deviceId: ""` for "none"); a wrong type or an over-long one is still 1001.
+   */
+  const optional = (data: Record<string, unknown>, name: string, maxBytes: number) =>
+    stringField(data, name, maxBytes, { optional: true, allowEmpty: true }) || undefined;
+
   async function login(conn: Connection, req: Request): Promise<Reply> {
     const data = req.data;
     let window = windows.get(conn);
@@ -59,7 +66,7 @@ export function sessionCommands(d: SessionDeps): Routes {
     // Counted before any parsing, so malformed logins cannot be used to guess tokens for free.
     d.attempts.check(conn.ip, window);
     const { im } = d.config;
-    const token = stringField(data, "token", 16 * 1024, { optional: true });
+    const token = optional(data, "token", 16 * 1024);
     const claimed = data.userId === undefined && token ? "" : userIdField(data, "userId", im.maxUserIdBytes);
     const appId = appIdField(data, "appId", true) ?? 0;
     if (conn.identity || conn.loggingIn) {
@@ -69,9 +76,9 @@ export function sessionCommands(d: SessionDeps): Routes {
     // Reconnect-storm shaping per node (drain.loginsPerSecond): 1023 + jittered retryMs, socket stays open.
     d.shaper?.admit();
     const lastSeq = intField(data, "lastSeq", { optional: true });
-    const epoch = stringField(data, "epoch", 64, { optional: true });
-    const deviceId = stringField(data, "deviceId", 64, { optional: true });
-    const platform = stringField(data, "platform", 32, { optional: true });
+    const epoch = optional(data, "epoch", 64);
+    const deviceId = optional(data, "deviceId", 64);
+    const platform = optional(data, "platform", 32);
     conn.beginLogin();
     try {
       const principal = await d.auth.authenticate({ userId: claimed || undefined, appId, token });
@@ -190,7 +197,7 @@ export function sessionCommands(d: SessionDeps): Routes {
       },
       auth: true,
     },
-    ping: { handler: () => "pong" },
+    ping: { handler: () => "pong", anyData: true }, // A.4: "ping | anything | pong"
     logout: { handler: logout, auth: true },
     refresh: { handler: refresh, auth: true },
   };

@@ -83,12 +83,16 @@ export function createHttpApp(d: HttpAppDeps): (req: Request) => Promise<Respons
         return fail(error, false, path);
       }
       return new Response(req.method === "HEAD" ? null : d.metrics.render(), {
-        headers: { "content-type": METRICS_CONTENT_TYPE, "cache-control": "no-store" },
+        headers: { ...cors, "content-type": METRICS_CONTENT_TYPE, "cache-control": "no-store" },
       });
     }
     if (req.method === "GET" || req.method === "HEAD") {
       const page = await d.serveStatic(path);
-      if (page) return page;
+      if (page) {
+        // The files keep their own headers (static.ts); CORS is this port's, on every reply.
+        for (const [name, value] of Object.entries(cors)) page.headers.set(name, value);
+        return page;
+      }
     }
     const method = req.method === "HEAD" ? "GET" : req.method;
     let matched;
@@ -100,15 +104,17 @@ export function createHttpApp(d: HttpAppDeps): (req: Request) => Promise<Respons
     if (!matched) return json(envelope(Code.RouteNotExist, null, "not found"), 404);
     const { route } = matched;
     if (route.method !== method && !(route.compat && (method === "GET" || method === "POST"))) {
-      return json(envelope(Code.ParameterIllegal, null, `use ${route.method}`), 405);
+      // HTTP 405 on /api/v1; a compat endpoint answers 200 with the code, like every compat error.
+      const use = route.compat ? "GET or POST" : route.method;
+      return fail(new ReplyError(Code.ParameterIllegal, `use ${use}`, { status: 405 }), route.compat, path);
     }
     d.counters.http.inc({ path: route.path });
     try {
       // Admin routes: the admin key is checked before the body is read; API keys do not count.
       const caller = route.scope === "admin" ? adminCaller(d, req) : undefined;
-      const params = await readParams(req, d.maxBodyBytes, d.bodyTimeoutMs);
+      const { data: params, spellings } = await readParams(req, d.maxBodyBytes, d.bodyTimeoutMs);
       if (!caller) d.authorize(req, route.scope === "node" ? undefined : appIdField(params, "appId", true));
-      const data = await route.handler(params, matched.path, req, caller);
+      const data = await route.handler(params, matched.path, { req, caller, spellings });
       return json(envelope(Code.Success, data ?? null), 200);
     } catch (error) {
       if (error instanceof BodyTimeoutError) return error.response(cors);

@@ -13,6 +13,7 @@ import type { Config } from "../config/load.ts";
 import { backendKey } from "../messaging/dedup.ts";
 import type { Messenger } from "../messaging/send.ts";
 import { Code } from "../protocol/codes.ts";
+import { echoKey } from "../protocol/envelope.ts";
 import { ReplyError } from "../protocol/errors.ts";
 import { appIdField, stringField, userIdField } from "../protocol/validate.ts";
 import type { Presence } from "../session/presence.ts";
@@ -43,10 +44,19 @@ export function bodyField(im: Config["im"], p: Params, name: string): string {
   return stringField(p, name, im.maxMessageBytes, { allowEmpty: true, tooLongCode: Code.MessageTooLarge })!;
 }
 
+/**
+ * A backend's optional `msgId`: a string, or an integer in a JSON body (its decimal string, as a numeric
+ * userId is; only safe integers, whose decimal string is exact).
+ */
+export function msgIdParam(p: Params): string | undefined {
+  if (typeof p.msgId === "number" && Number.isSafeInteger(p.msgId)) return String(p.msgId);
+  return stringField(p, "msgId", 128, { optional: true });
+}
+
 /** The optional `from`, `msgId` and `type` of a backend send. */
 export function sendOptions(im: Config["im"], p: Params, appId: number) {
   const from = p.from === undefined ? "" : userIdField(p, "from", im.maxUserIdBytes);
-  const msgId = stringField(p, "msgId", 128, { optional: true });
+  const msgId = msgIdParam(p);
   const type = stringField(p, "type", im.maxTypeBytes, { optional: true });
   // A repeated msgId is a duplicate whatever the body (PROTOCOL.md A.6), as in the Go servers.
   return { from, type, key: msgId ? backendKey(appId, msgId) : undefined, reuse: "duplicate" as const };
@@ -72,13 +82,13 @@ export function compatRoutes(d: HttpDeps): HttpRoute[] {
       path: "/user/online",
       compat: true,
       scope: "app",
-      handler: async (p) => {
+      handler: async (p, _path, ctx) => {
         const userId = userIdField(p, "userId", im.maxUserIdBytes);
         const appId = appIdField(p, "appId", true) ?? 0;
         const online = appId === 0
           ? (await d.presence.userApps(userId)).length > 0
           : (await d.presence.connections(appId, userId)).length > 0;
-        return { userId, online };
+        return { [echoKey(ctx, "userId")]: userId, online };
       },
     },
     {
@@ -101,7 +111,10 @@ export function compatRoutes(d: HttpDeps): HttpRoute[] {
       scope: "app",
       handler: async (p) => {
         const appId = appOf(im, p);
-        const from = userIdField(p, "userId", im.maxUserIdBytes);
+        // No (or an empty) userId: a system broadcast with from "", excluding nobody (the Go server's).
+        const from = p.userId === undefined || p.userId === null || p.userId === ""
+          ? ""
+          : userIdField(p, "userId", im.maxUserIdBytes);
         const msg = bodyField(im, p, "message");
         const { type, key, reuse } = sendOptions(im, p, appId);
         const r = await d.messenger.app({ appId, from, msg, type, key, reuse });

@@ -3,8 +3,9 @@
  *
  * @example
  * ```ts
- * const params = await readParams(request, 256 * 1024);
- * params.appId; // "101" (query/form values are strings; JSON keeps its types)
+ * const { data, spellings } = await readParams(request, 256 * 1024);
+ * data.appId; // "101" (query/form values are strings; JSON keeps its types)
+ * spellings?.has("userID"); // true when the caller wrote userID (replies echo that spelling)
  * ```
  * @module
  */
@@ -33,6 +34,12 @@ export class BodyTimeoutError extends ReplyError {
   }
 }
 
+/** Parameters with canonical key names, and the alias spellings (`userID`...) the caller used. */
+export interface ReadParams {
+  data: Record<string, unknown>;
+  spellings?: ReadonlySet<string>;
+}
+
 /**
  * Read query + body parameters; throws ReplyError(1001) for bodies that are not what we take and
  * {@linkcode BodyTimeoutError} when the body is not complete within `bodyTimeoutMs` (0 = no
@@ -42,14 +49,14 @@ export async function readParams(
   req: Request,
   maxBodyBytes: number,
   bodyTimeoutMs = 0,
-): Promise<Record<string, unknown>> {
+): Promise<ReadParams> {
   const url = new URL(req.url);
   const params: Record<string, unknown> = Object.fromEntries(url.searchParams);
-  if (req.method === "GET" || req.method === "HEAD" || !req.body) return normaliseKeys(params).data;
+  if (req.method === "GET" || req.method === "HEAD" || !req.body) return normaliseKeys(params);
   const declared = Number(req.headers.get("content-length") ?? "0");
   if (declared > maxBodyBytes) throw new ReplyError(Code.ParameterIllegal, `body over ${maxBodyBytes} bytes`);
   const text = await readBody(req.body, maxBodyBytes, bodyTimeoutMs);
-  if (text.trim() === "") return normaliseKeys(params).data;
+  if (text.trim() === "") return normaliseKeys(params);
   const type = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
   // fetch() labels a string body text/plain: a JSON-looking text body is JSON, as with no type.
   const untyped = type === "" || type === "text/plain";
@@ -62,10 +69,10 @@ export async function readParams(
     }
     if (!isPlainObject(body)) throw new ReplyError(Code.ParameterIllegal, "JSON body must be an object");
     assertWellFormed(text, body);
-    return normaliseKeys({ ...params, ...body }).data;
+    return normaliseKeys({ ...params, ...body });
   }
   if (type === "application/x-www-form-urlencoded" || type === "" || type === "text/plain") {
-    return normaliseKeys({ ...params, ...Object.fromEntries(new URLSearchParams(text)) }).data;
+    return normaliseKeys({ ...params, ...Object.fromEntries(new URLSearchParams(text)) });
   }
   if (type === "multipart/form-data") {
     const form = await new Request(req.url, {
@@ -76,7 +83,7 @@ export async function readParams(
       throw new ReplyError(Code.ParameterIllegal, "malformed multipart body");
     });
     for (const [k, v] of form) if (typeof v === "string") params[k] = v;
-    return normaliseKeys(params).data;
+    return normaliseKeys(params);
   }
   throw new ReplyError(Code.ParameterIllegal, `unsupported content-type ${type}`);
 }

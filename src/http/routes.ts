@@ -25,6 +25,15 @@ export interface RouteCaller {
   fingerprint: string;
 }
 
+/** What a handler gets besides its parameters. */
+export interface RouteContext {
+  req: Request;
+  /** The admin guard's answer, on `admin` routes. */
+  caller?: RouteCaller;
+  /** Alias key spellings (`userID`, `appID`, `msgID`) the caller used: replies that echo a key use them. */
+  spellings?: ReadonlySet<string>;
+}
+
 /** One endpoint. */
 export interface HttpRoute {
   method: "GET" | "POST" | "PATCH" | "DELETE";
@@ -34,13 +43,8 @@ export interface HttpRoute {
   compat: boolean;
   /** What the key must cover: the request's appId, node-wide data, or admin (an admin key). */
   scope: "app" | "node" | "admin";
-  /** Resolves to the reply's `data`; throws ReplyError for an error code. `caller` on admin routes. */
-  handler: (
-    params: Params,
-    path: Record<string, string>,
-    req: Request,
-    caller?: RouteCaller,
-  ) => unknown | Promise<unknown>;
+  /** Resolves to the reply's `data`; throws ReplyError for an error code. */
+  handler: (params: Params, path: Record<string, string>, ctx: RouteContext) => unknown | Promise<unknown>;
 }
 
 interface Compiled {

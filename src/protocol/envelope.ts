@@ -35,14 +35,16 @@ const KEY_ALIASES: Readonly<Record<string, string>> = { userID: "userId", appID:
 
 /**
  * Parse one text frame into a {@linkcode Request}. Throws {@linkcode MalformedRequest} (1001) for
- * non-JSON, non-object, non-string `seq`/`cmd` or non-object `data`.
+ * non-JSON, non-object, non-string `seq`/`cmd`, or non-object `data` when `needsObject(cmd)` says
+ * the command reads its data (the default: every command). A command that does not (`ping` takes
+ * anything, PROTOCOL.md A.4) gets `{}` for data that is not an object.
  *
  * @example
  * ```ts
  * parseRequest('{"seq":"a","cmd":"login","data":{"userID":"bob","appID":101}}').data.userId; // "bob"
  * ```
  */
-export function parseRequest(text: string): Request {
+export function parseRequest(text: string, needsObject: (cmd: string) => boolean = () => true): Request {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -53,11 +55,12 @@ export function parseRequest(text: string): Request {
   const { seq, cmd, data } = value;
   if (typeof seq !== "string") throw new MalformedRequest("seq must be a string");
   if (typeof cmd !== "string") throw new MalformedRequest("cmd must be a string", seq);
-  if (data !== undefined && data !== null && !isPlainObject(data)) {
+  const object = isPlainObject(data);
+  if (!object && data !== undefined && data !== null && needsObject(cmd)) {
     throw new MalformedRequest("data must be an object", seq, cmd);
   }
   wellFormed(text, value, seq, cmd);
-  const body = data ?? {};
+  const body = object ? data : {};
   if (!hasAlias(body)) return { seq, cmd, data: body }; // the common case: nothing to rename or copy
   const { data: normalised, spellings } = normaliseKeys(body);
   return spellings ? { seq, cmd, data: normalised, spellings } : { seq, cmd, data: normalised };
@@ -119,6 +122,28 @@ export function normaliseKeys(
 export function echoKey(req: Pick<Request, "spellings">, canonical: "userId" | "appId" | "msgId"): string {
   const alias = canonical.slice(0, -1) + "D";
   return req.spellings?.has(alias) ? alias : canonical;
+}
+
+/**
+ * `data` with its `canonical` key in the spelling the client used (same key order; `data` itself when
+ * the client used the canonical spelling), for replies that echo a key of the request.
+ *
+ * @example
+ * ```ts
+ * const req = parseRequest('{"seq":"1","cmd":"recallMsg","data":{"msgID":"m1"}}');
+ * withEchoKey(req, "msgId", { msgId: "m1", recalledAt: 5 }); // { msgID: "m1", recalledAt: 5 }
+ * ```
+ */
+export function withEchoKey(
+  req: Pick<Request, "spellings">,
+  canonical: "userId" | "appId" | "msgId",
+  data: Record<string, unknown>,
+): Record<string, unknown> {
+  const key = echoKey(req, canonical);
+  if (key === canonical || !(canonical in data)) return data;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(data)) out[k === canonical ? key : k] = v;
+  return out;
 }
 
 /**

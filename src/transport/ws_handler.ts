@@ -63,12 +63,10 @@ export function createWsHandler(d: WsDeps): (req: Request, info: Deno.ServeHandl
   const shared = listenerState(d);
   return (req, info) => {
     const path = new URL(req.url).pathname;
-    if (!WS_PATHS.has(path)) return new Response("404 page not found\n", { status: 404 });
+    // JSON like the HTTP port's replies (Code 1010 for an unknown path there too).
+    if (!WS_PATHS.has(path)) return jsonError(404, Code.RouteNotExist, "not found: WebSocket at /im or /acc");
     if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return new Response("426 upgrade to websocket required\n", {
-        status: 426,
-        headers: { upgrade: "websocket" },
-      });
+      return jsonError(426, Code.ParameterIllegal, "upgrade to websocket required", { upgrade: "websocket" });
     }
     const ip = (info.remoteAddr as Deno.NetAddr).hostname ?? "";
     if (d.draining()) return new Response("503 draining\n", { status: 503, headers: { "retry-after": "1" } });

@@ -100,11 +100,10 @@ function generate(n: number, seed: number): Case[] {
           out.push({ text: JSON.stringify({ seq, cmd: v }), code: Code.ParameterIllegal, seq });
         } else {
           const data = pick([[], "x", 5, true, [{ userId: "a" }]]);
-          out.push({
-            text: JSON.stringify({ seq, cmd: pick(["ping", "login", "nope"]), data }),
-            code: Code.ParameterIllegal,
-            seq,
-          });
+          // Not ping: it takes any data (A.4). An unknown cmd is 1010 whatever its data.
+          const cmd = pick(["login", "nope"]);
+          const code = cmd === "nope" ? Code.RouteNotExist : Code.ParameterIllegal;
+          out.push({ text: JSON.stringify({ seq, cmd, data }), code, seq });
         }
         break;
       }

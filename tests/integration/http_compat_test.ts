@@ -112,6 +112,40 @@ Deno.test("http: sendMessageAll reaches the app except the sender's devices", as
   });
 });
 
+Deno.test("http: sendMessageAll without userId (or empty) is a system broadcast to the whole app, from empty", async () => {
+  await withServer({ im: { enterExitPushes: false } }, async (server) => {
+    const clients = await loggedIn(server, "alice", "bob", ["dave", 102]);
+    const [alice, bob, dave] = clients;
+    const sends = [
+      form({ appId: "101", message: "system 1" }),
+      form({ appId: "101", userId: "", message: "system 2" }),
+      jsonBody({ appId: 101, message: "system 3" }),
+    ];
+    for (const init of sends) {
+      const r = await call(server, "/user/sendMessageAll", init);
+      assert.equal(r.body.code, 200, JSON.stringify(r.body));
+      assert.equal(r.body.data.sendResults, true);
+      assert.equal(r.body.data.recipients, 2);
+    }
+    for (const c of [alice, bob]) {
+      const got = await msgPushes(c);
+      assert.deepEqual(got.map((m) => [m.msg, m.from]), [["system 1", ""], ["system 2", ""], [
+        "system 3",
+        "",
+      ]]);
+    }
+    assert.deepEqual(await msgPushes(dave), []);
+    // A userId that is there must still be a valid one.
+    const bad = await call(
+      server,
+      "/user/sendMessageAll",
+      form({ appId: "101", userId: "x".repeat(20), message: "m" }),
+    );
+    assert.equal(bad.body.code, Code.UnauthorizedUserId);
+    await closeAll(clients);
+  });
+});
+
 Deno.test("http: a repeated msgId answers duplicate and is not delivered twice", async () => {
   await withServer({ im: { enterExitPushes: false } }, async (server) => {
     const clients = await loggedIn(server, "bob", "carol");
@@ -130,7 +164,25 @@ Deno.test("http: a repeated msgId answers duplicate and is not delivered twice",
       jsonBody({ appID: 101, userID: "bob", msgID: "dup-1", message: "x" }),
     );
     assert.equal(third.body.data.duplicate, true);
-    assert.deepEqual((await msgPushes(bob)).map((m) => m.msg), ["once"]);
+    // A numeric msgId in a JSON body is its decimal string (as a numeric userId is).
+    const numeric = await call(
+      server,
+      "/user/sendMessage",
+      jsonBody({ appId: 101, userId: "bob", msgId: 987654321, message: "n" }),
+    );
+    assert.equal(numeric.body.code, 200, JSON.stringify(numeric.body));
+    assert.equal(numeric.body.data.duplicate, undefined);
+    const asString = await call(server, "/user/sendMessage", form({ ...send, msgId: "987654321" }));
+    assert.equal(asString.body.data.duplicate, true);
+    for (const msgId of [1.5, -0.5, 1e300, true, { id: 1 }]) {
+      const bad = await call(
+        server,
+        "/user/sendMessage",
+        jsonBody({ appId: 101, userId: "bob", msgId, message: "x" }),
+      );
+      assert.equal(bad.body.code, Code.ParameterIllegal, JSON.stringify(msgId));
+    }
+    assert.deepEqual((await msgPushes(bob)).map((m) => m.msg), ["once", "n"]);
     // The same msgId in another app is another message.
     const other = await call(server, "/user/sendMessage", form({ ...send, appId: "102" }));
     assert.equal(other.body.data.duplicate, undefined);
@@ -178,6 +230,24 @@ Deno.test("http: /user/online per app, and appId 0 or absent means any app", asy
     assert.equal((await online("userId=bob")).data.online, false);
     assert.equal((await online("appId=101")).code, Code.UnauthorizedUserId);
     assert.equal((await online(`userId=${"x".repeat(20)}`)).code, Code.UnauthorizedUserId);
+    await closeAll(clients);
+  });
+});
+
+Deno.test("http: /user/online answers in the userId spelling the backend used (query, form, JSON)", async () => {
+  await withServer({}, async (server) => {
+    const clients = await loggedIn(server, "alice");
+    const asked: Array<[string, RequestInit, Json]> = [
+      ["/user/online?userID=alice&appID=101", {}, { userID: "alice", online: true }],
+      ["/user/online?userId=alice&appID=101", {}, { userId: "alice", online: true }],
+      ["/user/online", form({ userID: "alice", appId: "101" }), { userID: "alice", online: true }],
+      ["/user/online", jsonBody({ userID: "alice", appId: 101 }), { userID: "alice", online: true }],
+      ["/user/online", jsonBody({ userId: "alice" }), { userId: "alice", online: true }],
+    ];
+    for (const [path, init, data] of asked) {
+      const r = await call(server, path, init);
+      assert.deepEqual(r.body.data, data, `${path} ${init.body ?? ""}`);
+    }
     await closeAll(clients);
   });
 });
@@ -295,26 +365,73 @@ Deno.test("http: unknown path 404, OPTIONS and CORS, /healthz, /system/state, pa
       assert.match(r.headers.get("content-type") ?? "", /text\/html/);
     }
   });
+  // Every reply carries the CORS header: API, pages, the web client's files, /metrics.
+  const everyKind = ["/healthz", "/user/list?appId=101", "/", "/home/index", "/web/config.json", "/metrics"];
   await withServer({ http: { corsOrigin: "https://chat.example" } }, async (server) => {
-    const r = await call(server, "/healthz");
-    assert.equal(r.headers.get("access-control-allow-origin"), "https://chat.example");
+    for (const path of everyKind) {
+      const r = await call(server, path);
+      assert.equal(r.status, 200, path);
+      assert.equal(r.headers.get("access-control-allow-origin"), "https://chat.example", path);
+    }
   });
   await withServer({ http: { corsOrigin: "" } }, async (server) => {
-    const r = await call(server, "/healthz");
-    assert.equal(r.headers.get("access-control-allow-origin"), null);
+    for (const path of everyKind) {
+      const r = await call(server, path);
+      assert.equal(r.headers.get("access-control-allow-origin"), null, path);
+    }
+  });
+});
+
+Deno.test("http: compat endpoints answer HTTP 200 for any method (a JSON 1001 for the unsupported ones)", async () => {
+  await withServer({}, async (server) => {
+    const paths = [
+      "/user/list?appId=101",
+      "/user/online?userId=a",
+      "/user/sendMessage",
+      "/user/sendMessageAll",
+    ];
+    for (const path of [...paths, "/system/state"]) {
+      for (const method of ["PUT", "DELETE", "PATCH"]) {
+        const r = await call(server, path, { method });
+        assert.equal(r.status, 200, `${method} ${path}`);
+        assert.equal(r.body.code, Code.ParameterIllegal, `${method} ${path}`);
+        assert.equal(r.body.data, null);
+        assert.match(r.body.msg, /GET or POST/);
+        assert.equal(r.headers.get("access-control-allow-origin"), "*");
+      }
+      const head = await fetch(`http://127.0.0.1:${server.httpPort}${path}`, { method: "HEAD" });
+      await head.body?.cancel();
+      assert.equal(head.status, 200, `HEAD ${path}`);
+    }
+    // CORS preflight unchanged; /api/v1 keeps its 405.
+    assert.equal((await call(server, "/user/list", { method: "OPTIONS" })).status, 204);
+    const v1 = await call(server, "/api/v1/users?appId=101", { method: "PUT" });
+    assert.equal(v1.status, 405);
+    assert.equal(v1.body.code, Code.ParameterIllegal);
   });
 });
 
 Deno.test("http: the WebSocket port answers 404 off /im and /acc, 426 without upgrade", async () => {
   await withServer({}, async (server) => {
-    for (const path of ["/", "/imx", "/im/x", "/user/list", "/ws"]) {
+    // JSON in the project's error shape, like the HTTP port (not Go's plain-text "404 page not found").
+    for (const path of ["/", "/imx", "/im/x", "/user/list", "/ws", "/%zz"]) {
       const res = await fetch(`http://127.0.0.1:${server.wsPort}${path}`);
-      await res.body?.cancel();
       assert.equal(res.status, 404, path);
+      assert.match(res.headers.get("content-type") ?? "", /application\/json/, path);
+      const body = await res.json();
+      assert.equal(body.code, Code.RouteNotExist, path);
+      assert.equal(typeof body.msg, "string");
+      assert.equal(body.data, null);
     }
-    const plain = await fetch(`http://127.0.0.1:${server.wsPort}/im`);
-    await plain.body?.cancel();
-    assert.equal(plain.status, 426);
+    for (const path of ["/im", "/acc", "/im?x=1"]) {
+      const plain = await fetch(`http://127.0.0.1:${server.wsPort}${path}`);
+      assert.equal(plain.status, 426, path);
+      assert.equal(plain.headers.get("upgrade"), "websocket");
+      const body = await plain.json();
+      assert.equal(body.code, Code.ParameterIllegal, path);
+      assert.match(body.msg, /upgrade/i);
+      assert.equal(body.data, null);
+    }
     // A WebSocket to another path is refused.
     const socket = new WebSocket(`ws://127.0.0.1:${server.wsPort}/nope`);
     const failed = await new Promise<boolean>((resolve) => {

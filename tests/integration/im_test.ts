@@ -148,6 +148,31 @@ imTest("receipts within receipts.coalesce go out as one; read implies delivered"
 });
 
 imTest(
+  "editMsg, recallMsg, deleteMsg sent with msgID answer msgID (A.2), with msgId msgId",
+  async (withServer) => {
+    await withServer(fast, async (server) => {
+      const alice = await online(server.wsPort, "alice");
+      const bob = await online(server.wsPort, "bob");
+      const one = (await ok(alice, "sendMsg", { to: "bob", msg: "one" })).msgId;
+      const two = (await ok(alice, "sendMsg", { to: "bob", msg: "two" })).msgId;
+      const edited = await ok(alice, "editMsg", { msgID: one, msg: "one!" });
+      assert.deepEqual(Object.keys(edited), ["msgID", "editedAt"]);
+      assert.equal(edited.msgID, one);
+      assert.deepEqual(Object.keys(await ok(alice, "editMsg", { msgId: one, msg: "one!!" })), [
+        "msgId",
+        "editedAt",
+      ]);
+      const recalled = await ok(alice, "recallMsg", { msgID: two });
+      assert.deepEqual(Object.keys(recalled), ["msgID", "recalledAt"]);
+      assert.equal(recalled.msgID, two);
+      assert.deepEqual(await ok(alice, "deleteMsg", { msgID: one }), { msgID: one });
+      assert.deepEqual(await ok(bob, "deleteMsg", { msgId: one }), { msgId: one });
+      await closeAll(alice, bob);
+    });
+  },
+);
+
+imTest(
   "edit and recall reach every device; history and conversations follow; errors and windows",
   async (withServer) => {
     const clock = new FakeClock(Date.now());

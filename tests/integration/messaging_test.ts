@@ -232,6 +232,9 @@ Deno.test("messaging: bad input on every messaging command gets its documented c
       ["sendMsg", { to: "bob", msg: "x", appId: 102 }, 1020],
       ["sendMsg", { to: "bob", msg: "x", appID: 103 }, 1020],
       ["sendMsg", { to: "bob", msg: "x", appId: "abc" }, 1001],
+      ["users", { appId: 102 }, 1020],
+      ["users", { appID: 103 }, 1020],
+      ["users", { appId: "abc" }, 1001],
       ["sync", { since: -1 }, 1001],
       ["sync", { since: 1.5 }, 1001],
       ["sync", { since: 99 }, 1001],
@@ -256,6 +259,7 @@ Deno.test("messaging: bad input on every messaging command gets its documented c
     );
     assert.equal((await a.request("sendMsg", { to: 12345, msg: "numeric id" })).response.code, 200);
     assert.equal((await a.request("sendMsg", { to: "bob", msg: "x", appId: 101 })).response.code, 200);
+    assert.equal((await a.request("users", { appId: 101 })).response.code, 200);
     // the connection survived all of it
     assert.equal((await a.request("ping")).response.data, "pong");
     await closeAll(anon, a);

@@ -50,7 +50,7 @@ Deno.test("session: login with userID/appID echoes userID/appID", async () => {
     // The login is real: bob is online in app 102.
     const online = await (await fetch(`http://127.0.0.1:${server.httpPort}/user/online?userID=bob&appID=102`))
       .json();
-    assert.deepEqual(online.data, { userId: "bob", online: true });
+    assert.deepEqual(online.data, { userID: "bob", online: true });
     await c.close();
   });
 });
@@ -112,6 +112,30 @@ Deno.test("session: a missing userId is 1002; wrong types are 1001", async () =>
   });
 });
 
+Deno.test("session: an empty optional login field (token, deviceId, platform, epoch) counts as absent", async () => {
+  await withServer({}, async (server) => {
+    const extras = [{ token: "" }, { deviceId: "" }, { platform: "" }, { epoch: "" }, {
+      token: "",
+      deviceId: "",
+      platform: "",
+      epoch: "",
+    }];
+    for (const extra of extras) {
+      const [c] = await connect(server, 1);
+      const reply = await c.request("login", { userId: "alice", appId: 101, ...extra });
+      assert.equal(reply.response.code, 200, `${JSON.stringify(extra)}: ${JSON.stringify(reply.response)}`);
+      await c.close();
+    }
+    // Absent, not stored empty: the presence record has no deviceId/platform.
+    const [c] = await connect(server, 1);
+    const { connId } = await c.login("bob", 101, { deviceId: "", platform: "" });
+    const identity = server.hub.get(connId)!.identity!;
+    assert.equal(identity.deviceId, undefined);
+    assert.equal(identity.platform, undefined);
+    await c.close();
+  });
+});
+
 Deno.test("session: an appId outside the allow-list is 1003", async () => {
   await withServer({ im: { appIds: [101, 102] } }, async (server) => {
     const [c] = await connect(server, 1);
@@ -163,6 +187,12 @@ Deno.test("session: heartbeat needs login; ping works before login and does not 
     const loginAt = conn.heartbeatAt;
     clock.advance(5000);
     assert.equal((await c.request("ping", { any: "thing" })).response.data, "pong");
+    // A.4: ping takes anything as data (the Go servers never read it).
+    for (const data of ['"ping"', "[]", "[1,2]", "0", "7.5", "true", "false", "null"]) {
+      c.send(`{"seq":"p","cmd":"ping","data":${data}}`);
+      const reply = await c.waitFor((f) => f.seq === "p");
+      assert.deepEqual(reply.response, { code: 200, codeMsg: "Success", data: "pong" }, data);
+    }
     assert.equal(conn.heartbeatAt, loginAt, "ping must not count as a heartbeat");
     const beat = await c.request("heartbeat", {});
     assert.deepEqual(beat.response, { code: 200, codeMsg: "Success", data: null });

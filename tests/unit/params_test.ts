@@ -50,5 +50,7 @@ Deno.test("params: a body within the deadline is read as before", async () => {
     body: "appId=101&userID=bob&message=hi",
     headers: { "content-type": "application/x-www-form-urlencoded" },
   });
-  assert.deepEqual(await readParams(req, 1024, 300), { appId: "101", userId: "bob", message: "hi" });
+  const { data, spellings } = await readParams(req, 1024, 300);
+  assert.deepEqual(data, { appId: "101", userId: "bob", message: "hi" });
+  assert.deepEqual([...spellings ?? []], ["userID"]);
 });

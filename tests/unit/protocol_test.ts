@@ -9,6 +9,7 @@ import {
   MalformedRequest,
   normaliseKeys,
   parseRequest,
+  withEchoKey,
 } from "../../src/protocol/envelope.ts";
 import { entryFrame, entryFramePrefix, Pushes } from "../../src/protocol/pushes.ts";
 import type { ReplyError } from "../../src/protocol/errors.ts";
@@ -209,4 +210,16 @@ Deno.test("protocol: docs/PROTOCOL.md documents every code, close code and comma
   );
   assert.ok(commands.length > 10);
   for (const cmd of commands) assert.ok(doc.includes(`\`${cmd}\``), `command ${cmd}`);
+});
+
+Deno.test("protocol: withEchoKey renames the echoed key only when the client used the alias, keeping key order", () => {
+  const upper = parseRequest('{"seq":"1","cmd":"recallMsg","data":{"msgID":"m"}}');
+  assert.deepEqual(Object.entries(withEchoKey(upper, "msgId", { msgId: "m", at: 1 })), [["msgID", "m"], [
+    "at",
+    1,
+  ]]);
+  const lower = parseRequest('{"seq":"1","cmd":"recallMsg","data":{"msgId":"m"}}');
+  const data = { msgId: "m", at: 1 };
+  assert.equal(withEchoKey(lower, "msgId", data), data, "no copy when nothing is renamed");
+  assert.deepEqual(withEchoKey(upper, "msgId", { at: 1 }), { at: 1 });
 });

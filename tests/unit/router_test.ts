@@ -37,6 +37,7 @@ class FakeSocket implements SocketLike {
 
 const routes: Routes = {
   ping: { handler: () => "pong" },
+  anything: { handler: (_conn, req) => req.data, anyData: true },
   echo: { handler: (_conn, req) => req.data },
   secret: { handler: () => ({ ok: true }), auth: true },
   refuse: {
@@ -135,6 +136,11 @@ Deno.test("router: unknown cmd is 1010 with seq and cmd echoed", async () => {
   for (const cmd of ["PING", "constructor", "__proto__", "toString", ""]) {
     assert.equal((await dispatch(JSON.stringify({ seq: "x", cmd }))).response.code, Code.RouteNotExist, cmd);
   }
+  // Routed on cmd first (A.4): an unknown cmd is 1010 whatever its data.
+  for (const data of ['"x"', "[1]", "5", "true"]) {
+    const r = await dispatch(`{"seq":"u","cmd":"nope","data":${data}}`);
+    assert.deepEqual([r.seq, r.cmd, r.response.code], ["u", "nope", Code.RouteNotExist], data);
+  }
 });
 
 Deno.test("router: an auth route before login is 1000 and the handler does not run", async () => {
@@ -153,8 +159,18 @@ Deno.test("router: malformed frames are 1001 replies, never a throw", async () =
   assert.deepEqual([noSeq.seq, noSeq.cmd, noSeq.response.code], ["", "", Code.ParameterIllegal]);
   const noCmd = await dispatch('{"seq":"q","cmd":5}');
   assert.deepEqual([noCmd.seq, noCmd.cmd, noCmd.response.code], ["q", "", Code.ParameterIllegal]);
-  const badData = await dispatch('{"seq":"q","cmd":"ping","data":[1]}');
-  assert.deepEqual([badData.seq, badData.cmd, badData.response.code], ["q", "ping", Code.ParameterIllegal]);
+  const badData = await dispatch('{"seq":"q","cmd":"echo","data":[1]}');
+  assert.deepEqual([badData.seq, badData.cmd, badData.response.code], ["q", "echo", Code.ParameterIllegal]);
+});
+
+Deno.test("router: a route with anyData takes any data (as {}), an object keeps its keys", async () => {
+  const { dispatch } = setup();
+  for (const data of ['"x"', "[1]", "5", "true", "null"]) {
+    const reply = await dispatch(`{"seq":"a","cmd":"anything","data":${data}}`);
+    assert.deepEqual(reply.response, { code: 200, codeMsg: "Success", data: {} }, data);
+  }
+  const obj = await dispatch('{"seq":"a","cmd":"anything","data":{"userID":"u"}}');
+  assert.deepEqual(obj.response.data, { userId: "u" });
 });
 
 Deno.test("router: a handler throwing ReplyError answers its code, message and data", async () => {
