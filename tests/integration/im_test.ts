@@ -248,6 +248,41 @@ imTest("typing goes to the peer, at most once per 2 s, never stored", async (wit
   });
 });
 
+imTest(
+  "typing: per sender (all devices) and conversation, a stop only after a forwarded start",
+  async (withServer) => {
+    const clock = new FakeClock(Date.now());
+    await withServer(fast, async (server) => {
+      const a1 = await online(server.wsPort, "alice");
+      const a2 = await online(server.wsPort, "alice");
+      const bob = await online(server.wsPort, "bob");
+      const states = async () => (await bob.drain("typing", 150)).map((f) => f.response.data.state);
+      // ten alternating frames at once: one start, then the stop that ends it; the rest dropped
+      for (let i = 0; i < 10; i++) {
+        await ok(a1, "typing", { to: "bob", state: i % 2 === 0 ? "start" : "stop" });
+      }
+      assert.deepEqual(await states(), ["start", "stop"]);
+      clock.advance(2001);
+      // two devices of alice within 2 s: one start; a stop from either ends it once
+      await ok(a1, "typing", { to: "bob", state: "start" });
+      await ok(a2, "typing", { to: "bob", state: "start" });
+      await ok(a2, "typing", { to: "bob", state: "stop" });
+      await ok(a1, "typing", { to: "bob", state: "stop" });
+      assert.deepEqual(await states(), ["start", "stop"]);
+      // another conversation has a budget of its own
+      await ok(a1, "typing", { to: "carol", state: "start" });
+      clock.advance(2001);
+      await ok(a1, "typing", { to: "bob", state: "start" });
+      assert.deepEqual(await states(), ["start"]);
+      // long after the start (its 6 s are over, the entry expired): a stop is still harmless
+      clock.advance(7000);
+      await ok(a2, "typing", { to: "bob", state: "stop" });
+      assert.deepEqual(await states(), []);
+      await closeAll(a1, a2, bob);
+    }, { clock });
+  },
+);
+
 imTest("a member who joins later reads the room's earlier messages by roomSeq", async (withServer) => {
   await withServer(fast, async (server) => {
     const alice = await online(server.wsPort, "alice");
