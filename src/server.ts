@@ -34,6 +34,7 @@ import { StaticFiles, webConfig } from "./http/static.ts";
 import { v1Routes } from "./http/v1.ts";
 import { MessageChanges } from "./messaging/changes.ts";
 import { Receipts } from "./messaging/receipts.ts";
+import { TypingGate } from "./messaging/typing_gate.ts";
 import { Messenger } from "./messaging/send.ts";
 import { createCounters, type ServerCounters } from "./ops/counters.ts";
 import { drain, type DrainOptions, type DrainReport } from "./ops/drain.ts";
@@ -252,7 +253,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     }),
     ...messageCommands({ config, messenger, receipts, store, bus, presence, pushes, clock }),
     ...historyCommands({ config, store }),
-    ...imCommands({ config, store, bus, changes, pushes, clock }),
+    ...imCommands({ config, store, bus, changes, pushes, clock, typing: new TypingGate(clock) }),
     ...roomCommands({ config, messenger, store, bus, presence, pushes, clock }),
   }, {
     counters,
