@@ -34,6 +34,7 @@ import { StaticFiles, webConfig } from "./http/static.ts";
 import { v1Routes } from "./http/v1.ts";
 import { MessageChanges } from "./messaging/changes.ts";
 import { Receipts } from "./messaging/receipts.ts";
+import { TypingGate } from "./messaging/typing_gate.ts";
 import { Messenger } from "./messaging/send.ts";
 import { createCounters, type ServerCounters } from "./ops/counters.ts";
 import { drain, type DrainOptions, type DrainReport } from "./ops/drain.ts";
@@ -252,7 +253,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     }),
     ...messageCommands({ config, messenger, receipts, store, bus, presence, pushes, clock }),
     ...historyCommands({ config, store }),
-    ...imCommands({ config, store, bus, changes, pushes, clock }),
+    ...imCommands({ config, store, bus, changes, pushes, clock, typing: new TypingGate(clock) }),
     ...roomCommands({ config, messenger, store, bus, presence, pushes, clock }),
   }, {
     counters,
@@ -385,12 +386,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     );
   }
 
-  // One timer for all connections: heartbeat timeouts and the users' delivered marks.
+  // One timer for all connections: heartbeat timeouts (and the users' delivered marks when
+  // heartbeat.deliveredFlush is 0); one for the delivered marks of users whose connections got entries.
   let sweepTimer: ReturnType<typeof setInterval> | undefined;
   const sweep = () => {
     lifecycle.sweep(clock.now(), heartbeat.timeout * 1000, heartbeat.loginTimeout * 1000);
-    lifecycle.flushDelivered().catch(noop);
+    if (heartbeat.deliveredFlush === 0) lifecycle.flushDelivered(true).catch(noop);
   };
+  const deliveredTimer = heartbeat.deliveredFlush > 0
+    ? setInterval(() => lifecycle.flushDelivered(true).catch(noop), heartbeat.deliveredFlush * 1000)
+    : undefined;
   const firstSweep = setTimeout(() => {
     sweep();
     sweepTimer = setInterval(sweep, heartbeat.sweep * 1000);
@@ -408,6 +413,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       draining = true;
       clearTimeout(firstSweep);
       clearInterval(sweepTimer);
+      clearInterval(deliveredTimer);
       clearInterval(expiryTimer);
       adminConsole.stop();
       for (const conn of [...hub.connections()]) {

@@ -10,6 +10,7 @@
  */
 import type { Config } from "../config/load.ts";
 import type { MessageChanges } from "../messaging/changes.ts";
+import { TYPING_EXPIRES_MS, type TypingGate } from "../messaging/typing_gate.ts";
 import { type Request, withEchoKey } from "../protocol/envelope.ts";
 import { Code } from "../protocol/codes.ts";
 import { ReplyError } from "../protocol/errors.ts";
@@ -30,18 +31,13 @@ export interface ImDeps {
   changes: MessageChanges;
   pushes: Pushes;
   clock: Clock;
+  /** The node's typing rate limit (per app, sender and conversation). */
+  typing: TypingGate;
 }
-
-/** A typing `start` counts this long unless renewed (ms). */
-const TYPING_EXPIRES_MS = 6000;
-/** At most one typing push per conversation and sender in this long (ms). */
-const TYPING_EVERY_MS = 2000;
 
 /** The IM commands. */
 export function imCommands(d: ImDeps): Routes {
   const { im } = d.config;
-  /** When each connection last forwarded a typing push, per conversation. */
-  const typed = new WeakMap<Connection, Map<string, number>>();
 
   const msgIdOf = (data: Record<string, unknown>) => stringField(data, "msgId", 64)!;
   /** A change's reply echoes the msgId in the client's spelling (`msgID` in, `msgID` out: A.2). */
@@ -81,8 +77,11 @@ export function imCommands(d: ImDeps): Routes {
     );
   }
 
-  /** Ephemeral: forwarded at most once per 2 s per conversation; dropped silently for blockers. */
-  async function typing(conn: Connection, req: Request, me: Identity) {
+  /**
+   * Ephemeral: what the node's {@linkcode TypingGate} admits is forwarded (a start at most once per 2 s per
+   * sender and conversation, a stop only after a forwarded start); dropped silently for blockers.
+   */
+  async function typing(_conn: Connection, req: Request, me: Identity) {
     const { appId, userId } = me;
     const data = req.data;
     const state = data.state;
@@ -97,17 +96,13 @@ export function imCommands(d: ImDeps): Routes {
       throw new ReplyError(Code.ParameterIllegal, "typing needs exactly one of to or room");
     }
     const conversation = to !== undefined ? `u:${to}` : `r:${room}`;
-    const now = d.clock.now();
-    let last = typed.get(conn);
-    if (!last) typed.set(conn, last = new Map());
-    if (state === "start" && now - (last.get(conversation) ?? -Infinity) < TYPING_EVERY_MS) return null;
+    // Counted before any await, so two devices of the sender cannot both pass.
+    if (!d.typing.admit(appId, userId, conversation, state)) return null;
     let targets = to !== undefined ? [to] : await d.store.roomMembers(appId, room!);
     if (room !== undefined) {
       if (!targets.includes(userId)) throw new ReplyError(Code.NotRoomMember, "join the room first");
       targets = targets.filter((m) => m !== userId);
     }
-    last.set(conversation, state === "start" ? now : -Infinity);
-    if (last.size > 64) last.delete(last.keys().next().value!); // a bounded memory of recent conversations
     if (targets.length > im.roomEventMaxMembers) return null; // no typing in broadcast-sized rooms
     const blockers = await d.store.blockersOf(appId, userId, targets);
     const push = d.pushes.typing({

@@ -117,7 +117,7 @@ export function sessionCommands(d: SessionDeps): Routes {
       ((epoch !== undefined && epoch !== head.epoch) || lastSeq > head.lastSeq);
     let from: number;
     if (lastSeq === undefined) {
-      // The store's mark lags the connections of this node by up to a sweep: take theirs too.
+      // The store's mark lags the connections of this node by up to heartbeat.deliveredFlush: take theirs too.
       let local = delivered;
       for (const other of d.hub.connectionsOf(appId, userId) ?? []) {
         local = Math.max(local, other.delivery.position);

@@ -117,6 +117,11 @@ export const SCHEMA = {
     timeout: seconds(360, "Close connections whose last heartbeat is older than this (s).", 1),
     sweep: seconds(30, "Sweep period (s).", 0.01),
     firstSweep: seconds(3, "Delay of the first sweep (s).", 0),
+    deliveredFlush: seconds(
+      1,
+      "Period of writing the delivered marks that moved (bounds what a kill -9 repeats to a login without lastSeq); 0 = sweep/close only (s).",
+      0,
+    ),
     onlineWindow: seconds(180, "A user counts as online with a heartbeat within this window (s).", 1),
     // Off by default: the heartbeat sweep already closes dead peers, and Deno's timer counts the frames this
     // node has read, so a node minutes behind its sockets (a login storm) would close healthy clients.

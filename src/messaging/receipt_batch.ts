@@ -2,13 +2,16 @@
  * Receipts waiting to go out, coalesced per (app, sender, reader) over a short window
  * (`receipts.coalesce`). A reader who reads ten messages in a row sends the sender one `read` receipt, not
  * ten; and a `delivered` receipt still waiting when a `read` for the same messages comes is dropped, since
- * read implies delivered. Nothing is lost by waiting: {@linkcode ReceiptBatch.close} sends what is pending
- * (the server's shutdown calls it before the store closes).
+ * read implies delivered. Nothing is lost by waiting: {@linkcode ReceiptBatch.add} resolves only once the
+ * window that carries the receipt has been sent (pushed, or appended to the sender's inbox), so a `read`
+ * reply that awaits it means the receipt is committed (PROTOCOL.md C.3); {@linkcode ReceiptBatch.close}
+ * sends what is pending (the server's shutdown calls it before the store closes).
  *
  * @example
  * ```ts
  * const batch = new ReceiptBatch(50, (r) => receipts.send(r), onError);
- * batch.add({ appId: 101, sender: "alice", by: "bob", kind: "read", msgIds: ["m1"], upTo: 7, time: now });
+ * await batch.add({ appId: 101, sender: "alice", by: "bob", kind: "read", msgIds: ["m1"], upTo: 7, time: now });
+ * // resolved when the window closed and the receipt went out
  * await batch.close();
  * ```
  * @module
@@ -54,6 +57,8 @@ export class ReceiptBatch {
   readonly #send: (r: CoalescedReceipts) => Promise<void>;
   readonly #onError: (error: unknown) => void;
   #pending = new Map<string, Pending>();
+  /** Settles when the flush that takes what is pending now has sent it; undefined while nothing pends. */
+  #carried: { promise: Promise<void>; resolve: () => void } | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #flushing: Promise<void> = Promise.resolve();
 
@@ -73,7 +78,10 @@ export class ReceiptBatch {
     return this.#pending.size;
   }
 
-  /** Queue a receipt; it goes out when the window closes (at once with a 0 window). */
+  /**
+   * Queue a receipt; it goes out when the window closes (at once with a 0 window). Resolves once it went
+   * out (a failed send is reported to `onError`, as the other receipts of its window).
+   */
   add(item: ReceiptItem): Promise<void> {
     const key = `${item.appId}\u0000${item.sender}\u0000${item.by}`;
     let p = this.#pending.get(key);
@@ -90,13 +98,20 @@ export class ReceiptBatch {
       this.#timer = undefined;
       this.flush().catch(this.#onError);
     }, this.#windowMs);
-    return Promise.resolve();
+    if (!this.#carried) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => resolve = r);
+      this.#carried = { promise, resolve };
+    }
+    return this.#carried.promise;
   }
 
   /** Send everything pending now; resolves when it went out (or failed, reported to `onError`). */
   flush(): Promise<void> {
     const batch = [...this.#pending.values()];
+    const carried = this.#carried;
     this.#pending = new Map();
+    this.#carried = undefined;
     if (batch.length === 0) return this.#flushing;
     this.#flushing = this.#flushing.then(() =>
       Promise.all(batch.map((p) => {
@@ -104,7 +119,7 @@ export class ReceiptBatch {
         const r = { appId: p.appId, sender: p.sender, by: p.by, upTo: p.upTo, time: p.time };
         return this.#send({ ...r, delivered, read: [...p.read] }).catch(this.#onError);
       }))
-    ).then(() => {});
+    ).then(() => carried?.resolve());
     return this.#flushing;
   }
 

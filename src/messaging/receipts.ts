@@ -6,6 +6,7 @@
  * devices get it on resume. Receipts are never receipted; a sender who blocked the reader gets none.
  * Receipts to one sender from one reader are coalesced over `coalesceMs` (messaging/receipt_batch.ts):
  * one `read` for a run of messages, and no `delivered` for messages already read.
+ * `read` and `ack` resolve once the window carrying their receipts went out, so their 200 means committed.
  *
  * @example
  * ```ts

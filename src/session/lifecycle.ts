@@ -64,6 +64,8 @@ export class Lifecycle {
   /** The lane of a connection's (pending or applied) login. */
   readonly #laneOf = new WeakMap<Connection, string>();
   #loop: Promise<void> | undefined;
+  /** The writes of the {@linkcode flushDelivered} in progress. */
+  #flushing: Promise<void> | undefined;
 
   constructor(options: LifecycleOptions) {
     this.#o = options;
@@ -240,20 +242,39 @@ export class Lifecycle {
   }
 
   /**
-   * Write how far each live connection got into the user's `delivered` mark (PROTOCOL.md C.1: a login
-   * without `lastSeq` resumes after it). Called by the sweep; a connection's last position is also
-   * written when it goes.
+   * Write how far the user's live connections got into its `delivered` mark (PROTOCOL.md C.1: a login
+   * without `lastSeq` resumes after it). The node's delivered-flush timer calls it every
+   * `heartbeat.deliveredFlush` (so a kill -9 repeats at most that much to a plain login); a connection's
+   * last position is also written when it goes. Only users whose position moved are written, one write per
+   * user (the highest of its connections here), all in the same tick — the store groups them (SQLite: one
+   * transaction; Redis: one pipeline). A position is a seq already written to a socket, never a queued one,
+   * so the mark never runs ahead of what a connection got. With `skipIfBusy` (the timer) a flush still
+   * writing makes this one a no-op, so writes in flight stay bounded by one per user; without it (shutdown)
+   * it waits for that flush and writes what moved since. Resolves to the users written.
    */
-  async flushDelivered(): Promise<void> {
-    const writes: Promise<void>[] = [];
+  async flushDelivered(skipIfBusy = false): Promise<number> {
+    if (this.#flushing) {
+      if (skipIfBusy) return 0;
+      await this.#flushing;
+    }
+    const moved = new Map<string, { appId: number; userId: string; seq: number }>();
     for (const conn of this.#o.hub.connections()) {
       const identity = conn.identity;
       const position = identity && conn.delivery.takeAdvance();
-      if (identity && position !== undefined) {
-        writes.push(this.#recordDelivered(identity.appId, identity.userId, position));
-      }
+      if (!identity || position === undefined) continue;
+      const key = userKey(identity.appId, identity.userId);
+      const held = moved.get(key);
+      if (!held) moved.set(key, { appId: identity.appId, userId: identity.userId, seq: position });
+      else if (position > held.seq) held.seq = position;
     }
-    await Promise.all(writes);
+    if (moved.size === 0) return 0;
+    const writes = Promise.all(
+      [...moved.values()].map((m) => this.#recordDelivered(m.appId, m.userId, m.seq)),
+    );
+    const flushing = this.#flushing = writes.then(() => {});
+    await flushing;
+    if (this.#flushing === flushing) this.#flushing = undefined;
+    return moved.size;
   }
 
   async #recordDelivered(appId: number, userId: string, seq: number): Promise<void> {

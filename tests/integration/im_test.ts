@@ -127,23 +127,25 @@ imTest("receipts within receipts.coalesce go out as one; read implies delivered"
   await withServer(fast, async (server) => {
     const alice = await online(server.wsPort, "alice");
     const bob = await online(server.wsPort, "bob");
+    const phone = await online(server.wsPort, "bob");
     const ids = [];
     for (const m of ["one", "two", "three"]) {
       ids.push((await ok(alice, "sendMsg", { to: "bob", msg: m })).msgId);
     }
     const seqs = [];
     for (let i = 0; i < 3; i++) seqs.push((await bob.push("msg")).response.data.seq);
-    // bob acks and reads each message as it shows it: three acks and three reads within the window
-    for (const seq of seqs) {
-      await ok(bob, "ack", { seq });
-      await ok(bob, "read", { conversation: "u:alice", seq });
-    }
+    // A reply waits for the window carrying its receipts, so one connection's requests (handled one at a
+    // time) never share a window; two devices of bob acking and reading at the same moment do.
+    await Promise.all([
+      ok(bob, "ack", { seq: seqs[2] }),
+      ok(phone, "read", { conversation: "u:alice", seq: seqs[2] }),
+    ]);
     const read = (await alice.push("read")).response.data;
     assert.deepEqual(read.msgIds, ids, "one read receipt for the three");
     assert.equal(read.upTo, seqs[2]);
     assert.deepEqual(await alice.drain("read", 150), []);
-    assert.deepEqual(await alice.drain("delivered", 50), [], "read implies delivered");
-    await closeAll(alice, bob);
+    assert.deepEqual(await alice.drain("delivered", 150), [], "read implies delivered");
+    await closeAll(alice, bob, phone);
   });
 });
 
@@ -270,6 +272,41 @@ imTest("typing goes to the peer, at most once per 2 s, never stored", async (wit
     await closeAll(alice, bob);
   });
 });
+
+imTest(
+  "typing: per sender (all devices) and conversation, a stop only after a forwarded start",
+  async (withServer) => {
+    const clock = new FakeClock(Date.now());
+    await withServer(fast, async (server) => {
+      const a1 = await online(server.wsPort, "alice");
+      const a2 = await online(server.wsPort, "alice");
+      const bob = await online(server.wsPort, "bob");
+      const states = async () => (await bob.drain("typing", 150)).map((f) => f.response.data.state);
+      // ten alternating frames at once: one start, then the stop that ends it; the rest dropped
+      for (let i = 0; i < 10; i++) {
+        await ok(a1, "typing", { to: "bob", state: i % 2 === 0 ? "start" : "stop" });
+      }
+      assert.deepEqual(await states(), ["start", "stop"]);
+      clock.advance(2001);
+      // two devices of alice within 2 s: one start; a stop from either ends it once
+      await ok(a1, "typing", { to: "bob", state: "start" });
+      await ok(a2, "typing", { to: "bob", state: "start" });
+      await ok(a2, "typing", { to: "bob", state: "stop" });
+      await ok(a1, "typing", { to: "bob", state: "stop" });
+      assert.deepEqual(await states(), ["start", "stop"]);
+      // another conversation has a budget of its own
+      await ok(a1, "typing", { to: "carol", state: "start" });
+      clock.advance(2001);
+      await ok(a1, "typing", { to: "bob", state: "start" });
+      assert.deepEqual(await states(), ["start"]);
+      // long after the start (its 6 s are over, the entry expired): a stop is still harmless
+      clock.advance(7000);
+      await ok(a2, "typing", { to: "bob", state: "stop" });
+      assert.deepEqual(await states(), []);
+      await closeAll(a1, a2, bob);
+    }, { clock });
+  },
+);
 
 imTest("a member who joins later reads the room's earlier messages by roomSeq", async (withServer) => {
   await withServer(fast, async (server) => {

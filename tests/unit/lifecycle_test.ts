@@ -285,3 +285,43 @@ Deno.test("lifecycle: after stop, new events are refused", async () => {
   await stop();
   await assert.rejects(lifecycle.register(conn("late")));
 });
+
+Deno.test("lifecycle: flushDelivered writes one mark per user whose connections moved, none otherwise", async () => {
+  const { lifecycle, store, clock, conn, stop } = setup();
+  const writes: string[] = [];
+  const advance = store.advanceMark.bind(store);
+  store.advanceMark = (appId, userId, mark, seq) => {
+    writes.push(`${userId}:${mark}:${seq}`);
+    return advance(appId, userId, mark, seq);
+  };
+  const entry = { from: "x", to: "", target: "", type: "text", msg: "m", time: clock.now() };
+  const login = async (c: TestConn, userId: string) => {
+    await lifecycle.register(c);
+    c.delivery.open(store, 101, userId, 0);
+    await lifecycle.login(c, who(userId, clock));
+    await c.delivery.replay();
+  };
+  const [a1, a2, b1, idle] = [conn("a1"), conn("a2"), conn("b1"), conn("idle")];
+  await login(a1, "alice");
+  await login(a2, "alice");
+  await login(b1, "bob");
+  await login(idle, "carol");
+  const live = async (userId: string, ...to: TestConn[]) => {
+    const e = await store.append(101, userId, {
+      ...entry,
+      msgId: `${userId}-${clock.now()}-${Math.random()}`,
+    });
+    for (const c of to) c.delivery.deliver(e, `{"seq":${e.seq}}`);
+    return e.seq;
+  };
+  await live("alice", a1, a2);
+  const second = await live("alice", a1); // a2 has not got it yet
+  await live("bob", b1);
+  assert.equal(await lifecycle.flushDelivered(), 2, "alice and bob, not carol");
+  assert.deepEqual(writes.sort(), [`alice:delivered:${second}`, "bob:delivered:1"], "one write per user");
+  assert.equal(await store.mark(101, "alice", "delivered"), second);
+  writes.length = 0;
+  assert.equal(await lifecycle.flushDelivered(), 0, "nothing moved: no write");
+  assert.deepEqual(writes, []);
+  await stop();
+});
