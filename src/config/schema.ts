@@ -214,7 +214,7 @@ export const SCHEMA = {
     ),
     coalesce: seconds(
       0.05,
-      "Receipts to one sender from one reader within this window go out as one; 0 = each at once (s).",
+      "> 0: receipts to one sender from one reader that come while a receipt send is in flight go out as one (no wait otherwise; the value is no longer a window); 0 = each on its own.",
     ),
   },
   rooms: {

@@ -1,17 +1,19 @@
 /**
- * Receipts waiting to go out, coalesced per (app, sender, reader) over a short window
- * (`receipts.coalesce`). A reader who reads ten messages in a row sends the sender one `read` receipt, not
- * ten; and a `delivered` receipt still waiting when a `read` for the same messages comes is dropped, since
- * read implies delivered. Nothing is lost by waiting: {@linkcode ReceiptBatch.add} resolves only once the
- * window that carries the receipt has been sent (pushed, or appended to the sender's inbox), so a `read`
- * reply that awaits it means the receipt is committed (PROTOCOL.md C.3); {@linkcode ReceiptBatch.close}
- * sends what is pending (the server's shutdown calls it before the store closes).
+ * Receipts waiting to go out, coalesced per (app, sender, reader) **adaptively**: a receipt goes out at once
+ * (after the current microtask) when no send is in flight; receipts that come while one is in flight wait for
+ * it and leave together as the next send. So readers on many connections share sends under load, and a
+ * `delivered` receipt still waiting when a `read` for the same messages comes is dropped, since read implies
+ * delivered. {@linkcode ReceiptBatch.add} resolves only once the send that carries the receipt is done
+ * (pushed, or appended to the sender's inbox): a `read` or `ack` reply that awaits it means the receipt is
+ * committed (PROTOCOL.md C.3), and it waits one store write at most behind the send in flight — no fixed
+ * window (a window held every `read` reply, and the connection's next requests, for its whole length).
+ * {@linkcode ReceiptBatch.close} sends what is pending (the server's shutdown calls it before the store closes).
  *
  * @example
  * ```ts
- * const batch = new ReceiptBatch(50, (r) => receipts.send(r), onError);
+ * const batch = new ReceiptBatch(true, (r) => receipts.send(r), onError);
  * await batch.add({ appId: 101, sender: "alice", by: "bob", kind: "read", msgIds: ["m1"], upTo: 7, time: now });
- * // resolved when the window closed and the receipt went out
+ * // resolved once the receipt went out
  * await batch.close();
  * ```
  * @module
@@ -53,35 +55,33 @@ interface Pending {
 
 /** Pending receipts of one server. */
 export class ReceiptBatch {
-  readonly #windowMs: number;
+  readonly #coalesce: boolean;
   readonly #send: (r: CoalescedReceipts) => Promise<void>;
   readonly #onError: (error: unknown) => void;
   #pending = new Map<string, Pending>();
-  /** Settles when the flush that takes what is pending now has sent it; undefined while nothing pends. */
-  #carried: { promise: Promise<void>; resolve: () => void } | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #flushing: Promise<void> = Promise.resolve();
+  /** Resolvers of the adds whose receipts are in `#pending`. */
+  #waiters: (() => void)[] = [];
+  /** The send in flight (at most one while coalescing). */
+  #inFlight: Promise<void> | undefined;
+  #scheduled = false;
 
-  /** `windowMs` 0 sends every receipt at once (no coalescing). */
+  /** `coalesce` false sends every receipt on its own, at once (`receipts.coalesce: 0`). */
   constructor(
-    windowMs: number,
+    coalesce: boolean,
     send: (r: CoalescedReceipts) => Promise<void>,
     onError: (error: unknown) => void,
   ) {
-    this.#windowMs = windowMs;
+    this.#coalesce = coalesce;
     this.#send = send;
     this.#onError = onError;
   }
 
-  /** Receipts waiting (a gauge; bounded by the window: at most one entry per sender and reader). */
+  /** Receipts waiting (a gauge: at most one entry per sender and reader, for one send's time). */
   get size(): number {
     return this.#pending.size;
   }
 
-  /**
-   * Queue a receipt; it goes out when the window closes (at once with a 0 window). Resolves once it went
-   * out (a failed send is reported to `onError`, as the other receipts of its window).
-   */
+  /** Queue a receipt; resolves once it went out (a failed send is reported to `onError`). */
   add(item: ReceiptItem): Promise<void> {
     const key = `${item.appId}\u0000${item.sender}\u0000${item.by}`;
     let p = this.#pending.get(key);
@@ -93,40 +93,46 @@ export class ReceiptBatch {
     for (const id of item.msgIds) into.add(id);
     p.upTo = Math.max(p.upTo, item.upTo ?? 0);
     p.time = Math.max(p.time, item.time);
-    if (this.#windowMs === 0) return this.flush();
-    this.#timer ??= setTimeout(() => {
-      this.#timer = undefined;
-      this.flush().catch(this.#onError);
-    }, this.#windowMs);
-    if (!this.#carried) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => resolve = r);
-      this.#carried = { promise, resolve };
-    }
-    return this.#carried.promise;
+    const done = new Promise<void>((resolve) => this.#waiters.push(resolve));
+    if (!this.#coalesce) this.flush().catch(this.#onError);
+    else this.#schedule();
+    return done;
   }
 
-  /** Send everything pending now; resolves when it went out (or failed, reported to `onError`). */
+  /** After the current microtask (receipts of one event share a send), unless a send is in flight. */
+  #schedule(): void {
+    if (this.#scheduled || this.#inFlight) return;
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      this.flush().catch(this.#onError);
+    });
+  }
+
+  /** Send everything pending now, after the send in flight; resolves when it went out. */
   flush(): Promise<void> {
-    const batch = [...this.#pending.values()];
-    const carried = this.#carried;
+    const batch = [...this.#pending.values()], waiters = this.#waiters;
     this.#pending = new Map();
-    this.#carried = undefined;
-    if (batch.length === 0) return this.#flushing;
-    this.#flushing = this.#flushing.then(() =>
+    this.#waiters = [];
+    if (batch.length === 0) return this.#inFlight ?? Promise.resolve();
+    const run = (this.#inFlight ?? Promise.resolve()).then(() =>
       Promise.all(batch.map((p) => {
         const delivered = [...p.delivered].filter((id) => !p.read.has(id));
         const r = { appId: p.appId, sender: p.sender, by: p.by, upTo: p.upTo, time: p.time };
         return this.#send({ ...r, delivered, read: [...p.read] }).catch(this.#onError);
       }))
-    ).then(() => carried?.resolve());
-    return this.#flushing;
+    ).then(() => {
+      for (const resolve of waiters) resolve();
+      if (this.#inFlight !== run) return;
+      this.#inFlight = undefined;
+      if (this.#pending.size > 0) this.#schedule();
+    });
+    this.#inFlight = run;
+    return run;
   }
 
-  /** Stop the window and send what is pending. */
+  /** Send what is pending and wait for it. */
   async close(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
     await this.flush();
   }
 }

@@ -4,9 +4,9 @@
  * message now read a `read` receipt; `ack` moves the delivered mark and sends `delivered` receipts. A
  * receipt is pushed live when its sender has a connection, else kept as an inbox entry so that the sender's
  * devices get it on resume. Receipts are never receipted; a sender who blocked the reader gets none.
- * Receipts to one sender from one reader are coalesced over `coalesceMs` (messaging/receipt_batch.ts):
- * one `read` for a run of messages, and no `delivered` for messages already read.
- * `read` and `ack` resolve once the window carrying their receipts went out, so their 200 means committed.
+ * Receipts to one sender from one reader are coalesced while a send is in flight (messaging/receipt_batch.ts):
+ * one `read` for what came meanwhile, and no `delivered` for messages already read.
+ * `read` and `ack` resolve once the send carrying their receipts went out, so their 200 means committed.
  *
  * @example
  * ```ts
@@ -38,7 +38,7 @@ export interface ReceiptDeps {
   delivered: boolean;
   /** Most entries read back to find the messages concerned (`inbox.maxEntries`). */
   scanLimit: number;
-  /** Receipts to one sender from one reader within this window go out as one (`receipts.coalesce`). */
+  /** `receipts.coalesce` (ms): > 0 coalesces receipts while a send is in flight, 0 sends each on its own. */
   coalesceMs: number;
   /** A receipt that could not be sent (the store failed): logged, the read or ack itself stands. */
   onError: (error: unknown) => void;
@@ -51,7 +51,7 @@ export class Receipts {
 
   constructor(deps: ReceiptDeps) {
     this.#d = deps;
-    this.#batch = new ReceiptBatch(deps.coalesceMs, (r) => this.#send(r), deps.onError);
+    this.#batch = new ReceiptBatch(deps.coalesceMs > 0, (r) => this.#send(r), deps.onError);
   }
 
   /** Receipts still coalescing (a gauge). */

@@ -1,16 +1,17 @@
 /**
- * Receipt coalescing (src/messaging/receipt_batch.ts): one receipt per sender and reader per window, read
- * implies delivered, a 0 window sends at once, close sends what is pending, an add resolves only once the
- * window carrying it has been sent (a `read` reply that awaits it means the receipt is committed).
+ * Receipt coalescing (src/messaging/receipt_batch.ts): receipts of one tick, and those that come while a send
+ * is in flight, go out as one per sender and reader; read implies delivered; without coalescing each goes at
+ * once; an add resolves only once the send carrying it is done (a `read` reply that awaits it means the
+ * receipt is committed), and waits for no window.
  * @module
  */
 import assert from "node:assert/strict";
 import { type CoalescedReceipts, ReceiptBatch } from "../../src/messaging/receipt_batch.ts";
 
-function batch(windowMs: number) {
+function batch(coalesce: boolean) {
   const sent: CoalescedReceipts[] = [];
   const errors: unknown[] = [];
-  const b = new ReceiptBatch(windowMs, (r) => {
+  const b = new ReceiptBatch(coalesce, (r) => {
     sent.push(r);
     return Promise.resolve();
   }, (e) => errors.push(e));
@@ -27,8 +28,8 @@ const item = (kind: "read" | "delivered", msgIds: string[], extra = {}) => ({
   ...extra,
 });
 
-Deno.test("receipt batch: receipts within the window go out as one; read implies delivered", async () => {
-  const { b, sent } = batch(20);
+Deno.test("receipt batch: receipts of one tick go out as one per sender and reader; read implies delivered", async () => {
+  const { b, sent } = batch(true);
   const added = [
     b.add(item("delivered", ["m1"])),
     b.add(item("delivered", ["m2"])),
@@ -37,9 +38,9 @@ Deno.test("receipt batch: receipts within the window go out as one; read implies
     b.add(item("read", ["x"], { sender: "carol" })),
   ];
   assert.equal(b.size, 2);
-  assert.equal(sent.length, 0, "nothing before the window closes");
+  assert.equal(sent.length, 0, "nothing before the current microtask ends");
   await Promise.all(added);
-  assert.equal(sent.length, 2, "every add resolves once its window went out");
+  assert.equal(sent.length, 2, "every add resolves once its send went out");
   assert.deepEqual(sent.find((r) => r.sender === "alice"), {
     appId: 101,
     sender: "alice",
@@ -54,12 +55,33 @@ Deno.test("receipt batch: receipts within the window go out as one; read implies
   await b.close();
 });
 
-Deno.test("receipt batch: a 0 window sends each at once; close sends what is pending", async () => {
-  const now = batch(0);
+Deno.test("receipt batch: receipts that come while a send is in flight leave together as the next send", async () => {
+  let release!: () => void;
+  let hold: Promise<void> | undefined = new Promise<void>((r) => release = r);
+  const sent: string[][] = [];
+  const b = new ReceiptBatch(true, async (r) => {
+    if (hold) await hold;
+    sent.push(r.read);
+  }, () => {});
+  const first = b.add(item("read", ["m1"]));
+  await new Promise((r) => setTimeout(r, 5)); // the first send is under way, held by the store
+  const later = [b.add(item("read", ["m2"])), b.add(item("read", ["m3"]))];
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(sent, [], "nothing finished while the store holds the first send");
+  hold = undefined;
+  release();
+  await Promise.all([first, ...later]);
+  assert.deepEqual(sent, [["m1"], ["m2", "m3"]]);
+  await b.close();
+});
+
+Deno.test("receipt batch: without coalescing each goes at once; close sends what is pending", async () => {
+  const now = batch(false);
   await now.b.add(item("read", ["m1"]));
-  assert.equal(now.sent.length, 1);
+  await now.b.add(item("read", ["m2"]));
+  assert.deepEqual(now.sent.map((r) => r.read), [["m1"], ["m2"]]);
   await now.b.close();
-  const later = batch(60_000);
+  const later = batch(true);
   const added = later.b.add(item("delivered", ["m9"]));
   await later.b.close();
   await added;
@@ -69,7 +91,7 @@ Deno.test("receipt batch: a 0 window sends each at once; close sends what is pen
 Deno.test("receipt batch: a send that fails is reported, the others still go", async () => {
   const errors: unknown[] = [];
   const sent: string[] = [];
-  const b = new ReceiptBatch(0, (r) => {
+  const b = new ReceiptBatch(false, (r) => {
     if (r.sender === "alice") return Promise.reject(new Error("store down"));
     sent.push(r.sender);
     return Promise.resolve();
@@ -81,24 +103,25 @@ Deno.test("receipt batch: a send that fails is reported, the others still go", a
   await b.close();
 });
 
-Deno.test("receipt batch: add resolves after its receipt was sent, not when it was queued", async () => {
+Deno.test("receipt batch: add resolves after its receipt was sent, not when it was queued, and waits for no window", async () => {
   let release!: () => void;
   const store = new Promise<void>((r) => release = r);
   const sent: string[][] = [];
-  const b = new ReceiptBatch(10, async (r) => {
+  const b = new ReceiptBatch(true, async (r) => {
     await store; // the inbox append of an offline sender, still running
     sent.push(r.read);
   }, () => {});
   let settled = false;
   const added = b.add(item("read", ["m1"])).then(() => settled = true);
-  await new Promise((r) => setTimeout(r, 40)); // the window closed, the send is under way
+  await new Promise((r) => setTimeout(r, 20)); // the send is under way
   assert.equal(settled, false, "not before the send finished");
   release();
   await added;
   assert.deepEqual(sent, [["m1"]]);
-  // a second window gets a promise of its own
-  const again = b.add(item("read", ["m2"]));
-  await again;
+  // with nothing in flight, the next one goes at once: no timer is involved
+  const start = performance.now();
+  await b.add(item("read", ["m2"]));
   assert.deepEqual(sent, [["m1"], ["m2"]]);
+  assert.ok(performance.now() - start < 1000);
   await b.close();
 });
