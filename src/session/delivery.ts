@@ -100,8 +100,8 @@ const MAX_OWN = 256;
 /** A passed own entry waiting for its reply. */
 interface Held {
   seq: number;
-  /** Lets the entries after it through should the reply never be reported. */
-  timer: ReturnType<typeof setTimeout>;
+  /** When it was passed (clock ms): after `stallTimeoutMs` it holds nothing back, reply or not. */
+  at: number;
 }
 /** Per-entry bookkeeping counted against the byte budget besides the frame text. */
 const ENTRY_OVERHEAD = 64;
@@ -139,6 +139,11 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
   #limit = Infinity;
   /** Wakes a replay waiting at {@linkcode #limit}. */
   #wake: (() => void) | undefined;
+  /**
+   * Armed only while something waits behind a held entry (the common send holds nothing back and costs no
+   * timer): lets it through should a reply never be reported.
+   */
+  #heldTimer: ReturnType<typeof setTimeout> | undefined;
   #recentSeq: number[] | undefined;
   #recentId: string[] | undefined;
   #recentAt = 0;
@@ -191,7 +196,8 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
     this.#overflowed = false;
     this.#reread = false;
     this.#own = undefined;
-    for (const h of this.#held?.values() ?? []) clearTimeout(h.timer);
+    clearTimeout(this.#heldTimer);
+    this.#heldTimer = undefined;
     this.#held = undefined;
     this.#limit = Infinity;
     this.#wakeReplay();
@@ -269,7 +275,6 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
     this.#own?.delete(msgId);
     const held = this.#held?.get(msgId);
     if (!held) return;
-    clearTimeout(held.timer);
     this.#held!.delete(msgId);
     let limit = Infinity;
     for (const h of this.#held!.values()) if (h.seq < limit) limit = h.seq;
@@ -288,15 +293,24 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
   #hold(entry: Pick<InboxEntry, "seq" | "msgId">): void {
     const held = this.#held ??= new Map();
     const { msgId } = entry;
-    held.set(msgId, { seq: entry.seq, timer: setTimeout(() => this.replied(msgId), this.#o.stallTimeoutMs) });
+    held.set(msgId, { seq: entry.seq, at: this.#o.clock.now() });
     if (held.size > MAX_OWN) {
       // As many sends in flight as own msgIds are remembered: the oldest no longer holds anything back.
-      const [oldest, h] = held.entries().next().value!;
-      clearTimeout(h.timer);
-      held.delete(oldest);
+      held.delete(held.keys().next().value!);
       this.#limit = Infinity;
     }
     for (const h of held.values()) if (h.seq < this.#limit) this.#limit = h.seq;
+  }
+
+  /** Something waits behind a held entry: make sure a reply that never comes cannot hold it for good. */
+  #armHeld(): void {
+    if (this.#heldTimer !== undefined) return;
+    this.#heldTimer = setTimeout(() => {
+      this.#heldTimer = undefined;
+      const now = this.#o.clock.now();
+      for (const [id, h] of this.#held ?? []) if (now - h.at >= this.#o.stallTimeoutMs) this.replied(id);
+      if (this.#held?.size) this.#armHeld();
+    }, this.#o.stallTimeoutMs);
   }
 
   #wakeReplay(): void {
@@ -328,6 +342,7 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
     if (entry.seq > this.#limit) {
       // Behind an own entry whose reply is not written yet: queue until replied().
       this.#queueing = true;
+      this.#armHeld();
       this.#queue(entry, text);
       return "queued";
     }
@@ -387,6 +402,7 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
       while (live()) {
         if (this.#cursor >= this.#limit) {
           // An own entry was passed and its reply is not written yet: wait for replied().
+          this.#armHeld();
           await new Promise<void>((r) => this.#wake = r);
           continue;
         }
