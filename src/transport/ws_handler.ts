@@ -69,7 +69,9 @@ export function createWsHandler(d: WsDeps): (req: Request, info: Deno.ServeHandl
       return jsonError(426, Code.ParameterIllegal, "upgrade to websocket required", { upgrade: "websocket" });
     }
     const ip = (info.remoteAddr as Deno.NetAddr).hostname ?? "";
-    if (d.draining()) return new Response("503 draining\n", { status: 503, headers: { "retry-after": "1" } });
+    if (d.draining()) {
+      return jsonError(503, Code.Unavailable, "draining: reconnect to another node", { "retry-after": "1" });
+    }
     const refused = d.admission.check(req, ip);
     if (refused) return refused;
     let upgraded: { socket: WebSocket; response: Response };
