@@ -120,7 +120,7 @@ export function imCommands(d: ImDeps): Routes {
     const other = userIdField(req.data, "userId", im.maxUserIdBytes, Code.RecipientUnknown);
     if (other === userId) throw new ReplyError(Code.ParameterIllegal, "you cannot block yourself");
     await d.store.setBlocked(appId, userId, other, blocked);
-    return { userId: other, blocked };
+    return withEchoKey(req, "userId", { userId: other, blocked });
   }
 
   async function blocked(_conn: Connection, _req: Request, me: Identity) {
