@@ -51,7 +51,9 @@ Deno.test("drain: jittered reconnect pushes, close 1012 with the hint, readyz 50
     assert.equal((await ready.json()).status, "draining");
     await assert.rejects(TestClient.connect(server.wsPort), /connect failed/);
     // a plain request to the WebSocket port gets the refusal as JSON, like every other refusal there
-    const refused = await fetch(`http://127.0.0.1:${server.wsPort}/im`, { headers: { upgrade: "websocket" } });
+    const refused = await fetch(`http://127.0.0.1:${server.wsPort}/im`, {
+      headers: { upgrade: "websocket" },
+    });
     assert.equal(refused.status, 503);
     assert.equal(refused.headers.get("retry-after"), "1");
     assert.equal((await refused.json()).code, 1024);

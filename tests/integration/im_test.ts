@@ -344,7 +344,10 @@ imTest(
       assert.deepEqual(await ok(bob, "block", { userId: "mallory" }), { userId: "mallory", blocked: true });
       assert.deepEqual(await ok(bob, "blocked", {}), { users: ["mallory"] });
       // sent with userID, answered with userID (A.2)
-      assert.deepEqual(await ok(bob, "unblock", { userID: "mallory" }), { userID: "mallory", blocked: false });
+      assert.deepEqual(await ok(bob, "unblock", { userID: "mallory" }), {
+        userID: "mallory",
+        blocked: false,
+      });
       assert.deepEqual(await ok(bob, "block", { userID: "mallory" }), { userID: "mallory", blocked: true });
       const refused = await mallory.request("sendMsg", { to: "bob", msg: "hey" });
       assert.equal(refused.response.code, 1029);
