@@ -121,6 +121,12 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
   #cursor = 0;
   /** Cursor value last reported by {@linkcode takeAdvance}. */
   #reported = 0;
+  /**
+   * Seq of the first frame the socket refused (over its buffer cap; the connection is being closed as a
+   * slow consumer), 0 = none: the user's delivered mark never reaches it, or a login without `lastSeq`
+   * would skip an entry this connection never got.
+   */
+  #refusedAt = 0;
   /** True while live entries must queue (a replay is needed or running). */
   #queueing = false;
   #loop: { promise: Promise<ReplayResult> } | undefined;
@@ -182,6 +188,7 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
     this.#appId = appId;
     this.#owner = owner;
     this.#cursor = this.#reported = fromSeq;
+    this.#refusedAt = 0;
     this.#queueing = true;
   }
 
@@ -276,6 +283,10 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
     const held = this.#held?.get(msgId);
     if (!held) return;
     this.#held!.delete(msgId);
+    if (this.#held!.size === 0) {
+      clearTimeout(this.#heldTimer);
+      this.#heldTimer = undefined;
+    }
     let limit = Infinity;
     for (const h of this.#held!.values()) if (h.seq < limit) limit = h.seq;
     this.#limit = limit;
@@ -319,10 +330,14 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
     wake?.();
   }
 
-  /** The cursor if it moved since the last call (the user's `delivered` mark follows it), else undefined. */
+  /**
+   * The cursor — capped before the first frame the socket refused — if it moved since the last call (the
+   * user's `delivered` mark follows it), else undefined.
+   */
   takeAdvance(): number | undefined {
-    if (this.#cursor <= this.#reported) return undefined;
-    return this.#reported = this.#cursor;
+    const written = this.#refusedAt ? Math.min(this.#cursor, this.#refusedAt - 1) : this.#cursor;
+    if (written <= this.#reported) return undefined;
+    return this.#reported = written;
   }
 
   /**
@@ -383,7 +398,7 @@ export class Delivery<S extends DeliverySink = DeliverySink> {
     // Most connections have no send in flight: skip hashing the msgId then.
     const own = this.#own !== undefined && this.#own.size !== 0 && this.#own.delete(entry.msgId);
     if (own) this.#hold(entry);
-    else if (text !== undefined) this.#sink.send(text);
+    else if (text !== undefined && !this.#sink.send(text) && !this.#refusedAt) this.#refusedAt = entry.seq;
   }
 
   #checkConflict(entry: Pick<InboxEntry, "seq" | "msgId">): void {

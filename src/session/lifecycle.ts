@@ -247,8 +247,8 @@ export class Lifecycle {
    * `heartbeat.deliveredFlush` (so a kill -9 repeats at most that much to a plain login); a connection's
    * last position is also written when it goes. Only users whose position moved are written, one write per
    * user (the highest of its connections here), all in the same tick — the store groups them (SQLite: one
-   * transaction; Redis: one pipeline). A position is a seq already written to a socket, never a queued one,
-   * so the mark never runs ahead of what a connection got. With `skipIfBusy` (the timer) a flush still
+   * transaction; Redis: one pipeline). A position is a seq handed to a socket, never a queued one nor a frame
+   * the socket refused (Delivery.takeAdvance), so the mark never runs ahead of what a connection got. With `skipIfBusy` (the timer) a flush still
    * writing makes this one a no-op, so writes in flight stay bounded by one per user; without it (shutdown)
    * it waits for that flush and writes what moved since. Resolves to the users written.
    */

@@ -24,7 +24,10 @@ class FakeSink implements DeliverySink {
   readonly sent: string[] = [];
   /** When the delivery called `stalled()`. */
   readonly stalls: number[] = [];
+  /** Refuse frames, as Connection.send does over the send buffer cap (it then closes with 4004). */
+  refuse = false;
   send(text: string): boolean {
+    if (this.refuse) return false;
     this.sent.push(text);
     return true;
   }
@@ -190,6 +193,36 @@ Deno.test("delivery: a reply never reported releases the held entries after stal
   assert.deepEqual(sink.msgIds, []);
   await new Promise((r) => setTimeout(r, 100));
   assert.deepEqual(sink.msgIds, ["other-2"]);
+  delivery.stop();
+});
+
+Deno.test("delivery: the released barrier leaves no timer behind (no stop needed for the sanitizer)", async () => {
+  const { store, sink, delivery, frame } = setup({ stallTimeoutMs: 60_000 });
+  delivery.open(store, 101, "bob", 0);
+  await delivery.replay();
+  delivery.expectOwn("own-1");
+  delivery.deliver(await store.append(101, "bob", entry("own-1")), undefined);
+  const e2 = await store.append(101, "bob", entry("other-2"));
+  delivery.deliver(e2, frame(e2)); // waits behind own-1: the safety timer is armed
+  delivery.replied("own-1");
+  assert.deepEqual(sink.msgIds, ["other-2"]);
+  // no delivery.stop(): a timer still pending here fails the test (sanitizeOps)
+});
+
+Deno.test("delivery: a frame the socket refused does not count as delivered (the user's mark stays before it)", async () => {
+  const { store, sink, delivery, frame } = setup();
+  delivery.open(store, 101, "bob", 0);
+  await delivery.replay();
+  const e1 = await store.append(101, "bob", entry("m1"));
+  delivery.deliver(e1, frame(e1));
+  sink.refuse = true; // over the send buffer cap: the connection closes as a slow consumer
+  const e2 = await store.append(101, "bob", entry("m2"));
+  delivery.deliver(e2, frame(e2));
+  sink.refuse = false;
+  const e3 = await store.append(101, "bob", entry("m3"));
+  delivery.deliver(e3, frame(e3));
+  assert.deepEqual(sink.msgIds, ["m1", "m3"]);
+  assert.equal(delivery.takeAdvance(), 1, "a plain login resumes after m1, so m2 is not skipped");
   delivery.stop();
 });
 
