@@ -125,3 +125,21 @@ Deno.test("receipt batch: add resolves after its receipt was sent, not when it w
   assert.ok(performance.now() - start < 1000);
   await b.close();
 });
+
+Deno.test("receipt batch: a slow send holds up only its own sender and reader, not the others' adds", async () => {
+  let release!: () => void;
+  const slow = new Promise<void>((r) => release = r);
+  const sent: string[] = [];
+  const b = new ReceiptBatch(true, async (r) => {
+    if (r.sender === "slow") await slow; // e.g. an offline sender's inbox on a hung shard
+    sent.push(r.sender);
+  }, () => {});
+  const held = b.add(item("read", ["m1"], { sender: "slow" }));
+  await new Promise((r) => setTimeout(r, 5));
+  await b.add(item("read", ["m2"], { sender: "carol", by: "dan" })); // resolves while "slow" is still held
+  assert.deepEqual(sent, ["carol"]);
+  release();
+  await held;
+  assert.deepEqual(sent, ["carol", "slow"]);
+  await b.close();
+});
