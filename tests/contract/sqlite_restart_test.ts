@@ -129,12 +129,38 @@ Deno.test("sqlite open: a version-1 file is migrated forward in place: its entri
       r.version
     );
     file.close();
-    assert.deepEqual(versions, [1, 2]);
-    assert.equal(SCHEMA_VERSION, 2);
+    assert.deepEqual(versions, [1, 2, 3]);
+    assert.equal(SCHEMA_VERSION, 3);
     const again = db.open();
     assert.deepEqual(await again.conversations(101, "bob", 10), convs);
     assert.deepEqual(await again.blockedUsers(101, "bob"), ["mallory"]);
     await again.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite open: a version-2 file's kept messages are found by the new index; a duplicate keeps its newest row", async () => {
+  const db = await tempDb();
+  try {
+    const v2 = new DatabaseSync(db.path);
+    assert.deepEqual(migrate(v2, Date.now(), MIGRATIONS.slice(0, 2)), [1, 2]);
+    const insert = v2.prepare("INSERT INTO messages (app, msg_id, time, body) VALUES (?, ?, ?, ?)");
+    const body = (msgId: string, msg: string) =>
+      JSON.stringify({ msgId, from: "alice", to: "bob", target: "", type: "text", msg, time: Date.now() });
+    insert.run(101, "m1", Date.now(), body("m1", "old copy"));
+    insert.run(101, "m2", Date.now(), body("m2", "two"));
+    insert.run(101, "m1", Date.now(), body("m1", "newest copy")); // version 2's map answered this row
+    insert.run(202, "m1", Date.now(), body("m1", "other app"));
+    v2.close();
+    const store = db.open();
+    const found = await store.messages(101, ["m1", "m2", "m3"]);
+    assert.deepEqual([...found].map(([id, m]) => [id, m.msg]), [["m1", "newest copy"], ["m2", "two"]]);
+    assert.equal((await store.messages(202, ["m1"])).get("m1")?.msg, "other app");
+    await store.saveMessage(101, { ...found.get("m2")!, msg: "a retry" });
+    assert.equal((await store.messages(101, ["m2"])).get("m2")?.msg, "two", "the first save wins");
+    assert.equal(store.inboxStats.keptMessages, 3);
+    await store.close();
   } finally {
     await db.dispose();
   }

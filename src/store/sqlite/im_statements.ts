@@ -1,5 +1,5 @@
 /**
- * Prepared statements of the SQLite store's IM tables (schema version 2): conversation versions, dead
+ * Prepared statements of the SQLite store's IM tables (schema versions 2 and 3): conversation versions, dead
  * marks, kept messages, room timelines and blocks.
  *
  * @example
@@ -28,13 +28,18 @@ export interface ImStatements {
   /** Delete one mark, only if it is still the one set by the event `mark_seq`. */
   deadDelete: StatementSync;
   deadDrop: StatementSync;
+  /** Insert a message unless its (app, msgId) is kept already (the first save wins). */
   messageInsert: StatementSync;
-  /** (id, body) of a JSON array of message rowids. */
+  /** Bodies of one app's msgIds (a JSON array), not older than a time: (app, ids, time). */
   messageBodies: StatementSync;
+  /** (id, body) of one msgId of one app, not older than a time. */
   messageBody: StatementSync;
   messageUpdate: StatementSync;
-  /** The oldest kept messages (id, app, msgId, time). */
+  /** The oldest kept messages (id, time). */
   messageOldest: StatementSync;
+  /** The time of the oldest kept message (rowid order is send order). */
+  messageOldestTime: StatementSync;
+  messageCount: StatementSync;
   messageDelete: StatementSync;
   headGet: StatementSync;
   headPut: StatementSync;
@@ -70,13 +75,16 @@ export function prepareImStatements(db: DatabaseSync): ImStatements {
     deadPut: p("INSERT OR REPLACE INTO dead (gen, msg_id, msg_seq, mark_seq) VALUES (?, ?, ?, ?)"),
     deadDelete: p("DELETE FROM dead WHERE gen = ? AND msg_id = ? AND mark_seq = ?"),
     deadDrop: p("DELETE FROM dead WHERE gen = ?"),
-    messageInsert: p("INSERT INTO messages (app, msg_id, time, body) VALUES (?, ?, ?, ?)"),
+    messageInsert: p("INSERT OR IGNORE INTO messages (app, msg_id, time, body) VALUES (?, ?, ?, ?)"),
+    // `IN (subquery)`: a join on json_each made the planner scan the app's messages for each id
     messageBodies: p(
-      "SELECT m.id AS id, m.body AS body FROM json_each(?) AS j JOIN messages AS m ON m.id = j.value",
+      "SELECT body FROM messages WHERE app = ? AND msg_id IN (SELECT value FROM json_each(?)) AND time >= ?",
     ),
-    messageBody: p("SELECT body FROM messages WHERE id = ?"),
+    messageBody: p("SELECT id, body FROM messages WHERE app = ? AND msg_id = ? AND time >= ?"),
     messageUpdate: p("UPDATE messages SET body = ? WHERE id = ?"),
-    messageOldest: p("SELECT id, app, msg_id AS msgId, time FROM messages ORDER BY id LIMIT ?"),
+    messageOldest: p("SELECT id, time FROM messages ORDER BY id LIMIT ?"),
+    messageOldestTime: p("SELECT time FROM messages ORDER BY id LIMIT 1"),
+    messageCount: p("SELECT count(*) AS n FROM messages"),
     messageDelete: p("DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))"),
     headGet: p("SELECT last_seq AS last FROM room_heads WHERE app = ? AND room = ?"),
     headPut: p(

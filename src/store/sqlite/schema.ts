@@ -26,14 +26,16 @@
  * - `dead` (msgIds recalled or deleted for the inbox's owner) changes only on recalls and deletions;
  *   `msg_seq` (the message's seq when it was marked, 0 when not in the inbox) and `mark_seq` (the event's)
  *   decide at load whether a trim since has made the mark obsolete (summary_index.ts).
- * - `messages` (kept once per app) is append-only by rowid, found through a map held in memory; an edit or
- *   recall updates its row. `room_timeline` is clustered by room (one row per room message, not per
+ * - `messages` (kept once per app) is appended in rowid order (send order, so age pruning deletes from the
+ *   start) and found through the unique index `messages_by_id` (app, msg_id) — version 3; version 2 kept a
+ *   map of every message in memory, which grew with traffic for `inbox.maxAge`. An edit or recall updates
+ *   its row. Server msgIds sort by time, so the index grows at its right edge. `room_timeline` is clustered by room (one row per room message, not per
  *   member), `room_heads` holds each room's roomSeq counter, `blocks` the blocks.
  *
  * @example
  * ```ts
  * const db = new DatabaseSync("data/imserver.db");
- * const applied = migrate(db, Date.now()); // [1, 2] on a new file
+ * const applied = migrate(db, Date.now()); // [1, 2, 3] on a new file
  * ```
  * @module
  */
@@ -132,6 +134,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    name: "kept messages found by (app, msg_id) in the file",
+    // A file of version 2 found its messages through a map rebuilt at start (the newest row of a msgId
+    // won there), so keep that row of any duplicate before the index makes them impossible.
+    sql: `
+      DELETE FROM messages WHERE id NOT IN (SELECT max(id) FROM messages GROUP BY app, msg_id);
+      CREATE UNIQUE INDEX messages_by_id ON messages (app, msg_id);
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */
@@ -158,7 +170,7 @@ export class SchemaError extends Error {
  *
  * @example
  * ```ts
- * const applied = migrate(db, Date.now()); // [1, 2] on a new file, [] after
+ * const applied = migrate(db, Date.now()); // [1, 2, 3] on a new file, [] after
  * ```
  */
 export function migrate(

@@ -166,7 +166,7 @@ export class SqliteStore implements Store {
       this.#blocks = new Blocks({ writer: this.#writer, im });
       this.#index.load(db, this.#clock.now(), (id) => this.#retention.orphan(id));
       this.#summaries.load(db);
-      this.#kept.load(db);
+      this.#kept.load();
       this.#blocks.load(db);
     } catch (error) {
       db.close();
