@@ -157,6 +157,7 @@ Deno.test("compile: the task runs src/ops/compile.ts with only run=deno and env=
       "--exclude-unused-npm",
       "--node-modules-dir=none",
       "--unstable-net",
+      "--unstable-no-legacy-abort",
       "--include",
       "src/web",
       "--include",
