@@ -166,6 +166,47 @@ Deno.test("sqlite open: a version-2 file's kept messages are found by the new in
   }
 });
 
+Deno.test("sqlite kept messages: aged ones are pruned in batches from the oldest; the count holds across a reopen", async () => {
+  const db = await tempDb(testPolicy({ inbox: { maxEntries: 100, maxAge: 60, syncPageSize: 200 } }));
+  const clock = new FakeClock(1_700_000_000_000);
+  try {
+    const a = db.open({ clock });
+    const save = (i: number) =>
+      a.saveMessage(101, {
+        msgId: `m${i}`,
+        from: "alice",
+        to: "bob",
+        target: "",
+        type: "text",
+        msg: `${i}`,
+        time: clock.now(),
+      });
+    await Promise.all(Array.from({ length: 2500 }, (_, i) => save(i)));
+    clock.advance(30_000);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => save(2500 + i)));
+    assert.equal(a.inboxStats.keptMessages, 2510);
+    clock.advance(31_000); // the first 2,500 are past maxAge (60 s), the last 10 are not
+    assert.equal(
+      (await a.messages(101, ["m0", "m2509"])).size,
+      1,
+      "an aged message is gone before the prune",
+    );
+    await a.maintain();
+    await a.maintain();
+    assert.equal(a.inboxStats.keptMessages, 10);
+    await a.close();
+    const b = db.open({ clock });
+    assert.equal(b.inboxStats.keptMessages, 10);
+    assert.equal((await b.messages(101, ["m2509"])).get("m2509")?.msg, "2509");
+    await b.close();
+    const raw = new DatabaseSync(db.path);
+    assert.equal(Number((raw.prepare("SELECT count(*) AS n FROM messages").get() as { n: number }).n), 10);
+    raw.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
 Deno.test("sqlite open: a damaged IM row is refused like a damaged file (StoreOpenError corrupt)", async () => {
   const db = await tempDb();
   try {
