@@ -1,9 +1,12 @@
 /**
  * Rooms and idempotency claims of the SQLite store. Each write is one writer operation that checks and
  * changes in the same transaction (so two joins racing for the last seat of a room cannot both get
- * it). Room sizes and the member lists read are kept in memory once read (the lists only as committed):
- * counting or listing the members again on every join — `joinRoom` replies with the member count and
- * pushes to the members — made filling a 10,000-member room O(n²) (25 s, measured; 1.6 s in memory).
+ * it). Room sizes and the member lists read are cached in memory (the lists only as committed): counting or
+ * listing the members again on every join — `joinRoom` replies with the member count and pushes to the
+ * members — made filling a 10,000-member room O(n²) (25 s, measured; 1.6 s in memory). The cache holds the
+ * rooms used most recently, at most {@linkcode CACHED_ROOMS} rooms and {@linkcode CACHED_MEMBERS} listed
+ * members; a room it let go is read from the file again (until 2026-12-02 every room ever used that still
+ * had members stayed, ~360 B each: memberships never expire, so that grew for good).
  *
  * @example
  * ```ts
@@ -28,6 +31,17 @@ export interface RecordsDeps {
 
 const count = (row: unknown): number => Number((row as { n: number }).n);
 
+/** Rooms whose size (and maybe member list) the cache holds at most. */
+export const CACHED_ROOMS = 10_000;
+/** Members in the cached lists at most (~50 B each; the room in use is kept even past it). */
+export const CACHED_MEMBERS = 500_000;
+
+/** What the cache knows of one room, as committed. */
+interface CachedRoom {
+  size: number;
+  members?: Set<string>;
+}
+
 /**
  * Room membership and claims.
  *
@@ -38,10 +52,10 @@ const count = (row: unknown): number => Number((row as { n: number }).n);
  */
 export class Records {
   readonly #d: RecordsDeps;
-  /** Committed member counts of rooms looked at so far. */
-  readonly #sizes = new Map<string, number>();
-  /** Committed members of rooms read so far (loaded by {@linkcode Records.roomMembers}, kept current). */
-  readonly #members = new Map<string, Set<string>>();
+  /** Rooms used recently, least recently used first (a use moves a room to the end). */
+  readonly #rooms = new Map<string, CachedRoom>();
+  /** Members in the cached lists. */
+  #listed = 0;
   #tx: Tx | undefined;
   /** This transaction's view of the sizes it touched. */
   #txSizes = new Map<string, number>();
@@ -56,12 +70,18 @@ export class Records {
       this.#tx = tx;
       const sizes = this.#txSizes = new Map();
       tx.onCommit(() => {
-        for (const [k, n] of sizes) n > 0 ? this.#sizes.set(k, n) : this.#sizes.delete(k);
+        for (const [k, n] of sizes) {
+          if (n <= 0) this.#drop(k);
+          else {
+            const held = this.#use(k);
+            if (held) held.size = n;
+            else this.#hold(k, { size: n });
+          }
+        }
       });
     }
     const k = `${appId}\u0000${room}`;
-    return this.#txSizes.get(k) ?? this.#sizes.get(k) ?? this.#members.get(k)?.size ??
-      count(this.#d.statements.roomCount.get(appId, room));
+    return this.#txSizes.get(k) ?? this.#use(k)?.size ?? count(this.#d.statements.roomCount.get(appId, room));
   }
 
   /** Record a join (+1) or leave (-1) of `userId` in this transaction; the lists follow at commit. */
@@ -69,12 +89,41 @@ export class Records {
     const k = `${appId}\u0000${room}`;
     this.#txSizes.set(k, size + by);
     tx.onCommit(() => {
-      const members = this.#members.get(k);
+      const members = this.#rooms.get(k)?.members;
       if (!members) return;
+      const before = members.size;
       if (by > 0) members.add(userId);
       else members.delete(userId);
-      if (members.size === 0) this.#members.delete(k);
+      this.#listed += members.size - before;
     });
+  }
+
+  /** The cached room, now the most recently used; undefined when not cached. */
+  #use(k: string): CachedRoom | undefined {
+    const held = this.#rooms.get(k);
+    if (held) {
+      this.#rooms.delete(k);
+      this.#rooms.set(k, held);
+    }
+    return held;
+  }
+
+  /** Cache a room as the most recently used, then let the least recently used go while over the bounds. */
+  #hold(k: string, room: CachedRoom): void {
+    this.#drop(k);
+    this.#rooms.set(k, room);
+    this.#listed += room.members?.size ?? 0;
+    for (const [old, held] of this.#rooms) {
+      if (old === k || (this.#rooms.size <= CACHED_ROOMS && this.#listed <= CACHED_MEMBERS)) break;
+      this.#drop(old);
+    }
+  }
+
+  #drop(k: string): void {
+    const held = this.#rooms.get(k);
+    if (!held) return;
+    this.#rooms.delete(k);
+    this.#listed -= held.members?.size ?? 0;
   }
 
   /** The `Store.claim` contract: null when this call claimed `key`, else the value held. */
@@ -125,11 +174,10 @@ export class Records {
   roomMembers(appId: number, room: string): Promise<string[]> {
     return query("roomMembers", () => {
       const k = `${appId}\u0000${room}`;
-      let members = this.#members.get(k);
-      if (!members) {
-        members = new Set(this.#d.statements.members.all(appId, room).map((r) => String(r.user)));
-        if (members.size > 0) this.#members.set(k, members);
-      }
+      const held = this.#use(k);
+      if (held?.members) return [...held.members];
+      const members = new Set(this.#d.statements.members.all(appId, room).map((r) => String(r.user)));
+      if (members.size > 0) this.#hold(k, { size: members.size, members });
       return [...members];
     });
   }

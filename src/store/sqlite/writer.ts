@@ -199,9 +199,16 @@ export class Writer {
       batch.push(op);
       rows += op.weight;
     }
-    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+    // Taken operations leave the queue now: their closures hold what they write (message text included),
+    // and an idle node would keep the last burst's payloads otherwise.
+    if (this.#head === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
       this.#queue.splice(0, this.#head);
       this.#head = 0;
+    } else {
+      this.#queue.fill(undefined as unknown as Op, this.#head - batch.length, this.#head);
     }
     if (this.#head < this.#queue.length) this.#schedule();
     if (batch.length === 0) return;
