@@ -7,6 +7,7 @@
  *   ~125–190 B each, while saving and again after a restart loaded the file;
  * - the writer queue kept the last ~1,024 finished operations with their payloads (16 KiB messages: MBs);
  * - room member lists and counts were cached for every room ever used that still had members (~360 B per room);
+ * - room timelines held every position of every room used (~150 B per room message) for 7 days.
  * @module
  */
 import assert from "node:assert/strict";
@@ -57,4 +58,10 @@ Deno.test("sqlite heap: rooms joined are not cached beyond the bound (member lis
   const r = await probe("rooms", 30_000);
   assert.equal(r.members, 1);
   assert.ok(r.bytesPerRoom < 40, `heap per room joined: ${B(r.bytesPerRoom)}`);
+});
+
+Deno.test("sqlite heap: room timelines hold no heap per room message", async () => {
+  const r = await probe("timelines", 40_000);
+  assert.ok(r.newest > 100, `room-7's newest roomSeq: ${r.newest}`);
+  assert.ok(r.bytesPerPosition < 24, `heap per room message: ${B(r.bytesPerPosition)}`);
 });

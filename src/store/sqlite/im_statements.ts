@@ -43,7 +43,10 @@ export interface ImStatements {
   messageDelete: StatementSync;
   headGet: StatementSync;
   headPut: StatementSync;
-  positions: StatementSync;
+  /** A page of a room's positions, newest first: (app, room, before, after, oldest time, limit). */
+  positionsPage: StatementSync;
+  /** The roomSeq of a msgId in a room's timeline. */
+  positionOf: StatementSync;
   positionInsert: StatementSync;
   positionsTrim: StatementSync;
   /** Delete up to 1000 room positions older than a time. */
@@ -91,10 +94,11 @@ export function prepareImStatements(db: DatabaseSync): ImStatements {
       "INSERT INTO room_heads (app, room, last_seq) VALUES (?, ?, ?) " +
         "ON CONFLICT (app, room) DO UPDATE SET last_seq = excluded.last_seq",
     ),
-    positions: p(
+    positionsPage: p(
       "SELECT room_seq AS roomSeq, msg_id AS msgId, time FROM room_timeline WHERE app = ? AND room = ? " +
-        "ORDER BY room_seq",
+        "AND room_seq < ? AND room_seq > ? AND time >= ? ORDER BY room_seq DESC LIMIT ?",
     ),
+    positionOf: p("SELECT room_seq AS roomSeq FROM room_timeline WHERE app = ? AND room = ? AND msg_id = ?"),
     positionInsert: p("INSERT INTO room_timeline (app, room, room_seq, msg_id, time) VALUES (?, ?, ?, ?, ?)"),
     positionsTrim: p("DELETE FROM room_timeline WHERE app = ? AND room = ? AND room_seq < ?"),
     positionsAged: p(

@@ -1,12 +1,11 @@
 /**
  * Room timelines on the SQLite store (`Store.appendRoomTimeline`, `Store.roomTimeline`): one row per room
  * message (clustered by room, so a room's page of history is one range read) and a counter per room in
- * `room_heads`, which outlives the positions: roomSeqs are never reused. A room's positions are loaded
- * into memory the first time it is used after a start, then kept current; trims by count happen in the
- * append's transaction, positions past `maxAgeMs` leave memory at once and the file in background batches.
- *
- * An append changes the loaded timeline inside its writer operation (the next operation of the same
- * transaction sees it); a rollback drops the loaded timeline, which is read again on next use.
+ * `room_heads`, which outlives the positions: roomSeqs are never reused. Nothing per room or per position
+ * is held in memory — a page and a retried msgId are read from the file (`room_timeline_by_msg`); until
+ * 2026-12-02 every room used since the start kept its positions in memory for `inbox.maxAge` (~140 B per room
+ * message). Trims by count happen in the append's transaction; positions past `maxAgeMs` are never returned
+ * and leave the file in background batches.
  *
  * @example
  * ```ts
@@ -30,15 +29,6 @@ export interface RoomTimelinesDeps {
   clock: Clock;
 }
 
-interface Timeline {
-  last: number;
-  positions: RoomTimelineEntry[];
-  start: number;
-  byMsgId: Map<string, number>;
-}
-
-const key = (app: number, room: string) => `${app}\u0000${room}`;
-
 /**
  * The room timelines.
  *
@@ -49,32 +39,21 @@ const key = (app: number, room: string) => `${app}\u0000${room}`;
  */
 export class RoomTimelines {
   readonly #d: RoomTimelinesDeps;
-  readonly #rooms = new Map<string, Timeline>();
 
   constructor(deps: RoomTimelinesDeps) {
     this.#d = deps;
   }
 
-  /** The `Store.appendRoomTimeline` contract. */
+  /** The `Store.appendRoomTimeline` contract: a msgId keeps its roomSeq while its position is kept. */
   append(app: number, room: string, msgId: string, time: number): Promise<number> {
-    const held = this.#rooms.get(key(app, room))?.byMsgId.get(msgId);
-    if (held !== undefined) return Promise.resolve(held);
-    return this.#d.writer.submit("appendRoomTimeline", 2, (tx) => {
-      const k = key(app, room);
-      const t = this.#load(app, room, true);
-      const again = t.byMsgId.get(msgId);
-      if (again !== undefined) return again;
-      tx.onRollback(() => this.#rooms.delete(k));
-      const roomSeq = ++t.last;
-      t.positions.push({ roomSeq, msgId, time });
-      t.byMsgId.set(msgId, roomSeq);
-      const { im } = this.#d;
+    return this.#d.writer.submit("appendRoomTimeline", 2, () => {
+      const { im, policy } = this.#d;
+      const again = im.positionOf.get(app, room, msgId) as { roomSeq: number } | undefined;
+      if (again) return Number(again.roomSeq);
+      const roomSeq = this.#last(app, room) + 1;
       im.positionInsert.run(app, room, roomSeq, msgId, time);
       im.headPut.run(app, room, roomSeq);
-      const first = t.positions[t.start].roomSeq;
-      this.#trim(t, this.#d.policy.maxEntries);
-      const kept = t.positions[t.start]?.roomSeq ?? roomSeq + 1;
-      if (kept > first) im.positionsTrim.run(app, room, kept);
+      if (roomSeq > policy.maxEntries) im.positionsTrim.run(app, room, roomSeq - policy.maxEntries + 1);
       return roomSeq;
     });
   }
@@ -82,67 +61,33 @@ export class RoomTimelines {
   /** The `Store.roomTimeline` contract. Throws `StorageError`. */
   page(app: number, room: string, beforeRoomSeq: number, limit: number): RoomTimelineEntry[] {
     if (limit <= 0) return [];
-    let t: Timeline | undefined;
+    const { im, policy, clock } = this.#d;
     try {
-      t = this.#load(app, room, false);
+      const last = this.#last(app, room);
+      if (last === 0) return [];
+      const rows = im.positionsPage.all(
+        app,
+        room,
+        Math.min(beforeRoomSeq, last + 1),
+        last - policy.maxEntries,
+        clock.now() - policy.maxAgeMs,
+        Math.min(limit, policy.maxEntries),
+      ) as unknown as RoomTimelineEntry[];
+      return rows.map((p) => ({ roomSeq: Number(p.roomSeq), msgId: p.msgId, time: Number(p.time) }));
     } catch (error) {
       throw new StorageError("roomTimeline", error);
     }
-    if (!t) return [];
-    this.#trim(t, Infinity);
-    const out: RoomTimelineEntry[] = [];
-    for (let i = t.positions.length - 1; i >= t.start && out.length < limit; i--) {
-      if (t.positions[i].roomSeq < beforeRoomSeq) out.push({ ...t.positions[i] });
-    }
-    return out;
   }
 
-  /**
-   * Delete a batch of positions past `maxAgeMs` from the file, trim the loaded timelines and let go of the
-   * empty ones (read again from the file when used).
-   */
+  /** Delete a batch of positions past `maxAgeMs` from the file. */
   pruneStep(): Promise<number> {
-    for (const [k, t] of this.#rooms) {
-      this.#trim(t, Infinity);
-      if (t.start === t.positions.length) this.#rooms.delete(k);
-    }
     const oldest = this.#d.clock.now() - this.#d.policy.maxAgeMs;
     return this.#d.writer.submit("prune", 1000, () => Number(this.#d.im.positionsAged.run(oldest).changes));
   }
 
-  /** The room's timeline, loaded from the file; a room never written is not held unless `create`. */
-  #load(app: number, room: string, create: true): Timeline;
-  #load(app: number, room: string, create: boolean): Timeline | undefined;
-  #load(app: number, room: string, create: boolean): Timeline | undefined {
-    const k = key(app, room);
-    const held = this.#rooms.get(k);
-    if (held) return held;
-    const { im } = this.#d;
-    const head = im.headGet.get(app, room) as { last: number } | undefined;
-    if (!head && !create) return undefined;
-    const positions = im.positions.all(app, room) as unknown as RoomTimelineEntry[];
-    const t: Timeline = {
-      last: Number(head?.last ?? 0),
-      positions: positions.map((p) => ({ roomSeq: Number(p.roomSeq), msgId: p.msgId, time: Number(p.time) })),
-      start: 0,
-      byMsgId: new Map(),
-    };
-    for (const p of t.positions) t.byMsgId.set(p.msgId, p.roomSeq);
-    this.#trim(t, this.#d.policy.maxEntries);
-    this.#rooms.set(k, t);
-    return t;
-  }
-
-  /** Drop positions over `maxEntries` or older than the policy's age, from the front (as the memory engine). */
-  #trim(t: Timeline, maxEntries: number): void {
-    const oldest = this.#d.clock.now() - this.#d.policy.maxAgeMs;
-    while (t.positions.length - t.start > maxEntries || t.positions[t.start]?.time < oldest) {
-      t.byMsgId.delete(t.positions[t.start].msgId);
-      t.start++;
-    }
-    if (t.start > 64 && t.start * 2 > t.positions.length) {
-      t.positions.splice(0, t.start);
-      t.start = 0;
-    }
+  /** The room's highest roomSeq given out (0: never written). */
+  #last(app: number, room: string): number {
+    const head = this.#d.im.headGet.get(app, room) as { last: number } | undefined;
+    return Number(head?.last ?? 0);
   }
 }

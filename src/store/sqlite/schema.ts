@@ -29,8 +29,11 @@
  * - `messages` (kept once per app) is appended in rowid order (send order, so age pruning deletes from the
  *   start) and found through the unique index `messages_by_id` (app, msg_id) — version 3; version 2 kept a
  *   map of every message in memory, which grew with traffic for `inbox.maxAge`. An edit or recall updates
- *   its row. Server msgIds sort by time, so the index grows at its right edge. `room_timeline` is clustered by room (one row per room message, not per
- *   member), `room_heads` holds each room's roomSeq counter, `blocks` the blocks.
+ *   its row. Server msgIds sort by time, so the index grows at its right edge.
+ * - `room_timeline` is clustered by room (one row per room message, not per member) and read from the file
+ *   (a page is one range read; `room_timeline_by_msg`, version 3, finds a retried msgId — version 2 held
+ *   every room's positions in memory for `inbox.maxAge`); `room_heads` holds each room's roomSeq counter,
+ *   `blocks` the blocks.
  *
  * @example
  * ```ts
@@ -136,12 +139,13 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 3,
-    name: "kept messages found by (app, msg_id) in the file",
+    name: "kept messages and room positions found by msgId in the file",
     // A file of version 2 found its messages through a map rebuilt at start (the newest row of a msgId
     // won there), so keep that row of any duplicate before the index makes them impossible.
     sql: `
       DELETE FROM messages WHERE id NOT IN (SELECT max(id) FROM messages GROUP BY app, msg_id);
       CREATE UNIQUE INDEX messages_by_id ON messages (app, msg_id);
+      CREATE INDEX room_timeline_by_msg ON room_timeline (app, room, msg_id);
     `,
   },
 ];
