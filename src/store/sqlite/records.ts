@@ -113,7 +113,7 @@ export class Records {
     this.#drop(k);
     this.#rooms.set(k, room);
     this.#listed += room.members?.size ?? 0;
-    for (const [old, held] of this.#rooms) {
+    for (const old of this.#rooms.keys()) {
       if (old === k || (this.#rooms.size <= CACHED_ROOMS && this.#listed <= CACHED_MEMBERS)) break;
       this.#drop(old);
     }
