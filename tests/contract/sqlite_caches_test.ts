@@ -5,7 +5,10 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { CACHED_ROOMS } from "../../src/store/sqlite/records.ts";
+import { StatementSync } from "node:sqlite";
+import { MemoryStore } from "../../src/store/memory.ts";
+import { CACHED_MEMBERS, CACHED_ROOMS } from "../../src/store/sqlite/records.ts";
+import { FakeClock } from "../../src/util/clock.ts";
 import { testPolicy } from "../support/helpers.ts";
 import { tempDb } from "../support/sqlite_helper.ts";
 
@@ -35,6 +38,90 @@ Deno.test("sqlite room cache: a room it let go is read again — members, count 
     assert.equal(await store.joinRoom(101, "big", "u4"), "joined");
     assert.equal(await store.joinRoom(101, "big", "u5"), "roomFull");
     await store.close();
+  } finally {
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite room cache: lists that grow through joins count against CACHED_MEMBERS too", async () => {
+  // (review finding: the bound was checked only when a room entered the cache)
+  const per = 10_000;
+  const rooms = Math.ceil(CACHED_MEMBERS / per) + 2;
+  const db = await tempDb(testPolicy({ limits: { maxRoomMembers: per } }));
+  let listReads = 0;
+  const all = StatementSync.prototype.all;
+  StatementSync.prototype.all = function (this: StatementSync, ...args: unknown[]) {
+    if (this.sourceSQL.startsWith("SELECT user FROM room_members")) listReads++;
+    return (all as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof all;
+  try {
+    const store = db.open({ sync: "normal" });
+    for (let r = 0; r < rooms; r++) {
+      await store.joinRoom(101, `room${r}`, "u0");
+      await store.roomMembers(101, `room${r}`); // cached with 1 member
+    }
+    for (let r = 0; r < rooms; r++) {
+      await Promise.all(
+        Array.from({ length: per - 1 }, (_, u) => store.joinRoom(101, `room${r}`, `u${u + 1}`)),
+      );
+    }
+    const before = listReads;
+    let listed = 0;
+    for (let r = 0; r < rooms; r++) listed += (await store.roomMembers(101, `room${r}`)).length;
+    assert.equal(listed, rooms * per, "every list is complete, cached or read again");
+    assert.ok(
+      listReads > before,
+      `${listed} members served from the cache (bound ${CACHED_MEMBERS}), none let go`,
+    );
+    await store.close();
+  } finally {
+    StatementSync.prototype.all = all;
+    await db.dispose();
+  }
+});
+
+Deno.test("sqlite room timelines: answers like the memory engine — lowered maxEntries, clock step back, odd limits", async () => {
+  // (review findings on the timelines read from the file)
+  const high = testPolicy({ inbox: { maxEntries: 10, maxAge: 60 } });
+  const low = testPolicy({ inbox: { maxEntries: 3, maxAge: 60 } });
+  const db = await tempDb(high);
+  const t0 = 1_700_000_000_000;
+  try {
+    const a = db.open({ sync: "normal", clock: new FakeClock(t0) });
+    for (let i = 1; i <= 10; i++) await a.appendRoomTimeline(101, "r", `m${i}`, t0);
+    await a.close();
+    const clock = new FakeClock(t0), memClock = new FakeClock(t0);
+    const b = db.open({ sync: "normal", policy: low, clock });
+    const mem = new MemoryStore({ policy: low, clock: memClock, pruneIntervalMs: 0 });
+    for (let i = 1; i <= 10; i++) await mem.appendRoomTimeline(101, "r", `m${i}`, t0);
+    const view = async (st: { roomTimeline: MemoryStore["roomTimeline"] }, before: number, limit: number) =>
+      (await st.roomTimeline(101, "r", before, limit)).map((e) => [e.roomSeq, e.msgId]);
+    // a retried msgId whose position is past the lowered window gets a new roomSeq, and shows
+    assert.equal(
+      await b.appendRoomTimeline(101, "r", "m2", t0),
+      await mem.appendRoomTimeline(101, "r", "m2", t0),
+    );
+    assert.deepEqual(await view(b, Infinity, 10), await view(mem, Infinity, 10));
+    // odd limits and bounds
+    for (
+      const [before, limit] of [[Infinity, 2.5], [Infinity, NaN], [NaN, 3], [1e300, 3], [11, 0], [11.5, 2]]
+    ) {
+      assert.deepEqual(
+        await view(b, before, limit),
+        await view(mem, before, limit),
+        `before ${before}, limit ${limit}`,
+      );
+    }
+    // the clock stepped back 30 s for one message: aged positions go from the front only
+    for (const [st, c] of [[b, clock], [mem, memClock]] as const) {
+      c.advance(1_000);
+      await st.appendRoomTimeline(101, "r", "late", c.now() - 30_000);
+      await st.appendRoomTimeline(101, "r", "now", c.now());
+      c.advance(45_000);
+    }
+    assert.deepEqual(await view(b, Infinity, 10), await view(mem, Infinity, 10));
+    await b.close();
+    await mem.close();
   } finally {
     await db.dispose();
   }

@@ -43,9 +43,11 @@ export interface ImStatements {
   messageDelete: StatementSync;
   headGet: StatementSync;
   headPut: StatementSync;
-  /** A page of a room's positions, newest first: (app, room, before, after, oldest time, limit). */
+  /** A page of a room's positions, newest first: (app, room, before, from, limit). */
   positionsPage: StatementSync;
-  /** The roomSeq of a msgId in a room's timeline. */
+  /** The first position after a roomSeq not older than a time: where the aged front ends. */
+  positionsFirstLive: StatementSync;
+  /** The roomSeq of a msgId in a room's timeline, above a roomSeq. */
   positionOf: StatementSync;
   positionInsert: StatementSync;
   positionsTrim: StatementSync;
@@ -96,9 +98,15 @@ export function prepareImStatements(db: DatabaseSync): ImStatements {
     ),
     positionsPage: p(
       "SELECT room_seq AS roomSeq, msg_id AS msgId, time FROM room_timeline WHERE app = ? AND room = ? " +
-        "AND room_seq < ? AND room_seq > ? AND time >= ? ORDER BY room_seq DESC LIMIT ?",
+        "AND room_seq < ? AND room_seq >= ? ORDER BY room_seq DESC LIMIT ?",
     ),
-    positionOf: p("SELECT room_seq AS roomSeq FROM room_timeline WHERE app = ? AND room = ? AND msg_id = ?"),
+    positionsFirstLive: p(
+      "SELECT room_seq AS roomSeq FROM room_timeline WHERE app = ? AND room = ? AND room_seq > ? AND time >= ? " +
+        "ORDER BY room_seq LIMIT 1",
+    ),
+    positionOf: p(
+      "SELECT room_seq AS roomSeq FROM room_timeline WHERE app = ? AND room = ? AND msg_id = ? AND room_seq > ?",
+    ),
     positionInsert: p("INSERT INTO room_timeline (app, room, room_seq, msg_id, time) VALUES (?, ?, ?, ?, ?)"),
     positionsTrim: p("DELETE FROM room_timeline WHERE app = ? AND room = ? AND room_seq < ?"),
     positionsAged: p(

@@ -95,6 +95,7 @@ export class Records {
       if (by > 0) members.add(userId);
       else members.delete(userId);
       this.#listed += members.size - before;
+      if (members.size > before) this.#bound(k); // lists that grow count against the bound too
     });
   }
 
@@ -113,8 +114,13 @@ export class Records {
     this.#drop(k);
     this.#rooms.set(k, room);
     this.#listed += room.members?.size ?? 0;
+    this.#bound(k);
+  }
+
+  /** Let the least recently used rooms go while over the bounds (never `keep`, the room in use). */
+  #bound(keep: string): void {
     for (const old of this.#rooms.keys()) {
-      if (old === k || (this.#rooms.size <= CACHED_ROOMS && this.#listed <= CACHED_MEMBERS)) break;
+      if (old === keep || (this.#rooms.size <= CACHED_ROOMS && this.#listed <= CACHED_MEMBERS)) break;
       this.#drop(old);
     }
   }

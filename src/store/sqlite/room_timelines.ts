@@ -48,9 +48,13 @@ export class RoomTimelines {
   append(app: number, room: string, msgId: string, time: number): Promise<number> {
     return this.#d.writer.submit("appendRoomTimeline", 2, () => {
       const { im, policy } = this.#d;
-      const again = im.positionOf.get(app, room, msgId) as { roomSeq: number } | undefined;
+      const last = this.#last(app, room);
+      // only a kept position counts (rows over a lowered maxEntries wait for this append's trim)
+      const again = im.positionOf.get(app, room, msgId, last - policy.maxEntries) as
+        | { roomSeq: number }
+        | undefined;
       if (again) return Number(again.roomSeq);
-      const roomSeq = this.#last(app, room) + 1;
+      const roomSeq = last + 1;
       im.positionInsert.run(app, room, roomSeq, msgId, time);
       im.headPut.run(app, room, roomSeq);
       if (roomSeq > policy.maxEntries) im.positionsTrim.run(app, room, roomSeq - policy.maxEntries + 1);
@@ -60,18 +64,28 @@ export class RoomTimelines {
 
   /** The `Store.roomTimeline` contract. Throws `StorageError`. */
   page(app: number, room: string, beforeRoomSeq: number, limit: number): RoomTimelineEntry[] {
-    if (limit <= 0) return [];
     const { im, policy, clock } = this.#d;
+    const count = Math.ceil(Math.min(limit, policy.maxEntries)); // as the memory engine: up to `limit`, so 2.5 gives 3
+    if (!(count > 0)) return [];
     try {
       const last = this.#last(app, room);
       if (last === 0) return [];
+      // As the memory engine trims: the kept window by count, then aged positions from its front only.
+      const live = im.positionsFirstLive.get(
+        app,
+        room,
+        last - policy.maxEntries,
+        clock.now() - policy.maxAgeMs,
+      ) as
+        | { roomSeq: number }
+        | undefined;
+      if (!live) return [];
       const rows = im.positionsPage.all(
         app,
         room,
-        Math.min(beforeRoomSeq, last + 1),
-        last - policy.maxEntries,
-        clock.now() - policy.maxAgeMs,
-        Math.min(limit, policy.maxEntries),
+        beforeRoomSeq > last ? last + 1 : beforeRoomSeq,
+        Number(live.roomSeq),
+        count,
       ) as unknown as RoomTimelineEntry[];
       return rows.map((p) => ({ roomSeq: Number(p.roomSeq), msgId: p.msgId, time: Number(p.time) }));
     } catch (error) {
