@@ -11,6 +11,9 @@
  *
  * The fdatasync runs off the event loop, one for many commits (wal_sync.ts).
  *
+ * @size One owner of the store's single connection for writes: queue, transaction, failure probe and sync
+ * hand-off share the same state, so they stay together.
+ *
  * A failed transaction (disk full, read-only file, I/O error) is rolled back whole — nothing is half
  * written — and every operation in it rejects with `StorageError`. The writer then reports why in
  * {@linkcode Writer.failure} (for `/readyz`) and probes with a one-page write every second until a
@@ -199,17 +202,12 @@ export class Writer {
       batch.push(op);
       rows += op.weight;
     }
-    // Taken operations leave the queue now: their closures hold what they write (message text included),
-    // and an idle node would keep the last burst's payloads otherwise.
-    if (this.#head === this.#queue.length) {
-      this.#queue.length = 0;
-      this.#head = 0;
-    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+    // Taken operations leave the queue now: their closures hold what they write (message text included).
+    if (this.#head === this.#queue.length) this.#queue.length = this.#head = 0;
+    else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
       this.#queue.splice(0, this.#head);
       this.#head = 0;
-    } else {
-      this.#queue.fill(undefined as unknown as Op, this.#head - batch.length, this.#head);
-    }
+    } else this.#queue.fill(undefined as unknown as Op, this.#head - batch.length, this.#head);
     if (this.#head < this.#queue.length) this.#schedule();
     if (batch.length === 0) return;
     const before: (() => void)[] = [];
