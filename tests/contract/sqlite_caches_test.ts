@@ -81,7 +81,7 @@ Deno.test("sqlite room cache: lists that grow through joins count against CACHED
   }
 });
 
-Deno.test("sqlite room timelines: answers like the memory engine — lowered maxEntries, clock step back, odd limits", async () => {
+Deno.test("sqlite room timelines: like the memory engine after a lowered maxEntries, an aged retry, odd limits; the same across a prune", async () => {
   // (review findings on the timelines read from the file)
   const high = testPolicy({ inbox: { maxEntries: 10, maxAge: 60 } });
   const low = testPolicy({ inbox: { maxEntries: 3, maxAge: 60 } });
@@ -113,14 +113,26 @@ Deno.test("sqlite room timelines: answers like the memory engine — lowered max
         `before ${before}, limit ${limit}`,
       );
     }
-    // the clock stepped back 30 s for one message: aged positions go from the front only
+    // a retried msgId whose position aged out gets a new roomSeq and shows, as on the memory engine
     for (const [st, c] of [[b, clock], [mem, memClock]] as const) {
-      c.advance(1_000);
-      await st.appendRoomTimeline(101, "r", "late", c.now() - 30_000);
-      await st.appendRoomTimeline(101, "r", "now", c.now());
-      c.advance(45_000);
+      c.advance(61_000);
+      await st.appendRoomTimeline(101, "r", "fresh", c.now());
     }
+    assert.equal(
+      await b.appendRoomTimeline(101, "r", "m9", clock.now()),
+      await mem.appendRoomTimeline(101, "r", "m9", memClock.now()),
+    );
     assert.deepEqual(await view(b, Infinity, 10), await view(mem, Infinity, 10));
+    // a message stamped 30 s back (a clock step): its position ages by its own time, and the background
+    // prune deletes by the same rule, so a page reads the same before and after maintenance
+    clock.advance(1_000);
+    await b.appendRoomTimeline(101, "r", "late", clock.now() - 30_000);
+    await b.appendRoomTimeline(101, "r", "now", clock.now());
+    clock.advance(45_000);
+    const before = await view(b, Infinity, 10);
+    assert.deepEqual(before.map(([, id]) => id), ["now", "m9"]); // maxEntries 3: m9, late (aged), now
+    await b.maintain();
+    assert.deepEqual(await view(b, Infinity, 10), before);
     await b.close();
     await mem.close();
   } finally {

@@ -43,11 +43,9 @@ export interface ImStatements {
   messageDelete: StatementSync;
   headGet: StatementSync;
   headPut: StatementSync;
-  /** A page of a room's positions, newest first: (app, room, before, from, limit). */
+  /** A page of a room's kept positions, newest first: (app, room, before, above, oldest time, limit). */
   positionsPage: StatementSync;
-  /** The first position after a roomSeq not older than a time: where the aged front ends. */
-  positionsFirstLive: StatementSync;
-  /** The roomSeq of a msgId in a room's timeline, above a roomSeq. */
+  /** The roomSeq of a msgId among a room's kept positions: (app, room, msgId, above, oldest time). */
   positionOf: StatementSync;
   positionInsert: StatementSync;
   positionsTrim: StatementSync;
@@ -98,14 +96,11 @@ export function prepareImStatements(db: DatabaseSync): ImStatements {
     ),
     positionsPage: p(
       "SELECT room_seq AS roomSeq, msg_id AS msgId, time FROM room_timeline WHERE app = ? AND room = ? " +
-        "AND room_seq < ? AND room_seq >= ? ORDER BY room_seq DESC LIMIT ?",
-    ),
-    positionsFirstLive: p(
-      "SELECT room_seq AS roomSeq FROM room_timeline WHERE app = ? AND room = ? AND room_seq > ? AND time >= ? " +
-        "ORDER BY room_seq LIMIT 1",
+        "AND room_seq < ? AND room_seq > ? AND time >= ? ORDER BY room_seq DESC LIMIT ?",
     ),
     positionOf: p(
-      "SELECT room_seq AS roomSeq FROM room_timeline WHERE app = ? AND room = ? AND msg_id = ? AND room_seq > ?",
+      "SELECT room_seq AS roomSeq FROM room_timeline WHERE app = ? AND room = ? AND msg_id = ? AND room_seq > ? " +
+        "AND time >= ?",
     ),
     positionInsert: p("INSERT INTO room_timeline (app, room, room_seq, msg_id, time) VALUES (?, ?, ?, ?, ?)"),
     positionsTrim: p("DELETE FROM room_timeline WHERE app = ? AND room = ? AND room_seq < ?"),

@@ -49,8 +49,9 @@ export class RoomTimelines {
     return this.#d.writer.submit("appendRoomTimeline", 2, () => {
       const { im, policy } = this.#d;
       const last = this.#last(app, room);
-      // only a kept position counts (rows over a lowered maxEntries wait for this append's trim)
-      const again = im.positionOf.get(app, room, msgId, last - policy.maxEntries) as
+      // only a kept position counts: rows over a lowered maxEntries wait for this append's trim, aged rows
+      // for the background prune (a retry of either gets a new roomSeq, as on the memory engine)
+      const again = im.positionOf.get(app, room, msgId, last - policy.maxEntries, this.#oldest()) as
         | { roomSeq: number }
         | undefined;
       if (again) return Number(again.roomSeq);
@@ -64,27 +65,21 @@ export class RoomTimelines {
 
   /** The `Store.roomTimeline` contract. Throws `StorageError`. */
   page(app: number, room: string, beforeRoomSeq: number, limit: number): RoomTimelineEntry[] {
-    const { im, policy, clock } = this.#d;
+    const { im, policy } = this.#d;
     const count = Math.ceil(Math.min(limit, policy.maxEntries)); // as the memory engine: up to `limit`, so 2.5 gives 3
     if (!(count > 0)) return [];
     try {
       const last = this.#last(app, room);
       if (last === 0) return [];
-      // As the memory engine trims: the kept window by count, then aged positions from its front only.
-      const live = im.positionsFirstLive.get(
-        app,
-        room,
-        last - policy.maxEntries,
-        clock.now() - policy.maxAgeMs,
-      ) as
-        | { roomSeq: number }
-        | undefined;
-      if (!live) return [];
+      // Kept: the last maxEntries by count, each position until it is maxAgeMs old — the rule the background
+      // prune deletes by, so a page reads the same before and after it (the memory engine trims aged
+      // positions from the front only: after a clock step back it shows an aged one a little longer).
       const rows = im.positionsPage.all(
         app,
         room,
         beforeRoomSeq > last ? last + 1 : beforeRoomSeq,
-        Number(live.roomSeq),
+        last - policy.maxEntries,
+        this.#oldest(),
         count,
       ) as unknown as RoomTimelineEntry[];
       return rows.map((p) => ({ roomSeq: Number(p.roomSeq), msgId: p.msgId, time: Number(p.time) }));
@@ -95,8 +90,13 @@ export class RoomTimelines {
 
   /** Delete a batch of positions past `maxAgeMs` from the file. */
   pruneStep(): Promise<number> {
-    const oldest = this.#d.clock.now() - this.#d.policy.maxAgeMs;
+    const oldest = this.#oldest();
     return this.#d.writer.submit("prune", 1000, () => Number(this.#d.im.positionsAged.run(oldest).changes));
+  }
+
+  /** Positions older than this (ms) are gone, deleted yet or not. */
+  #oldest(): number {
+    return this.#d.clock.now() - this.#d.policy.maxAgeMs;
   }
 
   /** The room's highest roomSeq given out (0: never written). */
