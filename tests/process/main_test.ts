@@ -128,6 +128,13 @@ Deno.test("main: the disconnect log line names the user also when the server clo
     await second.login("alice"); // multiDevice single: the first is kicked (4000) by the server
     assert.equal((await first.closed).code, CloseCode.Kicked);
     await second.close();
+    // The client has the server's close frame before the server has logged the disconnect: wait for the
+    // server to see alice gone, or SIGINT may come first (then the line says "server shutting down").
+    for (let i = 0; i < 100; i++) {
+      const res = await fetch(`http://127.0.0.1:${child.httpPort}/user/online?userId=alice&appId=101`);
+      if ((await res.json()).data?.online === false) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     child.process.kill("SIGINT");
     const { stdout } = await child.output;
     const lines = stdout.split("\n").filter((l) => /\bdisconnect\b/.test(l));
