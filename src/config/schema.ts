@@ -175,6 +175,11 @@ export const SCHEMA = {
   },
   inbox: {
     maxEntries: int(1000, "Entries kept per user inbox; older ones are dropped.", 1),
+    maxConversations: int(
+      1000,
+      "Conversations kept per user inbox; a new one beyond it drops the least recent from the list.",
+      1,
+    ),
     maxAge: seconds(7 * 24 * 3600, "Age after which inbox entries are dropped (s).", 1),
     syncPageSize: int(200, "Entries read from the store per replay page.", 1, 10000),
   },

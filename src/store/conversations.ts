@@ -106,6 +106,18 @@ export function applyEntry(
   }
 }
 
+/**
+ * The least recent conversation (lowest seq) once there are more than `max`: the one a new conversation
+ * pushes out of the list (every engine drops it the same way; Redis in apply_entry.lua). Undefined while
+ * there are at most `max`.
+ */
+export function overCap(convs: Map<string, Conversation>, max: number): string | undefined {
+  if (convs.size <= max) return undefined;
+  let oldest: Conversation | undefined;
+  for (const c of convs.values()) if (!oldest || c.seq < oldest.seq) oldest = c;
+  return oldest?.id;
+}
+
 /** Whether `e` is a live (not recalled, not deleted) message of `conv`. */
 export function isLiveMessage(s: Summaries, e: InboxEntry, conv: string, owner: string): boolean {
   return (e.kind ?? "msg") === "msg" && !s.dead.has(e.msgId) && conversationOf(e, owner) === conv;

@@ -27,6 +27,7 @@ import {
   isLiveMessage,
   markRead,
   newSummaries,
+  overCap,
   pageOf,
   type Summaries,
 } from "./conversations.ts";
@@ -132,12 +133,22 @@ export class MemoryStore implements Store {
     inbox.entries.push(stored);
     if ((stored.kind ?? "msg") === "msg") this.#tables.retain(appId, stored.msgId);
     if (idempotent) (inbox.byMsgId ??= new Map()).set(entry.msgId, stored.seq);
+    const { convs } = inbox.summaries, held = convs.size;
     applyEntry(
       inbox.summaries,
       stored,
       userId,
       (conv, before) => this.#previousLive(inbox, userId, conv, before),
     );
+    if (convs.size > held) {
+      for (
+        let c = overCap(convs, this.#policy.maxConversations);
+        c;
+        c = overCap(convs, this.#policy.maxConversations)
+      ) {
+        convs.delete(c);
+      }
+    }
     this.#trim(inbox, this.#policy.maxEntries);
     return stored;
   }

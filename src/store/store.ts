@@ -137,6 +137,8 @@ export interface Appended {
 export interface StorePolicy {
   /** Entries kept per inbox; older ones are dropped on append. */
   maxEntries: number;
+  /** Conversations kept per inbox: a new one beyond it drops the least recent (lowest seq) from the list. */
+  maxConversations: number;
   /** Entries older than this (ms) are dropped and never returned; idle inboxes expire with them. */
   maxAgeMs: number;
   /** How long idempotency claims and idempotent appends are remembered (ms). */
@@ -270,12 +272,13 @@ export interface Store {
 
 /** The store policy from the configuration sections it comes from. */
 export function storePolicy(config: {
-  inbox: { maxEntries: number; maxAge: number };
+  inbox: { maxEntries: number; maxAge: number; maxConversations: number };
   im: { msgIdDedupTtl: number };
   limits: { maxRoomsPerUser: number; maxRoomMembers: number };
 }): StorePolicy {
   return {
     maxEntries: config.inbox.maxEntries,
+    maxConversations: config.inbox.maxConversations,
     maxAgeMs: config.inbox.maxAge * 1000,
     dedupTtlMs: config.im.msgIdDedupTtl * 1000,
     maxRoomsPerUser: config.limits.maxRoomsPerUser,

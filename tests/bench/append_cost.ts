@@ -23,6 +23,7 @@ const { RedisKeys } = await import(`${base}store/redis/keys.ts`);
 const APP = 101;
 const policy: StorePolicy = {
   maxEntries: 1000,
+  maxConversations: 1000,
   maxAgeMs: 7 * 86_400_000,
   dedupTtlMs: 60_000,
   maxRoomsPerUser: 10,

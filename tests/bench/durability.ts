@@ -14,6 +14,7 @@ import { startImserver, type Target } from "./targets.ts";
 
 const POLICY = {
   maxEntries: 1000,
+  maxConversations: 1000,
   maxAgeMs: 7 * 86_400_000,
   dedupTtlMs: 43_200_000,
   maxRoomsPerUser: 100,

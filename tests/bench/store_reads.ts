@@ -13,6 +13,7 @@ const stored = Number(Deno.args.find((a) => a.startsWith("--stored="))?.slice(9)
 const users = Math.max(100, Math.round(stored / 100));
 const policy = {
   maxEntries: 1000,
+  maxConversations: 1000,
   maxAgeMs: 7 * 86_400_000,
   dedupTtlMs: 3_600_000,
   maxRoomsPerUser: 100,

@@ -11,13 +11,18 @@ import { FakeClock } from "../../src/util/clock.ts";
 import { replayAgainstMemory } from "./im_histories.ts";
 import { SUITE_POLICY } from "./store_suite.ts";
 
-for (const [maxEntries, aging] of [[6, false], [1000, false], [6, true], [1000, true]] as const) {
+const VARIANTS = [[6, false, 1000], [1000, false, 1000], [6, true, 1000], [1000, true, 1000], [
+  6,
+  false,
+  2,
+]] as const;
+for (const [maxEntries, aging, maxConversations] of VARIANTS) {
   Deno.test(
     `sqlite store: im summaries equal the memory engine's (random histories, maxEntries ${maxEntries}${
-      aging ? ", aging" : ", restarts and crash images"
-    }, runs of appends in one transaction)`,
+      maxConversations < 1000 ? `, maxConversations ${maxConversations}` : ""
+    }${aging ? ", aging" : ", restarts and crash images"}, runs of appends in one transaction)`,
     async () => {
-      const policy = { ...SUITE_POLICY, maxEntries };
+      const policy = { ...SUITE_POLICY, maxEntries, maxConversations };
       const dir = await Deno.makeTempDir({ prefix: "im-sqlite-diff-" });
       try {
         for (let seed = 1; seed <= 12; seed++) {

@@ -9,13 +9,19 @@ import { redisTest } from "../support/redis_helper.ts";
 import { replayAgainstMemory } from "./im_histories.ts";
 import { SUITE_POLICY } from "./store_suite.ts";
 
-for (const [maxEntries, aging] of [[6, false], [1000, false], [1000, true]] as const) {
+for (
+  const [maxEntries, aging, maxConversations] of [[6, false, 1000], [1000, false, 1000], [1000, true, 1000], [
+    6,
+    false,
+    2,
+  ]] as const
+) {
   redisTest(
     `redis store: im summaries equal the memory engine's (random histories, maxEntries ${maxEntries}${
-      aging ? ", aging" : ""
-    })`,
+      maxConversations < 1000 ? `, maxConversations ${maxConversations}` : ""
+    }${aging ? ", aging" : ""})`,
     async (server) => {
-      const policy = { ...SUITE_POLICY, maxEntries };
+      const policy = { ...SUITE_POLICY, maxEntries, maxConversations };
       for (let seed = 1; seed <= 12; seed++) {
         const clock = new FakeClock(1_700_000_000_000);
         const redis = await RedisStore.open({ urls: [server.url], cluster: false }, {

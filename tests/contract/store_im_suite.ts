@@ -122,6 +122,28 @@ export function storeImSuite(
     },
   );
 
+  test(
+    "a new conversation past maxConversations drops the least recent from the list (and its unread)",
+    async ({ store }, now) => {
+      const t = now();
+      await store.append(APP, "bob", msg("a1", t + 1, "alice"));
+      await store.append(APP, "bob", msg("c1", t + 2, "carol"));
+      await store.append(APP, "bob", msg("a2", t + 3, "alice")); // alice is now more recent than carol
+      await store.append(APP, "bob", msg("d1", t + 4, "dave")); // a third conversation: carol goes
+      const ids = async () => (await store.conversations(APP, "bob", 10)).items.map((c) => c.id);
+      assert.deepEqual(await ids(), ["u:dave", "u:alice"]);
+      assert.equal(await store.unreadTotal(APP, "bob"), 3);
+      await store.append(APP, "bob", msg("c2", t + 5, "carol")); // carol comes back fresh; alice goes
+      assert.deepEqual(await ids(), ["u:carol", "u:dave"]);
+      const [carol] = (await store.conversations(APP, "bob", 1)).items;
+      assert.deepEqual([carol.unread, carol.last?.msgId], [1, "c2"]);
+      await store.append(APP, "bob", msg("d2", t + 6, "dave")); // no new conversation: nothing goes
+      assert.deepEqual(await ids(), ["u:dave", "u:carol"]);
+      assert.equal(await store.unreadTotal(APP, "bob"), 3);
+    },
+    { maxConversations: 2 },
+  );
+
   test("markRead moves one conversation (or all), recounts, never goes back", async ({ store }, now) => {
     const t = now();
     for (let i = 1; i <= 4; i++) await store.append(APP, "bob", msg(`a${i}`, t + i)); // seqs 1..4 from alice

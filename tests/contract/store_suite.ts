@@ -44,6 +44,7 @@ const DAY = 86_400_000;
 /** The policy tests use unless they need another bound. */
 export const SUITE_POLICY: StorePolicy = {
   maxEntries: 1000,
+  maxConversations: 1000,
   maxAgeMs: DAY,
   dedupTtlMs: 60_000,
   maxRoomsPerUser: 2,

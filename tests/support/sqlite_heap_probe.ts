@@ -22,6 +22,7 @@ const [path, scenario, countArg] = Deno.args;
 const count = Number(countArg ?? 20_000);
 const policy: StorePolicy = {
   maxEntries: 1000,
+  maxConversations: 1000,
   maxAgeMs: 7 * 24 * 3600_000,
   dedupTtlMs: 60_000,
   maxRoomsPerUser: 100,

@@ -277,7 +277,7 @@ export class RedisStore implements Store {
     const k = this.keys;
     const keys = this.link.cluster ? [this.#writes.key(slot)] : [k.writeCounter, k.epoch];
     const now = this.#clock.now();
-    const { maxEntries, maxAgeMs, dedupTtlMs } = this.#policy;
+    const { maxEntries, maxAgeMs, dedupTtlMs, maxConversations } = this.#policy;
     const args: (string | number)[] = [
       now,
       maxEntries,
@@ -285,6 +285,7 @@ export class RedisStore implements Store {
       maxAgeMs + KEEP_EXTRA_MS,
       dedupTtlMs,
       this.#nodeId,
+      maxConversations,
     ];
     // Each distinct entry json once, after the entries (a room message's members, a 1:1 message's receiver
     // and sender copy share one): the call's size no longer grows with the json times the recipients.

@@ -32,7 +32,7 @@ import type { DatabaseSync } from "node:sqlite";
 import { conversationOf } from "../../protocol/pushes.ts";
 import { StorageError } from "../../protocol/errors.ts";
 import type { Clock } from "../../util/clock.ts";
-import { applyEntry, markRead, pageOf, type Summaries } from "../conversations.ts";
+import { applyEntry, markRead, overCap, pageOf, type Summaries } from "../conversations.ts";
 import type { Conversation, InboxEntry, NewEntry, ReadChange, StorePolicy } from "../store.ts";
 import { CONV_COLUMNS, type ImStatements } from "./im_statements.ts";
 import { type Inbox, type InboxIndex, returnArrays } from "./inboxes.ts";
@@ -65,8 +65,8 @@ interface TxChanges {
   before: Map<number, Map<string, Conversation | undefined>>;
   /** Dead marks the transaction's trims made obsolete: [gen, msgId, markSeq]. */
   obsolete: [number, string, number][];
-  /** Conversation rows written: [gen, conv, rowid]. */
-  written: [number, string, number][];
+  /** Conversation rows written: [gen, conv, rowid, true for the tombstone of a conversation dropped]. */
+  written: [number, string, number, boolean][];
   /** Inboxes deleted. */
   dropped: Set<number>;
   /** Inboxes whose working state this transaction changed (dropped on rollback). */
@@ -141,8 +141,16 @@ export class ConversationSummaries implements OverlayHooks {
       const sum = this.#summary(gen);
       const old = sum.rows.get(conv);
       if (old !== undefined) this.#convDrops.push(old);
+      const c = JSON.parse(body) as Conversation | null;
+      if (c === null) {
+        // the tombstone of a dropped conversation: it and what it hides go
+        sum.rows.delete(conv);
+        sum.convs.delete(conv);
+        this.#convDrops.push(id);
+        continue;
+      }
       sum.rows.set(conv, id);
-      sum.convs.set(conv, JSON.parse(body));
+      sum.convs.set(conv, c);
     }
     this.#nextRow = max + 1;
   }
@@ -223,10 +231,13 @@ export class ConversationSummaries implements OverlayHooks {
       if (!sum || changes.dropped.has(gen)) continue;
       for (const [id, prior] of before) {
         const c = sum.convs.get(id);
-        if (!c || (prior && same(prior, c))) continue;
+        if (!c && !(prior && sum.rows.has(id))) continue; // never written: nothing to drop
+        if (c && prior && same(prior, c)) continue;
+        // a dropped conversation (inbox.maxConversations) gets a tombstone version: the newest row wins
+        // at load, so the older rows cannot bring it back before the background deletes them
         const row = this.#nextRow++;
-        rows.push(row, gen, id, JSON.stringify(c));
-        changes.written.push([gen, id, row]);
+        rows.push(row, gen, id, c ? JSON.stringify(c) : "null");
+        changes.written.push([gen, id, row, !c]);
       }
     }
     const im = this.#d.im;
@@ -264,12 +275,24 @@ export class ConversationSummaries implements OverlayHooks {
       if (conv !== "") this.#keep(changes, p.gen, sum, conv);
       const ref = e.ref;
       const wasDead = ref !== undefined && work !== undefined && work.s.dead.has(ref);
+      const held = sum.convs.size;
       applyEntry(
         work?.s ?? (loose ??= { convs: sum.convs, index: new Map(), dead: new Set<string>() }),
         e,
         p.user,
         previousLive,
       );
+      // a new conversation past inbox.maxConversations pushes the least recent out of the list
+      if (sum.convs.size > held) {
+        for (
+          let c = overCap(sum.convs, policy.maxConversations);
+          c;
+          c = overCap(sum.convs, policy.maxConversations)
+        ) {
+          this.#keep(changes, p.gen, sum, c);
+          sum.convs.delete(c);
+        }
+      }
       changes.bodies.set(p.ids[j], e);
       if (work) {
         work.track(p.ids[j], e);
@@ -394,12 +417,17 @@ export class ConversationSummaries implements OverlayHooks {
   }
 
   #committed(changes: TxChanges): void {
-    for (const [gen, conv, row] of changes.written) {
+    for (const [gen, conv, row, tombstone] of changes.written) {
       const sum = this.#byGen.get(gen);
       if (!sum) continue;
       const old = sum.rows.get(conv);
       if (old !== undefined) this.#convDrops.push(old);
-      sum.rows.set(conv, row);
+      if (!tombstone) sum.rows.set(conv, row);
+      else {
+        // deleted after the rows it hides (the queue is deleted in order)
+        sum.rows.delete(conv);
+        this.#convDrops.push(row);
+      }
     }
     for (const gen of changes.dropped) this.#byGen.delete(gen);
     this.#deadDrops.push(...changes.obsolete);

@@ -7,7 +7,8 @@
 -- call — cluster/route_hints.ts)
 -- ARGV[1] now (ms), ARGV[2] maxEntries, ARGV[3] maxAge (ms), ARGV[4] keep (ms: key TTL after the last
 -- append), ARGV[5] dedup TTL (ms), ARGV[6] the calling node ('' = no route hints wanted: p is not read),
--- then per entry: time, json ref (n: the n-th json after the entries), idempotent ("1" or "0"), owner
+-- ARGV[7] maxConversations (a message that opens one more drops the least recent: store/conversations.ts
+-- overCap), then per entry: time, json ref (n: the n-th json after the entries), idempotent ("1" or "0"), owner
 -- (userId), then the distinct entry jsons (entries sharing one — a room message's members — name it once)
 -- Returns {write counter, epoch or false, {seq...}, {{other node...}...}}; an idempotent entry already
 -- appended answers its first seq negated (and changes nothing). The counter only grows: a node that sees it go back
@@ -19,7 +20,7 @@
 -- conversation or the inbox is new, so every key still outlives the last append by ≥ keep with one PTTL
 -- instead of five PEXPIREs per message. Events (edit, recall, delete, receipts) take the full path.
 local now, maxEntries, maxAge = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local keep, dedupTtl = tonumber(ARGV[4]), ARGV[5]
+local keep, dedupTtl, maxConversations = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[7])
 local ttl = keep + math.floor(keep / 8)
 local oldest = now - maxAge
 local clock = ARGV[6] == '' and 0 or redisNow()
@@ -32,6 +33,16 @@ local function trimByAge(st, ik, seq)
   redis.call('ZREMRANGEBYSCORE', ik, '-inf', '(' .. cut)
 end
 
+-- While over maxConversations, the least recent conversation (`ct` scores are -seq: the last member) goes.
+local function capConversations(ck, tk)
+  while redis.call('HLEN', ck) > maxConversations do
+    local oldest = redis.call('ZRANGE', tk, -1, -1)[1]
+    if not oldest then return end
+    redis.call('HDEL', ck, oldest)
+    redis.call('ZREM', tk, oldest)
+  end
+end
+
 local function refresh(mk, st, ck, tk, ik)
   redis.call('PEXPIRE', mk, ttl)
   redis.call('PEXPIRE', st, ttl)
@@ -41,7 +52,7 @@ local function refresh(mk, st, ck, tk, ik)
 end
 
 local header = #KEYS % 7
-local jsonBase = 6 + 4 * (#KEYS - header) / 7
+local jsonBase = 7 + 4 * (#KEYS - header) / 7
 -- each distinct json decoded once (read only: applying an entry builds new tables)
 local decoded = {}
 local function entryOf(ref, json)
@@ -50,7 +61,7 @@ local function entryOf(ref, json)
 end
 local out = {redis.call('INCRBY', KEYS[1], (#KEYS - header) / 7), header == 2 and redis.call('GET', KEYS[2])}
 local seqs, routes = {}, {}
-local k, a = header + 1, 7
+local k, a = header + 1, 8
 while k <= #KEYS do
   local mk, st, xk, ck, tk, ik = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
   local json = ARGV[jsonBase + tonumber(ARGV[a + 1])]
@@ -71,6 +82,7 @@ while k <= #KEYS do
         redis.call('XADD', st, seq .. '-0', 't', ARGV[a], 'e', json)
       end
       local opened = applyMessage(ck, tk, ik, e, seq, ARGV[a + 3])
+      if opened then capConversations(ck, tk) end
       if cut > 1 then redis.call('ZREMRANGEBYSCORE', ik, '-inf', '(' .. cut) end
       trimByAge(st, ik, seq)
       if seq == 1 or opened or redis.call('PTTL', ik) < keep then
