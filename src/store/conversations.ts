@@ -107,15 +107,20 @@ export function applyEntry(
 }
 
 /**
- * The least recent conversation (lowest seq) once there are more than `max`: the one a new conversation
- * pushes out of the list (every engine drops it the same way; Redis in apply_entry.lua). Undefined while
- * there are at most `max`.
+ * The conversations a new one pushes out of the list once there are more than `max`: the least recent
+ * (lowest seq) first, as many as are over (every engine drops them the same way; Redis in append.lua
+ * `capConversations`). Empty while there are at most `max`. One over — a conversation opening at the cap —
+ * is one scan; more (after `inbox.maxConversations` was lowered) one sort, not a scan per conversation.
  */
-export function overCap(convs: Map<string, Conversation>, max: number): string | undefined {
-  if (convs.size <= max) return undefined;
-  let oldest: Conversation | undefined;
-  for (const c of convs.values()) if (!oldest || c.seq < oldest.seq) oldest = c;
-  return oldest?.id;
+export function overCap(convs: Map<string, Conversation>, max: number): string[] {
+  const over = convs.size - max;
+  if (over <= 0) return [];
+  if (over === 1) {
+    let oldest: Conversation | undefined;
+    for (const c of convs.values()) if (!oldest || c.seq < oldest.seq) oldest = c;
+    return oldest ? [oldest.id] : [];
+  }
+  return [...convs.values()].sort((a, b) => a.seq - b.seq).slice(0, over).map((c) => c.id);
 }
 
 /** Whether `e` is a live (not recalled, not deleted) message of `conv`. */

@@ -141,13 +141,7 @@ export class MemoryStore implements Store {
       (conv, before) => this.#previousLive(inbox, userId, conv, before),
     );
     if (convs.size > held) {
-      for (
-        let c = overCap(convs, this.#policy.maxConversations);
-        c;
-        c = overCap(convs, this.#policy.maxConversations)
-      ) {
-        convs.delete(c);
-      }
+      for (const c of overCap(convs, this.#policy.maxConversations)) convs.delete(c);
     }
     this.#trim(inbox, this.#policy.maxEntries);
     return stored;

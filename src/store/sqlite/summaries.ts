@@ -284,11 +284,7 @@ export class ConversationSummaries implements OverlayHooks {
       );
       // a new conversation past inbox.maxConversations pushes the least recent out of the list
       if (sum.convs.size > held) {
-        for (
-          let c = overCap(sum.convs, policy.maxConversations);
-          c;
-          c = overCap(sum.convs, policy.maxConversations)
-        ) {
+        for (const c of overCap(sum.convs, policy.maxConversations)) {
           this.#keep(changes, p.gen, sum, c);
           sum.convs.delete(c);
         }

@@ -24,13 +24,20 @@ local keep, dedupTtl, maxConversations = tonumber(ARGV[4]), ARGV[5], tonumber(AR
 local ttl = keep + math.floor(keep / 8)
 local oldest = now - maxAge
 local clock = ARGV[6] == '' and 0 or redisNow()
--- Entries older than maxAge leave the stream and their positions the zset.
-local function trimByAge(st, ik, seq)
+-- Entries older than maxAge leave the stream and their positions the zset. When the head is due to leave
+-- is kept in the marks hash (`hx`: its time + maxAge), so an append reads one small field, not the head entry
+-- (its whole json); trimming by count only moves the head to younger entries, so `hx` stays a lower bound.
+local function trimByAge(mk, st, ik, seq)
+  local due = tonumber(redis.call('HGET', mk, 'hx'))
+  if due and due > now then return end
   local head = redis.call('XRANGE', st, '-', '+', 'COUNT', 1)[1]
-  if not head or tonumber(head[2][2]) >= oldest then return end
-  local cut = firstYoung(st, oldest, seq)
-  redis.call('XTRIM', st, 'MINID', cut .. '-0')
-  redis.call('ZREMRANGEBYSCORE', ik, '-inf', '(' .. cut)
+  if head and tonumber(head[2][2]) < oldest then
+    local cut = firstYoung(st, oldest, seq)
+    redis.call('XTRIM', st, 'MINID', cut .. '-0')
+    redis.call('ZREMRANGEBYSCORE', ik, '-inf', '(' .. cut)
+    head = redis.call('XRANGE', st, '-', '+', 'COUNT', 1)[1]
+  end
+  if head then redis.call('HSET', mk, 'hx', tonumber(head[2][2]) + maxAge) end
 end
 
 -- While over maxConversations, the least recent conversation (`ct` scores are -seq: the last member) goes.
@@ -54,10 +61,14 @@ end
 local header = #KEYS % 7
 local jsonBase = 7 + 4 * (#KEYS - header) / 7
 -- each distinct json decoded once (read only: applying an entry builds new tables)
-local decoded = {}
+local decoded, bodies = {}, {}
 local function entryOf(ref, json)
   if decoded[ref] == nil then decoded[ref] = decodeEntry(json) or false end
   return decoded[ref] or nil
+end
+local function bodyOf(ref, e)
+  bodies[ref] = bodies[ref] or lastBody(e)
+  return bodies[ref]
 end
 local out = {redis.call('INCRBY', KEYS[1], (#KEYS - header) / 7), header == 2 and redis.call('GET', KEYS[2])}
 local seqs, routes = {}, {}
@@ -81,10 +92,10 @@ while k <= #KEYS do
       else
         redis.call('XADD', st, seq .. '-0', 't', ARGV[a], 'e', json)
       end
-      local opened = applyMessage(ck, tk, ik, e, seq, ARGV[a + 3])
+      local opened = applyMessage(ck, tk, ik, e, seq, ARGV[a + 3], bodyOf(ARGV[a + 1], e))
       if opened then capConversations(ck, tk) end
       if cut > 1 then redis.call('ZREMRANGEBYSCORE', ik, '-inf', '(' .. cut) end
-      trimByAge(st, ik, seq)
+      trimByAge(mk, st, ik, seq)
       if seq == 1 or opened or redis.call('PTTL', ik) < keep then
         refresh(mk, st, ck, tk, ik)
       end
@@ -96,7 +107,7 @@ while k <= #KEYS do
         redis.call('XTRIM', st, 'MINID', cut .. '-0')
         redis.call('ZREMRANGEBYSCORE', ik, '-inf', '(' .. cut)
       end
-      trimByAge(st, ik, seq)
+      trimByAge(mk, st, ik, seq)
       refresh(mk, st, ck, tk, ik)
     end
     if ARGV[a + 2] == '1' then redis.call('SET', xk, seq, 'PX', dedupTtl) end

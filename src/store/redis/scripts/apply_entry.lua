@@ -12,6 +12,24 @@ local function lastOf(e, seq)
     msg = str(e.msg)}
 end
 
+-- lastOf(e) without its seq, as JSON: encoded once per message and shared by every inbox it goes to.
+local function lastBody(e)
+  return cjson.encode({msgId = str(e.msgId), from = str(e.from), type = str(e.type), time = tonumber(e.time) or 0,
+    msg = str(e.msg)})
+end
+
+-- A summary as a message writes it: its numbers first, in this order, so the conversation's next message
+-- reads them with one anchored match instead of decoding the JSON (the last message's text included).
+-- Summaries written by the other paths (cjson's own key order) are decoded.
+local SUMMARY_NUMBERS = '^{"time":(%d+),"seq":%d+,"readSeq":(%d+),"unread":(%d+),"last":'
+
+local function summaryNumbers(json)
+  local time, readSeq, unread = string.match(json, SUMMARY_NUMBERS)
+  if time then return tonumber(time), tonumber(readSeq), tonumber(unread) end
+  local s = cjson.decode(json)
+  return s.time, s.readSeq, s.unread
+end
+
 local function loadSummary(ck, conv)
   local json = redis.call('HGET', ck, conv)
   if not json then return nil end
@@ -41,20 +59,20 @@ local function previousLive(st, ik, conv, owner, before, oldest)
   return nil
 end
 
--- One appended message `e` (at `seq`) of `owner`'s inbox → true when it opened a conversation (the
--- summary or its place in `ct` is new: append.lua then gives the keys their TTL).
-local function applyMessage(ck, tk, ik, e, seq, owner)
+-- One appended message `e` (at `seq`, `body` = lastBody(e)) of `owner`'s inbox → true when it opened a
+-- conversation (the summary or its place in `ct` is new: append.lua then gives the keys their TTL). The
+-- summary written is what cjson would make of {time, seq, readSeq, unread, last = lastOf(e, seq)}.
+local function applyMessage(ck, tk, ik, e, seq, owner, body)
   local conv = convOf(e, owner)
   if conv == '' then return false end
   local time = tonumber(e.time) or 0
-  local s = loadSummary(ck, conv)
-  local opened = s == nil
-  s = s or {time = time, readSeq = 0, unread = 0}
-  s.time = math.max(s.time, time)
-  s.seq = seq
-  s.last = lastOf(e, seq)
-  if str(e.from) ~= owner then s.unread = s.unread + 1 end
-  saveSummary(ck, conv, s)
+  local json = redis.call('HGET', ck, conv)
+  local opened = not json
+  local since, readSeq, unread = time, 0, 0
+  if json then since, readSeq, unread = summaryNumbers(json) end
+  if str(e.from) ~= owner then unread = unread + 1 end
+  redis.call('HSET', ck, conv, '{"time":' .. math.max(since, time) .. ',"seq":' .. seq .. ',"readSeq":' .. readSeq ..
+    ',"unread":' .. unread .. ',"last":{"seq":' .. seq .. ',' .. string.sub(body, 2) .. '}')
   if redis.call('ZADD', tk, -seq, conv) == 1 then opened = true end
   redis.call('ZADD', ik, seq, 'm:' .. str(e.msgId))
   return opened
@@ -64,7 +82,7 @@ end
 local function applyEntry(ck, tk, ik, st, e, seq, owner, oldest)
   if not e then return end
   if isMessage(e) then
-    applyMessage(ck, tk, ik, e, seq, owner)
+    applyMessage(ck, tk, ik, e, seq, owner, lastBody(e))
     return
   end
   local ref = str(e.ref)
