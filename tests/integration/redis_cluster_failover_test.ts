@@ -195,8 +195,10 @@ async function failover(cluster: RedisClusterServer, waitReplicas: number, loseT
       // the loss was seen: the epoch rotated, both users were told to resync, and only the write the
       // replica never had is missing from the inbox
       assert(resets >= 1, `the receiver was told to resync (inboxReset; ${receiver.clients.length} logins)`);
-      // the sender's node learns of the new epoch at its next refresh at the latest
-      for (let i = 0; i < 100 && senderClosed === 0 && !sender.closed; i++) {
+      // the sender's node learns of the new epoch at its next refresh at the latest — and a refresh that was
+      // waiting on the killed master ends only with the command timeout (COMMAND_TIMEOUT_MS, 5 s): a CI run
+      // under load saw the sender still open after the 5 s this loop allowed before
+      for (let i = 0; i < 300 && senderClosed === 0 && !sender.closed; i++) {
         await new Promise((r) => setTimeout(r, 50));
       }
       assert(senderClosed >= 1 || sender.closed, "the sender was closed to resync too");
