@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { childEnv } from "../support/node_process.ts";
+import { parseArgs } from "./run.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 
@@ -57,4 +58,10 @@ Deno.test("deno task bench --quick completes without loss or duplicates", async 
   } finally {
     await Deno.remove(out, { recursive: true });
   }
+});
+
+Deno.test("bench flags keep every '=' after the first in their value (--v8-flags=--max-semi-space-size=4)", () => {
+  const { o, scenarios } = parseArgs(["rtt", "--v8-flags=--max-semi-space-size=4", "--quick"]);
+  assert.deepEqual(scenarios, ["rtt"]);
+  assert.equal(o.v8Flags, "--max-semi-space-size=4");
 });

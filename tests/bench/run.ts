@@ -55,8 +55,9 @@ export function parseArgs(args: string[]): { scenarios: string[]; o: BenchOption
   const scenarios: string[] = [];
   for (const a of args) {
     if (a.startsWith("--")) {
-      const [k, v] = a.slice(2).split("=", 2);
-      flags.set(k, v ?? "true");
+      // split at the first "=" only: a value may hold more (--v8-flags=--max-semi-space-size=4)
+      const at = a.indexOf("=");
+      flags.set(at < 0 ? a.slice(2) : a.slice(2, at), at < 0 ? "true" : a.slice(at + 1));
     } else if (a === "all") scenarios.push(...DEFAULT);
     else if (SCENARIOS.includes(a)) scenarios.push(a);
     else throw new Error(`unknown scenario "${a}" (one of ${SCENARIOS.join(", ")}, all)`);
