@@ -24,20 +24,16 @@ local keep, dedupTtl, maxConversations = tonumber(ARGV[4]), ARGV[5], tonumber(AR
 local ttl = keep + math.floor(keep / 8)
 local oldest = now - maxAge
 local clock = ARGV[6] == '' and 0 or redisNow()
--- Entries older than maxAge leave the stream and their positions the zset. When the head is due to leave
--- is kept in the marks hash (`hx`: its time + maxAge), so an append reads one small field, not the head entry
--- (its whole json); trimming by count only moves the head to younger entries, so `hx` stays a lower bound.
-local function trimByAge(mk, st, ik, seq)
-  local due = tonumber(redis.call('HGET', mk, 'hx'))
-  if due and due > now then return end
+-- Entries older than maxAge leave the stream and their positions the zset. The head is read on every
+-- append: a cached "head is due at" would be wrong whenever times go back along the stream (a retried send
+-- keeps its first attempt's time, node clocks differ), which the memory engine's front-first trim honours,
+-- and after maxAge is lowered (review of 2026-12-02; tests in store_redis_age_test.ts).
+local function trimByAge(st, ik, seq)
   local head = redis.call('XRANGE', st, '-', '+', 'COUNT', 1)[1]
-  if head and tonumber(head[2][2]) < oldest then
-    local cut = firstYoung(st, oldest, seq)
-    redis.call('XTRIM', st, 'MINID', cut .. '-0')
-    redis.call('ZREMRANGEBYSCORE', ik, '-inf', '(' .. cut)
-    head = redis.call('XRANGE', st, '-', '+', 'COUNT', 1)[1]
-  end
-  if head then redis.call('HSET', mk, 'hx', tonumber(head[2][2]) + maxAge) end
+  if not head or tonumber(head[2][2]) >= oldest then return end
+  local cut = firstYoung(st, oldest, seq)
+  redis.call('XTRIM', st, 'MINID', cut .. '-0')
+  redis.call('ZREMRANGEBYSCORE', ik, '-inf', '(' .. cut)
 end
 
 -- While over maxConversations, the least recent conversation (`ct` scores are -seq: the last member) goes.
@@ -95,7 +91,7 @@ while k <= #KEYS do
       local opened = applyMessage(ck, tk, ik, e, seq, ARGV[a + 3], bodyOf(ARGV[a + 1], e))
       if opened then capConversations(ck, tk) end
       if cut > 1 then redis.call('ZREMRANGEBYSCORE', ik, '-inf', '(' .. cut) end
-      trimByAge(mk, st, ik, seq)
+      trimByAge(st, ik, seq)
       if seq == 1 or opened or redis.call('PTTL', ik) < keep then
         refresh(mk, st, ck, tk, ik)
       end
@@ -107,7 +103,7 @@ while k <= #KEYS do
         redis.call('XTRIM', st, 'MINID', cut .. '-0')
         redis.call('ZREMRANGEBYSCORE', ik, '-inf', '(' .. cut)
       end
-      trimByAge(mk, st, ik, seq)
+      trimByAge(st, ik, seq)
       refresh(mk, st, ck, tk, ik)
     end
     if ARGV[a + 2] == '1' then redis.call('SET', xk, seq, 'PX', dedupTtl) end
