@@ -12,10 +12,10 @@ local function lastOf(e, seq)
     msg = str(e.msg)}
 end
 
--- lastOf(e) without its seq, as JSON: encoded once per message and shared by every inbox it goes to.
+-- lastOf(e) without its seq (a nil seq leaves the key out), as JSON: encoded once per message and shared by
+-- every inbox it goes to.
 local function lastBody(e)
-  return cjson.encode({msgId = str(e.msgId), from = str(e.from), type = str(e.type), time = tonumber(e.time) or 0,
-    msg = str(e.msg)})
+  return cjson.encode(lastOf(e, nil))
 end
 
 -- A summary as a message writes it: its numbers first, in this order, so the conversation's next message
